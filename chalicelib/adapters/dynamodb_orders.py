@@ -1,0 +1,166 @@
+"""Orders and their timelines in one DynamoDB table.
+
+Item layout (partition key ``pk``, sort key ``sk``):
+- ``pk=<order id>, sk=ORDER``: the order's current state and ``version``;
+- ``pk=<order id>, sk=EVENT#000001..``: one item per event, the timeline.
+
+Every change writes the order and its event in one transaction whose condition is
+the version and status we read, so a late or duplicate message can never move an
+order backwards, even when two writers race.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.orders.errors import ConcurrentUpdateError, DuplicateOrderError, OrderNotFoundError
+from chalicelib.orders.events import Event
+from chalicelib.orders.model import Flow, LineItem, Order, OrderStatus
+from chalicelib.ports import OrderRepository
+
+ORDER_SK = "ORDER"
+
+
+def event_sk(version: int) -> str:
+    return f"EVENT#{version:06d}"
+
+
+class DynamoDbOrderRepository(OrderRepository):
+    def __init__(self, table_name: str, client: Any) -> None:
+        self._table = table_name
+        self._client = client
+
+    def add(self, order: Order) -> None:
+        (first_event,) = order.history
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": self._order_item(order),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {"Put": self._event_put(order.order_id, 1, first_event)},
+                ]
+            )
+        except ClientError as error:
+            if _condition_failed(error):
+                raise DuplicateOrderError(order.order_id) from None
+            raise
+
+    def get(self, order_id: str) -> Order:
+        items: list[dict[str, Any]] = []
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": order_id}},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._client.query(**query)
+            items.extend(page["Items"])
+            if "LastEvaluatedKey" not in page:
+                break
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        state = next((item for item in items if item["sk"]["S"] == ORDER_SK), None)
+        if state is None:
+            raise OrderNotFoundError(order_id)
+        events = sorted(
+            (item for item in items if item["sk"]["S"].startswith("EVENT#")),
+            key=lambda item: item["sk"]["S"],
+        )
+        return Order(
+            order_id=order_id,
+            customer_id=state["customer_id"]["S"],
+            restaurant_id=state["restaurant_id"]["S"],
+            items=tuple(LineItem(**item) for item in json.loads(state["items"]["S"])),
+            flow=Flow(state["flow"]["S"]),
+            status=OrderStatus(state["status"]["S"]),
+            request_fingerprint=state["request_fingerprint"]["S"],
+            history=[Event.from_dict(json.loads(item["event"]["S"])) for item in events],
+            callback_token=state.get("callback_token", {}).get("S"),
+        )
+
+    def append(self, order: Order, event: Event, previous_status: OrderStatus) -> None:
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": {"pk": {"S": order.order_id}, "sk": {"S": ORDER_SK}},
+                            "UpdateExpression": "SET #status = :status, version = :version",
+                            "ConditionExpression": "version = :previous AND #status = :was",
+                            "ExpressionAttributeNames": {"#status": "status"},
+                            "ExpressionAttributeValues": {
+                                ":status": {"S": order.status.value},
+                                ":version": {"N": str(order.version)},
+                                ":previous": {"N": str(order.version - 1)},
+                                ":was": {"S": previous_status.value},
+                            },
+                        }
+                    },
+                    {"Put": self._event_put(order.order_id, order.version, event)},
+                ]
+            )
+        except ClientError as error:
+            if _condition_failed(error):
+                raise ConcurrentUpdateError(order.order_id) from None
+            raise
+
+    def save_callback_token(self, order_id: str, token: str) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": order_id}, "sk": {"S": ORDER_SK}},
+                UpdateExpression="SET callback_token = :token",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":token": {"S": token}},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise OrderNotFoundError(order_id) from None
+            raise
+
+    def _order_item(self, order: Order) -> dict[str, Any]:
+        return {
+            "pk": {"S": order.order_id},
+            "sk": {"S": ORDER_SK},
+            "customer_id": {"S": order.customer_id},
+            "restaurant_id": {"S": order.restaurant_id},
+            "items": {"S": json.dumps([item.to_dict() for item in order.items])},
+            "flow": {"S": order.flow.value},
+            "status": {"S": order.status.value},
+            "version": {"N": str(order.version)},
+            "request_fingerprint": {"S": order.request_fingerprint},
+        }
+
+    def _event_put(self, order_id: str, version: int, event: Event) -> dict[str, Any]:
+        return {
+            "TableName": self._table,
+            "Item": {
+                "pk": {"S": order_id},
+                "sk": {"S": event_sk(version)},
+                "type": {"S": event.type.value},
+                "event": {"S": json.dumps(event.to_dict())},
+            },
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+
+
+def _condition_failed(error: ClientError) -> bool:
+    code = error.response["Error"]["Code"]
+    if code == "ConditionalCheckFailedException":
+        return True
+    if code != "TransactionCanceledException":
+        return False
+    reasons = error.response.get("CancellationReasons", [])
+    if reasons:
+        return any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons)
+    # Some implementations only say it in the message.
+    return "ConditionalCheckFailed" in error.response["Error"].get("Message", "")

@@ -1,0 +1,49 @@
+"""Sends notifications for people (restaurant app, customer inbox) to a notifications topic.
+
+A push service or an e-mail sender subscribes to the topic, filtering on the
+``audience`` attribute; this system only hands the message over.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalicelib.orders.model import Order
+from chalicelib.ports import Notifier
+
+MESSAGES = {
+    "accepted": "Your order {order_id} was accepted and is being prepared.",
+    "rejected": "Sorry, the restaurant could not take your order {order_id}.",
+    "cancelled": "Your order {order_id} was cancelled.",
+}
+
+
+class SnsNotifier(Notifier):
+    def __init__(self, topic_arn: str, client: Any) -> None:
+        self._topic_arn = topic_arn
+        self._client = client
+
+    def tell_restaurant(self, order: Order) -> None:
+        self._send(
+            audience="restaurant",
+            recipient=order.restaurant_id,
+            order=order,
+            text=f"New order {order.order_id}: "
+            + ", ".join(f"{item.quantity} x {item.name}" for item in order.items),
+        )
+
+    def tell_customer(self, order: Order, outcome: str) -> None:
+        self._send(
+            audience="customer",
+            recipient=order.customer_id,
+            order=order,
+            text=MESSAGES[outcome].format(order_id=order.order_id),
+        )
+
+    def _send(self, audience: str, recipient: str, order: Order, text: str) -> None:
+        self._client.publish(
+            TopicArn=self._topic_arn,
+            Message=json.dumps({"recipient": recipient, "order_id": order.order_id, "text": text}),
+            MessageAttributes={"audience": {"DataType": "String", "StringValue": audience}},
+        )

@@ -1,0 +1,99 @@
+"""Builds the real dependencies from the environment, lazily; tests install fakes instead."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any, Protocol
+
+import boto3
+
+from chalicelib import settings
+from chalicelib.adapters.dynamodb_orders import DynamoDbOrderRepository
+from chalicelib.adapters.dynamodb_vouchers import DynamoDbVoucherRepository
+from chalicelib.adapters.sns_events import SnsEventPublisher
+from chalicelib.adapters.sns_notifier import SnsNotifier
+from chalicelib.adapters.step_functions import StepFunctionsWorkflow
+from chalicelib.ports import Ports, Workflow
+from chalicelib.promotions.vouchers import VoucherRepository
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass
+class Dependencies:
+    """Everything the entry points need. Each piece is built on first use."""
+
+    _clients: dict[str, Any] = field(default_factory=dict)
+
+    def client(self, service: str) -> Any:
+        # boto3 honours AWS_ENDPOINT_URL, which is how functions reach a local cloud.
+        if service not in self._clients:
+            self._clients[service] = boto3.client(service)
+        return self._clients[service]
+
+    @cached_property
+    def ports(self) -> Ports:
+        sns = self.client("sns")
+        return Ports(
+            orders=DynamoDbOrderRepository(
+                settings.required(settings.ORDERS_TABLE), self.client("dynamodb")
+            ),
+            events=SnsEventPublisher(settings.required(settings.ORDER_EVENTS_TOPIC), sns),
+            notifier=SnsNotifier(settings.required(settings.NOTIFICATIONS_TOPIC), sns),
+            clock=utc_now,
+            new_id=new_id,
+        )
+
+    @cached_property
+    def workflow(self) -> Workflow:
+        return StepFunctionsWorkflow(
+            settings.required(settings.ORDER_FLOW_STATE_MACHINE),
+            self.client("stepfunctions"),
+            restaurant_deadline_seconds=settings.seconds(settings.RESTAURANT_DEADLINE),
+            delivery_deadline_seconds=settings.seconds(settings.DELIVERY_DEADLINE),
+        )
+
+    @cached_property
+    def vouchers(self) -> VoucherRepository:
+        return DynamoDbVoucherRepository(
+            settings.required(settings.VOUCHERS_TABLE), self.client("dynamodb")
+        )
+
+
+class Provider(Protocol):
+    """What the entry points ask for; Dependencies in Lambda, fakes in unit tests."""
+
+    @property
+    def ports(self) -> Ports: ...
+
+    @property
+    def workflow(self) -> Workflow: ...
+
+    @property
+    def vouchers(self) -> VoucherRepository: ...
+
+
+_current: Provider | None = None
+
+
+def dependencies() -> Provider:
+    """The dependencies in force: the real ones unless a test installed others."""
+    global _current
+    if _current is None:
+        _current = Dependencies()
+    return _current
+
+
+def install(replacement: Provider | None) -> None:
+    """Use ``replacement`` from now on; None goes back to the real dependencies."""
+    global _current
+    _current = replacement

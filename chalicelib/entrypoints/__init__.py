@@ -1,0 +1,1 @@
+"""Chalice blueprints: they translate requests and messages into steps, and nothing more."""

@@ -1,0 +1,64 @@
+"""Choreography: independent services, each reacting to the order events it subscribed to.
+
+No handler knows the whole flow. Which events reach which queue is declared in
+``chalicelib/subscriptions.py`` (the deploy turns it into SNS filter policies).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint
+from chalice.app import SQSEvent
+
+from chalicelib.bootstrap import dependencies
+from chalicelib.entrypoints.messages import react_to_each
+from chalicelib.orders import steps
+from chalicelib.orders.events import Event
+from chalicelib.promotions.vouchers import issue_voucher
+from chalicelib.subscriptions import (
+    PROMOTIONS,
+    RESTAURANT_DEADLINE,
+    RESTAURANT_NOTIFIER,
+    USER_NOTIFIER,
+)
+
+choreography = Blueprint(__name__)
+
+BATCH_SIZE = 10
+
+
+@choreography.on_sqs_message(queue=RESTAURANT_NOTIFIER.queue, batch_size=BATCH_SIZE)
+def restaurant_notifier(sqs_event: SQSEvent) -> dict[str, Any]:
+    def notify_restaurant(event: Event) -> Event:
+        return steps.notify_restaurant(event.order_id, dependencies().ports)
+
+    return react_to_each(sqs_event, RESTAURANT_NOTIFIER, notify_restaurant)
+
+
+@choreography.on_sqs_message(queue=RESTAURANT_DEADLINE.queue, batch_size=BATCH_SIZE)
+def restaurant_deadline_checker(sqs_event: SQSEvent) -> dict[str, Any]:
+    """Gets order_placed only after the queue's delivery delay, i.e. at the deadline."""
+
+    def enforce_restaurant_deadline(event: Event) -> Event | None:
+        return steps.enforce_restaurant_deadline(event.order_id, dependencies().ports)
+
+    return react_to_each(sqs_event, RESTAURANT_DEADLINE, enforce_restaurant_deadline)
+
+
+@choreography.on_sqs_message(queue=USER_NOTIFIER.queue, batch_size=BATCH_SIZE)
+def user_notifier(sqs_event: SQSEvent) -> dict[str, Any]:
+    def notify_user(event: Event) -> Event:
+        return steps.notify_user(event.order_id, dependencies().ports)
+
+    return react_to_each(sqs_event, USER_NOTIFIER, notify_user)
+
+
+@choreography.on_sqs_message(queue=PROMOTIONS.queue, batch_size=BATCH_SIZE)
+def promotions(sqs_event: SQSEvent) -> dict[str, Any]:
+    """Another bounded context: it builds on order_completed, whoever coordinated the order."""
+
+    def issue_completion_voucher(event: Event) -> None:
+        issue_voucher(event, dependencies().vouchers)
+
+    return react_to_each(sqs_event, PROMOTIONS, issue_completion_voucher)

@@ -1,0 +1,87 @@
+"""Shared machinery of the choreography handlers: one SQS batch in, one reaction per event.
+
+Every handler's queue is subscribed to the order-events topic. The SNS envelope
+is unwrapped here, in one place, for subscriptions without raw message delivery.
+Per record, Powertools' batch processor reports failures individually
+(``ReportBatchItemFailures``) so one poison message is retried, then dead-lettered,
+without holding back the rest of the batch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from chalice.app import SQSEvent
+
+from chalicelib.bootstrap import dependencies
+from chalicelib.contracts import InvalidEventError, event_from_message
+from chalicelib.orders.errors import IllegalTransitionError
+from chalicelib.orders.events import Event
+from chalicelib.subscriptions import Subscription
+from chalicelib.tracing import traced
+
+logger = Logger(service="orders")
+
+Reaction = Callable[[Event], Event | None]
+
+
+def react_to_each(
+    sqs_event: SQSEvent, subscription: Subscription, reaction: Reaction
+) -> dict[str, Any]:
+    """Run ``reaction`` on every order event of the batch; publish what it causes."""
+
+    def handle(record: SQSRecord) -> None:
+        event = event_from_message(unwrap_sns(record.body))
+        if not subscription.wants(event.type, event.flow):
+            # A filter policy that lets this through is misconfigured: fail loudly
+            # (retries, then the dead-letter queue) instead of guessing.
+            raise InvalidEventError(
+                f"{event.type} of the {event.flow} flow is not for {subscription.service} "
+                f"(it subscribed to {subscription.filter_policy()})"
+            )
+        with traced(reaction.__name__, event.order_id, event.flow):
+            try:
+                caused = reaction(event)
+            except IllegalTransitionError as stale:
+                # The order moved on (late, duplicate or out-of-order message): retrying
+                # cannot change that, so the message is acknowledged.
+                logger.warning("stale message acknowledged", extra={"reason": str(stale)})
+                return
+            if caused is not None:
+                dependencies().ports.events.publish(caused)
+
+    def handle_logged(record: SQSRecord) -> None:
+        try:
+            handle(record)
+        except Exception:
+            logger.exception(
+                "message failed; it will be retried", extra={"message_id": record.message_id}
+            )
+            raise
+
+    return process_partial_response(  # type: ignore[no-any-return]
+        event=sqs_event.to_dict(),
+        record_handler=handle_logged,
+        processor=BatchProcessor(event_type=EventType.SQS),
+        context=sqs_event.context,
+    )
+
+
+def unwrap_sns(body: str) -> str:
+    """The event inside an SQS body, whether SNS delivered it raw or in its envelope."""
+    try:
+        parsed = json.loads(body)
+    except json.JSONDecodeError:
+        return body  # not JSON at all: validation says so with the right error
+    if isinstance(parsed, dict) and parsed.get("Type") == "Notification" and "Message" in parsed:
+        return str(parsed["Message"])
+    return body

@@ -1,0 +1,124 @@
+"""Orchestration: the Lambda tasks of ``statemachines/order_flow.asl.json``.
+
+The state machine owns the flow: the order of steps, the restaurant's deadline,
+retries and compensation. Each task runs one business step, returns its event as
+the task result, and publishes it (the hybrid: other bounded contexts still get
+every order event). A step's domain errors propagate with their class names,
+which the ASL ``Catch`` clauses name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from chalice import Blueprint
+
+from chalicelib.bootstrap import dependencies
+from chalicelib.orders import steps
+from chalicelib.orders.errors import (
+    ConcurrentUpdateError,
+    IllegalTransitionError,
+    OrderNotFoundError,
+)
+from chalicelib.orders.events import Event
+from chalicelib.orders.model import CancelReason, Flow
+from chalicelib.ports import Ports
+from chalicelib.tracing import traced
+
+orchestration = Blueprint(__name__)
+
+
+class InvalidTaskInputError(ValueError):
+    """The state machine passed a payload this task cannot use (a bug in the ASL)."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """A Lambda task as the ASL sees it: its ARN placeholder and the errors it raises."""
+
+    function_name: str
+    raises: tuple[type[Exception], ...]
+
+
+STEP_ERRORS = (
+    IllegalTransitionError,
+    OrderNotFoundError,
+    ConcurrentUpdateError,
+    InvalidTaskInputError,
+)
+
+# ASL placeholder -> Chalice function; the deploy fills each ${Placeholder} with its ARN.
+TASKS: dict[str, Task] = {
+    "NotifyRestaurantFunctionArn": Task("notify_restaurant_task", STEP_ERRORS),
+    "AcceptOrderFunctionArn": Task("accept_order_task", STEP_ERRORS),
+    "RejectOrderFunctionArn": Task("reject_order_task", STEP_ERRORS),
+    "NotifyUserFunctionArn": Task("notify_user_task", STEP_ERRORS),
+    "CompleteOrderFunctionArn": Task("complete_order_task", STEP_ERRORS),
+    "CancelOrderFunctionArn": Task("cancel_order_task", STEP_ERRORS),
+}
+
+
+@orchestration.lambda_function(name="notify_restaurant_task")
+def notify_restaurant_task(payload: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Waits for the restaurant: the token is saved before the restaurant can answer."""
+    order_id = _text(payload, "order_id")
+    dependencies().ports.orders.save_callback_token(order_id, _text(payload, "task_token"))
+    return _run(
+        "notify_restaurant", order_id, lambda ports: steps.notify_restaurant(order_id, ports)
+    )
+
+
+@orchestration.lambda_function(name="accept_order_task")
+def accept_order_task(payload: dict[str, Any], context: Any) -> dict[str, Any]:
+    order_id = _text(payload, "order_id")
+    return _run("accept_order", order_id, lambda ports: steps.accept_order(order_id, ports))
+
+
+@orchestration.lambda_function(name="reject_order_task")
+def reject_order_task(payload: dict[str, Any], context: Any) -> dict[str, Any]:
+    order_id = _text(payload, "order_id")
+    reason = _text(payload, "reason")
+    return _run("reject_order", order_id, lambda ports: steps.reject_order(order_id, reason, ports))
+
+
+@orchestration.lambda_function(name="notify_user_task")
+def notify_user_task(payload: dict[str, Any], context: Any) -> dict[str, Any]:
+    """With a task token (after acceptance) the workflow then waits for delivery."""
+    order_id = _text(payload, "order_id")
+    if "task_token" in payload:
+        dependencies().ports.orders.save_callback_token(order_id, _text(payload, "task_token"))
+    return _run("notify_user", order_id, lambda ports: steps.notify_user(order_id, ports))
+
+
+@orchestration.lambda_function(name="complete_order_task")
+def complete_order_task(payload: dict[str, Any], context: Any) -> dict[str, Any]:
+    order_id = _text(payload, "order_id")
+    return _run("complete_order", order_id, lambda ports: steps.complete_order(order_id, ports))
+
+
+@orchestration.lambda_function(name="cancel_order_task")
+def cancel_order_task(payload: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Compensation: cancel the order (restaurant deadline passed, or a step failed)."""
+    order_id = _text(payload, "order_id")
+    try:
+        reason = CancelReason(_text(payload, "reason"))
+    except ValueError:
+        raise InvalidTaskInputError(f"unknown cancel reason {payload.get('reason')!r}") from None
+    return _run("cancel_order", order_id, lambda ports: steps.cancel_order(order_id, reason, ports))
+
+
+def _run(step_name: str, order_id: str, step: Callable[[Ports], Event]) -> dict[str, Any]:
+    ports = dependencies().ports
+    with traced(step_name, order_id, Flow.ORCHESTRATION.value):
+        event = step(ports)
+        ports.events.publish(event)
+    return event.to_dict()
+
+
+def _text(payload: Any, key: str) -> str:
+    value = payload.get(key) if isinstance(payload, dict) else None
+    if not isinstance(value, str) or not value:
+        raise InvalidTaskInputError(f"task input needs a non-empty string {key!r}")
+    return value

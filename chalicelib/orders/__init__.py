@@ -1,0 +1,1 @@
+"""The orders domain: pure Python, no AWS. Both coordination styles call into it."""

@@ -1,0 +1,68 @@
+"""Domain errors.
+
+Lambda reports an unhandled exception by its class name, so these names are the
+contract between the steps and their callers: the state machine's ``Catch``
+clauses and the choreography handlers handle the same names.
+"""
+
+
+class OrderError(Exception):
+    """Base class of every error the orders domain raises on purpose."""
+
+
+class InvalidOrderError(OrderError):
+    """The input does not describe a valid order or command."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class OrderNotFoundError(OrderError):
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"order {order_id} does not exist")
+        self.order_id = order_id
+
+
+class IllegalTransitionError(OrderError):
+    """The order's current status does not allow this step (late, duplicate or out-of-order)."""
+
+    def __init__(self, order_id: str, status: str, event_type: str) -> None:
+        super().__init__(f"order {order_id} is {status}; {event_type} is not allowed now")
+        self.order_id = order_id
+        self.status = status
+        self.event_type = event_type
+
+
+class ConcurrentUpdateError(OrderError):
+    """Another writer changed the order between our read and our conditional write."""
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"order {order_id} was changed concurrently; retry")
+        self.order_id = order_id
+
+
+class IdempotencyKeyReusedError(OrderError):
+    """An idempotency key came back with a different request than the first time."""
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__(
+            f"this Idempotency-Key already placed order {order_id} with a different request"
+        )
+        self.order_id = order_id
+
+
+class WorkflowNotWaitingError(OrderError):
+    """The orchestrated workflow is not waiting for this decision (deadline passed, or done)."""
+
+    def __init__(self, order_id: str, detail: str) -> None:
+        super().__init__(f"order {order_id}: the workflow is not waiting for this ({detail})")
+        self.order_id = order_id
+
+
+class DuplicateOrderError(OrderError):
+    """An order with this id already exists (a replayed placement)."""
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"order {order_id} already exists")
+        self.order_id = order_id

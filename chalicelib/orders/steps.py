@@ -1,0 +1,207 @@
+"""The business steps of the order flow, written once.
+
+Each step is a plain function of its input and its ports that returns the event it
+caused. The choreography handlers publish that event; the state machine's tasks
+return it (and publish it too). A step run twice for the same order returns the
+event it recorded the first time, so redelivered messages and retried tasks have
+one effect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.orders.errors import (
+    DuplicateOrderError,
+    IdempotencyKeyReusedError,
+    InvalidOrderError,
+)
+from chalicelib.orders.events import Event, EventType
+from chalicelib.orders.model import (
+    AWAITING_RESTAURANT,
+    CancelReason,
+    Flow,
+    LineItem,
+    Order,
+    OrderStatus,
+)
+from chalicelib.ports import Ports
+
+USER_OUTCOMES = {
+    OrderStatus.ACCEPTED: "accepted",
+    OrderStatus.REJECTED: "rejected",
+    OrderStatus.CANCELLED: "cancelled",
+}
+
+
+@dataclass(frozen=True)
+class PlaceOrder:
+    """A customer's request for food from one restaurant."""
+
+    order_id: str
+    customer_id: str
+    restaurant_id: str
+    items: tuple[LineItem, ...]
+    flow: Flow
+    request_fingerprint: str
+
+    def __post_init__(self) -> None:
+        if not self.items:
+            raise InvalidOrderError("items", "an order needs at least one item")
+        for index, item in enumerate(self.items):
+            if item.quantity < 1:
+                raise InvalidOrderError(f"items[{index}].quantity", "must be at least 1")
+            if item.unit_price_cents < 0:
+                raise InvalidOrderError(f"items[{index}].unit_price_cents", "must not be negative")
+
+
+def place_order(command: PlaceOrder, ports: Ports) -> Event:
+    """Record a new order; replaying the same request returns the original order_placed."""
+    order = Order(
+        order_id=command.order_id,
+        customer_id=command.customer_id,
+        restaurant_id=command.restaurant_id,
+        items=command.items,
+        flow=command.flow,
+        status=OrderStatus.PLACED,
+        request_fingerprint=command.request_fingerprint,
+    )
+    event = _new_event(order, EventType.ORDER_PLACED, ports, _placed_data(order))
+    order.history.append(event)
+    try:
+        ports.orders.add(order)
+    except DuplicateOrderError:
+        existing = ports.orders.get(command.order_id)
+        if existing.request_fingerprint != command.request_fingerprint:
+            raise IdempotencyKeyReusedError(command.order_id) from None
+        placed = existing.recorded(EventType.ORDER_PLACED)
+        assert placed is not None, "a stored order always has its order_placed event"
+        return placed
+    return event
+
+
+def notify_restaurant(order_id: str, ports: Ports) -> Event:
+    """Send the order to the restaurant's app."""
+    return _advance(
+        order_id,
+        EventType.RESTAURANT_NOTIFIED,
+        ports,
+        data=lambda order: {"restaurant_id": order.restaurant_id},
+        effect=ports.notifier.tell_restaurant,
+    )
+
+
+def accept_order(order_id: str, ports: Ports) -> Event:
+    """The restaurant takes the order."""
+    return _advance(
+        order_id,
+        EventType.ORDER_ACCEPTED,
+        ports,
+        data=lambda order: {"restaurant_id": order.restaurant_id},
+    )
+
+
+def reject_order(order_id: str, reason: str, ports: Ports) -> Event:
+    """The restaurant turns the order down."""
+    return _advance(
+        order_id,
+        EventType.ORDER_REJECTED,
+        ports,
+        data=lambda order: {"restaurant_id": order.restaurant_id, "reason": reason},
+    )
+
+
+def notify_user(order_id: str, ports: Ports) -> Event:
+    """Tell the customer how the restaurant's part ended: accepted, rejected or cancelled."""
+
+    def tell(order: Order) -> None:
+        ports.notifier.tell_customer(order, USER_OUTCOMES[order.status])
+
+    return _advance(
+        order_id,
+        EventType.USER_NOTIFIED,
+        ports,
+        data=lambda order: {
+            "customer_id": order.customer_id,
+            "outcome": USER_OUTCOMES[order.status],
+        },
+        effect=tell,
+    )
+
+
+def complete_order(order_id: str, ports: Ports) -> Event:
+    """The restaurant confirms the food was delivered."""
+    return _advance(
+        order_id,
+        EventType.ORDER_COMPLETED,
+        ports,
+        data=lambda order: {
+            "customer_id": order.customer_id,
+            "restaurant_id": order.restaurant_id,
+            "total_cents": order.total_cents,
+        },
+    )
+
+
+def cancel_order(order_id: str, reason: CancelReason, ports: Ports) -> Event:
+    """Cancel an order the restaurant has not accepted yet (also the compensation step)."""
+    return _advance(
+        order_id,
+        EventType.ORDER_CANCELLED,
+        ports,
+        data=lambda order: {"reason": reason.value},
+    )
+
+
+def enforce_restaurant_deadline(order_id: str, ports: Ports) -> Event | None:
+    """At the deadline, cancel the order if the restaurant still has not answered.
+
+    Returns None when the restaurant answered in time (or the order is closed already).
+    """
+    order = ports.orders.get(order_id)
+    if order.status not in AWAITING_RESTAURANT:
+        return None
+    return cancel_order(order_id, CancelReason.RESTAURANT_TIMEOUT, ports)
+
+
+def _advance(
+    order_id: str,
+    event_type: EventType,
+    ports: Ports,
+    data: Callable[[Order], dict[str, Any]],
+    effect: Callable[[Order], None] | None = None,
+) -> Event:
+    order = ports.orders.get(order_id)
+    already = order.recorded(event_type)
+    if already is not None:
+        return already
+    order.next_status(event_type)  # refuse before any side effect
+    if effect is not None:
+        effect(order)
+    event = _new_event(order, event_type, ports, data(order))
+    previous_status = order.status
+    order.apply(event)
+    ports.orders.append(order, event, previous_status)
+    return event
+
+
+def _new_event(order: Order, event_type: EventType, ports: Ports, data: dict[str, Any]) -> Event:
+    return Event(
+        event_id=ports.new_id(),
+        type=event_type,
+        order_id=order.order_id,
+        flow=order.flow.value,
+        occurred_at=ports.clock().isoformat(timespec="milliseconds"),
+        data=data,
+    )
+
+
+def _placed_data(order: Order) -> dict[str, Any]:
+    return {
+        "customer_id": order.customer_id,
+        "restaurant_id": order.restaurant_id,
+        "items": [item.to_dict() for item in order.items],
+        "total_cents": order.total_cents,
+    }

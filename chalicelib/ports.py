@@ -1,0 +1,76 @@
+"""Small interfaces the business steps need; AWS adapters and test fakes implement them."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from chalicelib.orders.events import Event
+from chalicelib.orders.model import Order, OrderStatus
+
+
+class OrderRepository(ABC):
+    @abstractmethod
+    def add(self, order: Order) -> None:
+        """Store a new order with its first event; DuplicateOrderError if the id exists."""
+
+    @abstractmethod
+    def get(self, order_id: str) -> Order:
+        """The order with its full history; OrderNotFoundError if unknown."""
+
+    @abstractmethod
+    def append(self, order: Order, event: Event, previous_status: OrderStatus) -> None:
+        """Store ``event`` (already applied to ``order``) only if nobody else wrote since we read.
+
+        Raises ConcurrentUpdateError unless the stored order is still at version
+        ``order.version - 1`` and in ``previous_status``.
+        """
+
+    @abstractmethod
+    def save_callback_token(self, order_id: str, token: str) -> None:
+        """Remember the workflow task token that waits on a person for this order."""
+
+
+class EventPublisher(ABC):
+    @abstractmethod
+    def publish(self, event: Event) -> None:
+        """Make the event visible to every subscriber (at least once)."""
+
+
+class Notifier(ABC):
+    """Tells people about their order: the restaurant's app, the customer's inbox."""
+
+    @abstractmethod
+    def tell_restaurant(self, order: Order) -> None: ...
+
+    @abstractmethod
+    def tell_customer(self, order: Order, outcome: str) -> None: ...
+
+
+class Workflow(ABC):
+    """The orchestrator (a state machine) as seen by the orders API."""
+
+    @abstractmethod
+    def start(self, order: Order) -> None:
+        """Start the order's workflow; starting it again for the same order is harmless."""
+
+    @abstractmethod
+    def resume(self, order: Order, output: dict[str, Any]) -> None:
+        """Hand a person's answer to the state waiting on ``order.callback_token``.
+
+        Raises WorkflowNotWaitingError when nothing waits for it (deadline passed, or done).
+        """
+
+
+@dataclass(frozen=True)
+class Ports:
+    """What a business step may touch besides its input."""
+
+    orders: OrderRepository
+    events: EventPublisher
+    notifier: Notifier
+    clock: Callable[[], datetime]
+    new_id: Callable[[], str]

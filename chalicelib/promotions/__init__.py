@@ -1,0 +1,1 @@
+"""Promotions: a separate bounded context that only listens to order events."""

@@ -1,0 +1,49 @@
+"""Names of the AWS resources, read from the environment the deploy sets.
+
+Each function reads only what it uses, when it first uses it, so a missing
+variable fails loudly in the function that needs it and nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Queue names are needed when Chalice reads the app at deploy time, before any
+# function environment exists, so they come from the deploying shell (default "orders").
+RESOURCE_PREFIX = os.environ.get("ORDERS_RESOURCE_PREFIX", "orders")
+
+
+class ConfigurationError(RuntimeError):
+    """The function was deployed without a setting it needs."""
+
+
+def queue_name(service: str) -> str:
+    """The SQS queue a choreography service consumes, e.g. ``orders-restaurant-notifier``."""
+    return f"{RESOURCE_PREFIX}-{service}"
+
+
+def required(name: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ConfigurationError(f"environment variable {name} is not set")
+    return value
+
+
+def seconds(name: str) -> int:
+    raw = required(name)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number of seconds, not {raw!r}") from None
+    if value < 1:
+        raise ConfigurationError(f"{name} must be at least 1 second, not {value}")
+    return value
+
+
+ORDERS_TABLE = "ORDERS_TABLE_NAME"
+VOUCHERS_TABLE = "VOUCHERS_TABLE_NAME"
+ORDER_EVENTS_TOPIC = "ORDER_EVENTS_TOPIC_ARN"
+NOTIFICATIONS_TOPIC = "NOTIFICATIONS_TOPIC_ARN"
+ORDER_FLOW_STATE_MACHINE = "ORDER_FLOW_STATE_MACHINE_ARN"
+RESTAURANT_DEADLINE = "RESTAURANT_DEADLINE_SECONDS"
+DELIVERY_DEADLINE = "DELIVERY_DEADLINE_SECONDS"

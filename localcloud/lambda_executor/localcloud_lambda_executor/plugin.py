@@ -1,0 +1,18 @@
+"""The plux plugin LocalStack loads when LAMBDA_RUNTIME_EXECUTOR=local-process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from localstack.services.lambda_.invocation.plugins import RuntimeExecutorPlugin
+
+
+class LocalProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
+    name = "local-process"
+
+    def load(self, *args: Any, **kwargs: Any) -> type:
+        # Imported lazily, as LocalStack's own Docker plugin does: loading the plugin index must
+        # not import the Lambda service.
+        from localcloud_lambda_executor.executor import LocalProcessRuntimeExecutor
+
+        return LocalProcessRuntimeExecutor

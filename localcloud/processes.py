@@ -1,0 +1,94 @@
+"""Finding and ending the processes of one local cloud instance (Linux /proc, standard library).
+
+A stop must leave nothing behind: LocalStack itself, DynamoDB Local's JVM, and the Lambda
+function processes, which run in their own process groups so that a timeout can kill a function
+together with anything it spawned.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+PROC = Path("/proc")
+
+
+def is_alive(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie waiting to be reaped."""
+    try:
+        state = (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state != "Z"
+
+
+def command_line(pid: int) -> str:
+    try:
+        raw = (PROC / str(pid) / "cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return ""
+    return raw.replace(b"\0", b" ").decode(errors="replace").strip()
+
+
+def _parent_of(pid: int) -> int | None:
+    try:
+        fields = (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+    return int(fields[1])
+
+
+def _all_pids() -> list[int]:
+    return [int(entry.name) for entry in PROC.iterdir() if entry.name.isdigit()]
+
+
+def descendants(root_pid: int) -> set[int]:
+    """Every living process below `root_pid` in the process tree (not `root_pid` itself)."""
+    children: dict[int, list[int]] = {}
+    for pid in _all_pids():
+        parent = _parent_of(pid)
+        if parent is not None:
+            children.setdefault(parent, []).append(pid)
+    found: set[int] = set()
+    pending = [root_pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            if child not in found:
+                found.add(child)
+                pending.append(child)
+    return found
+
+
+def processes_mentioning(marker: str) -> set[int]:
+    """Processes whose command line contains `marker` (e.g. an instance's state directory).
+
+    Catches function processes or a JVM that were re-parented after LocalStack died.
+    """
+    own = os.getpid()
+    return {pid for pid in _all_pids() if pid != own and marker in command_line(pid)}
+
+
+def send(pids: Iterable[int], sig: signal.Signals) -> None:
+    """Signals each process and, where it leads its own group, the whole group."""
+    for pid in pids:
+        try:
+            if os.getpgid(pid) == pid:
+                os.killpg(pid, sig)
+            else:
+                os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def wait_until_gone(pids: Iterable[int], timeout: float) -> set[int]:
+    """Waits up to `timeout` seconds; returns the processes still alive."""
+    remaining = set(pids)
+    deadline = time.monotonic() + timeout
+    while remaining and time.monotonic() < deadline:
+        remaining = {pid for pid in remaining if is_alive(pid)}
+        if remaining:
+            time.sleep(0.1)
+    return {pid for pid in remaining if is_alive(pid)}
