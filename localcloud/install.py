@@ -86,19 +86,19 @@ def find_base_python() -> Path:
     return Path(completed.stdout.strip().splitlines()[-1])
 
 
-def python_version_of(interpreter: Path) -> str:
+def python_version_of(interpreter: Path) -> str | None:
+    """"3.13" for a Python 3.13 interpreter; None if it does not run (e.g. an unset pyenv shim)."""
     completed = subprocess.run(
         [str(interpreter), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
         capture_output=True,
         text=True,
-        check=True,
     )
-    return completed.stdout.strip()
+    return completed.stdout.strip() if completed.returncode == 0 else None
 
 
 def find_python_version(version: str) -> Path | None:
-    """An interpreter of exactly `version` (e.g. "3.12") on PATH, in pyenv or through uv."""
-    candidates: list[str] = []
+    """An interpreter of exactly `version` (e.g. "3.12"): the base one, on PATH, pyenv or uv."""
+    candidates: list[str] = [str(find_base_python())]
     if found := shutil.which(f"python{version}"):
         candidates.append(found)
     if shutil.which("pyenv"):
@@ -124,7 +124,7 @@ def find_python_version(version: str) -> Path | None:
 
 def requested_runtimes(base_python: Path) -> list[str]:
     """Lambda runtimes to provide: the base Python's, plus any listed in LOCALCLOUD_RUNTIMES."""
-    runtimes = [f"python{python_version_of(base_python)}"]
+    runtimes = [f"python{python_version_of(base_python)}"]  # it runs: find-python checked it
     for name in re.split(r"[\s,]+", os.environ.get("LOCALCLOUD_RUNTIMES", "").strip()):
         if name and name not in runtimes:
             if not re.fullmatch(r"python3\.\d+", name):
@@ -153,19 +153,29 @@ def install_localstack(layout: InstallLayout, base_python: Path) -> None:
 
 def install_executor(layout: InstallLayout) -> None:
     stamp = Stamp(layout, "executor")
-    wanted = digest((EXECUTOR_PROJECT / "pyproject.toml").read_bytes(), str(EXECUTOR_PROJECT))
+    sources = sorted(
+        path for path in EXECUTOR_PROJECT.rglob("*")
+        if path.is_file() and path.suffix in (".py", ".toml", ".typed")
+        and "build" not in path.relative_to(EXECUTOR_PROJECT).parts
+    )
+    wanted = digest(*(str(path) for path in sources), *(path.read_bytes() for path in sources))
     if stamp.matches(wanted):
         return
     log("installing the Lambda process executor plugin into LocalStack's venv")
-    # Editable: a code change takes effect at the next LocalStack start. setuptools is already
-    # in LocalStack's venv (pinned), so no build isolation and no download is needed.
-    run(
-        [
-            str(layout.localstack_python),
-            *("-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation"),
-            *("-e", str(EXECUTOR_PROJECT)),
-        ]
-    )
+    # Reinstalled whenever its sources change (checked at every start), so a code change takes
+    # effect at the next start. setuptools is pinned in LocalStack's venv: no build isolation,
+    # nothing downloaded. (An editable install trips over plux's setuptools hook.)
+    with tempfile.TemporaryDirectory() as build_dir:
+        copy = Path(build_dir) / "lambda_executor"
+        shutil.copytree(EXECUTOR_PROJECT, copy, ignore=shutil.ignore_patterns(
+            "build", "*.egg-info", "__pycache__"))
+        run(
+            [
+                str(layout.localstack_python),
+                *("-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation"),
+                "--force-reinstall", str(copy),
+            ]
+        )
     stamp.record(wanted)
 
 

@@ -85,6 +85,10 @@ class InstanceLayout:
         return self.root / "volume"
 
     @property
+    def tmp_dir(self) -> Path:
+        return self.root / "tmp"
+
+    @property
     def log_file(self) -> Path:
         return self.root / "localstack.log"
 

@@ -130,6 +130,8 @@ def localstack_environment(install: InstallLayout, instance: InstanceLayout) -> 
             "OVERRIDE_IN_DOCKER": "0",
             "FILESYSTEM_ROOT": str(instance.filesystem_root),
             "LOCALSTACK_VOLUME_DIR": str(instance.volume_dir),
+            # LocalStack unzips function code under the temp dir: keep that in the state too.
+            "TMPDIR": str(instance.tmp_dir),
             "LAMBDA_RUNTIME_EXECUTOR": EXECUTOR_PLUGIN_NAME,
             "LOCALCLOUD_RUNTIMES_DIR": str(install.runtimes_dir),
             # Function processes carry it on their command line, so a stop can find strays.
@@ -150,7 +152,7 @@ def localstack_environment(install: InstallLayout, instance: InstanceLayout) -> 
 
 
 def spawn_localstack(install: InstallLayout, instance: InstanceLayout) -> int:
-    for directory in (instance.root, instance.filesystem_root, instance.volume_dir):
+    for directory in (instance.root, instance.filesystem_root, instance.volume_dir, instance.tmp_dir):
         directory.mkdir(parents=True, exist_ok=True)
     wire_offline_packages(install, instance)
     with instance.log_file.open("ab") as log_handle:
