@@ -12,12 +12,22 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from contextlib import suppress
+from enum import StrEnum
 
 from chalicelib.orders import steps
 from chalicelib.orders.errors import WorkflowNotWaitingError
 from chalicelib.orders.events import Event, EventType
 from chalicelib.orders.model import CancelReason, Flow, Order
 from chalicelib.ports import Ports, Workflow
+
+
+class Decision(StrEnum):
+    """What a person's answer tells the waiting state machine (its Choice states read it)."""
+
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    DELIVERED = "delivered"
 
 
 class Coordinator(ABC):
@@ -74,22 +84,22 @@ class OrchestrationCoordinator(Coordinator):
 
     def accept(self, order: Order) -> None:
         order.next_status(EventType.ORDER_ACCEPTED)  # answer 409 now, not in the workflow
-        self.workflow.resume(order, {"decision": "accepted"})
+        self.workflow.resume(order, {"decision": Decision.ACCEPTED})
 
     def reject(self, order: Order, reason: str) -> None:
         order.next_status(EventType.ORDER_REJECTED)
-        self.workflow.resume(order, {"decision": "rejected", "reason": reason})
+        self.workflow.resume(order, {"decision": Decision.REJECTED, "reason": reason})
 
     def complete(self, order: Order) -> None:
         order.next_status(EventType.ORDER_COMPLETED)
-        self.workflow.resume(order, {"decision": "completed"})
+        self.workflow.resume(order, {"decision": Decision.DELIVERED})
 
     def cancel(self, order: Order) -> None:
         super().cancel(order)
         # Release the state waiting for the restaurant so the workflow tells the user and
         # ends. If nothing waits yet, the workflow's next step finds the order cancelled.
         with suppress(WorkflowNotWaitingError):
-            self.workflow.resume(order, {"decision": "cancelled"})
+            self.workflow.resume(order, {"decision": Decision.CANCELLED})
 
 
 def coordinator_for(flow: Flow, ports: Ports, workflow: Callable[[], Workflow]) -> Coordinator:

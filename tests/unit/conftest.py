@@ -1,0 +1,46 @@
+"""Unit-test wiring: the Chalice app with in-memory fakes in place of AWS."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from app import app
+from chalicelib import bootstrap
+from tests.unit.fakes import FakeDependencies
+
+EVENTS = Path(__file__).parent.parent / "events"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """A shared JSON payload from tests/events."""
+    return json.loads((EVENTS / f"{name}.json").read_text())
+
+
+@pytest.fixture
+def deps() -> Iterator[FakeDependencies]:
+    fakes = FakeDependencies()
+    bootstrap.install(fakes)
+    yield fakes
+    bootstrap.install(None)
+
+
+@pytest.fixture
+def client(deps: FakeDependencies) -> Iterator[Client]:
+    with Client(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture(params=["choreography", "orchestration"])
+def flow(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def order_request(flow: str) -> dict[str, Any]:
+    """The one order both flows are tested with."""
+    return load_event("place_order_request") | {"flow": flow}

@@ -1,0 +1,141 @@
+"""In-memory stand-ins for the ports, with the same guarantees as the real adapters."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from chalicelib.orders.errors import (
+    ConcurrentUpdateError,
+    DuplicateOrderError,
+    OrderNotFoundError,
+    WorkflowNotWaitingError,
+)
+from chalicelib.orders.events import Event
+from chalicelib.orders.model import Order, OrderStatus
+from chalicelib.ports import EventPublisher, Notifier, OrderRepository, Ports, Workflow
+from chalicelib.promotions.vouchers import Voucher, VoucherRepository
+
+
+class FakeOrderRepository(OrderRepository):
+    """Stores copies, and refuses a write whose expected version or status is stale."""
+
+    def __init__(self) -> None:
+        self.orders: dict[str, Order] = {}
+
+    def add(self, order: Order) -> None:
+        if order.order_id in self.orders:
+            raise DuplicateOrderError(order.order_id)
+        self.orders[order.order_id] = copy.deepcopy(order)
+
+    def get(self, order_id: str) -> Order:
+        try:
+            return copy.deepcopy(self.orders[order_id])
+        except KeyError:
+            raise OrderNotFoundError(order_id) from None
+
+    def append(self, order: Order, event: Event, previous_status: OrderStatus) -> None:
+        stored = self.orders[order.order_id]
+        if stored.version != order.version - 1 or stored.status is not previous_status:
+            raise ConcurrentUpdateError(order.order_id)
+        stored.history.append(event)
+        stored.status = order.status
+
+    def save_callback_token(self, order_id: str, token: str) -> None:
+        if order_id not in self.orders:
+            raise OrderNotFoundError(order_id)
+        self.orders[order_id].callback_token = token
+
+
+class FakeEventPublisher(EventPublisher):
+    def __init__(self) -> None:
+        self.published: list[Event] = []
+        self.failure: Exception | None = None
+
+    def publish(self, event: Event) -> None:
+        if self.failure is not None:
+            raise self.failure
+        self.published.append(event)
+
+    def types(self) -> list[str]:
+        return [event.type.value for event in self.published]
+
+
+class FakeNotifier(Notifier):
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, str]] = []
+
+    def tell_restaurant(self, order: Order) -> None:
+        self.sent.append(("restaurant", order.order_id, "new order"))
+
+    def tell_customer(self, order: Order, outcome: str) -> None:
+        self.sent.append(("customer", order.order_id, outcome))
+
+
+class FakeWorkflow(Workflow):
+    """Records starts and resumes; ``waiting`` says whether a state waits on the token."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.resumed: list[tuple[str, dict[str, Any]]] = []
+        self.waiting = True
+
+    def start(self, order: Order) -> None:
+        if order.order_id not in self.started:
+            self.started.append(order.order_id)
+
+    def resume(self, order: Order, output: dict[str, Any]) -> None:
+        if order.callback_token is None or not self.waiting:
+            raise WorkflowNotWaitingError(order.order_id, "TaskTimedOut")
+        self.resumed.append((order.order_id, output))
+
+
+class FakeVoucherRepository(VoucherRepository):
+    def __init__(self) -> None:
+        self.vouchers: dict[str, Voucher] = {}
+
+    def add_once(self, voucher: Voucher) -> bool:
+        if voucher.voucher_id in self.vouchers:
+            return False
+        self.vouchers[voucher.voucher_id] = voucher
+        return True
+
+    def for_order(self, order_id: str) -> list[Voucher]:
+        return [v for v in self.vouchers.values() if v.order_id == order_id]
+
+
+class SteppingClock:
+    """A clock that moves one second per reading, so timelines have distinct times."""
+
+    def __init__(self) -> None:
+        self._ticks = itertools.count()
+        self._start = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self._start + timedelta(seconds=next(self._ticks))
+
+
+def sequential_ids() -> Any:
+    counter = itertools.count(1)
+    return lambda: f"id-{next(counter)}"
+
+
+@dataclass
+class FakeDependencies:
+    orders: FakeOrderRepository = field(default_factory=FakeOrderRepository)
+    events: FakeEventPublisher = field(default_factory=FakeEventPublisher)
+    notifier: FakeNotifier = field(default_factory=FakeNotifier)
+    workflow: FakeWorkflow = field(default_factory=FakeWorkflow)
+    vouchers: FakeVoucherRepository = field(default_factory=FakeVoucherRepository)
+
+    def __post_init__(self) -> None:
+        self.ports = Ports(
+            orders=self.orders,
+            events=self.events,
+            notifier=self.notifier,
+            clock=SteppingClock(),
+            new_id=sequential_ids(),
+        )

@@ -1,0 +1,258 @@
+"""Unit tests of the orders API through chalice.test.Client, with fakes for AWS."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from chalice.test import Client
+
+from chalicelib.orders import steps
+from chalicelib.orders.model import CancelReason
+from tests.unit.conftest import order_request
+from tests.unit.fakes import FakeDependencies
+
+JSON = {"Content-Type": "application/json"}
+
+
+def post(client: Client, path: str, body: Any = None, **headers: str) -> Any:
+    raw = body if isinstance(body, str) else json.dumps(body) if body is not None else ""
+    return client.http.post(path, headers=JSON | headers, body=raw)
+
+
+def place(client: Client, flow: str, **headers: str) -> str:
+    response = post(client, "/orders", order_request(flow), **headers)
+    assert response.status_code == 202, response.body
+    return str(response.json_body["order_id"])
+
+
+def test_placing_an_order_answers_202_with_location_and_flow(
+    client: Client, deps: FakeDependencies, flow: str
+) -> None:
+    response = post(client, "/orders", order_request(flow))
+    assert response.status_code == 202
+    order_id = response.json_body["order_id"]
+    assert response.headers["Location"] == f"/orders/{order_id}"
+    assert response.json_body["flow"] == flow
+    assert response.json_body["status"] == "PLACED"
+    assert deps.events.types() == ["order_placed"]
+
+
+def test_only_orchestration_starts_the_workflow(
+    client: Client, deps: FakeDependencies, flow: str
+) -> None:
+    order_id = place(client, flow)
+    assert deps.workflow.started == ([order_id] if flow == "orchestration" else [])
+
+
+def test_idempotency_key_replays_the_same_order(
+    client: Client, deps: FakeDependencies, flow: str
+) -> None:
+    first = place(client, flow, **{"Idempotency-Key": "k-1"})
+    second = place(client, flow, **{"Idempotency-Key": "k-1"})
+    assert first == second
+    assert len(deps.orders.orders) == 1
+    assert len(deps.orders.get(first).history) == 1
+
+
+def test_idempotency_key_with_a_different_body_is_a_conflict(
+    client: Client, deps: FakeDependencies
+) -> None:
+    place(client, "choreography", **{"Idempotency-Key": "k-1"})
+    other = order_request("choreography")
+    other["items"][0]["quantity"] = 9
+    response = post(client, "/orders", other, **{"Idempotency-Key": "k-1"})
+    assert response.status_code == 409
+    assert response.json_body["code"] == "idempotency_key_reused"
+
+
+def test_a_publish_failure_is_503_and_a_retry_with_the_key_publishes(
+    client: Client, deps: FakeDependencies
+) -> None:
+    deps.events.failure = ClientError(
+        {"Error": {"Code": "Throttling", "Message": "slow down"}}, "Publish"
+    )
+    response = post(client, "/orders", order_request("choreography"), **{"Idempotency-Key": "k-9"})
+    assert response.status_code == 503
+    assert "retry" in response.json_body["message"]
+    deps.events.failure = None
+    order_id = place(client, "choreography", **{"Idempotency-Key": "k-9"})
+    assert deps.events.types() == ["order_placed"]
+    assert deps.events.published[0].order_id == order_id
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ("{broken", "body"),
+        ("", "body"),
+        ({"restaurant_id": "r", "flow": "choreography", "items": []}, "customer_id"),
+        ({**order_request("choreography"), "flow": "telepathy"}, "flow"),
+        (
+            {
+                **order_request("choreography"),
+                "items": [{"name": "x", "quantity": 0, "unit_price_cents": 1}],
+            },
+            "items[0].quantity",
+        ),
+    ],
+)
+def test_bad_input_is_400_naming_the_field(
+    client: Client, deps: FakeDependencies, body: Any, field: str
+) -> None:
+    response = post(client, "/orders", body)
+    assert response.status_code == 400
+    assert response.json_body["field"] == field
+    assert response.json_body["code"] == "invalid_request"
+    assert deps.orders.orders == {}
+
+
+def test_blank_idempotency_key_is_400(client: Client) -> None:
+    response = post(client, "/orders", order_request("choreography"), **{"Idempotency-Key": "  "})
+    assert response.status_code == 400
+    assert response.json_body["field"] == "Idempotency-Key"
+
+
+@pytest.mark.parametrize(
+    "path", ["/orders/missing", "/orders/missing/accept", "/orders/missing/cancel"]
+)
+def test_unknown_order_is_404(client: Client, path: str) -> None:
+    response = client.http.get(path) if path.count("/") == 2 else post(client, path)
+    assert response.status_code == 404
+    assert response.json_body["code"] == "order_not_found"
+
+
+def test_malformed_order_id_is_400(client: Client) -> None:
+    response = client.http.get("/orders/not%20an%20id!")
+    assert response.status_code == 400
+    assert response.json_body["field"] == "order_id"
+
+
+def test_get_shows_status_and_timeline(client: Client, deps: FakeDependencies) -> None:
+    order_id = place(client, "choreography")
+    steps.notify_restaurant(order_id, deps.ports)
+    response = client.http.get(f"/orders/{order_id}")
+    assert response.status_code == 200
+    body = response.json_body
+    assert body["status"] == "RESTAURANT_NOTIFIED"
+    assert body["total_cents"] == 2 * 950 + 600
+    assert [entry["type"] for entry in body["timeline"]] == ["order_placed", "restaurant_notified"]
+
+
+def test_choreography_accept_runs_the_step_and_publishes(
+    client: Client, deps: FakeDependencies
+) -> None:
+    order_id = place(client, "choreography")
+    steps.notify_restaurant(order_id, deps.ports)
+    response = post(client, f"/orders/{order_id}/accept")
+    assert response.status_code == 202
+    assert response.json_body["status"] == "ACCEPTED"
+    assert deps.events.types() == ["order_placed", "order_accepted"]
+
+
+def test_orchestration_accept_hands_the_decision_to_the_workflow(
+    client: Client, deps: FakeDependencies
+) -> None:
+    order_id = place(client, "orchestration")
+    deps.orders.save_callback_token(order_id, "token-1")
+    steps.notify_restaurant(order_id, deps.ports)
+    response = post(client, f"/orders/{order_id}/accept")
+    assert response.status_code == 202
+    assert response.json_body["flow"] == "orchestration"
+    assert deps.workflow.resumed == [(order_id, {"decision": "accepted"})]
+    # The state machine, not the API, records the acceptance.
+    assert deps.orders.get(order_id).status.value == "RESTAURANT_NOTIFIED"
+
+
+def test_orchestration_reject_passes_the_reason(client: Client, deps: FakeDependencies) -> None:
+    order_id = place(client, "orchestration")
+    deps.orders.save_callback_token(order_id, "token-1")
+    steps.notify_restaurant(order_id, deps.ports)
+    response = post(client, f"/orders/{order_id}/reject", {"reason": "out of basil"})
+    assert response.status_code == 202
+    assert deps.workflow.resumed == [(order_id, {"decision": "rejected", "reason": "out of basil"})]
+
+
+def test_reject_with_an_invalid_body_is_400(client: Client, deps: FakeDependencies) -> None:
+    order_id = place(client, "choreography")
+    response = post(client, f"/orders/{order_id}/reject", {"reason": 42})
+    assert response.status_code == 400
+    assert response.json_body["field"] == "reason"
+
+
+def test_orchestration_answer_after_the_deadline_is_409(
+    client: Client, deps: FakeDependencies
+) -> None:
+    order_id = place(client, "orchestration")
+    deps.orders.save_callback_token(order_id, "token-1")
+    steps.notify_restaurant(order_id, deps.ports)
+    deps.workflow.waiting = False
+    response = post(client, f"/orders/{order_id}/accept")
+    assert response.status_code == 409
+    assert response.json_body["code"] == "workflow_not_waiting"
+
+
+def test_accept_after_cancel_is_409_and_changes_nothing(
+    client: Client, deps: FakeDependencies, flow: str
+) -> None:
+    order_id = place(client, flow)
+    deps.orders.save_callback_token(order_id, "token-1")
+    steps.notify_restaurant(order_id, deps.ports)
+    assert post(client, f"/orders/{order_id}/cancel").status_code == 202
+    before = client.http.get(f"/orders/{order_id}").json_body
+    response = post(client, f"/orders/{order_id}/accept")
+    assert response.status_code == 409
+    assert response.json_body["code"] == "illegal_transition"
+    assert client.http.get(f"/orders/{order_id}").json_body == before
+
+
+def test_cancel_is_the_same_step_in_both_flows(
+    client: Client, deps: FakeDependencies, flow: str
+) -> None:
+    order_id = place(client, flow)
+    deps.orders.save_callback_token(order_id, "token-1")
+    steps.notify_restaurant(order_id, deps.ports)
+    response = post(client, f"/orders/{order_id}/cancel")
+    assert response.json_body["status"] == "CANCELLED"
+    assert deps.events.types() == ["order_placed", "order_cancelled"]
+    assert deps.events.published[-1].data == {"reason": "customer_request"}
+    expected_resumes = [(order_id, {"decision": "cancelled"})] if flow == "orchestration" else []
+    assert deps.workflow.resumed == expected_resumes
+
+
+def test_complete_before_the_user_was_told_is_409(
+    client: Client, deps: FakeDependencies, flow: str
+) -> None:
+    order_id = place(client, flow)
+    steps.notify_restaurant(order_id, deps.ports)
+    steps.accept_order(order_id, deps.ports)
+    response = post(client, f"/orders/{order_id}/complete")
+    assert response.status_code == 409
+
+
+def test_cancel_after_a_timeout_cancel_is_idempotent(
+    client: Client, deps: FakeDependencies
+) -> None:
+    order_id = place(client, "choreography")
+    steps.cancel_order(order_id, CancelReason.RESTAURANT_TIMEOUT, deps.ports)
+    response = post(client, f"/orders/{order_id}/cancel")
+    assert response.status_code == 202
+    assert [e.type.value for e in deps.orders.get(order_id).history] == [
+        "order_placed",
+        "order_cancelled",
+    ]
+
+
+def test_missing_configuration_is_503_not_500(
+    client: Client, deps: FakeDependencies, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib import bootstrap
+
+    bootstrap.install(None)  # the real dependencies, with no environment set
+    for name in ("ORDERS_TABLE_NAME", "ORDER_EVENTS_TOPIC_ARN", "NOTIFICATIONS_TOPIC_ARN"):
+        monkeypatch.delenv(name, raising=False)
+    response = client.http.get("/orders/abc")
+    assert response.status_code == 503
+    assert response.json_body["code"] == "unavailable"

@@ -1,0 +1,250 @@
+"""Unit tests of the choreography handlers, invoked as Lambda would with SQS events.
+
+The last tests route every published event to the handlers whose subscription
+wants it, as SNS filter policies do, and watch the whole flow emerge from
+services that each know only their own step.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from chalice.test import Client
+
+from chalicelib.contracts import event_to_message
+from chalicelib.orders import steps
+from chalicelib.orders.events import Event, EventType
+from chalicelib.orders.model import Flow, LineItem, OrderStatus
+from chalicelib.subscriptions import (
+    PROMOTIONS,
+    RESTAURANT_DEADLINE,
+    RESTAURANT_NOTIFIER,
+    SUBSCRIPTIONS,
+    USER_NOTIFIER,
+    Subscription,
+)
+from tests.unit.conftest import load_event
+from tests.unit.fakes import FakeDependencies
+
+HANDLERS = {
+    RESTAURANT_NOTIFIER: "restaurant_notifier",
+    RESTAURANT_DEADLINE: "restaurant_deadline_checker",
+    USER_NOTIFIER: "user_notifier",
+    PROMOTIONS: "promotions",
+}
+
+
+def deliver(client: Client, subscription: Subscription, *bodies: str) -> Any:
+    """Invoke the subscription's handler with one SQS batch; returns its response."""
+    sqs_event = client.events.generate_sqs_event(list(bodies), queue_name=subscription.queue)
+    for index, record in enumerate(sqs_event["Records"]):
+        record["messageId"] = f"message-{index}"
+    return client.lambda_.invoke(HANDLERS[subscription], sqs_event).payload
+
+
+def sns_wrapped(client: Client, body: str) -> str:
+    """The SQS body SNS sends without raw message delivery."""
+    notification = client.events.generate_sns_event(message=body)["Records"][0]["Sns"]
+    return json.dumps(notification | {"Type": "Notification"})
+
+
+def placed(deps: FakeDependencies, order_id: str = "o-1", flow: Flow = Flow.CHOREOGRAPHY) -> str:
+    event = steps.place_order(
+        steps.PlaceOrder(order_id, "c-1", "r-1", (LineItem("Ramen", 1, 1400),), flow, "f"),
+        deps.ports,
+    )
+    return json.dumps(event_to_message(event))
+
+
+def test_order_placed_makes_the_restaurant_notifier_notify(
+    client: Client, deps: FakeDependencies
+) -> None:
+    answer = deliver(client, RESTAURANT_NOTIFIER, placed(deps))
+    assert answer == {"batchItemFailures": []}
+    assert deps.events.types() == ["restaurant_notified"]
+    assert deps.notifier.sent == [("restaurant", "o-1", "new order")]
+
+
+def test_sns_envelope_is_unwrapped(client: Client, deps: FakeDependencies) -> None:
+    deliver(client, RESTAURANT_NOTIFIER, sns_wrapped(client, placed(deps)))
+    assert deps.events.types() == ["restaurant_notified"]
+
+
+def test_the_same_message_twice_has_one_effect(client: Client, deps: FakeDependencies) -> None:
+    body = placed(deps)
+    deliver(client, RESTAURANT_NOTIFIER, body)
+    deliver(client, RESTAURANT_NOTIFIER, body)
+    assert len(deps.notifier.sent) == 1
+    history = deps.orders.get("o-1").history
+    assert [e.type for e in history] == [EventType.ORDER_PLACED, EventType.RESTAURANT_NOTIFIED]
+    # Republishing the recorded event is harmless: it carries the same event_id.
+    assert {e.event_id for e in deps.events.published} == {history[1].event_id}
+
+
+def test_a_poison_message_fails_alone(client: Client, deps: FakeDependencies) -> None:
+    answer = deliver(client, RESTAURANT_NOTIFIER, "{not an event", placed(deps))
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "message-0"}]}
+    assert deps.events.types() == ["restaurant_notified"]
+
+
+def test_an_event_for_an_unknown_order_is_retried(client: Client, deps: FakeDependencies) -> None:
+    answer = deliver(
+        client, RESTAURANT_NOTIFIER, json.dumps(load_event("order_placed")), placed(deps)
+    )
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "message-0"}]}
+
+
+def cancelled(deps: FakeDependencies, order_id: str, flow: Flow) -> str:
+    placed(deps, order_id, flow)
+    event = steps.cancel_order(order_id, steps.CancelReason.CUSTOMER_REQUEST, deps.ports)
+    return json.dumps(event_to_message(event))
+
+
+@pytest.mark.parametrize("unwanted", ["wrong flow", "wrong type"])
+def test_an_event_the_subscription_did_not_ask_for_fails_loudly(
+    client: Client, deps: FakeDependencies, unwanted: str
+) -> None:
+    if unwanted == "wrong flow":
+        body = cancelled(deps, "o-1", Flow.ORCHESTRATION)
+    else:
+        body = placed(deps, "o-1")
+    answer = deliver(client, USER_NOTIFIER, body, cancelled(deps, "o-2", Flow.CHOREOGRAPHY))
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "message-0"}]}
+    assert deps.notifier.sent == [("customer", "o-2", "cancelled")]
+
+
+def test_a_batch_that_fails_entirely_fails_the_invocation(
+    client: Client, deps: FakeDependencies
+) -> None:
+    with pytest.raises(BatchProcessingError):
+        deliver(client, RESTAURANT_NOTIFIER, "{broken", "[]")
+
+
+def test_a_stale_message_is_acknowledged_without_effect(
+    client: Client, deps: FakeDependencies
+) -> None:
+    body = placed(deps)
+    steps.cancel_order("o-1", steps.CancelReason.CUSTOMER_REQUEST, deps.ports)
+    answer = deliver(client, RESTAURANT_NOTIFIER, body)
+    assert answer == {"batchItemFailures": []}
+    assert deps.notifier.sent == []
+    assert deps.orders.get("o-1").status is OrderStatus.CANCELLED
+
+
+class Bus:
+    """Routes published events to subscribed handlers, like SNS filter policies do."""
+
+    def __init__(self, client: Client, deps: FakeDependencies) -> None:
+        self.client = client
+        self.deps = deps
+        self.delivered = 0
+        self.delayed: list[tuple[Subscription, str]] = []
+
+    def run(self) -> None:
+        """Deliver every published event (delayed ones are held until the deadline)."""
+        while self.delivered < len(self.deps.events.published):
+            event = self.deps.events.published[self.delivered]
+            self.delivered += 1
+            for subscription in SUBSCRIPTIONS:
+                if subscription.wants(event.type, event.flow):
+                    body = json.dumps(event_to_message(event))
+                    if subscription.delayed_until_deadline:
+                        self.delayed.append((subscription, body))
+                    else:
+                        assert deliver(self.client, subscription, body) == {"batchItemFailures": []}
+
+    def deadline_passes(self) -> None:
+        for subscription, body in self.delayed:
+            deliver(self.client, subscription, body)
+        self.delayed.clear()
+        self.run()
+
+
+def place_and_run(client: Client, deps: FakeDependencies) -> tuple[str, Bus]:
+    response = client.http.post(
+        "/orders",
+        headers={"Content-Type": "application/json"},
+        body=json.dumps(load_event("place_order_request") | {"flow": "choreography"}),
+    )
+    bus = Bus(client, deps)
+    bus.run()
+    return response.json_body["order_id"], bus
+
+
+def action(client: Client, order_id: str, verb: str) -> int:
+    response = client.http.post(
+        f"/orders/{order_id}/{verb}", headers={"Content-Type": "application/json"}
+    )
+    return int(response.status_code)
+
+
+def types(events: list[Event]) -> list[str]:
+    return [event.type.value for event in events]
+
+
+def test_the_happy_path_emerges_from_independent_services(
+    client: Client, deps: FakeDependencies
+) -> None:
+    order_id, bus = place_and_run(client, deps)
+    assert deps.orders.get(order_id).status is OrderStatus.RESTAURANT_NOTIFIED
+    assert action(client, order_id, "accept") == 202
+    bus.run()
+    assert action(client, order_id, "complete") == 202
+    bus.run()
+    bus.deadline_passes()  # the deadline checker finds the order answered: no effect
+    assert types(deps.events.published) == [
+        "order_placed",
+        "restaurant_notified",
+        "order_accepted",
+        "user_notified",
+        "order_completed",
+    ]
+    assert deps.orders.get(order_id).status is OrderStatus.COMPLETED
+    (voucher,) = deps.vouchers.for_order(order_id)
+    assert voucher.customer_id == "customer-42"
+    assert voucher.amount_cents == 250
+
+
+def test_an_unanswered_order_is_cancelled_at_the_deadline_and_the_user_told(
+    client: Client, deps: FakeDependencies
+) -> None:
+    order_id, bus = place_and_run(client, deps)
+    bus.deadline_passes()
+    assert types(deps.events.published) == [
+        "order_placed",
+        "restaurant_notified",
+        "order_cancelled",
+        "user_notified",
+    ]
+    assert deps.events.published[2].data == {"reason": "restaurant_timeout"}
+    assert deps.notifier.sent[-1] == ("customer", order_id, "cancelled")
+    assert action(client, order_id, "accept") == 409
+
+
+def test_a_rejection_reaches_the_user(client: Client, deps: FakeDependencies) -> None:
+    order_id, bus = place_and_run(client, deps)
+    assert action(client, order_id, "reject") == 202
+    bus.run()
+    assert types(deps.events.published)[-2:] == ["order_rejected", "user_notified"]
+    assert deps.vouchers.vouchers == {}
+
+
+@pytest.mark.parametrize("flow", [Flow.CHOREOGRAPHY, Flow.ORCHESTRATION])
+def test_promotions_issue_one_voucher_for_completed_orders_of_either_flow(
+    client: Client, deps: FakeDependencies, flow: Flow
+) -> None:
+    completed = Event(
+        "e-1",
+        EventType.ORDER_COMPLETED,
+        "o-9",
+        flow.value,
+        "2026-01-01T00:00:00+00:00",
+        {"customer_id": "c-9", "restaurant_id": "r", "total_cents": 4000},
+    )
+    body = json.dumps(event_to_message(completed))
+    deliver(client, PROMOTIONS, body)
+    deliver(client, PROMOTIONS, body)
+    assert [(v.order_id, v.amount_cents) for v in deps.vouchers.vouchers.values()] == [("o-9", 400)]

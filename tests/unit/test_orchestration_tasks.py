@@ -1,0 +1,102 @@
+"""Unit tests of the state machine's Lambda tasks, invoked through chalice.test.Client."""
+
+from __future__ import annotations
+
+import pytest
+from chalice.test import Client
+
+from chalicelib.orders import steps
+from chalicelib.orders.errors import IllegalTransitionError
+from chalicelib.orders.model import CancelReason, Flow, LineItem, OrderStatus
+from tests.unit.fakes import FakeDependencies
+
+
+def placed(deps: FakeDependencies, order_id: str = "o-1") -> str:
+    steps.place_order(
+        steps.PlaceOrder(
+            order_id, "c-1", "r-1", (LineItem("Curry", 1, 1300),), Flow.ORCHESTRATION, "f"
+        ),
+        deps.ports,
+    )
+    return order_id
+
+
+def test_notify_restaurant_task_saves_the_token_returns_and_publishes_the_event(
+    client: Client, deps: FakeDependencies
+) -> None:
+    order_id = placed(deps)
+    result = client.lambda_.invoke(
+        "notify_restaurant_task", {"order_id": order_id, "task_token": "t-1"}
+    ).payload
+    assert result["type"] == "restaurant_notified"
+    assert result["flow"] == "orchestration"
+    assert deps.events.types() == ["restaurant_notified"]
+    assert deps.orders.get(order_id).callback_token == "t-1"
+
+
+def test_the_happy_path_tasks_run_the_same_steps(client: Client, deps: FakeDependencies) -> None:
+    order_id = placed(deps)
+    client.lambda_.invoke("notify_restaurant_task", {"order_id": order_id, "task_token": "t-1"})
+    client.lambda_.invoke("accept_order_task", {"order_id": order_id})
+    told = client.lambda_.invoke(
+        "notify_user_task", {"order_id": order_id, "task_token": "t-2"}
+    ).payload
+    client.lambda_.invoke("complete_order_task", {"order_id": order_id})
+    assert told["data"]["outcome"] == "accepted"
+    assert deps.orders.get(order_id).callback_token == "t-2"
+    assert deps.orders.get(order_id).status is OrderStatus.COMPLETED
+    assert deps.events.types() == [
+        "restaurant_notified",
+        "order_accepted",
+        "user_notified",
+        "order_completed",
+    ]
+
+
+def test_reject_task_records_the_reason(client: Client, deps: FakeDependencies) -> None:
+    order_id = placed(deps)
+    steps.notify_restaurant(order_id, deps.ports)
+    result = client.lambda_.invoke(
+        "reject_order_task", {"order_id": order_id, "reason": "closed"}
+    ).payload
+    assert result["data"]["reason"] == "closed"
+
+
+def test_a_task_on_a_cancelled_order_raises_the_error_the_asl_catches(
+    client: Client, deps: FakeDependencies
+) -> None:
+    order_id = placed(deps)
+    steps.cancel_order(order_id, CancelReason.CUSTOMER_REQUEST, deps.ports)
+    with pytest.raises(IllegalTransitionError):
+        client.lambda_.invoke("notify_restaurant_task", {"order_id": order_id, "task_token": "t-1"})
+    assert deps.events.published == []
+
+
+def test_cancel_task_compensates_with_the_given_reason(
+    client: Client, deps: FakeDependencies
+) -> None:
+    order_id = placed(deps)
+    result = client.lambda_.invoke(
+        "cancel_order_task", {"order_id": order_id, "reason": "restaurant_timeout"}
+    ).payload
+    assert result["data"] == {"reason": "restaurant_timeout"}
+    assert deps.orders.get(order_id).status is OrderStatus.CANCELLED
+
+
+@pytest.mark.parametrize(
+    ("function", "payload"),
+    [
+        ("accept_order_task", {}),
+        ("notify_restaurant_task", {"order_id": "o-1"}),
+        ("cancel_order_task", {"order_id": "o-1", "reason": "boredom"}),
+        ("reject_order_task", {"order_id": "o-1", "reason": 5}),
+    ],
+)
+def test_bad_task_input_is_a_named_error(
+    client: Client, deps: FakeDependencies, function: str, payload: dict[str, object]
+) -> None:
+    from chalicelib.entrypoints.orchestration import InvalidTaskInputError
+
+    placed(deps)
+    with pytest.raises(InvalidTaskInputError):
+        client.lambda_.invoke(function, payload)
