@@ -59,7 +59,7 @@ def _check_event(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise InvalidEventError("an event must be a JSON object")
     try:
-        event_type = EventType(raw.get("type"))
+        event_type = EventType(str(raw.get("type")))
     except ValueError:
         raise InvalidEventError(f"unknown event type {raw.get('type')!r}") from None
     try:
@@ -76,7 +76,10 @@ def _validator(relative_path: str) -> Callable[[Any], Any]:
     schema["allOf"] = [
         envelope if part == {"$ref": ENVELOPE_REF} else part for part in schema.get("allOf", [])
     ]
-    return fastjsonschema.compile(schema, formats={"date-time": _is_date_time})
+    validator: Callable[[Any], Any] = fastjsonschema.compile(
+        schema, formats={"date-time": _is_date_time}
+    )
+    return validator
 
 
 def _load(path: Path) -> dict[str, Any]:

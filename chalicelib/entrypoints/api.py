@@ -16,7 +16,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
-from chalice import Blueprint, Response
+from chalice.app import Blueprint, Response
 
 from chalicelib.bootstrap import dependencies
 from chalicelib.contracts import validate_request
@@ -165,7 +165,7 @@ def _load(order_id: str) -> Order:
     return dependencies().ports.orders.get(order_id)
 
 
-def _json_body(raw: bytes) -> Any:
+def _json_body(raw: str | bytes) -> Any:
     if not raw:
         raise InvalidOrderError("body", "a JSON object is required")
     try:

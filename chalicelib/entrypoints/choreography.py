@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Blueprint
-from chalice.app import SQSEvent
+from chalice.app import Blueprint, SQSEvent
 
 from chalicelib.bootstrap import dependencies
 from chalicelib.entrypoints.messages import react_to_each

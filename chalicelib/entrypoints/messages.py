@@ -68,12 +68,13 @@ def react_to_each(
             )
             raise
 
-    return process_partial_response(  # type: ignore[no-any-return]
+    response = process_partial_response(
         event=sqs_event.to_dict(),
         record_handler=handle_logged,
         processor=BatchProcessor(event_type=EventType.SQS),
-        context=sqs_event.context,
+        context=None,  # only used by Powertools' own logging
     )
+    return dict(response)
 
 
 def unwrap_sns(body: str) -> str:
