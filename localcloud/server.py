@@ -152,11 +152,18 @@ def localstack_environment(install: InstallLayout, instance: InstanceLayout) -> 
 
 
 def spawn_localstack(install: InstallLayout, instance: InstanceLayout) -> int:
-    for directory in (instance.root, instance.filesystem_root, instance.volume_dir, instance.tmp_dir):
+    for directory in (
+        instance.root,
+        instance.filesystem_root,
+        instance.volume_dir,
+        instance.tmp_dir,
+    ):
         directory.mkdir(parents=True, exist_ok=True)
     wire_offline_packages(install, instance)
     with instance.log_file.open("ab") as log_handle:
-        log_handle.write(f"\n=== localcloud start {time.strftime('%Y-%m-%dT%H:%M:%S')} ===\n".encode())
+        log_handle.write(
+            f"\n=== localcloud start {time.strftime('%Y-%m-%dT%H:%M:%S')} ===\n".encode()
+        )
         log_handle.flush()
         process = subprocess.Popen(
             [str(install.localstack_python), "-m", LOCALSTACK_MAIN],
@@ -208,7 +215,8 @@ def start(port: int | None = None) -> Endpoint:
             _stop_locked(instance, pid)
             _print_log_tail(instance)
             raise
-        log(f"LocalStack ready in {time.monotonic() - began:.1f} s (pid {pid}, log {instance.log_file})")
+        elapsed = time.monotonic() - began
+        log(f"LocalStack ready in {elapsed:.1f} s (pid {pid}, log {instance.log_file})")
         return Endpoint(url, started_here=True)
 
 

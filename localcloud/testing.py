@@ -13,7 +13,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlparse
 
 from localcloud.paths import PACKAGE_DIR, REGION, configured_port
@@ -22,8 +22,6 @@ from localcloud.server import external_endpoint, is_healthy, local_url
 TEST_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
 ACCOUNT_ID = "000000000000"
 RUN_SCRIPT = PACKAGE_DIR / "run"
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -48,7 +46,7 @@ class LocalCloud:
 
     def localstack_session(self) -> Any:
         """A `localstack_client` session bound to the endpoint (same clients, other API)."""
-        from localstack_client.session import Session
+        from localstack_client.session import Session  # type: ignore[import-untyped]
 
         return Session(
             aws_access_key_id=TEST_CREDENTIALS["aws_access_key_id"],
@@ -110,13 +108,13 @@ def stop_local_cloud(cloud: LocalCloud) -> None:
         run_command("stop", port=cloud.port)
 
 
-def wait_for(
+def wait_for[T](
     probe: Callable[[], T | None],
     timeout: float,
     interval: float = 0.1,
     message: str = "condition",
 ) -> T:
-    """Polls `probe` until it returns something other than None (or False); fails after `timeout` s."""
+    """Polls `probe` until it returns neither None nor False; raises after `timeout` s."""
     deadline = time.monotonic() + timeout
     while True:
         result = probe()
@@ -125,4 +123,3 @@ def wait_for(
         if time.monotonic() >= deadline:
             raise TimeoutError(f"{message} not met within {timeout:.1f} s")
         time.sleep(interval)
-

@@ -69,7 +69,9 @@ def receive_json(
     return wait_for(poll, timeout=timeout, interval=0, message=f"expected messages on {url}")
 
 
-def invoke_json(lambda_client: Any, name: str, event: Any, **kwargs: Any) -> tuple[dict[str, Any], Any]:
+def invoke_json(
+    lambda_client: Any, name: str, event: Any, **kwargs: Any
+) -> tuple[dict[str, Any], Any]:
     """Invokes synchronously; returns the raw response and the decoded payload."""
     response = lambda_client.invoke(FunctionName=name, Payload=json.dumps(event), **kwargs)
     return response, json.loads(response["Payload"].read() or b"null")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -58,10 +59,9 @@ def deploy_function(lambda_client: Any) -> Iterator[Callable[..., DeployedFuncti
 
     yield deploy
     for name in created:
-        try:
+        # The test may have deleted it itself.
+        with contextlib.suppress(lambda_client.exceptions.ResourceNotFoundException):
             lambda_client.delete_function(FunctionName=name)
-        except lambda_client.exceptions.ResourceNotFoundException:
-            pass  # the test deleted it itself
 
 
 @pytest.fixture

@@ -88,6 +88,7 @@ def test_table_created_by_cloudformation_works(local_cloud: LocalCloud) -> None:
     }
     cloudformation.create_stack(StackName=stack, TemplateBody=json.dumps(template))
     try:
+
         def created() -> dict[str, Any] | None:
             described = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
             return None if described["StackStatus"].endswith("IN_PROGRESS") else described

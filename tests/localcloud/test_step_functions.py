@@ -83,8 +83,11 @@ def test_function_error_is_caught_by_name(
                     "Resource": "arn:aws:states:::lambda:invoke",
                     "Parameters": {"FunctionName": function.arn, "Payload.$": "$"},
                     "Catch": [
-                        {"ErrorEquals": ["OrderRejectedError"], "Next": "Rejected",
-                         "ResultPath": "$.error"}
+                        {
+                            "ErrorEquals": ["OrderRejectedError"],
+                            "Next": "Rejected",
+                            "ResultPath": "$.error",
+                        }
                     ],
                     "End": True,
                 },

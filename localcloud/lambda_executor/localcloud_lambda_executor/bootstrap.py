@@ -22,7 +22,8 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 # Must match function_process.END_MARKER.
 END_MARKER = "\x1flocalcloud-invoke-end "
@@ -76,8 +77,9 @@ def configure_logging() -> None:
         logging.getLogger().setLevel(level.upper())
 
 
-def error_document(error: BaseException, error_type: str | None = None,
-                   message: str | None = None) -> dict[str, Any]:
+def error_document(
+    error: BaseException, error_type: str | None = None, message: str | None = None
+) -> dict[str, Any]:
     """An error in the shape Lambda returns: errorMessage, errorType, requestId, stackTrace."""
     return {
         "errorMessage": str(error) if message is None else message,
@@ -91,7 +93,8 @@ def user_frames(error: BaseException) -> traceback.StackSummary:
     """The traceback without this runtime's own frames, as Lambda shows it."""
     frames = traceback.extract_tb(error.__traceback__)
     return traceback.StackSummary.from_list(
-        [frame for frame in frames if frame.filename != __file__])
+        [frame for frame in frames if frame.filename != __file__]
+    )
 
 
 def log_error(document: dict[str, Any]) -> None:
@@ -108,27 +111,42 @@ def load_handler(handler_name: str) -> Callable[[Any, LambdaContext], Any]:
     try:
         module_path, function_name = handler_name.rsplit(".", 1)
     except ValueError as error:
-        raise InitError(error_document(
-            error, "Runtime.MalformedHandlerName",
-            f"Bad handler '{handler_name}': {error}")) from None
+        raise InitError(
+            error_document(
+                error, "Runtime.MalformedHandlerName", f"Bad handler '{handler_name}': {error}"
+            )
+        ) from None
     module_name = module_path.replace("/", ".")
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        raise InitError(error_document(
-            error, "Runtime.ImportModuleError",
-            f"Unable to import module '{module_name}': {error}")) from None
+        raise InitError(
+            error_document(
+                error,
+                "Runtime.ImportModuleError",
+                f"Unable to import module '{module_name}': {error}",
+            )
+        ) from None
     except SyntaxError as error:
-        raise InitError(error_document(
-            error, "Runtime.UserCodeSyntaxError",
-            f"Syntax error in module '{module_name}': {error}")) from None
+        raise InitError(
+            error_document(
+                error,
+                "Runtime.UserCodeSyntaxError",
+                f"Syntax error in module '{module_name}': {error}",
+            )
+        ) from None
     except Exception as error:  # noqa: BLE001 - any failure of the user's module init
         raise InitError(error_document(error)) from None
-    handler = getattr(module, function_name, None)
+    handler: Callable[[Any, LambdaContext], Any] | None = getattr(module, function_name, None)
     if handler is None:
-        raise InitError({
-            "errorMessage": f"Handler '{function_name}' missing on module '{module_name}'",
-            "errorType": "Runtime.HandlerNotFound", "requestId": "", "stackTrace": []})
+        raise InitError(
+            {
+                "errorMessage": f"Handler '{function_name}' missing on module '{module_name}'",
+                "errorType": "Runtime.HandlerNotFound",
+                "requestId": "",
+                "stackTrace": [],
+            }
+        )
     return handler
 
 
@@ -140,6 +158,7 @@ class InitError(Exception):
 
 def to_json(value: Any) -> str:
     """Serialises a handler result as the AWS runtime does (Decimal becomes a number)."""
+
     def default(unknown: Any) -> Any:
         if isinstance(unknown, decimal.Decimal):
             return int(unknown) if unknown == unknown.to_integral_value() else float(unknown)
@@ -154,6 +173,7 @@ def exit_with_parent(parent_pid: int) -> None:
     A parent-death signal would fire when the LocalStack *thread* that started us ends, which
     happens all the time in its thread pools; watching our parent pid is reliable.
     """
+
     def watch() -> None:
         while True:
             if os.getppid() != parent_pid:
@@ -204,7 +224,8 @@ def handle(handler: Callable[[Any, LambdaContext], Any], invoke: dict[str, Any])
         payload = to_json(result)
     except (TypeError, ValueError) as error:
         document = error_document(
-            error, "Runtime.MarshalError", f"Unable to marshal response: {error}")
+            error, "Runtime.MarshalError", f"Unable to marshal response: {error}"
+        )
         document["stackTrace"] = []
         log_error(document)
         return {"type": "error", "request_id": request_id, "error": document}

@@ -8,12 +8,12 @@ restarts (a new cold start, as in Lambda) after a timeout or a crash.
 from __future__ import annotations
 
 import logging
-from collections import deque
 import math
 import os
 import queue
 import threading
 import time
+from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -97,7 +97,9 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
     @classmethod
     def validate_environment(cls) -> bool:
         if not runtimes_dir().is_dir():
-            LOG.warning("LOCALCLOUD_RUNTIMES_DIR %s does not exist: no Lambda runtime", runtimes_dir())
+            LOG.warning(
+                "LOCALCLOUD_RUNTIMES_DIR %s does not exist: no Lambda runtime", runtimes_dir()
+            )
             return False
         return True
 
@@ -191,7 +193,9 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             }, KILLED_OUTPUT_DRAIN_SECONDS
         except ProcessExited as exited:
             if self._stopped.is_set():
-                raise LambdaRuntimeException(f"execution environment {self.id} was stopped") from None
+                raise LambdaRuntimeException(
+                    f"execution environment {self.id} was stopped"
+                ) from None
             return {
                 "type": "error",
                 "error": lambda_errors.runtime_exited(request_id, exited.exit_code),
@@ -204,7 +208,7 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         began = time.monotonic()
         process = FunctionProcess(
             interpreter=interpreter_for(self.function_version.config.runtime),
-            code_dir=self.function_version.config.code.get_unzipped_code_location(),
+            code_dir=self._code_dir(),
             environment=self._environment,
             instance_dir=os.environ.get("LOCALCLOUD_INSTANCE_DIR", ""),
         )
@@ -227,6 +231,13 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         self._cold_start_ms = (time.monotonic() - began) * 1000
         return process
 
+    def _code_dir(self) -> Path:
+        """Where LocalStack unzipped the deployment package (prepare_version made sure of it)."""
+        code = self.function_version.config.code
+        if code is None:
+            raise LambdaRuntimeException("the local-process executor needs a zip package")
+        return Path(code.get_unzipped_code_location())
+
     def _function_environment(self, env_vars: dict[str, Any]) -> dict[str, str]:
         """The environment LocalStack computed, adapted to a process on this host."""
         environment = {name: str(value) for name, value in env_vars.items()}
@@ -234,7 +245,7 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         interpreter = interpreter_for(runtime)
         environment.update(
             {
-                "LAMBDA_TASK_ROOT": str(self.function_version.config.code.get_unzipped_code_location()),
+                "LAMBDA_TASK_ROOT": str(self._code_dir()),
                 "LAMBDA_RUNTIME_DIR": str(interpreter.parent.parent),
                 "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime}",
                 "PATH": f"{interpreter.parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
@@ -246,8 +257,11 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         if daemon := os.environ.get("AWS_XRAY_DAEMON_ADDRESS"):
             address, _, port = daemon.rpartition(":")
             environment.update(
-                {"AWS_XRAY_DAEMON_ADDRESS": daemon, "_AWS_XRAY_DAEMON_ADDRESS": address,
-                 "_AWS_XRAY_DAEMON_PORT": port}
+                {
+                    "AWS_XRAY_DAEMON_ADDRESS": daemon,
+                    "_AWS_XRAY_DAEMON_ADDRESS": address,
+                    "_AWS_XRAY_DAEMON_PORT": port,
+                }
             )
         return environment
 
@@ -280,5 +294,7 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         return "".join(lines)
 
     @staticmethod
-    def _result(request_id: str, error: dict[str, Any], is_error: bool, logs: str) -> InvocationResult:
+    def _result(
+        request_id: str, error: dict[str, Any], is_error: bool, logs: str
+    ) -> InvocationResult:
         return InvocationResult(request_id, lambda_errors.encode(error), is_error, logs)

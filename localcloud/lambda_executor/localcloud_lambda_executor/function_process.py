@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -52,7 +53,7 @@ class OutputCollector:
     def add(self, line: str) -> None:
         with self.condition:
             if line.startswith(END_MARKER):
-                self.finished.add(line[len(END_MARKER):].strip())
+                self.finished.add(line[len(END_MARKER) :].strip())
             else:
                 self.lines.append(line)
                 self.size += len(line)
@@ -97,12 +98,20 @@ class FunctionProcess:
         responses_read, responses_write = os.pipe()
         self._process = subprocess.Popen(
             [
-                str(interpreter), "-I", "-u", str(BOOTSTRAP),
-                "--requests-fd", str(requests_read),
-                "--responses-fd", str(responses_write),
-                "--code-dir", str(code_dir),
-                "--parent-pid", str(os.getpid()),
-                "--instance-dir", instance_dir,
+                str(interpreter),
+                "-I",
+                "-u",
+                str(BOOTSTRAP),
+                "--requests-fd",
+                str(requests_read),
+                "--responses-fd",
+                str(responses_write),
+                "--code-dir",
+                str(code_dir),
+                "--parent-pid",
+                str(os.getpid()),
+                "--instance-dir",
+                instance_dir,
             ],
             cwd=code_dir,
             env=environment,
@@ -120,7 +129,9 @@ class FunctionProcess:
         self._responses = os.fdopen(responses_read, "rb")
         assert self._process.stdout is not None
         threading.Thread(
-            target=self._read_output, args=(self._process.stdout,), daemon=True,
+            target=self._read_output,
+            args=(self._process.stdout,),
+            daemon=True,
             name=f"lambda-output-{self.pid}",
         ).start()
         threading.Thread(
@@ -139,7 +150,9 @@ class FunctionProcess:
             try:
                 self._messages.put(json.loads(raw))
             except ValueError:
-                self._messages.put({"type": "protocol_error", "line": raw[:200].decode(errors="replace")})
+                self._messages.put(
+                    {"type": "protocol_error", "line": raw[:200].decode(errors="replace")}
+                )
         self._messages.put({"type": "exited"})
 
     # --- protocol ---
@@ -165,7 +178,7 @@ class FunctionProcess:
         data = (json.dumps(request) + "\n").encode()
         try:
             while data:
-                data = data[os.write(self._requests_write, data):]
+                data = data[os.write(self._requests_write, data) :]
         except OSError:  # broken pipe, or already closed by kill()
             raise ProcessExited(self._process.poll()) from None
         return self._next_message(timeout)
@@ -187,14 +200,10 @@ class FunctionProcess:
 
     def kill(self) -> None:
         """Kills the process group at once (handlers get no grace, as in Lambda)."""
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self._process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
         with self._close_lock:
             if self._requests_write >= 0:
                 os.close(self._requests_write)

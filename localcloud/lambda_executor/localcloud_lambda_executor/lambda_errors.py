@@ -7,8 +7,12 @@ from typing import Any
 
 
 def document(error_type: str, message: str, request_id: str = "") -> dict[str, Any]:
-    return {"errorMessage": message, "errorType": error_type, "requestId": request_id,
-            "stackTrace": []}
+    return {
+        "errorMessage": message,
+        "errorType": error_type,
+        "requestId": request_id,
+        "stackTrace": [],
+    }
 
 
 def timed_out(request_id: str, timeout_seconds: float) -> dict[str, Any]:
