@@ -1,0 +1,54 @@
+"""End to end: ``chalice local`` serves the orders API against the local cloud, over real HTTP.
+
+The routes run in the test machine's process; the orders they place are carried
+on by the functions deployed in the local cloud, in both flows.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import an_order
+from tools import chalice_local
+from tools.orders_api import OrdersApi
+
+pytestmark = pytest.mark.e2e
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def local_api(local_cloud: Any, chalice_deployment: dict[str, Any]) -> Iterator[OrdersApi]:
+    port = free_port()
+    server = chalice_local.start(port, local_cloud.environment())
+    yield OrdersApi(f"http://127.0.0.1:{port}")
+    chalice_local.stop(server)
+
+
+def test_chalice_local_drives_both_flows(local_api: OrdersApi, flow: str) -> None:
+    order_id = local_api.place(an_order(flow))
+    local_api.wait_for(order_id, "RESTAURANT_NOTIFIED")
+    assert local_api.act(order_id, "accept").status == 202
+    order = local_api.wait_for(order_id, "USER_NOTIFIED")
+    assert order["flow"] == flow
+
+
+def test_chalice_local_answers_bad_input_with_400(local_api: OrdersApi) -> None:
+    answer = local_api.request("POST", "/orders", {"flow": "orchestration", "items": []})
+    assert answer.status == 400
+    assert answer.body["code"] == "invalid_request"
+
+
+def test_deployed_api_and_chalice_local_see_the_same_orders(
+    local_api: OrdersApi, api: OrdersApi
+) -> None:
+    order_id = local_api.place(an_order("choreography"))
+    assert api.order(order_id)["order_id"] == order_id

@@ -1,0 +1,92 @@
+"""End to end: promotions builds on order_completed from either flow, and is optional."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from chalicelib.subscriptions import PROMOTIONS
+from tests.e2e.conftest import an_order
+from tools.orders_api import OrdersApi, eventually, stays_false
+
+pytestmark = pytest.mark.e2e
+
+
+def complete_an_order(api: OrdersApi, flow: str) -> dict[str, Any]:
+    order_id = api.place(an_order(flow))
+    api.wait_for(order_id, "RESTAURANT_NOTIFIED")
+    api.act(order_id, "accept")
+    api.wait_for(order_id, "USER_NOTIFIED")
+    api.act(order_id, "complete")
+    return api.wait_for(order_id, "COMPLETED")
+
+
+def voucher(cloud: Any, deployment: dict[str, Any], order_id: str) -> dict[str, Any] | None:
+    item = cloud.client("dynamodb").get_item(
+        TableName=deployment["vouchers_table"],
+        Key={"voucher_id": {"S": f"order-{order_id}"}},
+        ConsistentRead=True,
+    )
+    return item.get("Item")
+
+
+def test_promotions_issue_a_voucher_for_either_flow(
+    api: OrdersApi, local_cloud: Any, chalice_deployment: dict[str, Any], flow: str
+) -> None:
+    order = complete_an_order(api, flow)
+    issued = eventually(
+        lambda: voucher(local_cloud, chalice_deployment, order["order_id"]), 20, "a voucher"
+    )
+    assert issued["customer_id"]["S"] == order["customer_id"]
+    assert int(issued["amount_cents"]["N"]) == order["total_cents"] // 10
+
+
+@pytest.fixture
+def promotions_unsubscribed(local_cloud: Any, chalice_deployment: dict[str, Any]) -> Iterator[None]:
+    """Take the promotions service off the topic, and put it back afterwards."""
+    sns = local_cloud.client("sns")
+    sqs = local_cloud.client("sqs")
+    queue_url = sqs.get_queue_url(QueueName=chalice_deployment["queues"][PROMOTIONS.service])[
+        "QueueUrl"
+    ]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    topic = chalice_deployment["events_topic_arn"]
+    subscriptions = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    (subscription,) = [s for s in subscriptions if s["Endpoint"] == queue_arn]
+    attributes = sns.get_subscription_attributes(SubscriptionArn=subscription["SubscriptionArn"])[
+        "Attributes"
+    ]
+    sns.unsubscribe(SubscriptionArn=subscription["SubscriptionArn"])
+    yield
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=queue_arn,
+        Attributes={
+            k: attributes[k] for k in ("RawMessageDelivery", "FilterPolicy", "FilterPolicyScope")
+        },
+    )
+
+
+@pytest.mark.usefixtures("promotions_unsubscribed")
+def test_without_promotions_the_flow_is_unchanged(
+    api: OrdersApi, local_cloud: Any, chalice_deployment: dict[str, Any], flow: str
+) -> None:
+    order = complete_an_order(api, flow)
+    assert [e["type"] for e in order["timeline"]] == [
+        "order_placed",
+        "restaurant_notified",
+        "order_accepted",
+        "user_notified",
+        "order_completed",
+    ]
+    # With promotions subscribed, a voucher appears within about a second (test above).
+    stays_false(
+        lambda: voucher(local_cloud, chalice_deployment, order["order_id"]),
+        5,
+        "a voucher was issued with promotions unsubscribed",
+    )

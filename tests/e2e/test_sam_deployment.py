@@ -1,0 +1,45 @@
+"""End to end on the SAM deployment: one CloudFormation stack from ``chalice package``.
+
+The same cases as the chalice-deploy path, on a second, separate copy of the
+system (resources prefixed ``orders-sam``), to prove both deploys give the same result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import an_order
+from tools.orders_api import OrdersApi
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def sam_api(sam_deployment: dict[str, Any]) -> OrdersApi:
+    return OrdersApi(sam_deployment["api_url"])
+
+
+def test_sam_stack_runs_the_happy_path(sam_api: OrdersApi, flow: str) -> None:
+    order_id = sam_api.place(an_order(flow))
+    sam_api.wait_for(order_id, "RESTAURANT_NOTIFIED")
+    assert sam_api.act(order_id, "accept").status == 202
+    sam_api.wait_for(order_id, "USER_NOTIFIED")
+    assert sam_api.act(order_id, "complete").status == 202
+    order = sam_api.wait_for(order_id, "COMPLETED")
+    assert [e["type"] for e in order["timeline"]] == [
+        "order_placed",
+        "restaurant_notified",
+        "order_accepted",
+        "user_notified",
+        "order_completed",
+    ]
+
+
+def test_sam_stack_rejection_reaches_the_user(sam_api: OrdersApi, flow: str) -> None:
+    order_id = sam_api.place(an_order(flow))
+    sam_api.wait_for(order_id, "RESTAURANT_NOTIFIED")
+    assert sam_api.act(order_id, "reject", {"reason": "closed"}).status == 202
+    sam_api.wait_for(order_id, "REJECTED", user_notified=1)
+

@@ -1,0 +1,1 @@
+"""Project tools that are not deployed: the API client and the demo."""

@@ -1,0 +1,46 @@
+"""Serve the orders API with ``chalice local`` against the (local) cloud the functions run in."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+CHALICE = Path(sys.executable).with_name("chalice")
+
+
+def start(port: int, env: dict[str, str], stage: str = "local") -> subprocess.Popen[bytes]:
+    """Start ``chalice local`` and wait until it answers; it uses the stage's environment."""
+    server = subprocess.Popen(
+        [str(CHALICE), "local", "--stage", stage, "--host", "127.0.0.1", "--port", str(port)],
+        cwd=PROJECT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            error = server.stderr.read().decode() if server.stderr else ""
+            raise RuntimeError(f"chalice local exited with {server.returncode}: {error}")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/orders/ping", timeout=2)
+        except urllib.error.HTTPError:
+            return server  # any HTTP answer (404 for an unknown order) means it serves
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise RuntimeError(f"chalice local did not answer on port {port} within 30 s")
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
