@@ -10,6 +10,8 @@ help:
 	@echo "make run        start the local cloud, deploy both paths, serve the orders API (chalice local)"
 	@echo "make test       lint, type-check and run every test (unit, local cloud, end to end)"
 	@echo "make unit       only the unit tests (no cloud needed)"
+	@echo "make demo       like run, and first place one order through each flow and print both timelines"
+	@echo "make deploy STAGE=dev / make teardown STAGE=dev   (an AWS account: no AWS_ENDPOINT_URL set)"
 	@echo "make localcloud-start / localcloud-stop"
 
 $(STAMP): requirements.txt requirements-dev.txt scripts/find-python
@@ -31,6 +33,18 @@ unit: $(STAMP)
 test: $(STAMP) lint
 	bash localcloud/run install
 	$(PY) -m pytest
+
+run: $(STAMP)
+	$(PY) -m tools.run_local
+
+demo: $(STAMP)
+	$(PY) -m tools.run_local --demo
+
+deploy: $(STAMP)
+	$(PY) -m deploy up --stage $(or $(STAGE),dev)
+
+teardown: $(STAMP)
+	$(PY) -m deploy down --stage $(or $(STAGE),dev)
 
 localcloud-start: $(STAMP)
 	bash localcloud/run start
