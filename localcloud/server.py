@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -238,7 +239,9 @@ def instance_marker(instance: InstanceLayout) -> str:
 
 def _stop_locked(instance: InstanceLayout, pid: int) -> None:
     """SIGTERM, a grace period, then SIGKILL for LocalStack and everything it started."""
-    grace = float(os.environ.get("LOCALCLOUD_STOP_GRACE", 5))
+    # LocalStack 2026.3 on the host logs "Stopping all services" on SIGTERM but then often never
+    # exits (event source mapping pollers keep running), so the grace period is short.
+    grace = float(os.environ.get("LOCALCLOUD_STOP_GRACE", 3))
     marker = instance_marker(instance)
     # Collected before and during the grace period: once LocalStack has exited, its children are
     # re-parented and no longer show up as its descendants.
@@ -254,6 +257,8 @@ def _stop_locked(instance: InstanceLayout, pid: int) -> None:
     if leftovers := processes.wait_until_gone(everyone, timeout=10):
         raise RuntimeError(f"processes survived SIGKILL: {sorted(leftovers)}")
     instance.pid_file.unlink(missing_ok=True)
+    # Unzipped function code and LocalStack's temp files: regenerated at every start.
+    shutil.rmtree(instance.tmp_dir, ignore_errors=True)
 
 
 def stop(port: int | None = None) -> bool:

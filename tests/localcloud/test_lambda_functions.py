@@ -6,6 +6,7 @@ import base64
 import contextlib
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -112,6 +113,22 @@ def test_timeout_fails_the_invoke_and_the_function_recovers(
     response, result = invoke_json(lambda_client, function.name, {"seconds": 0})
     assert "FunctionError" not in response
     assert result["slept"] == 0
+
+
+def test_concurrent_invokes_run_in_separate_processes(
+    deploy_function: Deploy, lambda_client: Any
+) -> None:
+    function = deploy_function("sleepy")
+
+    # WHEN three invokes overlap (each waits a second inside the handler)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        outcomes = list(
+            pool.map(lambda _: invoke_json(lambda_client, function.name, {"seconds": 1}), range(3))
+        )
+
+    # THEN each succeeded, in an execution environment of its own
+    assert all("FunctionError" not in response for response, _ in outcomes)
+    assert len({result["pid"] for _, result in outcomes}) == 3
 
 
 def test_unavailable_runtime_fails_the_function_with_a_clear_reason(
