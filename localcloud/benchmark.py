@@ -54,8 +54,7 @@ def create_function(lambda_client: Any, runtime: str) -> str:
         Code={"ZipFile": package()},
     )
     wait_for(
-        lambda: lambda_client.get_function(FunctionName=name)["Configuration"]["State"]
-        == "Active",
+        lambda: lambda_client.get_function(FunctionName=name)["Configuration"]["State"] == "Active",
         timeout=60,
         message=f"{name} active",
     )

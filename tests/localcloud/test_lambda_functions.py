@@ -30,7 +30,7 @@ Deploy = Callable[..., DeployedFunction]
 
 
 def test_sync_invoke_returns_the_handler_result_with_lambda_environment_and_logs(
-    deploy_function: Deploy, lambda_client: Any
+    local_cloud: LocalCloud, deploy_function: Deploy, lambda_client: Any
 ) -> None:
     # GIVEN a function created from a zip
     function = deploy_function("echo")
@@ -54,6 +54,21 @@ def test_sync_invoke_returns_the_handler_result_with_lambda_environment_and_logs
     # and the function's output reached LocalStack as the invoke's log
     log = base64.b64decode(first["LogResult"]).decode()
     assert 'echo received {"order": 1}' in log
+    # and in CloudWatch Logs, where LocalStack stores it
+    wait_for(
+        lambda: _logged(local_cloud, f"/aws/lambda/{function.name}", 'echo received {"order": 2}'),
+        timeout=30,
+        message="invoke output in CloudWatch Logs",
+    )
+
+
+def _logged(cloud: LocalCloud, group: str, text: str) -> bool:
+    logs = cloud.client("logs")
+    try:
+        events = logs.filter_log_events(logGroupName=group)["events"]
+    except logs.exceptions.ResourceNotFoundException:
+        return False
+    return any(text in event["message"] for event in events)
 
 
 def test_async_invoke_runs_the_function(

@@ -143,6 +143,7 @@ class FunctionProcess:
     def _read_output(self, stream: BinaryIO) -> None:
         for raw in iter(stream.readline, b""):
             self.output.add(raw.decode(errors="replace"))
+        stream.close()
         self.output.close()
 
     def _read_messages(self) -> None:
@@ -153,6 +154,7 @@ class FunctionProcess:
                 self._messages.put(
                     {"type": "protocol_error", "line": raw[:200].decode(errors="replace")}
                 )
+        self._responses.close()
         self._messages.put({"type": "exited"})
 
     # --- protocol ---
