@@ -222,8 +222,13 @@ def _ensure_state_machine_role(aws: Clients, stage: Stage, function_arns: list[s
 
 
 def report_batch_item_failures(aws: Clients, function_arns: list[str]) -> int:
-    """Turn on partial batch responses for every SQS mapping of these functions."""
-    changed = 0
+    """Turn on partial batch responses for every SQS mapping of these functions.
+
+    The mapping is disabled while its response type changes, then enabled again:
+    LocalStack replaces the poller on every update, and a poller replaced while
+    running records the mapping as Disabled although its successor polls.
+    """
+    changing = []
     for function_arn in function_arns:
         pages = aws.awslambda.get_paginator("list_event_source_mappings").paginate(
             FunctionName=function_arn
@@ -233,11 +238,29 @@ def report_batch_item_failures(aws: Clients, function_arns: list[str]) -> int:
                 continue
             if mapping.get("FunctionResponseTypes") == ["ReportBatchItemFailures"]:
                 continue
-            aws.awslambda.update_event_source_mapping(
-                UUID=mapping["UUID"], FunctionResponseTypes=["ReportBatchItemFailures"]
-            )
-            changed += 1
-    return changed
+            changing.append(mapping["UUID"])
+    for uuid in changing:
+        _wait_mapping(aws, uuid, {"Enabled", "Disabled"})
+        aws.awslambda.update_event_source_mapping(
+            UUID=uuid, FunctionResponseTypes=["ReportBatchItemFailures"], Enabled=False
+        )
+    for uuid in changing:
+        _wait_mapping(aws, uuid, {"Disabled"})
+        aws.awslambda.update_event_source_mapping(UUID=uuid, Enabled=True)
+    for uuid in changing:
+        _wait_mapping(aws, uuid, {"Enabled"})
+    return len(changing)
+
+
+def _wait_mapping(aws: Clients, uuid: str, states: set[str], limit: float = 120) -> None:
+    deadline = time.monotonic() + limit
+    state = "unknown"
+    while time.monotonic() < deadline:
+        state = aws.awslambda.get_event_source_mapping(UUID=uuid)["State"]
+        if state in states:
+            return
+        time.sleep(0.5)
+    raise SystemExit(f"event source mapping {uuid} is {state}, not one of {sorted(states)}")
 
 
 def teardown(aws: Clients, stage: Stage) -> None:
