@@ -13,20 +13,30 @@ PROJECT = Path(__file__).resolve().parents[1]
 CHALICE = Path(sys.executable).with_name("chalice")
 
 
-def start(port: int, env: dict[str, str], stage: str = "local") -> subprocess.Popen[bytes]:
-    """Start ``chalice local`` and wait until it answers; it uses the stage's environment."""
+def start(
+    port: int, env: dict[str, str], log: Path | None = None, stage: str = "local"
+) -> subprocess.Popen[bytes]:
+    """Start ``chalice local`` and wait until it answers; it uses the stage's environment.
+
+    Its request log goes to ``log``, or to this terminal when no file is given. The
+    server does not reload on file changes: deploys write into the project folder.
+    """
+    output = log.open("ab") if log is not None else None
     server = subprocess.Popen(
-        [str(CHALICE), "local", "--stage", stage, "--host", "127.0.0.1", "--port", str(port)],
+        [str(CHALICE), "local", "--no-autoreload", "--stage", stage, "--host", "127.0.0.1"]
+        + ["--port", str(port)],
         cwd=PROJECT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=output,
+        stderr=subprocess.STDOUT if output is not None else None,
     )
+    if output is not None:
+        output.close()  # the child has its own copy
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            error = server.stderr.read().decode() if server.stderr else ""
-            raise RuntimeError(f"chalice local exited with {server.returncode}: {error}")
+            where = f"; see {log}" if log is not None else ""
+            raise RuntimeError(f"chalice local exited with {server.returncode}{where}")
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/orders/ping", timeout=2)
         except urllib.error.HTTPError:

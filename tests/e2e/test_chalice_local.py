@@ -26,9 +26,12 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def local_api(local_cloud: Any, chalice_deployment: dict[str, Any]) -> Iterator[OrdersApi]:
+def local_api(
+    local_cloud: Any, chalice_deployment: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OrdersApi]:
     port = free_port()
-    server = chalice_local.start(port, local_cloud.environment())
+    log = tmp_path_factory.mktemp("chalice-local") / "chalice-local.log"
+    server = chalice_local.start(port, local_cloud.environment(), log)
     yield OrdersApi(f"http://127.0.0.1:{port}")
     chalice_local.stop(server)
 

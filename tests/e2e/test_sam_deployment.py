@@ -42,4 +42,3 @@ def test_sam_stack_rejection_reaches_the_user(sam_api: OrdersApi, flow: str) -> 
     sam_api.wait_for(order_id, "RESTAURANT_NOTIFIED")
     assert sam_api.act(order_id, "reject", {"reason": "closed"}).status == 202
     sam_api.wait_for(order_id, "REJECTED", user_notified=1)
-
