@@ -225,8 +225,9 @@ def report_batch_item_failures(aws: Clients, function_arns: list[str]) -> int:
     """Turn on partial batch responses for every SQS mapping of these functions.
 
     The mapping is disabled while its response type changes, then enabled again:
-    LocalStack replaces the poller on every update, and a poller replaced while
-    running records the mapping as Disabled although its successor polls.
+    LocalStack replaces the poller on every update (``chalice deploy`` updates
+    mappings too), and a poller replaced while running can record the mapping as
+    Disabled although its successor polls. A mapping left so is repaired here.
     """
     changing = []
     for function_arn in function_arns:
@@ -236,7 +237,8 @@ def report_batch_item_failures(aws: Clients, function_arns: list[str]) -> int:
         for mapping in (m for page in pages for m in page["EventSourceMappings"]):
             if not mapping["EventSourceArn"].startswith("arn:aws:sqs:"):
                 continue
-            if mapping.get("FunctionResponseTypes") == ["ReportBatchItemFailures"]:
+            reports = mapping.get("FunctionResponseTypes") == ["ReportBatchItemFailures"]
+            if reports and mapping["State"] == "Enabled":
                 continue
             changing.append(mapping["UUID"])
     for uuid in changing:
@@ -246,10 +248,19 @@ def report_batch_item_failures(aws: Clients, function_arns: list[str]) -> int:
         )
     for uuid in changing:
         _wait_mapping(aws, uuid, {"Disabled"})
-        aws.awslambda.update_event_source_mapping(UUID=uuid, Enabled=True)
-    for uuid in changing:
-        _wait_mapping(aws, uuid, {"Enabled"})
+        _enable_mapping(aws, uuid)
     return len(changing)
+
+
+def _enable_mapping(aws: Clients, uuid: str, attempts: int = 3) -> None:
+    for _ in range(attempts):
+        aws.awslambda.update_event_source_mapping(UUID=uuid, Enabled=True)
+        _wait_mapping(aws, uuid, {"Enabled"})
+        time.sleep(2)  # a replaced poller records its stop shortly after it is told
+        if aws.awslambda.get_event_source_mapping(UUID=uuid)["State"] == "Enabled":
+            return
+        _wait_mapping(aws, uuid, {"Disabled"})
+    raise SystemExit(f"event source mapping {uuid} does not stay enabled")
 
 
 def _wait_mapping(aws: Clients, uuid: str, states: set[str], limit: float = 120) -> None:
