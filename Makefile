@@ -4,13 +4,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test unit lint run demo deploy teardown localcloud-start localcloud-stop clean
+.PHONY: help venv test unit lint run demo benchmark deploy teardown localcloud-start localcloud-stop clean
 
 help:
 	@echo "make run        start the local cloud, deploy both paths, serve the orders API (chalice local)"
 	@echo "make test       lint, type-check and run every test (unit, local cloud, end to end)"
 	@echo "make unit       only the unit tests (no cloud needed)"
 	@echo "make demo       like run, and first place one order through each flow and print both timelines"
+	@echo "make benchmark  time both flows on the local cloud (and the local cloud itself); prints figures"
 	@echo "make deploy STAGE=dev / make teardown STAGE=dev   (an AWS account: no AWS_ENDPOINT_URL set)"
 	@echo "make localcloud-start / localcloud-stop"
 
@@ -39,6 +40,11 @@ run: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m tools.run_local --demo
+
+benchmark: $(STAMP)
+	AWS_ENDPOINT_URL=$$(bash localcloud/run start | tail -n 1) $(PY) -m deploy up --stage local
+	$(PY) -m tools.benchmark_flows
+	$(PY) -m localcloud.benchmark
 
 deploy: $(STAMP)
 	$(PY) -m deploy up --stage $(or $(STAGE),dev)

@@ -8,12 +8,9 @@ The business steps they share live in ``chalicelib/orders``.
 
 from chalice import Chalice
 
-from chalicelib import tracing
 from chalicelib.entrypoints.api import api
 from chalicelib.entrypoints.choreography import choreography
 from chalicelib.entrypoints.orchestration import orchestration
-
-tracing.configure()
 
 app = Chalice(app_name="orders")
 app.register_blueprint(api)
