@@ -13,6 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+HAPPY_PATH = [
+    "order_placed",
+    "restaurant_notified",
+    "order_accepted",
+    "user_notified",
+    "order_completed",
+]
+
 
 def eventually[T](
     check: Callable[[], T | None], timeout: float, what: str, every: float = 0.25
@@ -69,6 +77,17 @@ class OrdersApi:
 
     def act(self, order_id: str, action: str, body: Any = None) -> Answer:
         return self.request("POST", f"/orders/{order_id}/{action}", body)
+
+    def complete(self, order: dict[str, Any]) -> dict[str, Any]:
+        """Place the order and play the restaurant through to delivery; the completed order."""
+        order_id = self.place(order)
+        self.wait_for(order_id, "RESTAURANT_NOTIFIED")
+        accepted = self.act(order_id, "accept")
+        assert accepted.status == 202, accepted
+        self.wait_for(order_id, "USER_NOTIFIED")
+        completed = self.act(order_id, "complete")
+        assert completed.status == 202, completed
+        return self.wait_for(order_id, "COMPLETED")
 
     def wait_for(
         self, order_id: str, status: str, timeout: float = 30, **expected_events: int

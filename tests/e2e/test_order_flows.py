@@ -12,17 +12,10 @@ import pytest
 
 from tests.e2e.conftest import an_order
 from tests.e2e.support import Tap
-from tools.orders_api import OrdersApi, eventually
+from tools.orders_api import HAPPY_PATH, OrdersApi, eventually
 
 pytestmark = pytest.mark.e2e
 
-HAPPY_PATH = [
-    "order_placed",
-    "restaurant_notified",
-    "order_accepted",
-    "user_notified",
-    "order_completed",
-]
 # The local stage's restaurant deadline is 20 s (.chalice/config.json); leave room for delivery.
 PAST_THE_DEADLINE = 60
 
@@ -41,12 +34,8 @@ def published_in_order(events: Tap, order_id: str, count: int) -> list[dict[str,
 
 
 def test_happy_path(api: OrdersApi, events: Tap, flow: str) -> None:
-    order_id = api.place(an_order(flow))
-    api.wait_for(order_id, "RESTAURANT_NOTIFIED")
-    assert api.act(order_id, "accept").status == 202
-    api.wait_for(order_id, "USER_NOTIFIED")
-    assert api.act(order_id, "complete").status == 202
-    order = api.wait_for(order_id, "COMPLETED")
+    order = api.complete(an_order(flow))
+    order_id = order["order_id"]
 
     assert order["flow"] == flow
     assert timeline_types(order) == HAPPY_PATH

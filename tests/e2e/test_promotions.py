@@ -9,18 +9,9 @@ import pytest
 
 from chalicelib.subscriptions import PROMOTIONS
 from tests.e2e.conftest import an_order
-from tools.orders_api import OrdersApi, eventually, stays_false
+from tools.orders_api import HAPPY_PATH, OrdersApi, eventually, stays_false
 
 pytestmark = pytest.mark.e2e
-
-
-def complete_an_order(api: OrdersApi, flow: str) -> dict[str, Any]:
-    order_id = api.place(an_order(flow))
-    api.wait_for(order_id, "RESTAURANT_NOTIFIED")
-    api.act(order_id, "accept")
-    api.wait_for(order_id, "USER_NOTIFIED")
-    api.act(order_id, "complete")
-    return api.wait_for(order_id, "COMPLETED")
 
 
 def voucher(cloud: Any, deployment: dict[str, Any], order_id: str) -> dict[str, Any] | None:
@@ -35,7 +26,7 @@ def voucher(cloud: Any, deployment: dict[str, Any], order_id: str) -> dict[str, 
 def test_promotions_issue_a_voucher_for_either_flow(
     api: OrdersApi, local_cloud: Any, chalice_deployment: dict[str, Any], flow: str
 ) -> None:
-    order = complete_an_order(api, flow)
+    order = api.complete(an_order(flow))
     issued = eventually(
         lambda: voucher(local_cloud, chalice_deployment, order["order_id"]), 20, "a voucher"
     )
@@ -76,14 +67,8 @@ def promotions_unsubscribed(local_cloud: Any, chalice_deployment: dict[str, Any]
 def test_without_promotions_the_flow_is_unchanged(
     api: OrdersApi, local_cloud: Any, chalice_deployment: dict[str, Any], flow: str
 ) -> None:
-    order = complete_an_order(api, flow)
-    assert [e["type"] for e in order["timeline"]] == [
-        "order_placed",
-        "restaurant_notified",
-        "order_accepted",
-        "user_notified",
-        "order_completed",
-    ]
+    order = api.complete(an_order(flow))
+    assert [e["type"] for e in order["timeline"]] == HAPPY_PATH
     # With promotions subscribed, a voucher appears within about a second (test above).
     stays_false(
         lambda: voucher(local_cloud, chalice_deployment, order["order_id"]),
