@@ -55,12 +55,13 @@ def main() -> int:
     deployed = deploy(env, "up")
     sam = None if args.skip_sam else deploy(env, "sam-up")
 
-    server = chalice_local.start(args.port, env)
+    log = PROJECT / "build" / "chalice-local.log"
+    server = chalice_local.start(args.port, env, log)
     url = f"http://127.0.0.1:{args.port}"
     print(
         f"""
 Local cloud:                 {endpoint}   (stop it with: make localcloud-stop)
-Orders API (chalice local):  {url}
+Orders API (chalice local):  {url}   (request log: {log.relative_to(PROJECT)})
 Orders API (API Gateway):    {deployed["api_url"]}
 {"Orders API (SAM stack):      " + sam["api_url"] if sam else ""}
 Try:
