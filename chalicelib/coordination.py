@@ -79,7 +79,7 @@ class OrchestrationCoordinator(Coordinator):
 
     def place(self, command: steps.PlaceOrder) -> Event:
         placed = self._run(lambda: steps.place_order(command, self.ports))
-        self.workflow.start(self.ports.orders.get(command.order_id))
+        self.workflow.start(command.order_id)
         return placed
 
     def accept(self, order: Order) -> None:

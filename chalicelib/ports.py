@@ -54,7 +54,7 @@ class Workflow(ABC):
     """The orchestrator (a state machine) as seen by the orders API."""
 
     @abstractmethod
-    def start(self, order: Order) -> None:
+    def start(self, order_id: str) -> None:
         """Start the order's workflow; starting it again for the same order is harmless."""
 
     @abstractmethod

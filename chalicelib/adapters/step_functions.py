@@ -28,15 +28,15 @@ class StepFunctionsWorkflow(Workflow):
         self._restaurant_deadline = restaurant_deadline_seconds
         self._delivery_deadline = delivery_deadline_seconds
 
-    def start(self, order: Order) -> None:
+    def start(self, order_id: str) -> None:
         try:
             self._client.start_execution(
                 stateMachineArn=self._state_machine_arn,
                 # Named after the order: starting twice cannot run the flow twice.
-                name=order.order_id,
+                name=order_id,
                 input=json.dumps(
                     {
-                        "order_id": order.order_id,
+                        "order_id": order_id,
                         "restaurant_deadline_seconds": self._restaurant_deadline,
                         "delivery_deadline_seconds": self._delivery_deadline,
                     }

@@ -83,9 +83,9 @@ class FakeWorkflow(Workflow):
         self.resumed: list[tuple[str, dict[str, Any]]] = []
         self.waiting = True
 
-    def start(self, order: Order) -> None:
-        if order.order_id not in self.started:
-            self.started.append(order.order_id)
+    def start(self, order_id: str) -> None:
+        if order_id not in self.started:
+            self.started.append(order_id)
 
     def resume(self, order: Order, output: dict[str, Any]) -> None:
         if order.callback_token is None or not self.waiting:
