@@ -59,7 +59,6 @@ class Dependencies:
             settings.required(settings.ORDER_FLOW_STATE_MACHINE),
             self.client("stepfunctions"),
             restaurant_deadline_seconds=settings.seconds(settings.RESTAURANT_DEADLINE),
-            delivery_deadline_seconds=settings.seconds(settings.DELIVERY_DEADLINE),
         )
 
     @cached_property

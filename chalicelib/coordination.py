@@ -83,16 +83,21 @@ class OrchestrationCoordinator(Coordinator):
         return placed
 
     def accept(self, order: Order) -> None:
-        order.next_status(EventType.ORDER_ACCEPTED)  # answer 409 now, not in the workflow
-        self.workflow.resume(order, {"decision": Decision.ACCEPTED})
+        self._hand_over(order, EventType.ORDER_ACCEPTED, {"decision": Decision.ACCEPTED})
 
     def reject(self, order: Order, reason: str) -> None:
-        order.next_status(EventType.ORDER_REJECTED)
-        self.workflow.resume(order, {"decision": Decision.REJECTED, "reason": reason})
+        output = {"decision": Decision.REJECTED, "reason": reason}
+        self._hand_over(order, EventType.ORDER_REJECTED, output)
 
     def complete(self, order: Order) -> None:
-        order.next_status(EventType.ORDER_COMPLETED)
-        self.workflow.resume(order, {"decision": Decision.DELIVERED})
+        self._hand_over(order, EventType.ORDER_COMPLETED, {"decision": Decision.DELIVERED})
+
+    def _hand_over(self, order: Order, outcome: EventType, output: dict[str, str]) -> None:
+        """Give a person's answer to the waiting workflow, which then runs the step."""
+        if order.recorded(outcome) is not None:
+            return  # a repeated request the workflow has carried out already: as choreography
+        order.next_status(outcome)  # answer 409 now rather than fail in the workflow
+        self.workflow.resume(order, output)
 
     def cancel(self, order: Order) -> None:
         super().cancel(order)

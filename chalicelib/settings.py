@@ -17,9 +17,9 @@ class ConfigurationError(RuntimeError):
     """The function was deployed without a setting it needs."""
 
 
-def queue_name(service: str) -> str:
+def queue_name(service: str, resource_prefix: str = RESOURCE_PREFIX) -> str:
     """The SQS queue a choreography service consumes, e.g. ``orders-restaurant-notifier``."""
-    return f"{RESOURCE_PREFIX}-{service}"
+    return f"{resource_prefix}-{service}"
 
 
 def required(name: str) -> str:
@@ -46,4 +46,3 @@ ORDER_EVENTS_TOPIC = "ORDER_EVENTS_TOPIC_ARN"
 NOTIFICATIONS_TOPIC = "NOTIFICATIONS_TOPIC_ARN"
 ORDER_FLOW_STATE_MACHINE = "ORDER_FLOW_STATE_MACHINE_ARN"
 RESTAURANT_DEADLINE = "RESTAURANT_DEADLINE_SECONDS"
-DELIVERY_DEADLINE = "DELIVERY_DEADLINE_SECONDS"

@@ -24,7 +24,12 @@ class Subscription:
 
     @property
     def queue(self) -> str:
+        """This deployment's queue (``ORDERS_RESOURCE_PREFIX``), as Chalice reads it."""
         return queue_name(self.service)
+
+    def queue_for(self, resource_prefix: str) -> str:
+        """The queue of a deployment with the given resource prefix (for the deploy)."""
+        return queue_name(self.service, resource_prefix)
 
     def wants(self, event_type: EventType, flow: str) -> bool:
         return event_type in self.event_types and flow in {f.value for f in self.flows}

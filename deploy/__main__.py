@@ -27,9 +27,7 @@ def up(stage: Stage, aws: infrastructure.Clients, env: dict[str, str]) -> dict[s
     infrastructure.ensure_tables(aws, stage)
     topics = infrastructure.ensure_topics(aws, stage)
     infrastructure.ensure_service_queues(aws, stage, topics[stage.events_topic])
-    account = aws.sts.get_caller_identity()["Account"]
-    region = aws.session.region_name
-    state_machine_arn = f"arn:aws:states:{region}:{account}:stateMachine:{stage.state_machine}"
+    state_machine_arn = infrastructure.arn(aws, "states", f"stateMachine:{stage.state_machine}")
     chalice_app.set_stage_environment(
         stage,
         {
@@ -64,7 +62,7 @@ def up(stage: Stage, aws: infrastructure.Clients, env: dict[str, str]) -> dict[s
         "notifications_topic_arn": topics[stage.notifications_topic],
         "orders_table": stage.orders_table,
         "vouchers_table": stage.vouchers_table,
-        "queues": {s.service: f"{stage.resource_prefix}-{s.service}" for s in SUBSCRIPTIONS},
+        "queues": {s.service: s.queue_for(stage.resource_prefix) for s in SUBSCRIPTIONS},
         "functions": app.function_arns,
     }
 

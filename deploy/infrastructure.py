@@ -45,6 +45,13 @@ class Clients:
         return self._cache[service]
 
 
+def arn(aws: Clients, service: str, resource: str) -> str:
+    """An ARN in this account, region and partition (aws, aws-cn, aws-us-gov)."""
+    caller = aws.sts.get_caller_identity()
+    partition = caller["Arn"].split(":")[1]
+    return f"arn:{partition}:{service}:{aws.session.region_name}:{caller['Account']}:{resource}"
+
+
 def ensure_tables(aws: Clients, stage: Stage) -> None:
     _ensure_table(aws, stage.orders_table, [("pk", "HASH"), ("sk", "RANGE")])
     _ensure_table(aws, stage.vouchers_table, [("voucher_id", "HASH")])
@@ -79,7 +86,7 @@ def ensure_subscribed_queue(
     aws: Clients, stage: Stage, subscription: Subscription, topic_arn: str
 ) -> str:
     """A queue with its dead-letter queue, subscribed to the topic with its filter policy."""
-    queue = _queue_name(stage, subscription)
+    queue = subscription.queue_for(stage.resource_prefix)
     dlq_arn = _queue_arn(aws, aws.sqs.create_queue(QueueName=f"{queue}-dlq")["QueueUrl"])
     attributes = {
         "VisibilityTimeout": str(stage.queue_visibility_timeout_seconds),
@@ -109,10 +116,6 @@ def ensure_subscribed_queue(
     aws.sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
     _ensure_subscription(aws, topic_arn, queue_arn, subscription.filter_policy())
     return url
-
-
-def _queue_name(stage: Stage, subscription: Subscription) -> str:
-    return f"{stage.resource_prefix}-{subscription.service}"
 
 
 def _queue_arn(aws: Clients, url: str) -> str:
@@ -211,7 +214,12 @@ def _ensure_state_machine_role(aws: Clients, stage: Stage, function_arns: list[s
                     },
                     {
                         "Effect": "Allow",
-                        "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+                        "Action": [
+                            "xray:PutTraceSegments",
+                            "xray:PutTelemetryRecords",
+                            "xray:GetSamplingRules",
+                            "xray:GetSamplingTargets",
+                        ],
                         "Resource": "*",
                     },
                 ],
@@ -235,7 +243,7 @@ def report_batch_item_failures(aws: Clients, function_arns: list[str]) -> int:
             FunctionName=function_arn
         )
         for mapping in (m for page in pages for m in page["EventSourceMappings"]):
-            if not mapping["EventSourceArn"].startswith("arn:aws:sqs:"):
+            if mapping["EventSourceArn"].split(":")[2] != "sqs":
                 continue
             reports = mapping.get("FunctionResponseTypes") == ["ReportBatchItemFailures"]
             if reports and mapping["State"] == "Enabled":
@@ -290,7 +298,7 @@ def teardown(aws: Clients, stage: Stage) -> None:
         topic_arn = aws.sns.create_topic(Name=topic)["TopicArn"]
         aws.sns.delete_topic(TopicArn=topic_arn)  # also removes its subscriptions
     for subscription in SUBSCRIPTIONS:
-        queue = _queue_name(stage, subscription)
+        queue = subscription.queue_for(stage.resource_prefix)
         for name in (queue, f"{queue}-dlq"):
             _ignore_missing(
                 lambda name=name: aws.sqs.delete_queue(

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from chalicelib.entrypoints.orchestration import TASKS
 from chalicelib.subscriptions import SUBSCRIPTIONS, Subscription
 from deploy.chalice_app import CHALICE
-from deploy.infrastructure import Clients
+from deploy.infrastructure import Clients, arn
 from deploy.settings import ASL, PROJECT, Stage
 
 BUILD = PROJECT / "build"
@@ -38,7 +38,7 @@ def sub_arn(service: str, resource: str) -> dict[str, str]:
 
 
 def merge_template(
-    stage: Stage, handler_names: list[str], function_names: list[str], asl_uri: str
+    stage: Stage, handlers_by_queue: dict[str, str], function_names: list[str], asl_uri: str
 ) -> dict[str, Any]:
     resources: dict[str, Any] = {
         "OrdersTable": _table(stage.orders_table, [("pk", "HASH"), ("sk", "RANGE")]),
@@ -87,8 +87,8 @@ def merge_template(
     for name in [*function_names, "api_handler"]:
         function_id = "APIHandler" if name == "api_handler" else logical_id(name)
         resources[function_id] = {"Properties": {"Environment": {"Variables": environment}}}
-    for subscription, name in zip(SUBSCRIPTIONS, handler_names, strict=True):
-        function_id = logical_id(name)
+    for subscription in SUBSCRIPTIONS:
+        function_id = logical_id(handlers_by_queue[subscription.queue])
         resources[function_id]["DependsOn"] = [_queue_id(subscription)]
         resources[function_id]["Properties"]["Events"] = {
             f"{function_id}SqsEventSource": {
@@ -119,7 +119,7 @@ def _queue_id(subscription: Subscription) -> str:
 def _subscribed_queue(stage: Stage, subscription: Subscription) -> dict[str, Any]:
     queue_id = _queue_id(subscription)
     dlq_id = queue_id + "DeadLetters"
-    name = f"{stage.resource_prefix}-{subscription.service}"
+    name = subscription.queue_for(stage.resource_prefix)
     delay = stage.restaurant_deadline_seconds if subscription.delayed_until_deadline else 0
     return {
         dlq_id: {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": f"{name}-dlq"}},
@@ -175,10 +175,10 @@ def build(stage: Stage, env: dict[str, str]) -> Path:
 
     out = BUILD / f"sam-{stage.resource_prefix}"
     out.mkdir(parents=True, exist_ok=True)
-    handler_names = [source.name for source in app.event_sources]
-    function_names = [f.name for f in app.pure_lambda_functions] + handler_names
+    handlers_by_queue = {source.queue: source.name for source in app.event_sources}
+    function_names = [f.name for f in app.pure_lambda_functions] + list(handlers_by_queue.values())
     asl_path = Path("..") / ".." / ASL.relative_to(PROJECT)
-    merge = merge_template(stage, handler_names, function_names, str(asl_path))
+    merge = merge_template(stage, handlers_by_queue, function_names, str(asl_path))
     merge_file = BUILD / f"merge-{stage.resource_prefix}.json"
     merge_file.write_text(json.dumps(merge, indent=2) + "\n")
     subprocess.run(
@@ -237,20 +237,17 @@ def up(stage: Stage, aws: Clients, env: dict[str, str]) -> dict[str, Any]:
         if endpoint
         else outputs["EndpointURL"].rstrip("/")
     )
-    arn_prefix = (
-        f"arn:aws:{{}}:{aws.session.region_name}:{aws.sts.get_caller_identity()['Account']}"
-    )
     return {
         "stage": stage.name,
         "deployed_with": "chalice package + CloudFormation (SAM)",
         "stack": stack_name(stage),
         "api_url": api_url,
-        "state_machine_arn": arn_prefix.format("states") + f":stateMachine:{stage.state_machine}",
-        "events_topic_arn": arn_prefix.format("sns") + f":{stage.events_topic}",
-        "notifications_topic_arn": arn_prefix.format("sns") + f":{stage.notifications_topic}",
+        "state_machine_arn": arn(aws, "states", f"stateMachine:{stage.state_machine}"),
+        "events_topic_arn": arn(aws, "sns", stage.events_topic),
+        "notifications_topic_arn": arn(aws, "sns", stage.notifications_topic),
         "orders_table": stage.orders_table,
         "vouchers_table": stage.vouchers_table,
-        "queues": {s.service: f"{stage.resource_prefix}-{s.service}" for s in SUBSCRIPTIONS},
+        "queues": {s.service: s.queue_for(stage.resource_prefix) for s in SUBSCRIPTIONS},
     }
 
 

@@ -49,7 +49,7 @@ class DynamoDbOrderRepository(OrderRepository):
                 ]
             )
         except ClientError as error:
-            if _condition_failed(error):
+            if _lost_race(error):
                 raise DuplicateOrderError(order.order_id) from None
             raise
 
@@ -109,7 +109,7 @@ class DynamoDbOrderRepository(OrderRepository):
                 ]
             )
         except ClientError as error:
-            if _condition_failed(error):
+            if _lost_race(error):
                 raise ConcurrentUpdateError(order.order_id) from None
             raise
 
@@ -123,8 +123,11 @@ class DynamoDbOrderRepository(OrderRepository):
                 ExpressionAttributeValues={":token": {"S": token}},
             )
         except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            code = error.response["Error"]["Code"]
+            if code == "ConditionalCheckFailedException":
                 raise OrderNotFoundError(order_id) from None
+            if code == "TransactionConflictException":
+                raise ConcurrentUpdateError(order_id) from None
             raise
 
     def _order_item(self, order: Order) -> dict[str, Any]:
@@ -153,14 +156,19 @@ class DynamoDbOrderRepository(OrderRepository):
         }
 
 
-def _condition_failed(error: ClientError) -> bool:
+RACE_REASONS = {"ConditionalCheckFailed", "TransactionConflict"}
+
+
+def _lost_race(error: ClientError) -> bool:
+    """Another writer got there first: its condition failed, or its transaction conflicted."""
     code = error.response["Error"]["Code"]
-    if code == "ConditionalCheckFailedException":
+    if code in {"ConditionalCheckFailedException", "TransactionConflictException"}:
         return True
     if code != "TransactionCanceledException":
         return False
     reasons = error.response.get("CancellationReasons", [])
     if reasons:
-        return any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons)
+        return any(reason.get("Code") in RACE_REASONS for reason in reasons)
     # Some implementations only say it in the message.
-    return "ConditionalCheckFailed" in error.response["Error"].get("Message", "")
+    message = error.response["Error"].get("Message", "")
+    return any(reason in message for reason in RACE_REASONS)

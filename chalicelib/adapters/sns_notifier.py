@@ -1,7 +1,9 @@
 """Sends notifications for people (restaurant app, customer inbox) to a notifications topic.
 
 A push service or an e-mail sender subscribes to the topic, filtering on the
-``audience`` attribute; this system only hands the message over.
+``audience`` attribute; this system only hands the message over. Delivery is at
+least once (a step retried after a crash tells again), so every message carries a
+``notification_id`` that is the same for every copy: receivers drop repeats by it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class SnsNotifier(Notifier):
             audience="restaurant",
             recipient=order.restaurant_id,
             order=order,
+            about="new_order",
             text=f"New order {order.order_id}: "
             + ", ".join(f"{item.quantity} x {item.name}" for item in order.items),
         )
@@ -38,12 +41,19 @@ class SnsNotifier(Notifier):
             audience="customer",
             recipient=order.customer_id,
             order=order,
+            about=outcome,
             text=MESSAGES[outcome].format(order_id=order.order_id),
         )
 
-    def _send(self, audience: str, recipient: str, order: Order, text: str) -> None:
+    def _send(self, audience: str, recipient: str, order: Order, about: str, text: str) -> None:
+        message = {
+            "notification_id": f"{order.order_id}/{audience}/{about}",
+            "recipient": recipient,
+            "order_id": order.order_id,
+            "text": text,
+        }
         self._client.publish(
             TopicArn=self._topic_arn,
-            Message=json.dumps({"recipient": recipient, "order_id": order.order_id, "text": text}),
+            Message=json.dumps(message),
             MessageAttributes={"audience": {"DataType": "String", "StringValue": audience}},
         )

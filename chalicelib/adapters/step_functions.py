@@ -21,12 +21,10 @@ class StepFunctionsWorkflow(Workflow):
         state_machine_arn: str,
         client: Any,
         restaurant_deadline_seconds: int,
-        delivery_deadline_seconds: int,
     ) -> None:
         self._state_machine_arn = state_machine_arn
         self._client = client
         self._restaurant_deadline = restaurant_deadline_seconds
-        self._delivery_deadline = delivery_deadline_seconds
 
     def start(self, order_id: str) -> None:
         try:
@@ -38,7 +36,6 @@ class StepFunctionsWorkflow(Workflow):
                     {
                         "order_id": order_id,
                         "restaurant_deadline_seconds": self._restaurant_deadline,
-                        "delivery_deadline_seconds": self._delivery_deadline,
                     }
                 ),
             )

@@ -80,12 +80,18 @@ def answers_errors(view: Callable[..., Response]) -> Callable[..., Response]:
 def place_order() -> Response:
     request = api.current_request
     body = validate_request("place_order", _json_body(request.raw_body))
-    order_id, fingerprint = _identify(body, request.headers.get("idempotency-key"))
+    items = tuple(
+        # JSON Schema counts 2.0 as an integer; the order keeps whole numbers.
+        LineItem(item["name"], int(item["quantity"]), int(item["unit_price_cents"]))
+        for item in body["items"]
+    )
+    request_content = body | {"items": [item.to_dict() for item in items]}
+    order_id, fingerprint = _identify(request_content, request.headers.get("idempotency-key"))
     command = PlaceOrder(
         order_id=order_id,
         customer_id=body["customer_id"],
         restaurant_id=body["restaurant_id"],
-        items=tuple(LineItem(**item) for item in body["items"]),
+        items=items,
         flow=Flow(body["flow"]),
         request_fingerprint=fingerprint,
     )
@@ -169,9 +175,14 @@ def _json_body(raw: str | bytes) -> Any:
     if not raw:
         raise InvalidOrderError("body", "a JSON object is required")
     try:
-        return json.loads(raw)
+        parsed = json.loads(raw)
+        # JSON escapes can smuggle in lone surrogates, which no store or hash accepts.
+        json.dumps(parsed, ensure_ascii=False).encode("utf-8")
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InvalidOrderError("body", f"is not valid JSON ({error})") from None
+    except UnicodeEncodeError:
+        raise InvalidOrderError("body", "contains text that is not valid Unicode") from None
+    return parsed
 
 
 def _identify(body: dict[str, Any], idempotency_key: str | None) -> tuple[str, str]:

@@ -9,16 +9,19 @@ which the ASL ``Catch`` clauses name.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from chalice.app import Blueprint
 
 from chalicelib.bootstrap import dependencies
 from chalicelib.orders import steps
 from chalicelib.orders.errors import (
     ConcurrentUpdateError,
+    DependencyUnavailableError,
     IllegalTransitionError,
     OrderNotFoundError,
 )
@@ -46,6 +49,7 @@ STEP_ERRORS = (
     IllegalTransitionError,
     OrderNotFoundError,
     ConcurrentUpdateError,
+    DependencyUnavailableError,
     InvalidTaskInputError,
 )
 
@@ -88,7 +92,7 @@ def notify_user_task(payload: dict[str, Any], context: Any) -> dict[str, Any]:
     """With a task token (after acceptance) the workflow then waits for delivery."""
     order_id = _text(payload, "order_id")
     if "task_token" in payload:
-        dependencies().ports.orders.save_callback_token(order_id, _text(payload, "task_token"))
+        _save_callback_token(order_id, _text(payload, "task_token"))
     return _run("notify_user", order_id, lambda ports: steps.notify_user(order_id, ports))
 
 
@@ -111,10 +115,24 @@ def cancel_order_task(payload: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def _run(step_name: str, order_id: str, step: Callable[[Ports], Event]) -> dict[str, Any]:
     ports = dependencies().ports
-    with traced(step_name, order_id, Flow.ORCHESTRATION.value):
+    with traced(step_name, order_id, Flow.ORCHESTRATION.value), _named_dependency_errors():
         event = step(ports)
         ports.events.publish(event)
     return event.to_dict()
+
+
+def _save_callback_token(order_id: str, token: str) -> None:
+    with _named_dependency_errors():
+        dependencies().ports.orders.save_callback_token(order_id, token)
+
+
+@contextmanager
+def _named_dependency_errors() -> Iterator[None]:
+    """SDK failures leave as one error name the state machine retries."""
+    try:
+        yield
+    except (ClientError, BotoCoreError) as error:
+        raise DependencyUnavailableError(str(error)) from error
 
 
 def _text(payload: Any, key: str) -> str:

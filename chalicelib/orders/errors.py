@@ -66,3 +66,11 @@ class DuplicateOrderError(OrderError):
     def __init__(self, order_id: str) -> None:
         super().__init__(f"order {order_id} already exists")
         self.order_id = order_id
+
+
+class DependencyUnavailableError(OrderError):
+    """A cloud dependency (table, topic, state machine) failed; retrying may succeed.
+
+    Tasks raise it in place of the SDK's many exception classes, so the state
+    machine can retry one name.
+    """

@@ -256,3 +256,38 @@ def test_missing_configuration_is_503_not_500(
     response = client.http.get("/orders/abc")
     assert response.status_code == 503
     assert response.json_body["code"] == "unavailable"
+
+
+def test_a_lone_surrogate_is_400_not_500(client: Client, deps: FakeDependencies) -> None:
+    body = json.dumps(order_request("choreography")).replace("customer-42", "\\ud800")
+    response = post(client, "/orders", body, **{"Idempotency-Key": "k-1"})
+    assert response.status_code == 400
+    assert response.json_body["field"] == "body"
+    assert deps.orders.orders == {}
+
+
+def test_whole_numbers_written_as_decimals_are_the_same_order(
+    client: Client, deps: FakeDependencies
+) -> None:
+    as_decimals = order_request("choreography")
+    as_decimals["items"][0]["quantity"] = 2.0
+    first = place(client, "choreography", **{"Idempotency-Key": "k-2"})
+    response = post(client, "/orders", as_decimals, **{"Idempotency-Key": "k-2"})
+    assert response.status_code == 202
+    assert response.json_body["order_id"] == first
+    placed = deps.orders.get(first).history[0]
+    assert placed.data["items"][0]["quantity"] == 2
+    assert isinstance(placed.data["total_cents"], int)
+
+
+def test_a_repeated_orchestration_accept_after_the_workflow_recorded_it_is_202(
+    client: Client, deps: FakeDependencies
+) -> None:
+    order_id = place(client, "orchestration")
+    deps.orders.save_callback_token(order_id, "token-1")
+    steps.notify_restaurant(order_id, deps.ports)
+    steps.accept_order(order_id, deps.ports)  # what the state machine's task did
+    deps.workflow.waiting = False
+    response = post(client, f"/orders/{order_id}/accept")
+    assert response.status_code == 202
+    assert deps.workflow.resumed == []

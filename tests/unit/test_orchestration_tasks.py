@@ -100,3 +100,22 @@ def test_bad_task_input_is_a_named_error(
     placed(deps)
     with pytest.raises(InvalidTaskInputError):
         client.lambda_.invoke(function, payload)
+
+
+def test_a_dependency_failure_leaves_as_the_one_name_the_asl_retries(
+    client: Client, deps: FakeDependencies
+) -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    from chalicelib.orders.errors import DependencyUnavailableError
+
+    order_id = placed(deps)
+    steps.notify_restaurant(order_id, deps.ports)
+    deps.events.failure = EndpointConnectionError(endpoint_url="https://sns")
+    with pytest.raises(DependencyUnavailableError):
+        client.lambda_.invoke("accept_order_task", {"order_id": order_id})
+    # The retry finds the acceptance recorded and publishes the same event.
+    deps.events.failure = None
+    retried = client.lambda_.invoke("accept_order_task", {"order_id": order_id}).payload
+    assert retried["event_id"] == deps.orders.get(order_id).history[-1].event_id
+    assert deps.events.types() == ["order_accepted"]

@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import botocore.exceptions
 import pytest
 
 from app import app
@@ -54,16 +53,13 @@ def test_every_task_has_retry_for_lambda_errors_and_a_catch_all(asl: dict[str, A
 
 
 def test_every_named_error_is_a_real_exception_the_task_raises(asl: dict[str, Any]) -> None:
-    known = {"ClientError": botocore.exceptions.ClientError}
     for name, state in tasks(asl).items():
         raised = {error.__name__ for error in TASKS[placeholder_of(state)].raises}
         clauses = state["Retry"] + state["Catch"]
         for error in (e for clause in clauses for e in clause["ErrorEquals"]):
             if error.startswith(("States.", "Lambda.")):
                 continue
-            assert error in raised or error in known, (
-                f"{name} names {error}, which its task never raises"
-            )
+            assert error in raised, f"{name} names {error}, which its task never raises"
 
 
 def test_every_transition_leads_to_a_state_and_every_state_is_reachable(
@@ -79,15 +75,34 @@ def test_every_transition_leads_to_a_state_and_every_state_is_reachable(
     assert set(states) <= targets
 
 
-def test_waits_for_people_have_deadlines_from_the_input_and_pass_the_token(
+def test_waits_for_people_pass_the_token_and_the_restaurant_has_a_deadline(
     asl: dict[str, Any],
 ) -> None:
     waits = {n: s for n, s in tasks(asl).items() if s["Resource"].endswith(".waitForTaskToken")}
     assert set(waits) == {"NotifyRestaurant", "NotifyUserAndAwaitDelivery"}
     for state in waits.values():
         assert state["Parameters"]["Payload"]["task_token.$"] == "$$.Task.Token"
-        assert state["TimeoutSecondsPath"].startswith("$.")
-        assert any(c["ErrorEquals"] == ["States.Timeout"] for c in state["Catch"])
+    restaurant = waits["NotifyRestaurant"]
+    assert restaurant["TimeoutSecondsPath"] == "$.restaurant_deadline_seconds"
+    assert any(c["ErrorEquals"] == ["States.Timeout"] for c in restaurant["Catch"])
+    # The choreography has no delivery deadline; the same story ends the same way in both.
+    assert "TimeoutSecondsPath" not in waits["NotifyUserAndAwaitDelivery"]
+
+
+def test_only_failures_before_the_restaurant_answered_are_compensated(asl: dict[str, Any]) -> None:
+    compensated = {
+        name
+        for name, state in tasks(asl).items()
+        if any(c["Next"] == "CancelAfterFailure" for c in state.get("Catch", []))
+    }
+    assert compensated == {"NotifyRestaurant"}
+    assert asl["States"]["RestaurantDecision"]["Default"] == "CancelAfterFailure"
+
+
+def test_dependency_failures_are_retried_by_name(asl: dict[str, Any]) -> None:
+    for name, state in tasks(asl).items():
+        retried = {error for retrier in state["Retry"] for error in retrier["ErrorEquals"]}
+        assert {"DependencyUnavailableError", "ConcurrentUpdateError"} <= retried, name
 
 
 def test_the_restaurant_deadline_leads_to_compensation_and_telling_the_user(

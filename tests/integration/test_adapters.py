@@ -1,0 +1,254 @@
+"""Integration tests of the AWS adapters against the local cloud's real APIs.
+
+DynamoDB's conditional transactions, Step Functions' task tokens and SNS
+message attributes are the guarantees the domain relies on; these tests use
+the real services (LocalStack), each on resources of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from chalicelib.adapters.dynamodb_orders import DynamoDbOrderRepository
+from chalicelib.adapters.sns_events import SnsEventPublisher
+from chalicelib.adapters.sns_notifier import SnsNotifier
+from chalicelib.adapters.step_functions import StepFunctionsWorkflow
+from chalicelib.orders.errors import (
+    ConcurrentUpdateError,
+    DuplicateOrderError,
+    OrderNotFoundError,
+    WorkflowNotWaitingError,
+)
+from chalicelib.orders.events import Event, EventType
+from chalicelib.orders.model import Flow, LineItem, Order, OrderStatus
+from tools.orders_api import eventually
+
+pytestmark = pytest.mark.localcloud
+
+
+def unique(name: str) -> str:
+    return f"it-{name}-{uuid.uuid4().hex[:8]}"
+
+
+def an_event(order_id: str, event_type: EventType, data: dict[str, Any]) -> Event:
+    return Event(
+        uuid.uuid4().hex, event_type, order_id, "choreography", "2026-01-01T00:00:00+00:00", data
+    )
+
+
+def new_order(order_id: str = "o-1") -> Order:
+    order = Order(
+        order_id=order_id,
+        customer_id="c-1",
+        restaurant_id="r-1",
+        items=(LineItem("Dal", 2, 800),),
+        flow=Flow.CHOREOGRAPHY,
+        status=OrderStatus.PLACED,
+        request_fingerprint="f",
+    )
+    order.history.append(
+        an_event(
+            order_id,
+            EventType.ORDER_PLACED,
+            {"customer_id": "c-1", "restaurant_id": "r-1", "items": [], "total_cents": 1600},
+        )
+    )
+    return order
+
+
+@pytest.fixture
+def orders(local_cloud: Any) -> Iterator[DynamoDbOrderRepository]:
+    dynamodb = local_cloud.client("dynamodb")
+    table = unique("orders")
+    dynamodb.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+    )
+    dynamodb.get_waiter("table_exists").wait(TableName=table)
+    yield DynamoDbOrderRepository(table, dynamodb)
+    dynamodb.delete_table(TableName=table)
+
+
+def test_an_order_and_its_timeline_round_trip(orders: DynamoDbOrderRepository) -> None:
+    order = new_order()
+    orders.add(order)
+    notified = an_event("o-1", EventType.RESTAURANT_NOTIFIED, {"restaurant_id": "r-1"})
+    order.apply(notified)
+    orders.append(order, notified, OrderStatus.PLACED)
+    stored = orders.get("o-1")
+    assert stored == order
+    assert stored.status is OrderStatus.RESTAURANT_NOTIFIED
+    assert [e.type for e in stored.history] == [
+        EventType.ORDER_PLACED,
+        EventType.RESTAURANT_NOTIFIED,
+    ]
+
+
+def test_an_order_id_is_stored_once(orders: DynamoDbOrderRepository) -> None:
+    orders.add(new_order())
+    with pytest.raises(DuplicateOrderError):
+        orders.add(new_order())
+
+
+def test_a_write_based_on_a_stale_read_is_refused(orders: DynamoDbOrderRepository) -> None:
+    orders.add(new_order())
+    first, second = orders.get("o-1"), orders.get("o-1")
+    cancelled = an_event("o-1", EventType.ORDER_CANCELLED, {"reason": "customer_request"})
+    first.apply(cancelled)
+    orders.append(first, cancelled, OrderStatus.PLACED)
+
+    late = an_event("o-1", EventType.RESTAURANT_NOTIFIED, {"restaurant_id": "r-1"})
+    second.apply(late)
+    with pytest.raises(ConcurrentUpdateError):
+        orders.append(second, late, OrderStatus.PLACED)
+    stored = orders.get("o-1")
+    assert stored.status is OrderStatus.CANCELLED
+    assert [e.type for e in stored.history] == [EventType.ORDER_PLACED, EventType.ORDER_CANCELLED]
+
+
+def test_unknown_orders_are_reported(orders: DynamoDbOrderRepository) -> None:
+    with pytest.raises(OrderNotFoundError):
+        orders.get("nope")
+    with pytest.raises(OrderNotFoundError):
+        orders.save_callback_token("nope", "token")
+
+
+def test_the_callback_token_is_kept_with_the_order(orders: DynamoDbOrderRepository) -> None:
+    orders.add(new_order())
+    orders.save_callback_token("o-1", "token-1")
+    assert orders.get("o-1").callback_token == "token-1"
+
+
+class Queue:
+    """A queue subscribed to a topic, to read what an adapter published."""
+
+    def __init__(self, cloud: Any, topic_arn: str) -> None:
+        self.sqs = cloud.client("sqs")
+        self.url = self.sqs.create_queue(QueueName=unique("tap"))["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])
+        cloud.client("sns").subscribe(
+            TopicArn=topic_arn, Protocol="sqs", Endpoint=arn["Attributes"]["QueueArn"]
+        )
+
+    def one(self) -> dict[str, Any]:
+        def received() -> list[dict[str, Any]]:
+            answer = self.sqs.receive_message(QueueUrl=self.url, WaitTimeSeconds=1)
+            return list(answer.get("Messages", []))
+
+        (message,) = eventually(received, 10, "a message on the topic")
+        return dict(json.loads(message["Body"]))  # the SNS envelope
+
+
+@pytest.fixture
+def topic(local_cloud: Any) -> Iterator[str]:
+    sns = local_cloud.client("sns")
+    arn = str(sns.create_topic(Name=unique("topic"))["TopicArn"])
+    yield arn
+    sns.delete_topic(TopicArn=arn)
+
+
+def test_events_are_published_with_type_and_flow_attributes(local_cloud: Any, topic: str) -> None:
+    queue = Queue(local_cloud, topic)
+    event = an_event("o-1", EventType.ORDER_CANCELLED, {"reason": "customer_request"})
+    SnsEventPublisher(topic, local_cloud.client("sns")).publish(event)
+    envelope = queue.one()
+    assert json.loads(envelope["Message"]) == event.to_dict()
+    attributes = {name: value["Value"] for name, value in envelope["MessageAttributes"].items()}
+    assert attributes == {"type": "order_cancelled", "flow": "choreography"}
+
+
+def test_every_copy_of_a_notification_has_the_same_id(local_cloud: Any, topic: str) -> None:
+    queue = Queue(local_cloud, topic)
+    notifier = SnsNotifier(topic, local_cloud.client("sns"))
+    notifier.tell_customer(new_order(), "accepted")
+    notifier.tell_customer(new_order(), "accepted")
+    first, second = queue.one(), queue.one()
+    assert first["MessageAttributes"]["audience"]["Value"] == "customer"
+    assert json.loads(first["Message"])["notification_id"] == "o-1/customer/accepted"
+    assert json.loads(second["Message"]) == json.loads(first["Message"])
+
+
+@dataclass(frozen=True)
+class WaitingMachine:
+    """A state machine whose one state waits, sending its task token to a queue."""
+
+    arn: str
+    token_queue_url: str
+
+
+@pytest.fixture
+def waiting_machine(local_cloud: Any) -> Iterator[WaitingMachine]:
+    sqs, sfn = local_cloud.client("sqs"), local_cloud.client("stepfunctions")
+    queue_url = sqs.create_queue(QueueName=unique("tokens"))["QueueUrl"]
+    definition = {
+        "StartAt": "Wait",
+        "States": {
+            "Wait": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                "Parameters": {"QueueUrl": queue_url, "MessageBody": {"token.$": "$$.Task.Token"}},
+                "End": True,
+            }
+        },
+    }
+    arn = sfn.create_state_machine(
+        name=unique("waits"),
+        definition=json.dumps(definition),
+        roleArn="arn:aws:iam::000000000000:role/it-states",
+    )["stateMachineArn"]
+    yield WaitingMachine(arn, queue_url)
+    sfn.delete_state_machine(stateMachineArn=arn)
+    sqs.delete_queue(QueueUrl=queue_url)
+
+
+def test_the_workflow_is_started_once_and_resumed_once(
+    local_cloud: Any, waiting_machine: WaitingMachine
+) -> None:
+    sfn, sqs = local_cloud.client("stepfunctions"), local_cloud.client("sqs")
+    workflow = StepFunctionsWorkflow(waiting_machine.arn, sfn, restaurant_deadline_seconds=60)
+    order = new_order(unique("order"))
+    workflow.start(order.order_id)
+    workflow.start(order.order_id)  # a replayed placement starts nothing new
+    executions = sfn.list_executions(stateMachineArn=waiting_machine.arn)["executions"]
+    assert [e["name"] for e in executions] == [order.order_id]
+
+    def token_sent() -> list[dict[str, Any]]:
+        answer = sqs.receive_message(QueueUrl=waiting_machine.token_queue_url, WaitTimeSeconds=1)
+        return list(answer.get("Messages", []))
+
+    (message,) = eventually(token_sent, 10, "the waiting state's task token")
+    order.callback_token = json.loads(message["Body"])["token"]
+    workflow.resume(order, {"decision": "accepted"})
+    finished = eventually(
+        lambda: sfn.describe_execution(executionArn=executions[0]["executionArn"])["status"]
+        == "SUCCEEDED",
+        10,
+        "the execution succeeds once resumed",
+    )
+    assert finished
+    with pytest.raises(WorkflowNotWaitingError):
+        workflow.resume(order, {"decision": "accepted"})
+
+
+def test_resuming_without_a_token_is_refused(
+    local_cloud: Any, waiting_machine: WaitingMachine
+) -> None:
+    workflow = StepFunctionsWorkflow(
+        waiting_machine.arn, local_cloud.client("stepfunctions"), restaurant_deadline_seconds=60
+    )
+    with pytest.raises(WorkflowNotWaitingError):
+        workflow.resume(new_order(), {"decision": "accepted"})
