@@ -28,6 +28,14 @@ def place(client: Client, flow: str, **headers: str) -> str:
     return str(response.json_body["order_id"])
 
 
+def awaiting_restaurant(client: Client, deps: FakeDependencies, flow: str) -> str:
+    """An order the restaurant was told about; in orchestration, a state waits for its answer."""
+    order_id = place(client, flow)
+    deps.orders.save_callback_token(order_id, "token-1")  # as the waiting task does
+    steps.notify_restaurant(order_id, deps.ports)
+    return order_id
+
+
 def test_placing_an_order_answers_202_with_location_and_flow(
     client: Client, deps: FakeDependencies, flow: str
 ) -> None:
@@ -155,9 +163,7 @@ def test_choreography_accept_runs_the_step_and_publishes(
 def test_orchestration_accept_hands_the_decision_to_the_workflow(
     client: Client, deps: FakeDependencies
 ) -> None:
-    order_id = place(client, "orchestration")
-    deps.orders.save_callback_token(order_id, "token-1")
-    steps.notify_restaurant(order_id, deps.ports)
+    order_id = awaiting_restaurant(client, deps, "orchestration")
     response = post(client, f"/orders/{order_id}/accept")
     assert response.status_code == 202
     assert response.json_body["flow"] == "orchestration"
@@ -167,9 +173,7 @@ def test_orchestration_accept_hands_the_decision_to_the_workflow(
 
 
 def test_orchestration_reject_passes_the_reason(client: Client, deps: FakeDependencies) -> None:
-    order_id = place(client, "orchestration")
-    deps.orders.save_callback_token(order_id, "token-1")
-    steps.notify_restaurant(order_id, deps.ports)
+    order_id = awaiting_restaurant(client, deps, "orchestration")
     response = post(client, f"/orders/{order_id}/reject", {"reason": "out of basil"})
     assert response.status_code == 202
     assert deps.workflow.resumed == [(order_id, {"decision": "rejected", "reason": "out of basil"})]
@@ -185,9 +189,7 @@ def test_reject_with_an_invalid_body_is_400(client: Client, deps: FakeDependenci
 def test_orchestration_answer_after_the_deadline_is_409(
     client: Client, deps: FakeDependencies
 ) -> None:
-    order_id = place(client, "orchestration")
-    deps.orders.save_callback_token(order_id, "token-1")
-    steps.notify_restaurant(order_id, deps.ports)
+    order_id = awaiting_restaurant(client, deps, "orchestration")
     deps.workflow.waiting = False
     response = post(client, f"/orders/{order_id}/accept")
     assert response.status_code == 409
@@ -197,9 +199,7 @@ def test_orchestration_answer_after_the_deadline_is_409(
 def test_accept_after_cancel_is_409_and_changes_nothing(
     client: Client, deps: FakeDependencies, flow: str
 ) -> None:
-    order_id = place(client, flow)
-    deps.orders.save_callback_token(order_id, "token-1")
-    steps.notify_restaurant(order_id, deps.ports)
+    order_id = awaiting_restaurant(client, deps, flow)
     assert post(client, f"/orders/{order_id}/cancel").status_code == 202
     before = client.http.get(f"/orders/{order_id}").json_body
     response = post(client, f"/orders/{order_id}/accept")
@@ -211,9 +211,7 @@ def test_accept_after_cancel_is_409_and_changes_nothing(
 def test_cancel_is_the_same_step_in_both_flows(
     client: Client, deps: FakeDependencies, flow: str
 ) -> None:
-    order_id = place(client, flow)
-    deps.orders.save_callback_token(order_id, "token-1")
-    steps.notify_restaurant(order_id, deps.ports)
+    order_id = awaiting_restaurant(client, deps, flow)
     response = post(client, f"/orders/{order_id}/cancel")
     assert response.json_body["status"] == "CANCELLED"
     assert deps.events.types() == ["order_placed", "order_cancelled"]
@@ -283,9 +281,7 @@ def test_whole_numbers_written_as_decimals_are_the_same_order(
 def test_a_repeated_orchestration_accept_after_the_workflow_recorded_it_is_202(
     client: Client, deps: FakeDependencies
 ) -> None:
-    order_id = place(client, "orchestration")
-    deps.orders.save_callback_token(order_id, "token-1")
-    steps.notify_restaurant(order_id, deps.ports)
+    order_id = awaiting_restaurant(client, deps, "orchestration")
     steps.accept_order(order_id, deps.ports)  # what the state machine's task did
     deps.workflow.waiting = False
     response = post(client, f"/orders/{order_id}/accept")
