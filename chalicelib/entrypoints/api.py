@@ -129,9 +129,7 @@ def get_order(order_id: str) -> Response:
 @api.route("/orders/{order_id}/accept", methods=["POST"])
 @answers_errors
 def accept_order(order_id: str) -> Response:
-    order = _load(order_id)
-    _coordinator(order.flow).accept(order)
-    return _requested(order_id, "accept")
+    return _act(order_id, "accept", lambda coordinator, order: coordinator.accept(order))
 
 
 @api.route("/orders/{order_id}/reject", methods=["POST"])
@@ -139,25 +137,27 @@ def accept_order(order_id: str) -> Response:
 def reject_order(order_id: str) -> Response:
     raw = api.current_request.raw_body
     body = validate_request("reject_order", _json_body(raw) if raw else {})
-    order = _load(order_id)
-    _coordinator(order.flow).reject(order, body.get("reason", "not given"))
-    return _requested(order_id, "reject")
+    reason = body.get("reason", "not given")
+    return _act(order_id, "reject", lambda coordinator, order: coordinator.reject(order, reason))
 
 
 @api.route("/orders/{order_id}/complete", methods=["POST"])
 @answers_errors
 def complete_order(order_id: str) -> Response:
-    order = _load(order_id)
-    _coordinator(order.flow).complete(order)
-    return _requested(order_id, "complete")
+    return _act(order_id, "complete", lambda coordinator, order: coordinator.complete(order))
 
 
 @api.route("/orders/{order_id}/cancel", methods=["POST"])
 @answers_errors
 def cancel_order(order_id: str) -> Response:
+    return _act(order_id, "cancel", lambda coordinator, order: coordinator.cancel(order))
+
+
+def _act(order_id: str, action: str, run: Callable[[Coordinator, Order], None]) -> Response:
+    """Load the order, let its flow's coordinator carry out the action, answer 202."""
     order = _load(order_id)
-    _coordinator(order.flow).cancel(order)
-    return _requested(order_id, "cancel")
+    run(_coordinator(order.flow), order)
+    return _requested(order_id, action)
 
 
 def _coordinator(flow: Flow) -> Coordinator:
