@@ -27,13 +27,10 @@ from chalicelib.orders.errors import (
 )
 from chalicelib.orders.events import Event, EventType
 from chalicelib.orders.model import Flow, LineItem, Order, OrderStatus
+from tests.localcloud.cloud_helpers import unique_name
 from tools.orders_api import eventually
 
 pytestmark = pytest.mark.localcloud
-
-
-def unique(name: str) -> str:
-    return f"it-{name}-{uuid.uuid4().hex[:8]}"
 
 
 def an_event(order_id: str, event_type: EventType, data: dict[str, Any]) -> Event:
@@ -65,7 +62,7 @@ def new_order(order_id: str = "o-1") -> Order:
 @pytest.fixture
 def orders(local_cloud: Any) -> Iterator[DynamoDbOrderRepository]:
     dynamodb = local_cloud.client("dynamodb")
-    table = unique("orders")
+    table = unique_name("it-orders")
     dynamodb.create_table(
         TableName=table,
         BillingMode="PAY_PER_REQUEST",
@@ -138,7 +135,7 @@ class Queue:
 
     def __init__(self, cloud: Any, topic_arn: str) -> None:
         self.sqs = cloud.client("sqs")
-        self.url = self.sqs.create_queue(QueueName=unique("tap"))["QueueUrl"]
+        self.url = self.sqs.create_queue(QueueName=unique_name("it-tap"))["QueueUrl"]
         arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])
         cloud.client("sns").subscribe(
             TopicArn=topic_arn, Protocol="sqs", Endpoint=arn["Attributes"]["QueueArn"]
@@ -156,7 +153,7 @@ class Queue:
 @pytest.fixture
 def topic(local_cloud: Any) -> Iterator[str]:
     sns = local_cloud.client("sns")
-    arn = str(sns.create_topic(Name=unique("topic"))["TopicArn"])
+    arn = str(sns.create_topic(Name=unique_name("it-topic"))["TopicArn"])
     yield arn
     sns.delete_topic(TopicArn=arn)
 
@@ -193,7 +190,7 @@ class WaitingMachine:
 @pytest.fixture
 def waiting_machine(local_cloud: Any) -> Iterator[WaitingMachine]:
     sqs, sfn = local_cloud.client("sqs"), local_cloud.client("stepfunctions")
-    queue_url = sqs.create_queue(QueueName=unique("tokens"))["QueueUrl"]
+    queue_url = sqs.create_queue(QueueName=unique_name("it-tokens"))["QueueUrl"]
     definition = {
         "StartAt": "Wait",
         "States": {
@@ -206,7 +203,7 @@ def waiting_machine(local_cloud: Any) -> Iterator[WaitingMachine]:
         },
     }
     arn = sfn.create_state_machine(
-        name=unique("waits"),
+        name=unique_name("it-waits"),
         definition=json.dumps(definition),
         roleArn="arn:aws:iam::000000000000:role/it-states",
     )["stateMachineArn"]
@@ -220,7 +217,7 @@ def test_the_workflow_is_started_once_and_resumed_once(
 ) -> None:
     sfn, sqs = local_cloud.client("stepfunctions"), local_cloud.client("sqs")
     workflow = StepFunctionsWorkflow(waiting_machine.arn, sfn, restaurant_deadline_seconds=60)
-    order = new_order(unique("order"))
+    order = new_order(unique_name("it-order"))
     workflow.start(order.order_id)
     workflow.start(order.order_id)  # a replayed placement starts nothing new
     executions = sfn.list_executions(stateMachineArn=waiting_machine.arn)["executions"]
