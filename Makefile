@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test unit lint run demo benchmark deploy teardown localcloud-start localcloud-stop clean
+.PHONY: help venv lock test unit lint run demo benchmark deploy teardown localcloud-start localcloud-stop clean
 
 help:
 	@echo "make run        start the local cloud, deploy both paths, serve the orders API (chalice local)"
@@ -15,13 +15,17 @@ help:
 	@echo "make deploy STAGE=dev / make teardown STAGE=dev   (an AWS account: no AWS_ENDPOINT_URL set)"
 	@echo "make localcloud-start / localcloud-stop"
 
-$(STAMP): requirements.txt requirements-dev.txt scripts/find-python
-	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+# Exactly the versions in requirements-dev.lock (made by `make lock`), installed with uv.
+$(STAMP): requirements-dev.lock scripts/find-python scripts/uv
+	@test -x $(PY) || bash scripts/uv venv --quiet --python "$$(bash scripts/find-python)" $(VENV)
+	bash scripts/uv pip sync --quiet --python $(PY) requirements-dev.lock
 	@touch $@
 
 venv: $(STAMP)
+
+lock:
+	bash scripts/uv pip compile --quiet --universal --python-version 3.12 --generate-hashes \
+		requirements-dev.txt -o requirements-dev.lock
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -43,6 +43,14 @@ def log(message: str) -> None:
     print(f"localcloud: {message}", file=sys.stderr, flush=True)
 
 
+UV = REPO_ROOT / "scripts" / "uv"
+
+
+def uv(*arguments: str) -> list[str]:
+    """The project's pinned uv (installed from PyPI by scripts/uv on first use)."""
+    return ["bash", str(UV), *arguments]
+
+
 def run(command: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
     log("$ " + " ".join(command))
     completed = subprocess.run(command, cwd=cwd, env=env, stdout=sys.stderr, stderr=sys.stderr)
@@ -143,8 +151,8 @@ def install_localstack(layout: InstallLayout, base_python: Path) -> None:
         return
     log(f"installing {LOCALSTACK_REQUIREMENT} into {layout.localstack_venv}")
     if not layout.localstack_python.exists():
-        run([str(base_python), "-m", "venv", str(layout.localstack_venv)])
-    pip = [str(layout.localstack_python), "-m", "pip", "install", "--quiet"]
+        run(uv("venv", "--quiet", "--python", str(base_python), str(layout.localstack_venv)))
+    pip = uv("pip", "install", "--quiet", "--python", str(layout.localstack_python))
     run([*pip, "-c", str(CONSTRAINTS), LOCALSTACK_REQUIREMENT])
     stamp.record(wanted)
     # The executor must be reinstalled into a new venv.
@@ -175,12 +183,10 @@ def install_executor(layout: InstallLayout) -> None:
             ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"),
         )
         run(
-            [
-                str(layout.localstack_python),
-                *("-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation"),
-                "--force-reinstall",
-                str(copy),
-            ]
+            uv(
+                *("pip", "install", "--quiet", "--python", str(layout.localstack_python)),
+                *("--no-deps", "--no-build-isolation", "--reinstall", str(copy)),
+            )
         )
     stamp.record(wanted)
 
@@ -216,8 +222,8 @@ def install_runtime(layout: InstallLayout, runtime: str) -> None:
     log(f"building the {runtime} Lambda runtime venv from {interpreter}")
     if venv.exists():
         shutil.rmtree(venv)
-    run([str(interpreter), "-m", "venv", str(venv)])
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+    run(uv("venv", "--quiet", "--python", str(interpreter), str(venv)))
+    pip = uv("pip", "install", "--quiet", "--python", str(venv / "bin" / "python"))
     run([*pip, "-c", str(CONSTRAINTS), *pins])
     stamp.record(wanted)
 
