@@ -1,18 +1,18 @@
 """The orders system's Chalice app: wiring only.
 
-- ``api``: the orders REST API (API Gateway, or ``chalice local``).
-- ``choreography``: SQS handlers, one per service reacting to order events.
-- ``orchestration``: Lambda tasks run by the order-flow state machine.
-The business steps they share live in ``chalicelib/orders``.
+- the orders REST API (API Gateway, or ``chalice local``);
+- choreography: SQS handlers, one per service reacting to order events;
+- orchestration: Lambda tasks run by the order-flow state machine.
+The business steps they share live in ``chalicelib/orders``. Which deployment's
+queues the handlers consume is read here, once, from the stage's environment.
 """
 
-from chalice import Chalice
+from chalicelib.application import Wiring, create_app
 
-from chalicelib.entrypoints.api import api
-from chalicelib.entrypoints.choreography import choreography
-from chalicelib.entrypoints.orchestration import orchestration
+app = create_app(Wiring.from_environment())
 
-app = Chalice(app_name="orders")
-app.register_blueprint(api)
-app.register_blueprint(choreography)
-app.register_blueprint(orchestration)
+# Lambda runs each SQS handler as app.<name>: Chalice's handler string for them.
+restaurant_notifier = app.handler_map["restaurant_notifier"]
+restaurant_deadline_checker = app.handler_map["restaurant_deadline_checker"]
+user_notifier = app.handler_map["user_notifier"]
+promotions = app.handler_map["promotions"]

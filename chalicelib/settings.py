@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import os
 
-# Queue names are needed when Chalice reads the app at deploy time, before any
-# function environment exists, so they come from the deploying shell (default "orders").
-RESOURCE_PREFIX = os.environ.get("ORDERS_RESOURCE_PREFIX", "orders")
-
 
 class ConfigurationError(RuntimeError):
     """The function was deployed without a setting it needs."""
 
 
-def queue_name(service: str, resource_prefix: str = RESOURCE_PREFIX) -> str:
-    """The SQS queue a choreography service consumes, e.g. ``orders-restaurant-notifier``."""
+def queue_name(service: str, resource_prefix: str) -> str:
+    """The SQS queue a choreography service consumes, e.g. ``orders-local-restaurant-notifier``."""
     return f"{resource_prefix}-{service}"
 
 
@@ -29,14 +25,14 @@ def required(name: str) -> str:
     return value
 
 
-def seconds(name: str) -> int:
+def seconds(name: str, minimum: int = 1) -> int:
     raw = required(name)
     try:
         value = int(raw)
     except ValueError:
         raise ConfigurationError(f"{name} must be a whole number of seconds, not {raw!r}") from None
-    if value < 1:
-        raise ConfigurationError(f"{name} must be at least 1 second, not {value}")
+    if value < minimum:
+        raise ConfigurationError(f"{name} must be at least {minimum} seconds, not {value}")
     return value
 
 
@@ -46,3 +42,9 @@ ORDER_EVENTS_TOPIC = "ORDER_EVENTS_TOPIC_ARN"
 NOTIFICATIONS_TOPIC = "NOTIFICATIONS_TOPIC_ARN"
 ORDER_FLOW_STATE_MACHINE = "ORDER_FLOW_STATE_MACHINE_ARN"
 RESTAURANT_DEADLINE = "RESTAURANT_DEADLINE_SECONDS"
+
+# Read once, when app.py builds the app: which deployment's queues the handlers consume
+# (Chalice reads the app with the stage's environment at deploy time, Lambda at start-up).
+RESOURCE_PREFIX = "ORDERS_RESOURCE_PREFIX"
+# Local stages only: the SQS event source mappings' batching window (see deploy/stages.json).
+SQS_BATCHING_WINDOW = "ORDERS_SQS_BATCHING_WINDOW_SECONDS"

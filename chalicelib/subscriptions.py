@@ -17,18 +17,15 @@ from chalicelib.settings import queue_name
 @dataclass(frozen=True)
 class Subscription:
     service: str
+    # The Chalice function that consumes the service's queue.
+    handler: str
     event_types: frozenset[EventType]
     flows: frozenset[Flow]
     # Delivered only after the restaurant's deadline (the queue's delivery delay).
     delayed_until_deadline: bool = False
 
-    @property
-    def queue(self) -> str:
-        """This deployment's queue (``ORDERS_RESOURCE_PREFIX``), as Chalice reads it."""
-        return queue_name(self.service)
-
     def queue_for(self, resource_prefix: str) -> str:
-        """The queue of a deployment with the given resource prefix (for the deploy)."""
+        """The queue of the deployment with this resource prefix."""
         return queue_name(self.service, resource_prefix)
 
     def wants(self, event_type: EventType, flow: str) -> bool:
@@ -44,20 +41,27 @@ class Subscription:
 CHOREOGRAPHY_ONLY = frozenset({Flow.CHOREOGRAPHY})
 
 RESTAURANT_NOTIFIER = Subscription(
-    "restaurant-notifier", frozenset({EventType.ORDER_PLACED}), CHOREOGRAPHY_ONLY
+    "restaurant-notifier",
+    "restaurant_notifier",
+    frozenset({EventType.ORDER_PLACED}),
+    CHOREOGRAPHY_ONLY,
 )
 RESTAURANT_DEADLINE = Subscription(
     "restaurant-deadline",
+    "restaurant_deadline_checker",
     frozenset({EventType.ORDER_PLACED}),
     CHOREOGRAPHY_ONLY,
     delayed_until_deadline=True,
 )
 USER_NOTIFIER = Subscription(
     "user-notifier",
+    "user_notifier",
     frozenset({EventType.ORDER_ACCEPTED, EventType.ORDER_REJECTED, EventType.ORDER_CANCELLED}),
     CHOREOGRAPHY_ONLY,
 )
 # Another bounded context: it builds on order_completed whoever coordinated the order.
-PROMOTIONS = Subscription("promotions", frozenset({EventType.ORDER_COMPLETED}), frozenset(Flow))
+PROMOTIONS = Subscription(
+    "promotions", "promotions", frozenset({EventType.ORDER_COMPLETED}), frozenset(Flow)
+)
 
 SUBSCRIPTIONS = (RESTAURANT_NOTIFIER, RESTAURANT_DEADLINE, USER_NOTIFIER, PROMOTIONS)

@@ -1,4 +1,10 @@
-"""``python -m deploy {up,down,sam-up,sam-down} [--stage NAME]``.
+"""``python -m deploy {up,down,sam-up,sam-down,render} [--stage NAME]``.
+
+- ``up``: the stage's infrastructure stack (``deploy/template.py``), then
+  ``chalice deploy`` with the stack's outputs as the functions' environment and roles.
+- ``sam-up``: the same infrastructure merged into ``chalice package`` output, one stack.
+- ``down`` / ``sam-down``: delete what ``up`` / ``sam-up`` made.
+- ``render``: print the infrastructure template of a path (no cloud needed).
 
 With ``AWS_ENDPOINT_URL`` (or ``LOCALSTACK_ENDPOINT``) set, everything goes to that
 local cloud; without it, to the AWS account of your usual credentials.
@@ -10,118 +16,126 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
+import time
 from typing import Any
 
 import boto3
 
-from chalicelib.entrypoints.orchestration import TASKS
+from chalicelib import settings
 from chalicelib.subscriptions import SUBSCRIPTIONS
-from deploy import asl, chalice_app, infrastructure
-from deploy.settings import ASL, PROJECT, Stage, aws_environment, load_stage
-
-OUTPUTS = PROJECT / "build"
+from deploy import chalice_app, cloudformation, event_sources, package, template
+from deploy.stages import BUILD, PROJECT, Deployment, DeployPath, aws_environment, load_stage
 
 
-def up(stage: Stage, aws: infrastructure.Clients, env: dict[str, str]) -> dict[str, Any]:
-    infrastructure.ensure_tables(aws, stage)
-    topics = infrastructure.ensure_topics(aws, stage)
-    infrastructure.ensure_service_queues(aws, stage, topics[stage.events_topic])
-    state_machine_arn = infrastructure.arn(aws, "states", f"stateMachine:{stage.state_machine}")
-    chalice_app.set_stage_environment(
-        stage,
-        {
-            "ORDERS_TABLE_NAME": stage.orders_table,
-            "VOUCHERS_TABLE_NAME": stage.vouchers_table,
-            "ORDER_EVENTS_TOPIC_ARN": topics[stage.events_topic],
-            "NOTIFICATIONS_TOPIC_ARN": topics[stage.notifications_topic],
-            "ORDER_FLOW_STATE_MACHINE_ARN": state_machine_arn,
-        },
+def progress(began: float, message: str) -> None:
+    print(f"[{time.monotonic() - began:5.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def up(deployment: Deployment, session: Any, env: dict[str, str]) -> dict[str, Any]:
+    began = time.monotonic()
+    stack_outputs = cloudformation.deploy_stack(
+        session.client("cloudformation"), deployment.stack_name, template.render(deployment)
     )
-    chalice_app.chalice("deploy", stage, env)
-    app = chalice_app.deployed(stage)
-    handlers = [app.function_arns[name] for name in _sqs_handler_names()]
-    infrastructure.report_batch_item_failures(aws, handlers)
-    task_arns = {
-        placeholder: app.function_arns[task.function_name] for placeholder, task in TASKS.items()
-    }
-    definition = asl.fill(ASL.read_text(), task_arns)
-    deployed_arn = infrastructure.ensure_state_machine(
-        aws, stage, definition, sorted(task_arns.values())
-    )
-    if deployed_arn != state_machine_arn:
-        raise SystemExit(
-            f"state machine ARN {deployed_arn} is not the expected {state_machine_arn}"
-        )
-    return {
-        "stage": stage.name,
-        "deployed_with": "chalice deploy",
-        "api_url": _api_url(app.rest_api_id, app.rest_api_url, env),
-        "state_machine_arn": state_machine_arn,
-        "events_topic_arn": topics[stage.events_topic],
-        "notifications_topic_arn": topics[stage.notifications_topic],
-        "orders_table": stage.orders_table,
-        "vouchers_table": stage.vouchers_table,
-        "queues": {s.service: s.queue_for(stage.resource_prefix) for s in SUBSCRIPTIONS},
+    progress(began, f"stack {deployment.stack_name} up to date")
+    chalice_app.write_stage_config(deployment, stack_outputs)
+    lambda_client = session.client("lambda")
+    ran = chalice_app.deploy_if_changed(deployment, env, lambda_client)
+    progress(began, "chalice deploy done" if ran else "chalice deploy: nothing changed")
+    app = chalice_app.deployed(deployment)
+    handlers = [app.function_arns[name] for name in template.QUEUE_HANDLERS]
+    if event_sources.report_batch_item_failures(lambda_client, handlers, ran):
+        progress(began, "SQS mappings report partial batch failures")
+    return _result(deployment, stack_outputs, app.rest_api_id, app.rest_api_url, env) | {
+        "deployed_with": "CloudFormation stack + chalice deploy",
         "functions": app.function_arns,
     }
 
 
-def down(stage: Stage, aws: infrastructure.Clients, env: dict[str, str]) -> None:
-    if (PROJECT / ".chalice" / "deployed" / f"{stage.name}.json").exists():
-        chalice_app.chalice("delete", stage, env)
-    infrastructure.teardown(aws, stage)
+def sam_up(deployment: Deployment, session: Any, env: dict[str, str]) -> dict[str, Any]:
+    began = time.monotonic()
+    out = package.build(deployment, env)
+    progress(began, "chalice package --merge-template done")
+    account = session.client("sts").get_caller_identity()["Account"]
+    url = package.package(session.client("s3"), account, session.region_name, deployment, out)
+    progress(began, "code and template uploaded")
+    stack_outputs = cloudformation.deploy_stack(
+        session.client("cloudformation"), deployment.stack_name, None, template_url=url
+    )
+    progress(began, f"stack {deployment.stack_name} up to date")
+    result = _result(
+        deployment, stack_outputs, stack_outputs["RestAPIId"], stack_outputs["EndpointURL"], env
+    )
+    return result | {"deployed_with": "chalice package + CloudFormation (SAM)"}
 
 
-def _sqs_handler_names() -> list[str]:
-    from app import app
+def down(deployment: Deployment, session: Any, env: dict[str, str]) -> None:
+    if deployment.path is DeployPath.CHALICE:
+        chalice_app.delete(deployment, env)
+    else:
+        account = session.client("sts").get_caller_identity()["Account"]
+        package.empty_and_delete_bucket(session.client("s3"), account, deployment)
+    cloudformation.delete_stack(session.client("cloudformation"), deployment.stack_name)
+    deployment.outputs_file.unlink(missing_ok=True)
 
-    return [source.name for source in app.event_sources]
 
-
-def _api_url(rest_api_id: str, aws_url: str, env: dict[str, str]) -> str:
+def _result(
+    deployment: Deployment,
+    stack_outputs: dict[str, str],
+    rest_api_id: str,
+    aws_api_url: str,
+    env: dict[str, str],
+) -> dict[str, Any]:
     endpoint = env.get("AWS_ENDPOINT_URL")
-    if endpoint:
+    api_url = (
         # LocalStack serves every REST API under its own gateway.
-        return f"{endpoint.rstrip('/')}/restapis/{rest_api_id}/api/_user_request_"
-    return aws_url.rstrip("/")
-
-
-def outputs_path(stage: Stage) -> Path:
-    return OUTPUTS / f"outputs-{stage.resource_prefix}-{stage.name}.json"
+        f"{endpoint.rstrip('/')}/restapis/{rest_api_id}/api/_user_request_"
+        if endpoint
+        else aws_api_url.rstrip("/")
+    )
+    environment = template.function_environment(deployment)
+    value = {variable: stack_outputs[template.output_key(variable)] for variable in environment}
+    return {
+        "stage": deployment.stage.name,
+        "prefix": deployment.prefix,
+        "stack": deployment.stack_name,
+        "api_url": api_url,
+        "state_machine_arn": value[settings.ORDER_FLOW_STATE_MACHINE],
+        "events_topic_arn": value[settings.ORDER_EVENTS_TOPIC],
+        "notifications_topic_arn": value[settings.NOTIFICATIONS_TOPIC],
+        "orders_table": value[settings.ORDERS_TABLE],
+        "vouchers_table": value[settings.VOUCHERS_TABLE],
+        "queues": {s.service: s.queue_for(deployment.prefix) for s in SUBSCRIPTIONS},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deploy", description=__doc__)
-    parser.add_argument("command", choices=["up", "down", "sam-up", "sam-down"])
+    parser = argparse.ArgumentParser(
+        prog="python -m deploy", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("command", choices=["up", "down", "sam-up", "sam-down", "render"])
     parser.add_argument("--stage", default="local")
+    parser.add_argument(
+        "--path", choices=[p.value for p in DeployPath], default="chalice", help="with render"
+    )
     args = parser.parse_args(argv)
+    stage = load_stage(args.stage)
+    sam = args.command.startswith("sam-") or (args.command == "render" and args.path == "sam")
+    deployment = Deployment(stage, DeployPath.SAM if sam else DeployPath.CHALICE)
+    if args.command == "render":
+        print(json.dumps(template.render(deployment), indent=2))
+        return 0
 
     env = aws_environment()
     os.environ.update(env)
-    stage = load_stage(args.stage)
-    aws = infrastructure.Clients(boto3.Session())
-
-    if args.command in {"sam-up", "sam-down"}:
-        from deploy import sam
-
-        stage = stage.with_prefix(f"{stage.resource_prefix}-sam")
-        if args.command == "sam-down":
-            sam.down(stage, aws)
-            outputs_path(stage).unlink(missing_ok=True)
-            return 0
-        result = sam.up(stage, aws, env)
-    elif args.command == "down":
-        down(stage, aws, env)
-        outputs_path(stage).unlink(missing_ok=True)
+    session = boto3.Session()
+    if args.command in ("down", "sam-down"):
+        down(deployment, session, env)
         return 0
-    else:
-        result = up(stage, aws, env)
-
-    OUTPUTS.mkdir(exist_ok=True)
-    outputs_path(stage).write_text(json.dumps(result, indent=2) + "\n")
+    result = (sam_up if sam else up)(deployment, session, env)
+    BUILD.mkdir(exist_ok=True)
+    deployment.outputs_file.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: result[k] for k in ("stage", "deployed_with", "api_url")}, indent=2))
-    print(f"outputs written to {outputs_path(stage).relative_to(PROJECT)}", file=sys.stderr)
+    print(f"outputs written to {deployment.outputs_file.relative_to(PROJECT)}", file=sys.stderr)
     return 0
 
 

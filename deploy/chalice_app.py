@@ -1,16 +1,26 @@
-"""``chalice deploy`` / ``chalice delete`` for a stage, and what they deployed."""
+"""``chalice deploy`` / ``chalice delete`` of a stage, fed by the infrastructure stack's outputs."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from deploy.settings import CHALICE_CONFIG, PROJECT, Stage
+from botocore.exceptions import ClientError
+
+from deploy import template
+from deploy.stages import CHALICE_CONFIG, PROJECT, Deployment
 
 CHALICE = Path(sys.executable).with_name("chalice")
+DEPLOYED = PROJECT / ".chalice" / "deployed"
+# Lambda waiters that poll every second (botocore's FunctionUpdated waits 5 s a poll,
+# which made each function update of `chalice deploy` cost 5-10 s).
+BOTOCORE_DATA = Path(__file__).with_name("botocore_data")
+APP_SOURCES = ["app.py", "requirements.txt", "chalicelib"]
 
 
 @dataclass(frozen=True)
@@ -20,29 +30,79 @@ class DeployedApp:
     rest_api_url: str
 
 
-def set_stage_environment(stage: Stage, variables: dict[str, str]) -> None:
-    """Write the resources' names and ARNs into the stage's function environment."""
+def write_stage_config(deployment: Deployment, stack_outputs: dict[str, str]) -> None:
+    """The stage's environment and per-function roles in ``.chalice/config.json``.
+
+    Values come from the stack's outputs; other keys of the stage (timeouts, ...) stay.
+    """
     config = json.loads(CHALICE_CONFIG.read_text())
-    current = config["stages"][stage.name]["environment_variables"]
-    if all(current.get(key) == value for key, value in variables.items()):
-        return
-    current.update(variables)
-    CHALICE_CONFIG.write_text(json.dumps(config, indent=2) + "\n")
-
-
-def chalice(command: str, stage: Stage, env: dict[str, str]) -> None:
-    subprocess.run(
-        [str(CHALICE), command, "--stage", stage.name],
-        cwd=PROJECT,
-        env=env | {"ORDERS_RESOURCE_PREFIX": stage.resource_prefix},
-        check=True,
+    stage = config["stages"].setdefault(deployment.stage.name, {})
+    environment = template.function_environment(deployment)
+    roles = {
+        function: stack_outputs[template.role_id(function) + "Arn"]
+        for function in template.FUNCTIONS
+    }
+    stage.update(
+        {
+            "api_gateway_stage": "api",
+            "manage_iam_role": False,
+            "iam_role_arn": roles[template.API_HANDLER],
+            "environment_variables": {
+                variable: stack_outputs[template.output_key(variable)] for variable in environment
+            },
+            "lambda_functions": {
+                function: {"iam_role_arn": arn}
+                for function, arn in roles.items()
+                if function != template.API_HANDLER
+            },
+        }
     )
+    text = json.dumps(config, indent=2) + "\n"
+    if CHALICE_CONFIG.read_text() != text:
+        CHALICE_CONFIG.write_text(text)
 
 
-def deployed(stage: Stage) -> DeployedApp:
-    record = PROJECT / ".chalice" / "deployed" / f"{stage.name}.json"
+def chalice(command: str, deployment: Deployment, env: dict[str, str]) -> None:
+    completed = subprocess.run(
+        [str(CHALICE), command, "--stage", deployment.stage.name],
+        cwd=PROJECT,
+        env=env | {"AWS_DATA_PATH": str(BOTOCORE_DATA)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    if completed.returncode != 0:
+        raise SystemExit(f"chalice {command} failed:\n{completed.stdout}")
+
+
+def deploy_if_changed(deployment: Deployment, env: dict[str, str], lambda_client: Any) -> bool:
+    """``chalice deploy`` unless the same code and config are deployed already; True if it ran."""
+    marker = DEPLOYED / f"{deployment.stage.name}.fingerprint"
+    fingerprint = _fingerprint(deployment)
+    if (
+        marker.exists()
+        and marker.read_text() == fingerprint
+        and _all_present(deployment, lambda_client)
+    ):
+        return False
+    marker.unlink(missing_ok=True)
+    chalice("deploy", deployment, env)
+    marker.write_text(fingerprint)
+    return True
+
+
+def delete(deployment: Deployment, env: dict[str, str]) -> None:
+    if (DEPLOYED / f"{deployment.stage.name}.json").exists():
+        chalice("delete", deployment, env)
+    (DEPLOYED / f"{deployment.stage.name}.fingerprint").unlink(missing_ok=True)
+
+
+def deployed(deployment: Deployment) -> DeployedApp:
+    record = DEPLOYED / f"{deployment.stage.name}.json"
     if not record.exists():
-        raise SystemExit(f"nothing deployed for stage {stage.name} ({record} is missing)")
+        raise SystemExit(
+            f"nothing deployed for stage {deployment.stage.name} ({record} is missing)"
+        )
     resources = json.loads(record.read_text())["resources"]
     functions = {
         resource["name"]: resource["lambda_arn"]
@@ -51,3 +111,32 @@ def deployed(stage: Stage) -> DeployedApp:
     }
     api = next(r for r in resources if r["resource_type"] == "rest_api")
     return DeployedApp(functions, api["rest_api_id"], api["rest_api_url"])
+
+
+def _fingerprint(deployment: Deployment) -> str:
+    digest = hashlib.sha256()
+    config = json.loads(CHALICE_CONFIG.read_text())
+    settings = {k: v for k, v in config.items() if k != "stages"}
+    settings["stage"] = config["stages"][deployment.stage.name]
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    for source in APP_SOURCES:
+        path = PROJECT / source
+        files = sorted(path.rglob("*")) if path.is_dir() else [path]
+        for file in files:
+            if file.is_file() and "__pycache__" not in file.parts:
+                digest.update(str(file.relative_to(PROJECT)).encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()
+
+
+def _all_present(deployment: Deployment, lambda_client: Any) -> bool:
+    """Every function of the last deploy still exists (a restarted local cloud has none)."""
+    try:
+        app = deployed(deployment)
+    except SystemExit:
+        return False
+    for arn in app.function_arns.values():
+        try:
+            lambda_client.get_function(FunctionName=arn)
+        except ClientError:
+            return False
+    return bool(app.function_arns)

@@ -1,9 +1,20 @@
-"""Prints how long the embedded local cloud takes to start and what a Lambda invoke costs.
+"""Prints how long the embedded local cloud takes to start, what a Lambda invoke costs, how long
+one choreography hop takes next to the raw SNS -> SQS floor, and what the local cloud burns idle.
 
     .venv/bin/python -m localcloud.benchmark [--invokes 50] [--cold 5]
+        [--hop-messages 50] [--hop-spacing 0.3] [--back-to-back 20] [--idle-seconds 30]
+        [--poll-interval S] [--max-empty-backoff S] [--batching-window S] [--idle-windowless]
 
 Uses a separate instance on a free port (its own state directory), so a running cloud is not
-disturbed, and stops it at the end. Figures only: nothing here asserts a timing.
+disturbed, and stops it at the end. Figures only: nothing here asserts a timing. The figures
+are also written as JSON to build/benchmark/localcloud.json.
+
+- floor: SNS publish -> SQS (raw delivery) -> long-poll ReceiveMessage -> DeleteMessage.
+- hop: SNS publish -> SQS -> event source mapping (batch size and batching window as the local
+  stage deploys them) -> a function that sends the body on to a second queue -> long-poll
+  ReceiveMessage -> DeleteMessage. This is one step of the choreography.
+- idle CPU: CPU time of LocalStack and all its descendants over a quiet period, with the
+  mappings in place, as % of one core (the machine has os.cpu_count() cores).
 """
 
 from __future__ import annotations
@@ -11,17 +22,53 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import socket
 import statistics
+import threading
 import time
 import uuid
 import zipfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from localcloud import processes
+from localcloud.paths import REPO_ROOT, install_layout, instance_layout
+from localcloud.server import (
+    EXTERNAL_ENDPOINT_VARIABLES,
+    localstack_environment,
+    running_pid,
+)
 from localcloud.testing import ACCOUNT_ID, LocalCloud, run_command, wait_for
 
 HANDLER_SOURCE = "def handler(event, context):\n    return {'ok': True, 'echo': event}\n"
+# One choreography step reduced to its transport: take the batch, send each body on.
+FORWARD_SOURCE = """\
+import os
+
+import boto3
+
+sqs = boto3.client("sqs")
+
+
+def handler(event, context):
+    entries = [
+        {"Id": str(index), "MessageBody": record["body"]}
+        for index, record in enumerate(event["Records"])
+    ]
+    sqs.send_message_batch(QueueUrl=os.environ["OUTPUT_QUEUE_URL"], Entries=entries)
+"""
+
+STAGES_FILE = REPO_ROOT / "deploy" / "stages.json"
+OUTPUT_FILE = REPO_ROOT / "build" / "benchmark" / "localcloud.json"
+# As chalicelib/entrypoints/choreography.py BATCH_SIZE (not imported: this module needs only the
+# standard library and boto3, not the application).
+CHOREOGRAPHY_BATCH_SIZE = 10
+POLL_INTERVAL_VARIABLE = "LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC"
+MAX_EMPTY_BACKOFF_VARIABLE = "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC"
+# LocalStack's own defaults (localstack/config.py), for the report when nothing is set.
+LOCALSTACK_DEFAULTS = {POLL_INTERVAL_VARIABLE: "1", MAX_EMPTY_BACKOFF_VARIABLE: "10"}
 
 
 def free_port() -> int:
@@ -37,21 +84,28 @@ def timed(action: Callable[[], Any]) -> float:
     return (time.perf_counter() - began) * 1000
 
 
-def package() -> bytes:
+def package(source: str = HANDLER_SOURCE) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("handler.py", HANDLER_SOURCE)
+        archive.writestr("handler.py", source)
     return buffer.getvalue()
 
 
-def create_function(lambda_client: Any, runtime: str) -> str:
+def create_function(
+    lambda_client: Any,
+    runtime: str,
+    source: str = HANDLER_SOURCE,
+    environment: dict[str, str] | None = None,
+) -> str:
     name = f"bench-{uuid.uuid4().hex[:8]}"
     lambda_client.create_function(
         FunctionName=name,
         Runtime=runtime,
         Role=f"arn:aws:iam::{ACCOUNT_ID}:role/bench",
         Handler="handler.handler",
-        Code={"ZipFile": package()},
+        Code={"ZipFile": package(source)},
+        Timeout=30,
+        Environment={"Variables": environment or {}},
     )
     wait_for(
         lambda: lambda_client.get_function(FunctionName=name)["Configuration"]["State"] == "Active",
@@ -68,52 +122,415 @@ def invoke(lambda_client: Any, name: str) -> None:
     response["Payload"].read()
 
 
+def percentile(samples: list[float], fraction: float) -> float:
+    """Nearest-rank percentile (no interpolation: with 50 samples p95 is a real sample)."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def summary(samples_ms: list[float]) -> dict[str, float | int]:
+    if not samples_ms:
+        return {"n": 0}
+    return {
+        "n": len(samples_ms),
+        "p50_ms": round(statistics.median(samples_ms), 1),
+        "p95_ms": round(percentile(samples_ms, 0.95), 1),
+        "min_ms": round(min(samples_ms), 1),
+        "max_ms": round(max(samples_ms), 1),
+    }
+
+
 def describe(label: str, samples_ms: list[float]) -> str:
-    ordered = sorted(samples_ms)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    if not samples_ms:
+        return f"{label:<44} n=0"
     return (
-        f"{label:<34} n={len(ordered):<4} p50={statistics.median(ordered):8.1f} ms  "
-        f"p95={p95:8.1f} ms  min={ordered[0]:8.1f} ms"
+        f"{label:<44} n={len(samples_ms):<4} p50={statistics.median(samples_ms):8.1f} ms  "
+        f"p95={percentile(samples_ms, 0.95):8.1f} ms  min={min(samples_ms):8.1f} ms"
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--invokes", type=int, default=50, help="warm invokes to time")
+# --- settings under test ----------------------------------------------------------------------
+
+
+def local_stage_batching_window(stage: str) -> int | None:
+    """MaximumBatchingWindowInSeconds the deploy gives SQS mappings of `stage` (None: not set)."""
+    stages = json.loads(STAGES_FILE.read_text())
+    value = stages[stage].get("local_tuning", {}).get("sqs_maximum_batching_window_seconds")
+    return None if value is None else int(value)
+
+
+def effective_poll_settings(port: int) -> dict[str, float]:
+    """The ESM poll settings the instance on `port` was started with (as `run start` computes
+    them from this process's environment, then LocalStack's defaults)."""
+    environment = localstack_environment(install_layout(), instance_layout(port))
+    return {
+        "poll_interval_seconds": float(
+            environment.get(POLL_INTERVAL_VARIABLE) or LOCALSTACK_DEFAULTS[POLL_INTERVAL_VARIABLE]
+        ),
+        "max_empty_poll_backoff_seconds": float(
+            environment.get(MAX_EMPTY_BACKOFF_VARIABLE)
+            or LOCALSTACK_DEFAULTS[MAX_EMPTY_BACKOFF_VARIABLE]
+        ),
+    }
+
+
+# --- message paths ----------------------------------------------------------------------------
+
+
+def make_queue(sqs: Any, prefix: str) -> tuple[str, str]:
+    url: str = sqs.create_queue(QueueName=f"{prefix}-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    arn: str = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    return url, arn
+
+
+def topic_into_queue(sns: Any, queue_arn: str) -> str:
+    """A topic delivering raw messages (the body is the published message) to the queue."""
+    topic: str = sns.create_topic(Name=f"bench-{uuid.uuid4().hex[:8]}")["TopicArn"]
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=queue_arn,
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    return topic
+
+
+def map_queue_to_function(
+    lambda_client: Any, queue_arn: str, function: str, batch_size: int, window: int | None
+) -> str:
+    options: dict[str, Any] = {"BatchSize": batch_size}
+    if window is not None:
+        options["MaximumBatchingWindowInSeconds"] = window
+    mapping = lambda_client.create_event_source_mapping(
+        EventSourceArn=queue_arn, FunctionName=function, **options
+    )
+    uuid_: str = mapping["UUID"]
+    wait_for(
+        lambda: lambda_client.get_event_source_mapping(UUID=uuid_)["State"] == "Enabled",
+        timeout=30,
+        message="event source mapping enabled",
+    )
+    return uuid_
+
+
+class Arrivals:
+    """Receives (long polling) and deletes messages from one queue; notes when each body came.
+
+    The time noted is after DeleteMessage returned, so the floor includes the delete a consumer
+    does, as a mapping does for the hop."""
+
+    def __init__(self, sqs: Any, queue_url: str) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self.arrived: dict[str, float] = {}
+
+    def receive_until(self, done: Callable[[], bool], deadline: float) -> None:
+        while not done() and time.monotonic() < deadline:
+            response = self._sqs.receive_message(
+                QueueUrl=self._queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=2
+            )
+            for message in response.get("Messages", []):
+                self._sqs.delete_message(
+                    QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+                self.arrived.setdefault(message["Body"], time.perf_counter())
+
+
+def latencies(sent: dict[str, float], arrived: dict[str, float]) -> list[float]:
+    return [(arrived[body] - began) * 1000 for body, began in sent.items() if body in arrived]
+
+
+def measure_spaced(
+    cloud: LocalCloud, topic: str, output_url: str, count: int, spacing: float
+) -> tuple[list[float], int]:
+    """Publishes `count` messages `spacing` s apart (from a thread, as independent orders would
+    arrive) while this thread receives them; returns the latencies in ms and how many were lost."""
+    sns, sqs = cloud.client("sns"), cloud.client("sqs")
+    sent: dict[str, float] = {}
+    published = threading.Event()
+
+    def publish() -> None:
+        began = time.perf_counter()
+        for index in range(count):
+            body = f"spaced-{index}-{uuid.uuid4().hex[:8]}"
+            sent[body] = time.perf_counter()
+            sns.publish(TopicArn=topic, Message=body)
+            time.sleep(max(0.0, began + (index + 1) * spacing - time.perf_counter()))
+        published.set()
+
+    publisher = threading.Thread(target=publish, name="bench-publisher", daemon=True)
+    arrivals = Arrivals(sqs, output_url)
+    publisher.start()
+    # Generous: a hop that falls behind shows as a long tail, not as lost messages.
+    deadline = time.monotonic() + count * spacing + 90
+    # `sent` is read only once the publisher has finished writing it.
+    arrivals.receive_until(
+        lambda: published.is_set() and sent.keys() <= arrivals.arrived.keys(), deadline
+    )
+    publisher.join()
+    return latencies(sent, arrivals.arrived), count - len(arrivals.arrived.keys() & sent.keys())
+
+
+def measure_back_to_back(
+    cloud: LocalCloud, topic: str, output_url: str, count: int
+) -> tuple[list[float], int]:
+    """Publishes the next message as soon as the previous one came out: what a flow sees when
+    one step's output is the next step's input on the same path (no idle time in between)."""
+    sns, sqs = cloud.client("sns"), cloud.client("sqs")
+    arrivals = Arrivals(sqs, output_url)
+    sent: dict[str, float] = {}
+    for index in range(count):
+        body = f"b2b-{index}-{uuid.uuid4().hex[:8]}"
+        sent[body] = time.perf_counter()
+        sns.publish(TopicArn=topic, Message=body)
+        arrivals.receive_until(lambda body=body: body in arrivals.arrived, time.monotonic() + 60)
+    return latencies(sent, arrivals.arrived), count - len(arrivals.arrived.keys() & sent.keys())
+
+
+def warm_up(cloud: LocalCloud, topic: str, output_url: str) -> None:
+    """One message through the path first: the function's first (cold) start is not a hop."""
+    body = f"warm-up-{uuid.uuid4().hex[:8]}"
+    cloud.client("sns").publish(TopicArn=topic, Message=body)
+    arrivals = Arrivals(cloud.client("sqs"), output_url)
+    arrivals.receive_until(lambda: body in arrivals.arrived, time.monotonic() + 60)
+
+
+# --- idle CPU ---------------------------------------------------------------------------------
+
+
+def tree_cpu_ticks(root_pid: int) -> int:
+    """utime+stime of `root_pid` and every descendant, plus cutime+cstime (children that ended
+    and were reaped), so a process ending during the measurement does not lose its CPU time."""
+    total = 0
+    for pid in {root_pid} | processes.descendants(root_pid):
+        try:
+            fields = (processes.PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        # Fields 14-17 of proc(5) (utime, stime, cutime, cstime); fields[0] here is field 3.
+        total += sum(int(value) for value in fields[11:15])
+    return total
+
+
+def idle_cpu_percent(root_pid: int, seconds: float) -> float:
+    """CPU used by the process tree over `seconds` of wall time, in % of one core."""
+    ticks_per_second = os.sysconf("SC_CLK_TCK")
+    before, began = tree_cpu_ticks(root_pid), time.monotonic()
+    time.sleep(seconds)
+    after, elapsed = tree_cpu_ticks(root_pid), time.monotonic() - began
+    return round(100 * (after - before) / ticks_per_second / elapsed, 2)
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--invokes", type=int, default=50, help="warm invokes to time (0: skip)")
     parser.add_argument("--cold", type=int, default=5, help="cold invokes (new functions)")
     parser.add_argument("--runtime", default="python3.13")
-    arguments = parser.parse_args()
+    parser.add_argument("--hop-messages", type=int, default=50, help="messages per path (0: skip)")
+    parser.add_argument("--hop-spacing", type=float, default=0.3, help="seconds between them")
+    parser.add_argument(
+        "--back-to-back", type=int, default=20, help="hops each published when the last came out"
+    )
+    parser.add_argument(
+        "--idle-seconds", type=float, default=30, help="idle CPU measurement (0: skip)"
+    )
+    parser.add_argument(
+        "--idle-windowless",
+        action="store_true",
+        help="then measure idle CPU again with one more mapping that has no batching window",
+    )
+    parser.add_argument("--stage", default="local", help="deploy/stages.json stage to mirror")
+    parser.add_argument("--batch-size", type=int, default=CHOREOGRAPHY_BATCH_SIZE)
+    parser.add_argument(
+        "--batching-window",
+        type=int,
+        default=None,
+        help="MaximumBatchingWindowInSeconds of the hop mapping; -1: none "
+        "(default: the stage's local_tuning.sqs_maximum_batching_window_seconds)",
+    )
+    parser.add_argument(
+        "--poll-interval", help=f"{POLL_INTERVAL_VARIABLE} for this run's instance (seconds)"
+    )
+    parser.add_argument(
+        "--max-empty-backoff", help=f"{MAX_EMPTY_BACKOFF_VARIABLE} for this run's instance"
+    )
+    parser.add_argument("--output", type=Path, default=OUTPUT_FILE, help="JSON figures")
+    return parser.parse_args()
+
+
+def main() -> None:
+    arguments = parse_arguments()
+    # Always an instance of our own: an endpoint in the environment (e.g. left over from
+    # `make benchmark`'s deploy step) would make `run start` return someone else's cloud.
+    for name in EXTERNAL_ENDPOINT_VARIABLES:
+        os.environ.pop(name, None)
+    # `run start` passes the environment on to LocalStack, and the defaults in
+    # localcloud/server.py only fill in what is not set: this is how a setting is tried out.
+    if arguments.poll_interval is not None:
+        os.environ[POLL_INTERVAL_VARIABLE] = arguments.poll_interval
+    if arguments.max_empty_backoff is not None:
+        os.environ[MAX_EMPTY_BACKOFF_VARIABLE] = arguments.max_empty_backoff
+    window = (
+        local_stage_batching_window(arguments.stage)
+        if arguments.batching_window is None
+        else (None if arguments.batching_window < 0 else arguments.batching_window)
+    )
 
     port = free_port()
     began = time.perf_counter()
     endpoint = run_command("start", port=port).strip().splitlines()[-1]
     start_ms = (time.perf_counter() - began) * 1000
     cloud = LocalCloud(endpoint=endpoint, started_here=True, port=port)
+    settings = effective_poll_settings(port)
+    cold: list[float] = []
+    warm: list[float] = []
+    api_floor: list[float] = []
+    floor: list[float] = []
+    hop: list[float] = []
+    back_to_back: list[float] = []
+    lost = {"floor": 0, "hop": 0, "back_to_back": 0}
+    idle: float | None = None
+    idle_windowless: float | None = None
     try:
-        lambda_client = cloud.client("lambda")
-        names = [create_function(lambda_client, arguments.runtime) for _ in range(arguments.cold)]
-        cold = [timed(lambda name=name: invoke(lambda_client, name)) for name in names]
-        warm_name = names[0]
-        warm = [timed(lambda: invoke(lambda_client, warm_name)) for _ in range(arguments.invokes)]
-        sqs = cloud.client("sqs")
-        queue = sqs.create_queue(QueueName=f"bench-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-        floor = [
+        lambda_client, sqs, sns = cloud.client("lambda"), cloud.client("sqs"), cloud.client("sns")
+        if arguments.cold > 0:
+            names = [
+                create_function(lambda_client, arguments.runtime) for _ in range(arguments.cold)
+            ]
+            cold = [timed(lambda name=name: invoke(lambda_client, name)) for name in names]
+            warm_name = names[0]
+            warm = [
+                timed(lambda: invoke(lambda_client, warm_name)) for _ in range(arguments.invokes)
+            ]
+        queue, _ = make_queue(sqs, "bench")
+        api_floor = [
             timed(lambda: sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"]))
-            for _ in range(arguments.invokes)
+            for _ in range(max(arguments.invokes, 10))
         ]
+
+        # The floor: no function, the consumer itself long-polls the subscribed queue.
+        floor_queue, floor_arn = make_queue(sqs, "bench-floor")
+        floor_topic = topic_into_queue(sns, floor_arn)
+        # The hop: queue -> mapping -> function -> output queue, consumer long-polls the output.
+        hop_input, hop_input_arn = make_queue(sqs, "bench-hop-in")
+        hop_output, _ = make_queue(sqs, "bench-hop-out")
+        hop_topic = topic_into_queue(sns, hop_input_arn)
+        forwarder = create_function(
+            lambda_client,
+            arguments.runtime,
+            FORWARD_SOURCE,
+            environment={"OUTPUT_QUEUE_URL": hop_output},
+        )
+        map_queue_to_function(lambda_client, hop_input_arn, forwarder, arguments.batch_size, window)
+        if arguments.hop_messages > 0:
+            warm_up(cloud, floor_topic, floor_queue)
+            warm_up(cloud, hop_topic, hop_output)
+            floor, lost["floor"] = measure_spaced(
+                cloud, floor_topic, floor_queue, arguments.hop_messages, arguments.hop_spacing
+            )
+            hop, lost["hop"] = measure_spaced(
+                cloud, hop_topic, hop_output, arguments.hop_messages, arguments.hop_spacing
+            )
+        if arguments.back_to_back > 0:
+            back_to_back, lost["back_to_back"] = measure_back_to_back(
+                cloud, hop_topic, hop_output, arguments.back_to_back
+            )
+
+        pid = running_pid(instance_layout(port))
+        if arguments.idle_seconds > 0 and pid is not None:
+            time.sleep(2)  # let the last invoke's logs and deletes settle
+            idle = idle_cpu_percent(pid, arguments.idle_seconds)
+            if arguments.idle_windowless:
+                idle_queue, idle_queue_arn = make_queue(sqs, "bench-idle")
+                map_queue_to_function(
+                    lambda_client, idle_queue_arn, forwarder, arguments.batch_size, None
+                )
+                time.sleep(2)
+                idle_windowless = idle_cpu_percent(pid, arguments.idle_seconds)
     finally:
         began = time.perf_counter()
         run_command("stop", port=port)
         stop_ms = (time.perf_counter() - began) * 1000
 
-    print(f"endpoint (temporary instance)      {endpoint}")
-    print(f"start-up (`run start`, installed)  {start_ms:8.1f} ms")
-    print(f"stop (`run stop`, grace + kill)    {stop_ms:8.1f} ms")
-    print(describe("Lambda invoke, cold (new process)", cold))
-    print(describe("Lambda invoke, warm", warm))
-    print(describe("API floor (SQS GetQueueAttributes)", floor))
-    overhead = statistics.median(warm) - statistics.median(floor)
-    print(f"warm invoke overhead over API floor {overhead:8.1f} ms (p50 difference)")
+    ratio_p50 = statistics.median(hop) / statistics.median(floor) if hop and floor else None
+    ratio_p95 = percentile(hop, 0.95) / percentile(floor, 0.95) if hop and floor else None
+    b2b_ratio = (
+        statistics.median(back_to_back) / statistics.median(floor)
+        if back_to_back and floor
+        else None
+    )
+    window_text = "none" if window is None else f"{window} s"
+    print(f"endpoint (temporary instance)                {endpoint}")
+    print(f"start-up (`run start`, installed)            {start_ms:8.1f} ms")
+    print(f"stop (`run stop`, grace + kill)              {stop_ms:8.1f} ms")
+    if cold:
+        print(describe("Lambda invoke, cold (new process)", cold))
+        print(describe("Lambda invoke, warm", warm))
+    print(describe("API floor (SQS GetQueueAttributes)", api_floor))
+    if cold:
+        overhead = statistics.median(warm) - statistics.median(api_floor)
+        print(f"warm invoke overhead over API floor          {overhead:8.1f} ms (p50 difference)")
+    print(
+        f"event source mappings: poll interval {settings['poll_interval_seconds']:g} s, "
+        f"max empty-poll backoff {settings['max_empty_poll_backoff_seconds']:g} s; "
+        f"hop mapping: batch size {arguments.batch_size}, batching window {window_text}"
+    )
+    if floor or hop:
+        spacing = f"{arguments.hop_spacing:g} s apart"
+        print(describe(f"floor: SNS->SQS->receive+delete ({spacing})", floor))
+        print(describe(f"hop: SNS->SQS->function->SQS ({spacing})", hop))
+    if ratio_p50 is not None and ratio_p95 is not None:
+        print(f"{'hop / floor':<44} p50 {ratio_p50:5.1f}x  p95 {ratio_p95:5.1f}x")
+    if back_to_back:
+        print(describe("hop, back to back (next after the last)", back_to_back))
+    if b2b_ratio is not None:
+        print(f"hop back to back / floor                     p50 {b2b_ratio:5.1f}x")
+    if any(lost.values()):
+        print(f"lost (not received within the time limit)    {lost}")
+    cores = os.cpu_count()
+    if idle is not None:
+        print(
+            f"idle CPU, {arguments.idle_seconds:g} s, LocalStack + children       "
+            f"{idle:6.2f} % of one core ({cores} cores), hop mapping in place"
+        )
+    if idle_windowless is not None:
+        print(f"idle CPU, plus one mapping without window     {idle_windowless:6.2f} % of one core")
+
+    figures = {
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "cpu_count": cores,
+        "load_average_1m_at_end": round(os.getloadavg()[0], 2),
+        "start_ms": round(start_ms, 1),
+        "stop_ms": round(stop_ms, 1),
+        "invoke_cold": summary(cold),
+        "invoke_warm": summary(warm),
+        "api_floor": summary(api_floor),
+        "event_source_mapping": {
+            **settings,
+            "batch_size": arguments.batch_size,
+            "maximum_batching_window_seconds": window,
+            "stage": arguments.stage,
+        },
+        "hop_spacing_seconds": arguments.hop_spacing,
+        "floor": summary(floor),
+        "hop": summary(hop),
+        "hop_back_to_back": summary(back_to_back),
+        "hop_over_floor_p50": None if ratio_p50 is None else round(ratio_p50, 2),
+        "hop_over_floor_p95": None if ratio_p95 is None else round(ratio_p95, 2),
+        "hop_back_to_back_over_floor_p50": None if b2b_ratio is None else round(b2b_ratio, 2),
+        "lost": lost,
+        "idle_seconds": arguments.idle_seconds,
+        "idle_cpu_percent_of_one_core": idle,
+        "idle_cpu_percent_with_windowless_mapping": idle_windowless,
+    }
+    arguments.output.parent.mkdir(parents=True, exist_ok=True)
+    arguments.output.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"figures written to {arguments.output}")
 
 
 if __name__ == "__main__":

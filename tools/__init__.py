@@ -1,1 +1,1 @@
-"""Project tools that are not deployed: the API client and the demo."""
+"""Project tools that are not deployed: running the system locally, the demo and the benchmark."""

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tools.orders_api import OrdersApi
+from localdev.orders_api import OrdersApi
 
 PROJECT = Path(__file__).resolve().parents[1]
 ORDER = json.loads((PROJECT / "tests" / "events" / "place_order_request.json").read_text())

@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tools.orders_api import OrdersApi
+from localdev.orders_api import OrdersApi
 
 ORDER = json.loads(
     (

@@ -9,8 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tools import chalice_local, demo
-from tools.orders_api import OrdersApi
+from localdev import chalice_local
+from localdev.orders_api import OrdersApi
+from tools import demo
 
 PROJECT = Path(__file__).resolve().parents[1]
 

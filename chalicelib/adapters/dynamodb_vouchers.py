@@ -32,22 +32,3 @@ class DynamoDbVoucherRepository(VoucherRepository):
                 return False
             raise
         return True
-
-    def for_order(self, order_id: str) -> list[Voucher]:
-        answer = self._client.get_item(
-            TableName=self._table,
-            Key={"voucher_id": {"S": f"order-{order_id}"}},
-            ConsistentRead=True,
-        )
-        item = answer.get("Item")
-        if item is None:
-            return []
-        return [
-            Voucher(
-                voucher_id=item["voucher_id"]["S"],
-                customer_id=item["customer_id"]["S"],
-                order_id=item["order_id"]["S"],
-                amount_cents=int(item["amount_cents"]["N"]),
-                issued_at=item["issued_at"]["S"],
-            )
-        ]

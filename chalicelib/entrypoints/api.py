@@ -16,7 +16,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
-from chalice.app import Blueprint, Response
+from chalice.app import Blueprint, Request, Response
 
 from chalicelib.bootstrap import dependencies
 from chalicelib.contracts import validate_request
@@ -33,7 +33,6 @@ from chalicelib.orders.model import Flow, LineItem, Order
 from chalicelib.orders.steps import PlaceOrder
 from chalicelib.settings import ConfigurationError
 
-api = Blueprint(__name__)
 logger = Logger(service="orders")
 
 ORDER_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
@@ -75,10 +74,8 @@ def answers_errors(view: Callable[..., Response]) -> Callable[..., Response]:
     return wrapper
 
 
-@api.route("/orders", methods=["POST"])
 @answers_errors
-def place_order() -> Response:
-    request = api.current_request
+def place_order(request: Request) -> Response:
     body = validate_request("place_order", _json_body(request.raw_body))
     items = tuple(
         # JSON Schema counts 2.0 as an integer; the order keeps whole numbers.
@@ -104,9 +101,8 @@ def place_order() -> Response:
     )
 
 
-@api.route("/orders/{order_id}", methods=["GET"])
 @answers_errors
-def get_order(order_id: str) -> Response:
+def get_order(request: Request, order_id: str) -> Response:
     order = _load(order_id)
     body = _summary(order) | {
         "customer_id": order.customer_id,
@@ -126,31 +122,53 @@ def get_order(order_id: str) -> Response:
     return Response(status_code=200, body=body)
 
 
-@api.route("/orders/{order_id}/accept", methods=["POST"])
 @answers_errors
-def accept_order(order_id: str) -> Response:
+def accept_order(request: Request, order_id: str) -> Response:
     return _act(order_id, "accept", lambda coordinator, order: coordinator.accept(order))
 
 
-@api.route("/orders/{order_id}/reject", methods=["POST"])
 @answers_errors
-def reject_order(order_id: str) -> Response:
-    raw = api.current_request.raw_body
+def reject_order(request: Request, order_id: str) -> Response:
+    raw = request.raw_body
     body = validate_request("reject_order", _json_body(raw) if raw else {})
     reason = body.get("reason", "not given")
     return _act(order_id, "reject", lambda coordinator, order: coordinator.reject(order, reason))
 
 
-@api.route("/orders/{order_id}/complete", methods=["POST"])
 @answers_errors
-def complete_order(order_id: str) -> Response:
+def complete_order(request: Request, order_id: str) -> Response:
     return _act(order_id, "complete", lambda coordinator, order: coordinator.complete(order))
 
 
-@api.route("/orders/{order_id}/cancel", methods=["POST"])
 @answers_errors
-def cancel_order(order_id: str) -> Response:
+def cancel_order(request: Request, order_id: str) -> Response:
     return _act(order_id, "cancel", lambda coordinator, order: coordinator.cancel(order))
+
+
+ROUTES: list[tuple[str, str, Callable[..., Response]]] = [
+    ("/orders", "POST", place_order),
+    ("/orders/{order_id}", "GET", get_order),
+    ("/orders/{order_id}/accept", "POST", accept_order),
+    ("/orders/{order_id}/reject", "POST", reject_order),
+    ("/orders/{order_id}/complete", "POST", complete_order),
+    ("/orders/{order_id}/cancel", "POST", cancel_order),
+]
+
+
+def api_blueprint() -> Blueprint:
+    """The routes, bound to a blueprint of their own (one per app, so apps never share one)."""
+    blueprint = Blueprint(__name__)
+    for path, method, view in ROUTES:
+        blueprint.route(path, methods=[method], name=view.__name__)(_with_request(blueprint, view))
+    return blueprint
+
+
+def _with_request(blueprint: Blueprint, view: Callable[..., Response]) -> Callable[..., Response]:
+    @wraps(view)
+    def handle(**path_parameters: str) -> Response:
+        return view(blueprint.current_request, **path_parameters)
+
+    return handle
 
 
 def _act(order_id: str, action: str, run: Callable[[Coordinator, Order], None]) -> Response:

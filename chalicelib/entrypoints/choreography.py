@@ -2,13 +2,15 @@
 
 No handler knows the whole flow. Which events reach which queue is declared in
 ``chalicelib/subscriptions.py`` (the deploy turns it into SNS filter policies).
+The handlers are registered for one deployment: its queues carry the deployment's prefix.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from chalice.app import Blueprint, SQSEvent
+from chalice.app import Chalice, SQSEvent
 
 from chalicelib.bootstrap import dependencies
 from chalicelib.entrypoints.messages import react_to_each
@@ -20,14 +22,12 @@ from chalicelib.subscriptions import (
     RESTAURANT_DEADLINE,
     RESTAURANT_NOTIFIER,
     USER_NOTIFIER,
+    Subscription,
 )
-
-choreography = Blueprint(__name__)
 
 BATCH_SIZE = 10
 
 
-@choreography.on_sqs_message(queue=RESTAURANT_NOTIFIER.queue, batch_size=BATCH_SIZE)
 def restaurant_notifier(sqs_event: SQSEvent) -> dict[str, Any]:
     def notify_restaurant(event: Event) -> Event:
         return steps.notify_restaurant(event.order_id, dependencies().ports)
@@ -35,7 +35,6 @@ def restaurant_notifier(sqs_event: SQSEvent) -> dict[str, Any]:
     return react_to_each(sqs_event, RESTAURANT_NOTIFIER, notify_restaurant)
 
 
-@choreography.on_sqs_message(queue=RESTAURANT_DEADLINE.queue, batch_size=BATCH_SIZE)
 def restaurant_deadline_checker(sqs_event: SQSEvent) -> dict[str, Any]:
     """Gets order_placed only after the queue's delivery delay, i.e. at the deadline."""
 
@@ -45,7 +44,6 @@ def restaurant_deadline_checker(sqs_event: SQSEvent) -> dict[str, Any]:
     return react_to_each(sqs_event, RESTAURANT_DEADLINE, enforce_restaurant_deadline)
 
 
-@choreography.on_sqs_message(queue=USER_NOTIFIER.queue, batch_size=BATCH_SIZE)
 def user_notifier(sqs_event: SQSEvent) -> dict[str, Any]:
     def notify_user(event: Event) -> Event:
         return steps.notify_user(event.order_id, dependencies().ports)
@@ -53,7 +51,6 @@ def user_notifier(sqs_event: SQSEvent) -> dict[str, Any]:
     return react_to_each(sqs_event, USER_NOTIFIER, notify_user)
 
 
-@choreography.on_sqs_message(queue=PROMOTIONS.queue, batch_size=BATCH_SIZE)
 def promotions(sqs_event: SQSEvent) -> dict[str, Any]:
     """Another bounded context: it builds on order_completed, whoever coordinated the order."""
 
@@ -61,3 +58,27 @@ def promotions(sqs_event: SQSEvent) -> dict[str, Any]:
         issue_voucher(event, dependencies().vouchers)
 
     return react_to_each(sqs_event, PROMOTIONS, issue_completion_voucher)
+
+
+HANDLERS: dict[Subscription, Callable[[SQSEvent], dict[str, Any]]] = {
+    RESTAURANT_NOTIFIER: restaurant_notifier,
+    RESTAURANT_DEADLINE: restaurant_deadline_checker,
+    USER_NOTIFIER: user_notifier,
+    PROMOTIONS: promotions,
+}
+
+
+def register_choreography(app: Chalice, resource_prefix: str, batching_window_seconds: int) -> None:
+    """One SQS handler per subscription, on this deployment's queues.
+
+    Registered on the app itself, not a blueprint: Lambda then finds each handler as
+    ``app.<name>`` (Chalice's handler string), which ``app.py`` exports.
+    """
+    for subscription, handler in HANDLERS.items():
+        if handler.__name__ != subscription.handler:
+            raise ValueError(f"{handler.__name__} does not handle {subscription.service}")
+        app.on_sqs_message(
+            queue=subscription.queue_for(resource_prefix),
+            batch_size=BATCH_SIZE,
+            maximum_batching_window_in_seconds=batching_window_seconds,
+        )(handler)

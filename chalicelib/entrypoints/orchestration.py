@@ -30,19 +30,24 @@ from chalicelib.orders.model import CancelReason, Flow
 from chalicelib.ports import Ports
 from chalicelib.tracing import traced
 
-orchestration = Blueprint(__name__)
-
 
 class InvalidTaskInputError(ValueError):
     """The state machine passed a payload this task cannot use (a bug in the ASL)."""
 
 
+TaskHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
 @dataclass(frozen=True)
 class Task:
-    """A Lambda task as the ASL sees it: its ARN placeholder and the errors it raises."""
+    """A Lambda task as the ASL sees it: the function behind a placeholder, the errors it raises."""
 
-    function_name: str
+    handler: TaskHandler
     raises: tuple[type[Exception], ...]
+
+    @property
+    def function_name(self) -> str:
+        return self.handler.__name__
 
 
 STEP_ERRORS = (
@@ -53,18 +58,7 @@ STEP_ERRORS = (
     InvalidTaskInputError,
 )
 
-# ASL placeholder -> Chalice function; the deploy fills each ${Placeholder} with its ARN.
-TASKS: dict[str, Task] = {
-    "NotifyRestaurantFunctionArn": Task("notify_restaurant_task", STEP_ERRORS),
-    "AcceptOrderFunctionArn": Task("accept_order_task", STEP_ERRORS),
-    "RejectOrderFunctionArn": Task("reject_order_task", STEP_ERRORS),
-    "NotifyUserFunctionArn": Task("notify_user_task", STEP_ERRORS),
-    "CompleteOrderFunctionArn": Task("complete_order_task", STEP_ERRORS),
-    "CancelOrderFunctionArn": Task("cancel_order_task", STEP_ERRORS),
-}
 
-
-@orchestration.lambda_function(name="notify_restaurant_task")
 def notify_restaurant_task(payload: dict[str, Any], context: Any) -> dict[str, Any]:
     """Waits for the restaurant: the token is saved before the restaurant can answer."""
     order_id = _text(payload, "order_id")
@@ -74,20 +68,17 @@ def notify_restaurant_task(payload: dict[str, Any], context: Any) -> dict[str, A
     )
 
 
-@orchestration.lambda_function(name="accept_order_task")
 def accept_order_task(payload: dict[str, Any], context: Any) -> dict[str, Any]:
     order_id = _text(payload, "order_id")
     return _run("accept_order", order_id, lambda ports: steps.accept_order(order_id, ports))
 
 
-@orchestration.lambda_function(name="reject_order_task")
 def reject_order_task(payload: dict[str, Any], context: Any) -> dict[str, Any]:
     order_id = _text(payload, "order_id")
     reason = _text(payload, "reason")
     return _run("reject_order", order_id, lambda ports: steps.reject_order(order_id, reason, ports))
 
 
-@orchestration.lambda_function(name="notify_user_task")
 def notify_user_task(payload: dict[str, Any], context: Any) -> dict[str, Any]:
     """With a task token (after acceptance) the workflow then waits for delivery."""
     order_id = _text(payload, "order_id")
@@ -96,13 +87,11 @@ def notify_user_task(payload: dict[str, Any], context: Any) -> dict[str, Any]:
     return _run("notify_user", order_id, lambda ports: steps.notify_user(order_id, ports))
 
 
-@orchestration.lambda_function(name="complete_order_task")
 def complete_order_task(payload: dict[str, Any], context: Any) -> dict[str, Any]:
     order_id = _text(payload, "order_id")
     return _run("complete_order", order_id, lambda ports: steps.complete_order(order_id, ports))
 
 
-@orchestration.lambda_function(name="cancel_order_task")
 def cancel_order_task(payload: dict[str, Any], context: Any) -> dict[str, Any]:
     """Compensation: cancel the order (restaurant deadline passed, or a step failed)."""
     order_id = _text(payload, "order_id")
@@ -111,6 +100,25 @@ def cancel_order_task(payload: dict[str, Any], context: Any) -> dict[str, Any]:
     except ValueError:
         raise InvalidTaskInputError(f"unknown cancel reason {payload.get('reason')!r}") from None
     return _run("cancel_order", order_id, lambda ports: steps.cancel_order(order_id, reason, ports))
+
+
+# ASL placeholder -> task; the deploy fills each ${Placeholder} with its function's ARN.
+TASKS: dict[str, Task] = {
+    "NotifyRestaurantFunctionArn": Task(notify_restaurant_task, STEP_ERRORS),
+    "AcceptOrderFunctionArn": Task(accept_order_task, STEP_ERRORS),
+    "RejectOrderFunctionArn": Task(reject_order_task, STEP_ERRORS),
+    "NotifyUserFunctionArn": Task(notify_user_task, STEP_ERRORS),
+    "CompleteOrderFunctionArn": Task(complete_order_task, STEP_ERRORS),
+    "CancelOrderFunctionArn": Task(cancel_order_task, STEP_ERRORS),
+}
+
+
+def orchestration_blueprint() -> Blueprint:
+    """The state machine's tasks as Lambda functions, named as ``TASKS`` says."""
+    blueprint = Blueprint(__name__)
+    for task in TASKS.values():
+        blueprint.lambda_function(name=task.function_name)(task.handler)
+    return blueprint
 
 
 def _run(step_name: str, order_id: str, step: Callable[[Ports], Event]) -> dict[str, Any]:

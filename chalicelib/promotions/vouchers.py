@@ -25,9 +25,6 @@ class VoucherRepository(ABC):
     def add_once(self, voucher: Voucher) -> bool:
         """Store the voucher unless one with its id exists; True if this call stored it."""
 
-    @abstractmethod
-    def for_order(self, order_id: str) -> list[Voucher]: ...
-
 
 def issue_voucher(completed: Event, vouchers: VoucherRepository) -> Voucher | None:
     """One voucher per completed order; None when it was issued already (a redelivery)."""

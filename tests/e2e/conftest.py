@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from localdev.orders_api import OrdersApi
 from tests.e2e.support import Tap
-from tools.orders_api import OrdersApi
 
 PROJECT = Path(__file__).resolve().parents[2]
 ORDER = json.loads((PROJECT / "tests" / "events" / "place_order_request.json").read_text())

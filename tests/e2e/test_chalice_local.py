@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from localdev import chalice_local
+from localdev.orders_api import OrdersApi
 from tests.e2e.conftest import an_order
-from tools import chalice_local
-from tools.orders_api import OrdersApi
 
 pytestmark = pytest.mark.e2e
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from chalicelib.subscriptions import RESTAURANT_NOTIFIER
+from localdev.orders_api import OrdersApi, eventually
 from tests.e2e.conftest import an_order
 from tests.e2e.support import Tap
-from tools.orders_api import OrdersApi, eventually
 
 pytestmark = pytest.mark.e2e
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from localdev.orders_api import HAPPY_PATH, OrdersApi, eventually
 from tests.e2e.conftest import an_order
 from tests.e2e.support import Tap
-from tools.orders_api import HAPPY_PATH, OrdersApi, eventually
 
 pytestmark = pytest.mark.e2e
 

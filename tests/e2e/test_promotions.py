@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from chalicelib.subscriptions import PROMOTIONS
+from localdev.orders_api import HAPPY_PATH, OrdersApi, eventually, stays_false
 from tests.e2e.conftest import an_order
-from tools.orders_api import HAPPY_PATH, OrdersApi, eventually, stays_false
 
 pytestmark = pytest.mark.e2e
 

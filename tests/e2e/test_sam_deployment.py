@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from localdev.orders_api import HAPPY_PATH, OrdersApi
 from tests.e2e.conftest import an_order
-from tools.orders_api import HAPPY_PATH, OrdersApi
 
 pytestmark = pytest.mark.e2e
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from localdev.orders_api import OrdersApi, eventually
 from tests.e2e.conftest import an_order
-from tools.orders_api import OrdersApi, eventually
 
 pytestmark = pytest.mark.e2e
 

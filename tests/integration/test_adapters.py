@@ -27,8 +27,8 @@ from chalicelib.orders.errors import (
 )
 from chalicelib.orders.events import Event, EventType
 from chalicelib.orders.model import Flow, LineItem, Order, OrderStatus
+from localdev.orders_api import eventually
 from tests.localcloud.cloud_helpers import unique_name
-from tools.orders_api import eventually
 
 pytestmark = pytest.mark.localcloud
 

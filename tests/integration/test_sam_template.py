@@ -1,13 +1,15 @@
-"""Integration test of the SAM path's template: really built by ``chalice package``, linted.
+"""Integration tests of the one declaration, rendered both ways; no cloud needed.
 
-Needs no cloud; it does run ``chalice package`` (which fetches the functions'
-dependencies) and ``cfn-lint``.
+The SAM path's template is really built by ``chalice package --merge-template``;
+the chalice path's stack is ``deploy.template.render``. Both are linted with cfn-lint.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,73 +19,152 @@ import pytest
 
 from chalicelib.entrypoints.orchestration import TASKS
 from chalicelib.subscriptions import SUBSCRIPTIONS
-from deploy import sam
-from deploy.settings import ASL, load_stage
+from deploy import package, template
+from deploy.stages import ASL, Deployment, DeployPath, load_stage
 
 CFN_LINT = Path(sys.executable).with_name("cfn-lint")
+LOCAL = load_stage("local")
+CHALICE_PATH = Deployment(LOCAL, DeployPath.CHALICE)
+SAM_PATH = Deployment(LOCAL, DeployPath.SAM)
 
 
 @pytest.fixture(scope="module")
 def built() -> Path:
-    stage = load_stage("local").with_prefix("orders-sam")
     env = dict(os.environ) | {"AWS_DEFAULT_REGION": "us-east-1"}
-    return sam.build(stage, env)
+    return package.build(SAM_PATH, env)
 
 
 @pytest.fixture(scope="module")
-def template(built: Path) -> dict[str, Any]:
-    return dict(json.loads((built / "sam.json").read_text()))
+def sam_template(built: Path) -> dict[str, Any]:
+    return dict(json.loads((built / package.SAM_TEMPLATE).read_text()))
 
 
-def test_the_generated_template_passes_cfn_lint(built: Path) -> None:
-    linted = subprocess.run(
-        [str(CFN_LINT), str(built / "sam.json")], capture_output=True, text=True
-    )
+@pytest.fixture(scope="module")
+def stack_template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return template.render(CHALICE_PATH)
+
+
+def _lint(path: Path) -> None:
+    linted = subprocess.run([str(CFN_LINT), str(path)], capture_output=True, text=True)
     assert linted.returncode == 0, linted.stdout + linted.stderr
 
 
-def test_the_state_machine_uses_the_one_asl_file_with_every_substitution(
-    built: Path, template: dict[str, Any]
+def _same_names(resources: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """The resources with the deployment's prefix replaced, to compare two deployments."""
+    text = json.dumps(resources)
+    return dict(json.loads(re.sub(rf"\b{re.escape(prefix)}\b", "PREFIX", text)))
+
+
+def test_the_sam_template_passes_cfn_lint(built: Path) -> None:
+    _lint(built / package.SAM_TEMPLATE)
+
+
+def test_the_chalice_paths_stack_passes_cfn_lint(
+    stack_template: dict[str, Any], tmp_path: Path
 ) -> None:
-    machine = template["Resources"]["OrderFlow"]["Properties"]
-    assert (built / machine["DefinitionUri"]).resolve() == ASL.resolve()
+    rendered = tmp_path / "stack.json"
+    rendered.write_text(json.dumps(stack_template))
+    _lint(rendered)
+
+
+def test_both_paths_declare_the_same_infrastructure(
+    sam_template: dict[str, Any], stack_template: dict[str, Any]
+) -> None:
+    # GIVEN the SAM template (functions included) and the chalice path's stack
+    sam = {
+        name: resource
+        for name, resource in sam_template["Resources"].items()
+        if not resource["Type"].startswith("AWS::Serverless::")
+        and resource["Type"] not in CHALICE_MANAGED
+    }
+    # THEN every non-Chalice resource is in both, with the same properties
+    assert set(sam) == set(stack_template["Resources"])
+    assert _same_names(sam, SAM_PATH.prefix) == _same_names(
+        stack_template["Resources"], CHALICE_PATH.prefix
+    )
+
+
+# What `chalice package` itself adds for the REST API (and its permission).
+CHALICE_MANAGED = {"AWS::Lambda::Permission", "AWS::ApiGateway::RestApi"}
+
+
+def test_the_parity_check_fails_when_one_path_gains_a_queue(
+    sam_template: dict[str, Any], stack_template: dict[str, Any]
+) -> None:
+    # GIVEN a queue added to the SAM path only
+    sam = copy.deepcopy(sam_template)
+    sam["Resources"]["ExtraQueue"] = {"Type": "AWS::SQS::Queue", "Properties": {}}
+    # THEN the comparison above fails
+    with pytest.raises(AssertionError):
+        test_both_paths_declare_the_same_infrastructure(sam, stack_template)
+
+
+def test_every_sam_function_uses_the_declared_role_environment_and_name(
+    sam_template: dict[str, Any],
+) -> None:
+    functions = {
+        name: resource["Properties"]
+        for name, resource in sam_template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+    assert set(functions) == {template.logical_id(f) for f in template.FUNCTIONS}
+    environment = template.function_environment(SAM_PATH)
+    for function in template.FUNCTIONS:
+        properties = functions[template.logical_id(function)]
+        assert properties["Role"] == {"Fn::GetAtt": [template.role_id(function), "Arn"]}
+        assert properties["Environment"]["Variables"] == environment
+        assert properties["FunctionName"] == SAM_PATH.function_name(function)
+
+
+def test_the_state_machine_is_the_one_asl_file_with_every_task_substituted(
+    stack_template: dict[str, Any],
+) -> None:
+    machine = stack_template["Resources"]["OrderFlow"]["Properties"]
+    assert machine["DefinitionString"] == ASL.read_text()
     assert set(machine["DefinitionSubstitutions"]) == set(TASKS)
     for placeholder, task in TASKS.items():
-        target = machine["DefinitionSubstitutions"][placeholder]["Fn::GetAtt"][0]
-        assert template["Resources"][target]["Type"] == "AWS::Serverless::Function"
-        assert template["Resources"][target]["Properties"]["Handler"].endswith(task.function_name)
+        arn = machine["DefinitionSubstitutions"][placeholder]["Fn::Sub"]
+        assert arn.endswith(f":function:{CHALICE_PATH.function_name(task.function_name)}")
 
 
 def test_every_subscription_has_a_queue_a_dead_letter_queue_and_its_filter(
-    template: dict[str, Any],
+    stack_template: dict[str, Any],
 ) -> None:
-    resources = template["Resources"]
-    subscriptions = {
-        r["Properties"]["Endpoint"]["Fn::GetAtt"][0]: r["Properties"]
-        for r in resources.values()
-        if r["Type"] == "AWS::SNS::Subscription"
-    }
+    resources = stack_template["Resources"]
     for subscription in SUBSCRIPTIONS:
-        queue_id = next(
-            name
-            for name, r in resources.items()
-            if r["Type"] == "AWS::SQS::Queue"
-            and r["Properties"]["QueueName"] == f"orders-sam-{subscription.service}"
-        )
+        queue_id = template.queue_id(subscription)
         queue = resources[queue_id]["Properties"]
+        assert queue["QueueName"] == subscription.queue_for(CHALICE_PATH.prefix)
         assert queue["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0] in resources
-        assert subscriptions[queue_id]["FilterPolicy"] == subscription.filter_policy()
-        assert subscriptions[queue_id]["RawMessageDelivery"] is True
+        sns = resources[f"{queue_id}Subscription"]["Properties"]
+        assert sns["FilterPolicy"] == subscription.filter_policy()
+        assert sns["RawMessageDelivery"] is True
         assert (queue["DelaySeconds"] > 0) == subscription.delayed_until_deadline
 
 
-def test_every_sqs_handler_reports_batch_item_failures(template: dict[str, Any]) -> None:
-    sources = [
-        event["Properties"]
-        for r in template["Resources"].values()
+def test_every_sqs_handler_reports_batch_item_failures_on_its_own_queue(
+    sam_template: dict[str, Any],
+) -> None:
+    sources = {
+        name: event["Properties"]
+        for name, r in sam_template["Resources"].items()
         if r["Type"] == "AWS::Serverless::Function"
         for event in r["Properties"].get("Events", {}).values()
         if event["Type"] == "SQS"
-    ]
+    }
     assert len(sources) == len(SUBSCRIPTIONS)
-    assert all(s["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for s in sources)
+    for subscription in SUBSCRIPTIONS:
+        source = sources[template.logical_id(subscription.handler)]
+        assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert source["Queue"] == template.sub_arn("sqs", subscription.queue_for(SAM_PATH.prefix))
+        assert source["MaximumBatchingWindowInSeconds"] == LOCAL.sqs_batching_window_seconds
+
+
+def test_aws_stages_have_no_local_tuning() -> None:
+    dev = Deployment(load_stage("dev"), DeployPath.SAM)
+    assert "ORDERS_SQS_BATCHING_WINDOW_SECONDS" not in template.function_environment(dev)
+    overrides = template.function_overrides(dev)
+    for subscription in SUBSCRIPTIONS:
+        events = overrides[template.logical_id(subscription.handler)]["Properties"]["Events"]
+        (source,) = events.values()
+        assert "MaximumBatchingWindowInSeconds" not in source["Properties"]

@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from app import app
 from chalicelib import bootstrap
+from chalicelib.application import Wiring, create_app
 from tests.unit.fakes import FakeDependencies
 
 EVENTS = Path(__file__).parent.parent / "events"
+UNIT_PREFIX = "orders-unit"
+app = create_app(Wiring(UNIT_PREFIX))
 
 
 def load_event(name: str) -> dict[str, Any]:

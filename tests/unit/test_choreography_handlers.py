@@ -26,7 +26,7 @@ from chalicelib.subscriptions import (
     USER_NOTIFIER,
     Subscription,
 )
-from tests.unit.conftest import load_event
+from tests.unit.conftest import UNIT_PREFIX, load_event
 from tests.unit.fakes import FakeDependencies
 
 HANDLERS = {
@@ -39,7 +39,9 @@ HANDLERS = {
 
 def deliver(client: Client, subscription: Subscription, *bodies: str) -> Any:
     """Invoke the subscription's handler with one SQS batch; returns its response."""
-    sqs_event = client.events.generate_sqs_event(list(bodies), queue_name=subscription.queue)
+    sqs_event = client.events.generate_sqs_event(
+        list(bodies), queue_name=subscription.queue_for(UNIT_PREFIX)
+    )
     for index, record in enumerate(sqs_event["Records"]):
         record["messageId"] = f"message-{index}"
     return client.lambda_.invoke(HANDLERS[subscription], sqs_event).payload

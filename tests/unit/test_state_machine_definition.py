@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from app import app
 from chalicelib.coordination import Decision
 from chalicelib.entrypoints.orchestration import TASKS
+from tests.unit.conftest import app
 
 ASL_PATH = Path(__file__).parents[2] / "statemachines" / "order_flow.asl.json"
 PLACEHOLDER = re.compile(r"\$\{(\w+)\}")

@@ -20,8 +20,6 @@ END_MARKER = "\x1flocalcloud-invoke-end "
 # Output kept for one invoke; beyond this older lines are dropped (a chatty function must not
 # exhaust LocalStack's memory).
 MAX_LOG_CHARS = 1_000_000
-# How long to wait for the end-of-output marker once the answer has arrived.
-OUTPUT_DRAIN_SECONDS = 2.0
 
 
 class ProcessExited(Exception):

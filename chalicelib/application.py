@@ -1,0 +1,39 @@
+"""Builds the Chalice app for one deployment; ``app.py`` calls it once, at start-up."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from chalice.app import Chalice
+
+from chalicelib import settings
+from chalicelib.entrypoints.api import api_blueprint
+from chalicelib.entrypoints.choreography import register_choreography
+from chalicelib.entrypoints.orchestration import orchestration_blueprint
+
+APP_NAME = "orders"
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What differs between deployments of the same code: whose queues the handlers consume."""
+
+    resource_prefix: str
+    sqs_batching_window_seconds: int = 0
+
+    @classmethod
+    def from_environment(cls) -> Wiring:
+        """The stage's settings (Chalice sets them when it reads the app; Lambda at start-up)."""
+        window = 0  # AWS stages: Lambda's own default, no window
+        if settings.SQS_BATCHING_WINDOW in os.environ:
+            window = settings.seconds(settings.SQS_BATCHING_WINDOW, minimum=0)
+        return cls(settings.required(settings.RESOURCE_PREFIX), window)
+
+
+def create_app(wiring: Wiring) -> Chalice:
+    app = Chalice(app_name=APP_NAME)
+    app.register_blueprint(api_blueprint())
+    register_choreography(app, wiring.resource_prefix, wiring.sqs_batching_window_seconds)
+    app.register_blueprint(orchestration_blueprint())
+    return app

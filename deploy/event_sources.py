@@ -1,0 +1,63 @@
+"""Partial batch responses on the SQS mappings of ``chalice deploy`` (it has no option for it)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+
+def report_batch_item_failures(
+    lambda_client: Any, function_arns: list[str], just_deployed: bool
+) -> int:
+    """Turn on partial batch responses for every SQS mapping of these functions.
+
+    The mapping is disabled while its response type changes, then enabled again:
+    LocalStack replaces the poller on every update (``chalice deploy`` updates
+    mappings too), and a poller replaced while running can record the mapping as
+    Disabled although its successor polls. A mapping left so is repaired here.
+    """
+    if just_deployed:
+        time.sleep(2)  # a poller replaced by the deploy records its stop shortly after
+    changing = []
+    for function_arn in function_arns:
+        pages = lambda_client.get_paginator("list_event_source_mappings").paginate(
+            FunctionName=function_arn
+        )
+        for mapping in (m for page in pages for m in page["EventSourceMappings"]):
+            if mapping["EventSourceArn"].split(":")[2] != "sqs":
+                continue
+            reports = mapping.get("FunctionResponseTypes") == ["ReportBatchItemFailures"]
+            if reports and mapping["State"] == "Enabled":
+                continue
+            changing.append(mapping["UUID"])
+    for uuid in changing:
+        _wait_mapping(lambda_client, uuid, {"Enabled", "Disabled"})
+        lambda_client.update_event_source_mapping(
+            UUID=uuid, FunctionResponseTypes=["ReportBatchItemFailures"], Enabled=False
+        )
+    for uuid in changing:
+        _wait_mapping(lambda_client, uuid, {"Disabled"})
+        _enable_mapping(lambda_client, uuid)
+    return len(changing)
+
+
+def _enable_mapping(lambda_client: Any, uuid: str, attempts: int = 3) -> None:
+    for _ in range(attempts):
+        lambda_client.update_event_source_mapping(UUID=uuid, Enabled=True)
+        _wait_mapping(lambda_client, uuid, {"Enabled"})
+        time.sleep(2)  # a replaced poller records its stop shortly after it is told
+        if lambda_client.get_event_source_mapping(UUID=uuid)["State"] == "Enabled":
+            return
+        _wait_mapping(lambda_client, uuid, {"Disabled"})
+    raise SystemExit(f"event source mapping {uuid} does not stay enabled")
+
+
+def _wait_mapping(lambda_client: Any, uuid: str, states: set[str], limit: float = 120) -> None:
+    deadline = time.monotonic() + limit
+    state = "unknown"
+    while time.monotonic() < deadline:
+        state = lambda_client.get_event_source_mapping(UUID=uuid)["State"]
+        if state in states:
+            return
+        time.sleep(0.5)
+    raise SystemExit(f"event source mapping {uuid} is {state}, not one of {sorted(states)}")

@@ -1,0 +1,96 @@
+"""The SAM path: ``chalice package --merge-template``, then ``aws cloudformation package``.
+
+Rendering (``build``) needs no cloud. Packaging uploads the code to S3 under its
+content hash, as ``aws cloudformation package`` does, so an unchanged build
+is an unchanged template and CloudFormation has nothing to update.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from deploy import template
+from deploy.chalice_app import CHALICE
+from deploy.stages import BUILD, PROJECT, Deployment
+
+SAM_TEMPLATE = "sam.json"
+
+
+def merge_template(deployment: Deployment) -> dict[str, Any]:
+    """The declared infrastructure plus what each Chalice function must use of it."""
+    infrastructure = template.render(deployment)
+    resources = infrastructure["Resources"] | template.function_overrides(deployment)
+    return {"Resources": resources, "Outputs": infrastructure["Outputs"]}
+
+
+def build(deployment: Deployment, env: dict[str, str]) -> Path:
+    """``chalice package`` with the merge template; returns the folder with sam.json."""
+    out = BUILD / f"sam-{deployment.prefix}"
+    out.mkdir(parents=True, exist_ok=True)
+    merge_file = BUILD / f"merge-{deployment.prefix}.json"
+    merge_file.write_text(json.dumps(merge_template(deployment), indent=2) + "\n")
+    command = [str(CHALICE), "package", "--stage", deployment.stage.name]
+    completed = subprocess.run(
+        [*command, "--merge-template", str(merge_file), str(out)],
+        cwd=PROJECT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    if completed.returncode != 0:
+        raise SystemExit(f"chalice package failed:\n{completed.stdout}")
+    return out
+
+
+def package(s3: Any, account: str, region: str, deployment: Deployment, out: Path) -> str:
+    """Upload the code and the template to S3; the template's URL."""
+    bucket = f"{deployment.prefix}-artifacts-{account}"
+    _ensure_bucket(s3, bucket, region)
+    sam = json.loads((out / SAM_TEMPLATE).read_text())
+    code_key = _upload(s3, bucket, "code", out / "deployment.zip")
+    for resource in sam["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = f"s3://{bucket}/{code_key}"
+    packaged = out / "packaged.json"
+    packaged.write_text(json.dumps(sam, indent=2) + "\n")
+    template_key = _upload(s3, bucket, "templates", packaged)
+    return f"{s3.meta.endpoint_url}/{bucket}/{template_key}"
+
+
+def empty_and_delete_bucket(s3: Any, account: str, deployment: Deployment) -> None:
+    bucket = f"{deployment.prefix}-artifacts-{account}"
+    try:
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for page in pages:
+            for item in page.get("Contents", []):
+                s3.delete_object(Bucket=bucket, Key=item["Key"])
+        s3.delete_bucket(Bucket=bucket)
+    except ClientError as error:
+        if error.response["Error"]["Code"] not in ("NoSuchBucket", "404"):
+            raise
+
+
+def _ensure_bucket(s3: Any, bucket: str, region: str) -> None:
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except ClientError:
+        location = (
+            {}
+            if region == "us-east-1"
+            else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        )
+        s3.create_bucket(Bucket=bucket, **location)
+
+
+def _upload(s3: Any, bucket: str, folder: str, path: Path) -> str:
+    content_hash = hashlib.sha256(path.read_bytes()).hexdigest()
+    key = f"{folder}/{content_hash}{path.suffix}"
+    s3.upload_file(str(path), bucket, key)
+    return key

@@ -1,0 +1,102 @@
+"""Stages (``deploy/stages.json``) and the two deployments of a stage (the deploy paths).
+
+The stage is the one setting: every resource name derives from it, through
+``Deployment.prefix``, so stages (and the two paths of one stage) live side by side.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from chalicelib.application import APP_NAME
+
+PROJECT = Path(__file__).resolve().parents[1]
+STAGES_FILE = Path(__file__).with_name("stages.json")
+CHALICE_CONFIG = PROJECT / ".chalice" / "config.json"
+ASL = PROJECT / "statemachines" / "order_flow.asl.json"
+BUILD = PROJECT / "build"
+
+
+class DeployPath(StrEnum):
+    CHALICE = "chalice"  # a CloudFormation stack of the resources, then `chalice deploy`
+    SAM = "sam"  # `chalice package --merge-template`: one SAM stack with the functions
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    target: str  # "local" (the local cloud) or "aws"
+    restaurant_deadline_seconds: int
+    max_receive_count: int
+    queue_visibility_timeout_seconds: int
+    lambda_timeout_seconds: int
+    # Local stages only: the SQS event source mappings' batching window. In the local
+    # cloud it makes the poller long-poll (a message is handed over at once); in AWS a
+    # window delays batches to fill them, so AWS stages leave it out.
+    sqs_batching_window_seconds: int | None
+
+    @property
+    def is_local(self) -> bool:
+        return self.target == "local"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One stage deployed one way; ``prefix`` names every resource it owns."""
+
+    stage: Stage
+    path: DeployPath
+
+    @property
+    def prefix(self) -> str:
+        # Chalice names its functions <app>-<stage>-<function>; the resources follow suit.
+        middle = "-sam" if self.path is DeployPath.SAM else ""
+        return f"{APP_NAME}{middle}-{self.stage.name}"
+
+    @property
+    def stack_name(self) -> str:
+        return self.prefix
+
+    def function_name(self, chalice_name: str) -> str:
+        return self.prefix if chalice_name == "api_handler" else f"{self.prefix}-{chalice_name}"
+
+    @property
+    def outputs_file(self) -> Path:
+        return BUILD / f"outputs-{self.prefix}.json"
+
+
+def load_stage(name: str) -> Stage:
+    stages = json.loads(STAGES_FILE.read_text())
+    chalice = json.loads(CHALICE_CONFIG.read_text())
+    if name not in stages:
+        raise SystemExit(f"unknown stage {name!r}; stages in {STAGES_FILE.name}: {sorted(stages)}")
+    declared: dict[str, Any] = stages[name]
+    chalice_stage = chalice["stages"].get(name, {})
+    return Stage(
+        name=name,
+        target=declared["target"],
+        restaurant_deadline_seconds=int(declared["restaurant_deadline_seconds"]),
+        max_receive_count=int(declared["max_receive_count"]),
+        queue_visibility_timeout_seconds=int(declared["queue_visibility_timeout_seconds"]),
+        lambda_timeout_seconds=int(chalice_stage.get("lambda_timeout", chalice["lambda_timeout"])),
+        sqs_batching_window_seconds=declared.get("local_tuning", {}).get(
+            "sqs_maximum_batching_window_seconds"
+        ),
+    )
+
+
+def aws_environment() -> dict[str, str]:
+    """The environment for AWS calls and chalice: the local cloud's if one is configured."""
+    env = dict(os.environ)
+    endpoint = env.get("AWS_ENDPOINT_URL") or env.get("LOCALSTACK_ENDPOINT")
+    if endpoint:
+        env["AWS_ENDPOINT_URL"] = endpoint
+        env.setdefault("AWS_ACCESS_KEY_ID", "test")
+        env.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+        env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    return env

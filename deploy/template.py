@@ -1,0 +1,377 @@
+"""The one declaration of everything Chalice does not manage, as a CloudFormation template.
+
+Both deploy paths render their infrastructure from ``render(deployment)``:
+- the ``chalice`` path deploys it as a stack of its own and hands the stack's
+  outputs (resource names, one IAM role per function) to ``chalice deploy``;
+- the ``sam`` path merges it into ``chalice package`` output (``--merge-template``),
+  adding ``function_overrides`` so each Chalice function uses the same role,
+  environment, queue and name as in the other path.
+
+To add a resource: declare it in ``_resources`` (and, if functions use it, an
+environment variable in ``function_environment`` whose name lives in
+``chalicelib/settings.py``, and a grant in ``GRANTS``). Nothing else names it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from chalicelib import settings
+from chalicelib.application import APP_NAME
+from chalicelib.entrypoints.orchestration import TASKS
+from chalicelib.subscriptions import SUBSCRIPTIONS, Subscription
+from deploy.stages import ASL, Deployment
+
+Json = dict[str, Any]
+API_HANDLER = "api_handler"
+TASK_FUNCTIONS = [task.function_name for task in TASKS.values()]
+QUEUE_HANDLERS = {subscription.handler: subscription for subscription in SUBSCRIPTIONS}
+FUNCTIONS = [API_HANDLER, *TASK_FUNCTIONS, *QUEUE_HANDLERS]
+IAM_ROLE_NAME_LIMIT = 64
+
+
+def logical_id(chalice_name: str) -> str:
+    """Chalice's logical id: ``notify_restaurant_task`` -> ``NotifyRestaurantTask``."""
+    if chalice_name == API_HANDLER:
+        return "APIHandler"
+    return "".join(part.capitalize() for part in re.split(r"[_-]", chalice_name))
+
+
+def role_id(chalice_name: str) -> str:
+    return f"{logical_id(chalice_name)}Role"
+
+
+def queue_id(subscription: Subscription) -> str:
+    return logical_id(subscription.service) + "Queue"
+
+
+def sub_arn(service: str, resource: str) -> Json:
+    prefix = "arn:${AWS::Partition}:" + service + ":${AWS::Region}:${AWS::AccountId}"
+    return {"Fn::Sub": f"{prefix}:{resource}"}
+
+
+def state_machine_name(deployment: Deployment) -> str:
+    return f"{deployment.prefix}-flow"
+
+
+def state_machine_arn(deployment: Deployment) -> Json:
+    # Built, not referenced: the tasks the state machine names cannot depend on it.
+    return sub_arn("states", f"stateMachine:{state_machine_name(deployment)}")
+
+
+def function_arn(deployment: Deployment, chalice_name: str) -> Json:
+    return sub_arn("lambda", f"function:{deployment.function_name(chalice_name)}")
+
+
+def function_environment(deployment: Deployment) -> Json:
+    """Every variable that hands a resource or setting to the functions, and its value."""
+    stage = deployment.stage
+    environment: Json = {
+        settings.RESOURCE_PREFIX: deployment.prefix,
+        settings.ORDERS_TABLE: {"Ref": "OrdersTable"},
+        settings.VOUCHERS_TABLE: {"Ref": "VouchersTable"},
+        settings.ORDER_EVENTS_TOPIC: {"Ref": "OrderEventsTopic"},
+        settings.NOTIFICATIONS_TOPIC: {"Ref": "NotificationsTopic"},
+        settings.ORDER_FLOW_STATE_MACHINE: state_machine_arn(deployment),
+        settings.RESTAURANT_DEADLINE: str(stage.restaurant_deadline_seconds),
+        "POWERTOOLS_SERVICE_NAME": APP_NAME,
+    }
+    if stage.sqs_batching_window_seconds is not None:
+        environment[settings.SQS_BATCHING_WINDOW] = str(stage.sqs_batching_window_seconds)
+    return environment
+
+
+# --- least privilege: what each function calls, on what -----------------------------------
+
+Statement = Json
+Grant = Callable[[Deployment, str], Statement]
+
+
+def _allow(actions: list[str], resources: Any) -> Statement:
+    return {"Effect": "Allow", "Action": actions, "Resource": resources}
+
+
+def write_orders(deployment: Deployment, function: str) -> Statement:
+    # TransactWriteItems is authorised per item, by these actions.
+    actions = ["dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+    return _allow([*actions, "dynamodb:ConditionCheckItem"], {"Fn::GetAtt": ["OrdersTable", "Arn"]})
+
+
+def write_vouchers(deployment: Deployment, function: str) -> Statement:
+    return _allow(["dynamodb:PutItem"], {"Fn::GetAtt": ["VouchersTable", "Arn"]})
+
+
+def publish_events(deployment: Deployment, function: str) -> Statement:
+    return _allow(["sns:Publish"], {"Ref": "OrderEventsTopic"})
+
+
+def notify_people(deployment: Deployment, function: str) -> Statement:
+    return _allow(["sns:Publish"], {"Ref": "NotificationsTopic"})
+
+
+def start_flow(deployment: Deployment, function: str) -> Statement:
+    return _allow(["states:StartExecution"], state_machine_arn(deployment))
+
+
+def answer_flow(deployment: Deployment, function: str) -> Statement:
+    # SendTaskSuccess is authorised by the task token: it has no resource-level permissions.
+    return _allow(["states:SendTaskSuccess"], "*")
+
+
+def consume_own_queue(deployment: Deployment, function: str) -> Statement:
+    queue = queue_id(QUEUE_HANDLERS[function])
+    actions = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
+    return _allow([*actions, "sqs:ChangeMessageVisibility"], {"Fn::GetAtt": [queue, "Arn"]})
+
+
+def write_own_logs(deployment: Deployment, function: str) -> Statement:
+    group = f"log-group:/aws/lambda/{deployment.function_name(function)}"
+    actions = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
+    return _allow(actions, [sub_arn("logs", group), sub_arn("logs", f"{group}:*")])
+
+
+def send_traces(deployment: Deployment, function: str) -> Statement:
+    # X-Ray has no resource-level permissions for sending segments.
+    return _allow(["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "*")
+
+
+EVERY_FUNCTION: list[Grant] = [write_own_logs, send_traces]
+GRANTS: dict[str, list[Grant]] = {
+    API_HANDLER: [write_orders, publish_events, start_flow, answer_flow],
+    "notify_restaurant_task": [write_orders, publish_events, notify_people],
+    "accept_order_task": [write_orders, publish_events],
+    "reject_order_task": [write_orders, publish_events],
+    "notify_user_task": [write_orders, publish_events, notify_people],
+    "complete_order_task": [write_orders, publish_events],
+    "cancel_order_task": [write_orders, publish_events],
+    "restaurant_notifier": [write_orders, publish_events, notify_people, consume_own_queue],
+    "restaurant_deadline_checker": [write_orders, publish_events, consume_own_queue],
+    "user_notifier": [write_orders, publish_events, notify_people, consume_own_queue],
+    "promotions": [write_vouchers, consume_own_queue],
+}
+
+
+def _function_role(deployment: Deployment, function: str) -> Json:
+    # "-role": Chalice's own managed roles are named <app>-<stage>-<function>.
+    name = f"{deployment.prefix}-{function}-role"
+    if len(name) > IAM_ROLE_NAME_LIMIT:
+        raise SystemExit(f"role name {name!r} is over {IAM_ROLE_NAME_LIMIT} characters")
+    statements = [grant(deployment, function) for grant in [*GRANTS[function], *EVERY_FUNCTION]]
+    return {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "RoleName": name,
+            "AssumeRolePolicyDocument": _trust("lambda.amazonaws.com"),
+            "Policies": [
+                {
+                    "PolicyName": "least-privilege",
+                    "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
+                }
+            ],
+        },
+    }
+
+
+def _trust(service: str) -> Json:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+        ],
+    }
+
+
+# --- resources ----------------------------------------------------------------------------
+
+
+def _table(name: str, keys: list[tuple[str, str]]) -> Json:
+    return {
+        "Type": "AWS::DynamoDB::Table",
+        "Properties": {
+            "TableName": name,
+            "BillingMode": "PAY_PER_REQUEST",
+            "KeySchema": [{"AttributeName": key, "KeyType": kind} for key, kind in keys],
+            "AttributeDefinitions": [
+                {"AttributeName": key, "AttributeType": "S"} for key, _ in keys
+            ],
+        },
+    }
+
+
+def _topic(name: str) -> Json:
+    return {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": name}}
+
+
+def _subscribed_queue(deployment: Deployment, subscription: Subscription) -> Json:
+    """A service's queue with its dead-letter queue, subscribed to the order events."""
+    stage = deployment.stage
+    queue = queue_id(subscription)
+    dead_letters = f"{queue}DeadLetters"
+    name = subscription.queue_for(deployment.prefix)
+    return {
+        dead_letters: {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": f"{name}-dlq"}},
+        queue: {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": name,
+                "VisibilityTimeout": stage.queue_visibility_timeout_seconds,
+                "DelaySeconds": (
+                    stage.restaurant_deadline_seconds if subscription.delayed_until_deadline else 0
+                ),
+                "RedrivePolicy": {
+                    "deadLetterTargetArn": {"Fn::GetAtt": [dead_letters, "Arn"]},
+                    "maxReceiveCount": stage.max_receive_count,
+                },
+            },
+        },
+        f"{queue}Policy": {
+            "Type": "AWS::SQS::QueuePolicy",
+            "Properties": {
+                "Queues": [{"Ref": queue}],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "sns.amazonaws.com"},
+                            "Action": "sqs:SendMessage",
+                            "Resource": {"Fn::GetAtt": [queue, "Arn"]},
+                            "Condition": {
+                                "ArnEquals": {"aws:SourceArn": {"Ref": "OrderEventsTopic"}}
+                            },
+                        }
+                    ],
+                },
+            },
+        },
+        f"{queue}Subscription": {
+            "Type": "AWS::SNS::Subscription",
+            "Properties": {
+                "TopicArn": {"Ref": "OrderEventsTopic"},
+                "Protocol": "sqs",
+                "Endpoint": {"Fn::GetAtt": [queue, "Arn"]},
+                "RawMessageDelivery": True,
+                "FilterPolicyScope": "MessageAttributes",
+                "FilterPolicy": subscription.filter_policy(),
+            },
+        },
+    }
+
+
+def _state_machine(deployment: Deployment) -> Json:
+    """The one ASL file, its ``${...}FunctionArn`` placeholders filled by CloudFormation."""
+    task_arns = [function_arn(deployment, name) for name in TASK_FUNCTIONS]
+    return {
+        "OrderFlowRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "AssumeRolePolicyDocument": _trust("states.amazonaws.com"),
+                "Policies": [
+                    {
+                        "PolicyName": "invoke-order-flow-tasks",
+                        "PolicyDocument": {
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                _allow(["lambda:InvokeFunction"], task_arns),
+                                # X-Ray has no resource-level permissions for these.
+                                _allow(
+                                    [
+                                        "xray:PutTraceSegments",
+                                        "xray:PutTelemetryRecords",
+                                        "xray:GetSamplingRules",
+                                        "xray:GetSamplingTargets",
+                                    ],
+                                    "*",
+                                ),
+                            ],
+                        },
+                    }
+                ],
+            },
+        },
+        "OrderFlow": {
+            "Type": "AWS::StepFunctions::StateMachine",
+            "Properties": {
+                "StateMachineName": state_machine_name(deployment),
+                "StateMachineType": "STANDARD",
+                "RoleArn": {"Fn::GetAtt": ["OrderFlowRole", "Arn"]},
+                "DefinitionString": ASL.read_text(),
+                "DefinitionSubstitutions": {
+                    placeholder: function_arn(deployment, task.function_name)
+                    for placeholder, task in TASKS.items()
+                },
+                "TracingConfiguration": {"Enabled": True},
+            },
+        },
+    }
+
+
+def _resources(deployment: Deployment) -> Json:
+    prefix = deployment.prefix
+    resources: Json = {
+        "OrdersTable": _table(prefix, [("pk", "HASH"), ("sk", "RANGE")]),
+        "VouchersTable": _table(f"{prefix}-vouchers", [("voucher_id", "HASH")]),
+        "OrderEventsTopic": _topic(f"{prefix}-events"),
+        "NotificationsTopic": _topic(f"{prefix}-notifications"),
+        **_state_machine(deployment),
+    }
+    for subscription in SUBSCRIPTIONS:
+        resources.update(_subscribed_queue(deployment, subscription))
+    for function in FUNCTIONS:
+        resources[role_id(function)] = _function_role(deployment, function)
+    return resources
+
+
+def output_key(variable: str) -> str:
+    """``ORDERS_TABLE_NAME`` -> ``OrdersTableName`` (output keys are alphanumeric)."""
+    return "".join(part.capitalize() for part in variable.split("_"))
+
+
+def render(deployment: Deployment) -> Json:
+    """The infrastructure of one deployment; its outputs are what the functions are handed."""
+    outputs: Json = {
+        output_key(variable): {"Value": value}
+        for variable, value in function_environment(deployment).items()
+    }
+    for function in FUNCTIONS:
+        outputs[role_id(function) + "Arn"] = {"Value": {"Fn::GetAtt": [role_id(function), "Arn"]}}
+    for subscription in SUBSCRIPTIONS:
+        outputs[queue_id(subscription) + "Url"] = {"Value": {"Ref": queue_id(subscription)}}
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": f"{APP_NAME}: what Chalice does not manage ({deployment.prefix})",
+        "Resources": _resources(deployment),
+        "Outputs": outputs,
+    }
+
+
+def function_overrides(deployment: Deployment) -> Json:
+    """For the SAM path: each Chalice function's name, role, environment and queue."""
+    environment = function_environment(deployment)
+    overrides: Json = {}
+    for function in FUNCTIONS:
+        properties: Json = {
+            "FunctionName": deployment.function_name(function),
+            "Role": {"Fn::GetAtt": [role_id(function), "Arn"]},
+            "Environment": {"Variables": environment},
+        }
+        overrides[logical_id(function)] = {"Properties": properties}
+    for handler, subscription in QUEUE_HANDLERS.items():
+        # Chalice writes the queue as an Fn::Sub ARN; the same intrinsic replaces it (a merge
+        # keeps both keys of two different ones), and DependsOn orders it after the queue.
+        queue_name = subscription.queue_for(deployment.prefix)
+        event_source: Json = {
+            "Queue": sub_arn("sqs", queue_name),
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        }
+        if deployment.stage.sqs_batching_window_seconds is not None:
+            window = deployment.stage.sqs_batching_window_seconds
+            event_source["MaximumBatchingWindowInSeconds"] = window
+        function_id = logical_id(handler)
+        overrides[function_id]["Properties"]["Events"] = {
+            f"{function_id}SqsEventSource": {"Properties": event_source}
+        }
+        overrides[function_id]["DependsOn"] = [queue_id(subscription)]
+    return overrides

@@ -1,0 +1,114 @@
+"""The local cloud's event source mapping tuning is in effect (localcloud/server.py defaults).
+
+LocalStack's SQS poller sleeps 1 s after every poll that found messages and, without a batching
+window, backs off up to 10 s on an empty queue. The local stages map choreography queues with
+batch size 10 and a batching window, and the local cloud shortens the poller's sleeps, so
+messages following each other through one hop are handed over one by one, promptly.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from localcloud.paths import REPO_ROOT
+from localcloud.server import external_endpoint
+from localcloud.testing import LocalCloud, wait_for
+from tests.localcloud.cloud_helpers import DeployedFunction, queue_arn
+
+pytestmark = pytest.mark.localcloud
+
+Deploy = Callable[..., DeployedFunction]
+
+# As chalicelib/entrypoints/choreography.py BATCH_SIZE.
+CHOREOGRAPHY_BATCH_SIZE = 10
+MESSAGES = 10
+# A functional limit, not a benchmark: tuned, ten hops take well under a second; with
+# LocalStack's 1 s poll interval they take about 10 s, and if a message waited for the batch to
+# fill it would take 20 s for one.
+TIME_LIMIT_SECONDS = 5.0
+
+
+def local_stage_batching_window() -> int:
+    stages = json.loads((REPO_ROOT / "deploy" / "stages.json").read_text())
+    window: int = stages["local"]["local_tuning"]["sqs_maximum_batching_window_seconds"]
+    return window
+
+
+def bodies_received(sqs: Any, url: str, wanted: str, deadline: float) -> set[str]:
+    """Receives the recorder's events from `url` until one carries `wanted` or `deadline`."""
+    bodies: set[str] = set()
+    while wanted not in bodies and time.monotonic() < deadline:
+        wait = max(0, min(1, round(deadline - time.monotonic())))
+        response = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=wait)
+        for message in response.get("Messages", []):
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            bodies |= {record["body"] for record in json.loads(message["Body"])["Records"]}
+    return bodies
+
+
+def test_messages_in_a_row_pass_a_windowed_sqs_mapping_one_by_one_without_waiting(
+    local_cloud: LocalCloud,
+    deploy_function: Deploy,
+    lambda_client: Any,
+    sqs: Any,
+    make_queue: Callable[..., str],
+) -> None:
+    if external_endpoint():
+        pytest.skip("an external LocalStack is configured: the local cloud's tuning is not ours")
+    sns = local_cloud.client("sns")
+    # GIVEN a topic delivering raw messages to a queue, mapped to a function as the local stage
+    # maps a choreography queue (batch size 10, the local stage's batching window)
+    results = make_queue("lc-results")
+    source = make_queue("lc-source")
+    function = deploy_function("recorder", environment={"RESULT_QUEUE_URL": results})
+    topic = sns.create_topic(Name=f"{function.name}-topic")["TopicArn"]
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=queue_arn(sqs, source),
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    mapping = lambda_client.create_event_source_mapping(
+        EventSourceArn=queue_arn(sqs, source),
+        FunctionName=function.name,
+        BatchSize=CHOREOGRAPHY_BATCH_SIZE,
+        MaximumBatchingWindowInSeconds=local_stage_batching_window(),
+    )
+    try:
+        wait_for(
+            lambda: lambda_client.get_event_source_mapping(UUID=mapping["UUID"])["State"]
+            == "Enabled",
+            timeout=30,
+            message="event source mapping enabled",
+        )
+        # AND the function has started once (a cold start is not what this test is about)
+        sns.publish(TopicArn=topic, Message="warm-up")
+        assert "warm-up" in bodies_received(sqs, results, "warm-up", time.monotonic() + 60)
+
+        # WHEN messages are published one after another, each once the previous one came out
+        began = time.monotonic()
+        deadline = began + TIME_LIMIT_SECONDS
+        came_through: list[str] = []
+        for number in range(MESSAGES):
+            body = f"message-{number}"
+            sns.publish(TopicArn=topic, Message=body)
+            if body not in bodies_received(sqs, results, body, deadline):
+                break
+            came_through.append(body)
+        elapsed = time.monotonic() - began
+
+        # THEN each reached the function alone and at once: all of them within the time limit
+        assert len(came_through) == MESSAGES, (
+            f"{len(came_through)} of {MESSAGES} messages came through a windowed mapping within "
+            f"{TIME_LIMIT_SECONDS:g} s ({elapsed:.1f} s elapsed): is the local cloud running "
+            "with localcloud/server.py's event source mapping settings? Restart it "
+            "(`bash localcloud/run stop && bash localcloud/run start`) if it was started before."
+        )
+    finally:
+        lambda_client.delete_event_source_mapping(UUID=mapping["UUID"])
+        sns.delete_topic(TopicArn=topic)

@@ -1,0 +1,97 @@
+"""Unit tests of the functions' IAM policies as declared in ``deploy/template.py``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from deploy import template
+from deploy.stages import Deployment, DeployPath, load_stage
+
+DEPLOYMENT = Deployment(load_stage("local"), DeployPath.CHALICE)
+RESOURCES = template.render(DEPLOYMENT)["Resources"]
+# Where the AWS API has no resource-level permissions (each has its reason in template.py).
+NO_RESOURCE_LEVEL = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "states:SendTaskSuccess",
+}
+
+
+def statements(role_id: str) -> list[dict[str, Any]]:
+    policies = RESOURCES[role_id]["Properties"]["Policies"]
+    return [s for policy in policies for s in policy["PolicyDocument"]["Statement"]]
+
+
+def actions_of(role_id: str) -> set[str]:
+    return {action for s in statements(role_id) for action in s["Action"]}
+
+
+ROLES = [template.role_id(f) for f in template.FUNCTIONS] + ["OrderFlowRole"]
+
+
+@pytest.mark.parametrize("role_id", ROLES)
+def test_no_wildcard_action_and_wildcard_resources_only_where_aws_has_no_other(
+    role_id: str,
+) -> None:
+    for statement in statements(role_id):
+        assert not any("*" in action for action in statement["Action"])
+        if statement["Resource"] == "*" or "*" in json.dumps(statement["Resource"]).replace(
+            ":*", ""
+        ):
+            assert set(statement["Action"]) <= NO_RESOURCE_LEVEL, statement
+
+
+def test_each_function_has_its_own_role() -> None:
+    assert len({template.role_id(f) for f in template.FUNCTIONS}) == len(template.FUNCTIONS)
+
+
+def test_only_the_api_starts_and_answers_the_workflow() -> None:
+    for function in template.FUNCTIONS:
+        starts = "states:StartExecution" in actions_of(template.role_id(function))
+        assert starts == (function == template.API_HANDLER)
+
+
+def test_only_notifiers_tell_people() -> None:
+    tellers = {
+        f
+        for f in template.FUNCTIONS
+        if any(
+            s["Resource"] == {"Ref": "NotificationsTopic"} for s in statements(template.role_id(f))
+        )
+    }
+    assert tellers == {
+        "notify_restaurant_task",
+        "notify_user_task",
+        "restaurant_notifier",
+        "user_notifier",
+    }
+
+
+def test_promotions_touches_only_vouchers_and_its_own_queue() -> None:
+    resources = [s["Resource"] for s in statements(template.role_id("promotions"))]
+    assert {"Fn::GetAtt": ["VouchersTable", "Arn"]} in resources
+    assert {"Fn::GetAtt": ["PromotionsQueue", "Arn"]} in resources
+    assert {"Fn::GetAtt": ["OrdersTable", "Arn"]} not in resources
+    assert not any("sns:Publish" in s["Action"] for s in statements(template.role_id("promotions")))
+
+
+def test_queue_consumers_read_only_their_own_queue() -> None:
+    for function, subscription in template.QUEUE_HANDLERS.items():
+        queues = [
+            s["Resource"]["Fn::GetAtt"][0]
+            for s in statements(template.role_id(function))
+            if "sqs:ReceiveMessage" in s["Action"]
+        ]
+        assert queues == [template.queue_id(subscription)]
+
+
+def test_the_state_machine_may_invoke_only_its_task_functions() -> None:
+    (invoke,) = [s for s in statements("OrderFlowRole") if "lambda:InvokeFunction" in s["Action"]]
+    names = sorted(arn["Fn::Sub"].rsplit(":", 1)[1] for arn in invoke["Resource"])
+    expected = sorted(DEPLOYMENT.function_name(task) for task in template.TASK_FUNCTIONS)
+    assert names == expected

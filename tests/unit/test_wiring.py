@@ -1,0 +1,72 @@
+"""Unit tests of how the app is wired for a deployment (no cloud)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+
+import pytest
+from chalice.test import Client
+
+from chalicelib.application import Wiring, create_app
+from chalicelib.settings import ConfigurationError
+from chalicelib.subscriptions import SUBSCRIPTIONS
+from tests.unit.conftest import order_request
+from tests.unit.fakes import FakeDependencies
+
+JSON = {"Content-Type": "application/json"}
+
+
+def queues_of(wiring: Wiring) -> set[str]:
+    return {source.queue for source in create_app(wiring).event_sources}  # type: ignore[attr-defined]
+
+
+def test_two_deployments_in_one_process_consume_their_own_queues() -> None:
+    # GIVEN two apps of two stages, built in one process
+    first = queues_of(Wiring("orders-one"))
+    second = queues_of(Wiring("orders-two"))
+    # THEN each consumes only its own queues
+    assert first == {s.queue_for("orders-one") for s in SUBSCRIPTIONS}
+    assert second == {s.queue_for("orders-two") for s in SUBSCRIPTIONS}
+
+
+def test_two_apps_in_one_process_both_serve_requests(deps: FakeDependencies) -> None:
+    # GIVEN two apps built one after the other (routes are not shared between them)
+    apps = [create_app(Wiring("orders-one")), create_app(Wiring("orders-two"))]
+    for app in apps:
+        with Client(app) as client:
+            # WHEN each one takes an order THEN each answers it
+            answer = client.http.post(
+                "/orders", body=json.dumps(order_request("choreography")), headers=JSON
+            )
+            assert answer.status_code == 202
+
+
+def test_the_wiring_comes_from_the_stage_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORDERS_RESOURCE_PREFIX", "orders-x")
+    monkeypatch.setenv("ORDERS_SQS_BATCHING_WINDOW_SECONDS", "20")
+    assert Wiring.from_environment() == Wiring("orders-x", 20)
+    monkeypatch.delenv("ORDERS_SQS_BATCHING_WINDOW_SECONDS")
+    assert Wiring.from_environment() == Wiring("orders-x", 0)
+    monkeypatch.delenv("ORDERS_RESOURCE_PREFIX")
+    with pytest.raises(ConfigurationError):
+        Wiring.from_environment()
+
+
+def test_lambda_finds_every_handler_where_chalice_says_it_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN app.py loaded as Lambda loads it, with a stage's environment
+    monkeypatch.setenv("ORDERS_RESOURCE_PREFIX", "orders-unit")
+    sys.modules.pop("app", None)
+    app_module = importlib.import_module("app")
+    app = app_module.app
+    handler_strings = [source.handler_string for source in app.event_sources]
+    handler_strings += [function.handler_string for function in app.pure_lambda_functions]
+    # THEN every handler string names a callable that exists in the package
+    assert len(handler_strings) == len(SUBSCRIPTIONS) + 6
+    for handler_string in handler_strings:
+        module_name, attribute = handler_string.rsplit(".", 1)
+        assert callable(getattr(importlib.import_module(module_name), attribute)), handler_string
+    sys.modules.pop("app", None)

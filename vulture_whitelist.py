@@ -1,0 +1,42 @@
+"""Names vulture reports as unused that a framework or an outside caller uses.
+
+Read by vulture only (``[tool.vulture]`` in pyproject.toml lists it with the paths); never
+imported. Vulture matches by name, so each line marks that name used everywhere: keep entries
+specific, each with why it is used.
+"""
+
+# ruff: noqa: B018  (each line below is a bare attribute access: that is how vulture sees a use)
+
+from vulture.whitelists.whitelist_utils import Whitelist
+
+_ = Whitelist()
+
+# pytest: the module-level marks of a test module.
+_.pytestmark
+# pytest: a fixture requested by name in @pytest.mark.usefixtures (tests/e2e/test_promotions.py).
+_.promotions_unsubscribed
+
+# A cancel reason built from its value: the state machine's CancelAfterFailure state sends
+# "workflow_failed" to cancel_order_task, which reads it with CancelReason(...).
+_.WORKFLOW_FAILED
+
+# localcloud Lambda runtime (bootstrap.py): attributes of the `context` object that function
+# code reads, as in the AWS Python runtime's LambdaContext.
+_.memory_limit_in_mb
+_.log_group_name
+_.log_stream_name
+_.identity
+_.client_context
+_.tenant_id
+# logging.Formatter reads `converter` to turn record times into UTC.
+_.converter
+
+# localcloud executor (executor.py): RuntimeExecutor methods that LocalStack calls.
+_.prepare_version
+_.cleanup_version
+_.validate_environment
+_.get_address
+_.get_endpoint_from_executor
+_.get_runtime_endpoint
+# plux entry point named in localcloud/lambda_executor/pyproject.toml; LocalStack loads it.
+_.LocalProcessRuntimeExecutorPlugin
