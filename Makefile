@@ -3,6 +3,13 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+STAGE ?= dev
+# make run's progress lines count from here, installs included.
+export ORDERS_RUN_STARTED := $(shell date +%s.%N)
+# Local stages go to the local cloud (started if needed); others to your AWS account.
+ifneq ($(filter local%,$(STAGE)),)
+TARGET := AWS_ENDPOINT_URL=$$(bash localcloud/run start | tail -n 1)
+endif
 
 .PHONY: help venv lock test unit lint run demo benchmark deploy teardown localcloud-start localcloud-stop clean
 
@@ -13,6 +20,7 @@ help:
 	@echo "make demo       like run, and first place one order through each flow and print both timelines"
 	@echo "make benchmark  time both flows on the local cloud (and the local cloud itself); prints figures"
 	@echo "make deploy STAGE=dev / make teardown STAGE=dev   (an AWS account: no AWS_ENDPOINT_URL set)"
+	@echo "make teardown STAGE=local   remove both local deployments from the local cloud"
 	@echo "make localcloud-start / localcloud-stop"
 
 # Exactly the versions in requirements-dev.lock (made by `make lock`), installed with uv.
@@ -52,10 +60,12 @@ benchmark: $(STAMP)
 	$(PY) -m localcloud.benchmark
 
 deploy: $(STAMP)
-	$(PY) -m deploy up --stage $(or $(STAGE),dev)
+	$(TARGET) $(PY) -m deploy up --stage $(STAGE)
 
+# Both paths of the stage: nothing of it is left behind.
 teardown: $(STAMP)
-	$(PY) -m deploy down --stage $(or $(STAGE),dev)
+	$(TARGET) $(PY) -m deploy down --stage $(STAGE)
+	$(TARGET) $(PY) -m deploy sam-down --stage $(STAGE)
 
 localcloud-start: $(STAMP)
 	bash localcloud/run start

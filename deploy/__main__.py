@@ -126,6 +126,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     env = aws_environment()
+    if stage.is_local and not env.get("AWS_ENDPOINT_URL"):
+        raise SystemExit(
+            f"stage {stage.name} is for the local cloud: set AWS_ENDPOINT_URL "
+            "(make deploy STAGE=... does), or choose an AWS stage"
+        )
     os.environ.update(env)
     session = boto3.Session()
     if args.command in ("down", "sam-down"):

@@ -11,7 +11,6 @@ from botocore.exceptions import ClientError, WaiterError
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 # Change sets in the local cloud are ready in well under a second; AWS's default is 30 s.
 WAIT = {"Delay": 1, "MaxAttempts": 900}
-INLINE_TEMPLATE_LIMIT = 51_200  # bytes; larger templates go through S3 (TemplateURL)
 
 
 class StackError(RuntimeError):

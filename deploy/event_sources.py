@@ -37,19 +37,29 @@ def report_batch_item_failures(
         )
     for uuid in changing:
         _wait_mapping(lambda_client, uuid, {"Disabled"})
-        _enable_mapping(lambda_client, uuid)
+    _enable_all(lambda_client, changing)
     return len(changing)
 
 
-def _enable_mapping(lambda_client: Any, uuid: str, attempts: int = 3) -> None:
+def _enable_all(lambda_client: Any, uuids: list[str], attempts: int = 3) -> None:
+    pending = list(uuids)
     for _ in range(attempts):
-        lambda_client.update_event_source_mapping(UUID=uuid, Enabled=True)
-        _wait_mapping(lambda_client, uuid, {"Enabled"})
-        time.sleep(2)  # a replaced poller records its stop shortly after it is told
-        if lambda_client.get_event_source_mapping(UUID=uuid)["State"] == "Enabled":
+        for uuid in pending:
+            lambda_client.update_event_source_mapping(UUID=uuid, Enabled=True)
+        for uuid in pending:
+            _wait_mapping(lambda_client, uuid, {"Enabled"})
+        if pending:
+            time.sleep(2)  # a replaced poller records its stop shortly after it is told
+        pending = [
+            uuid
+            for uuid in pending
+            if lambda_client.get_event_source_mapping(UUID=uuid)["State"] != "Enabled"
+        ]
+        for uuid in pending:
+            _wait_mapping(lambda_client, uuid, {"Disabled"})
+        if not pending:
             return
-        _wait_mapping(lambda_client, uuid, {"Disabled"})
-    raise SystemExit(f"event source mapping {uuid} does not stay enabled")
+    raise SystemExit(f"event source mappings {pending} do not stay enabled")
 
 
 def _wait_mapping(lambda_client: Any, uuid: str, states: set[str], limit: float = 120) -> None:

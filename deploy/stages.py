@@ -34,7 +34,6 @@ class Stage:
     restaurant_deadline_seconds: int
     max_receive_count: int
     queue_visibility_timeout_seconds: int
-    lambda_timeout_seconds: int
     # Local stages only: the SQS event source mappings' batching window. In the local
     # cloud it makes the poller long-poll (a message is handed over at once); in AWS a
     # window delays batches to fill them, so AWS stages leave it out.
@@ -72,18 +71,15 @@ class Deployment:
 
 def load_stage(name: str) -> Stage:
     stages = json.loads(STAGES_FILE.read_text())
-    chalice = json.loads(CHALICE_CONFIG.read_text())
     if name not in stages:
         raise SystemExit(f"unknown stage {name!r}; stages in {STAGES_FILE.name}: {sorted(stages)}")
     declared: dict[str, Any] = stages[name]
-    chalice_stage = chalice["stages"].get(name, {})
     return Stage(
         name=name,
         target=declared["target"],
         restaurant_deadline_seconds=int(declared["restaurant_deadline_seconds"]),
         max_receive_count=int(declared["max_receive_count"]),
         queue_visibility_timeout_seconds=int(declared["queue_visibility_timeout_seconds"]),
-        lambda_timeout_seconds=int(chalice_stage.get("lambda_timeout", chalice["lambda_timeout"])),
         sqs_batching_window_seconds=declared.get("local_tuning", {}).get(
             "sqs_maximum_batching_window_seconds"
         ),

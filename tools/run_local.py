@@ -1,4 +1,8 @@
-"""``make run``: start the local cloud, deploy both paths, serve the API with chalice local."""
+"""``make run``: start the local cloud, deploy both paths, serve the API with chalice local.
+
+Each phase prints one line with the time since start (``[ 12.3s] local cloud up``);
+a failing phase is named, with the log to read. The two deploy paths run side by side.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from localdev import chalice_local
@@ -14,29 +20,39 @@ from localdev.orders_api import OrdersApi
 from tools import demo
 
 PROJECT = Path(__file__).resolve().parents[1]
+LOGS = PROJECT / "build" / "logs"
+BEGAN = float(os.environ.get("ORDERS_RUN_STARTED", time.time()))
 
 
-def start_local_cloud() -> str:
-    started = subprocess.run(
-        ["bash", "localcloud/run", "start"],
-        cwd=PROJECT,
-        check=True,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    return started.stdout.strip().splitlines()[-1]
+class PhaseFailed(RuntimeError):
+    pass
+
+
+def progress(message: str) -> None:
+    print(f"[{time.time() - BEGAN:5.1f}s] {message}", flush=True)
+
+
+def run_phase(name: str, command: list[str], env: dict[str, str] | None = None) -> str:
+    """Run a phase's command with its output in build/logs/<name>.log; its stdout."""
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log = LOGS / f"{name}.log"
+    with log.open("w") as stderr:
+        completed = subprocess.run(
+            command, cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True
+        )
+    if completed.returncode != 0:
+        with log.open("a") as output:
+            output.write(completed.stdout)
+        raise PhaseFailed(f"{name} failed; read {log.relative_to(PROJECT)}")
+    return completed.stdout
 
 
 def deploy(env: dict[str, str], command: str) -> dict[str, str]:
-    print(f"== python -m deploy {command} --stage local", file=sys.stderr, flush=True)
-    subprocess.run(
-        [sys.executable, "-m", "deploy", command, "--stage", "local"],
-        cwd=PROJECT,
-        env=env,
-        check=True,
-    )
-    prefix = "orders-sam" if command == "sam-up" else "orders"
-    return dict(json.loads((PROJECT / "build" / f"outputs-{prefix}-local.json").read_text()))
+    run_phase(f"deploy-{command}", [sys.executable, "-m", "deploy", command], env)
+    prefix = "orders-sam-local" if command == "sam-up" else "orders-local"
+    outputs = json.loads((PROJECT / "build" / f"outputs-{prefix}.json").read_text())
+    progress(f"deployed with {outputs['deployed_with']}")
+    return dict(outputs)
 
 
 def main() -> int:
@@ -45,26 +61,35 @@ def main() -> int:
     parser.add_argument("--demo", action="store_true", help="run one order through each flow first")
     parser.add_argument("--skip-sam", action="store_true", help="deploy only with chalice deploy")
     args = parser.parse_args()
-
-    endpoint = start_local_cloud()
-    env = dict(os.environ) | {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "test"),
-        "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
-        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-    }
-    deployed = deploy(env, "up")
-    sam = None if args.skip_sam else deploy(env, "sam-up")
-
-    log = PROJECT / "build" / "chalice-local.log"
-    server = chalice_local.start(args.port, env, log)
-    url = f"http://127.0.0.1:{args.port}"
+    progress("project environment ready")
+    try:
+        endpoint = run_phase("local-cloud", ["bash", "localcloud/run", "start"]).splitlines()[-1]
+        progress(f"local cloud up at {endpoint}")
+        env = dict(os.environ) | {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "test"),
+            "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
+            "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        }
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            sam: Future[dict[str, str]] | None = None
+            if not args.skip_sam:
+                sam = pool.submit(deploy, env, "sam-up")
+            deployed = deploy(env, "up")
+            log = LOGS / "chalice-local.log"
+            server = chalice_local.start(args.port, env, log)
+            url = f"http://127.0.0.1:{args.port}"
+            progress(f"orders API served at {url}")
+            sam_outputs = sam.result() if sam is not None else None
+    except PhaseFailed as failure:
+        progress(str(failure))
+        return 1
     print(
         f"""
 Local cloud:                 {endpoint}   (stop it with: make localcloud-stop)
 Orders API (chalice local):  {url}   (request log: {log.relative_to(PROJECT)})
 Orders API (API Gateway):    {deployed["api_url"]}
-{"Orders API (SAM stack):      " + sam["api_url"] if sam else ""}
+{"Orders API (SAM stack):      " + sam_outputs["api_url"] if sam_outputs else ""}
 Try:
   curl -s -XPOST {url}/orders -H 'Content-Type: application/json' -H 'Idempotency-Key: demo-1' \\
        -d '{{"customer_id":"c-1","restaurant_id":"r-1","flow":"orchestration",
