@@ -417,7 +417,7 @@ def main() -> None:
         floor_queue, floor_arn = make_queue(sqs, "bench-floor")
         floor_topic = topic_into_queue(sns, floor_arn)
         # The hop: queue -> mapping -> function -> output queue, consumer long-polls the output.
-        hop_input, hop_input_arn = make_queue(sqs, "bench-hop-in")
+        _, hop_input_arn = make_queue(sqs, "bench-hop-in")
         hop_output, _ = make_queue(sqs, "bench-hop-out")
         hop_topic = topic_into_queue(sns, hop_input_arn)
         forwarder = create_function(
@@ -446,7 +446,7 @@ def main() -> None:
             time.sleep(2)  # let the last invoke's logs and deletes settle
             idle = idle_cpu_percent(pid, arguments.idle_seconds)
             if arguments.idle_windowless:
-                idle_queue, idle_queue_arn = make_queue(sqs, "bench-idle")
+                _, idle_queue_arn = make_queue(sqs, "bench-idle")
                 map_queue_to_function(
                     lambda_client, idle_queue_arn, forwarder, arguments.batch_size, None
                 )

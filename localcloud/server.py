@@ -146,9 +146,12 @@ def localstack_environment(install: InstallLayout, instance: InstanceLayout) -> 
         "SKIP_SSL_CERT_DOWNLOAD": "1",
         "DISABLE_EVENTS": "1",
         "DYNAMODB_IN_MEMORY": "1",
-        # SQS event source mappings back off up to 10 s on an empty queue; Lambda's own
-        # long polling hands a message over at once, so stay close to that.
-        "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC": "1",
+        # SQS event source mappings sleep 1 s after every poll and back off up to 10 s on an
+        # empty queue; Lambda's own long polling hands a message over at once. With the local
+        # stages' batching window (deploy/stages.json) the poller long-polls, so these short
+        # sleeps cost little idle CPU (see localcloud/README.md and `make benchmark`).
+        "LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC": "0.05",
+        "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC": "0.5",
     }
     for name, value in defaults.items():
         env.setdefault(name, value)
