@@ -7,19 +7,26 @@ one choreography hop takes next to the raw SNS -> SQS floor, and what the local 
 
 Uses a separate instance on a free port (its own state directory), so a running cloud is not
 disturbed, and stops it at the end. Figures only: nothing here asserts a timing. The figures
-are also written as JSON to build/benchmark/localcloud.json.
+are also written as JSON to build/benchmark/localcloud.json. A quick run:
+`--invokes 0 --cold 0 --hop-messages 20 --back-to-back 5 --idle-seconds 10`.
 
 - floor: SNS publish -> SQS (raw delivery) -> long-poll ReceiveMessage -> DeleteMessage.
 - hop: SNS publish -> SQS -> event source mapping (batch size and batching window as the local
   stage deploys them) -> a function that sends the body on to a second queue -> long-poll
-  ReceiveMessage -> DeleteMessage. This is one step of the choreography.
-- idle CPU: CPU time of LocalStack and all its descendants over a quiet period, with the
-  mappings in place, as % of one core (the machine has os.cpu_count() cores).
+  ReceiveMessage -> DeleteMessage: one step of the choreography, transport only. Floor and hop
+  messages are interleaved in the same period, each path's `--hop-spacing` s apart.
+- hop back to back: each message published as soon as the previous one came out.
+- idle CPU: CPU time of LocalStack and all its descendants over `--idle-seconds`, with the
+  mappings in place, in % of one core. `--idle-windowless` adds a mapping without a batching
+  window and measures again: what the empty-poll backoff setting costs.
+- `--poll-interval` / `--max-empty-backoff` start this run's instance with other event source
+  mapping settings than localcloud/server.py's (to compare them).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import os
@@ -30,6 +37,7 @@ import time
 import uuid
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -140,15 +148,6 @@ def summary(samples_ms: list[float]) -> dict[str, float | int]:
     }
 
 
-def describe(label: str, samples_ms: list[float]) -> str:
-    if not samples_ms:
-        return f"{label:<44} n=0"
-    return (
-        f"{label:<44} n={len(samples_ms):<4} p50={statistics.median(samples_ms):8.1f} ms  "
-        f"p95={percentile(samples_ms, 0.95):8.1f} ms  min={min(samples_ms):8.1f} ms"
-    )
-
-
 # --- settings under test ----------------------------------------------------------------------
 
 
@@ -237,40 +236,73 @@ class Arrivals:
                 )
                 self.arrived.setdefault(message["Body"], time.perf_counter())
 
+    def receive_body(self, body: str, deadline: float) -> None:
+        self.receive_until(lambda: body in self.arrived, deadline)
+
 
 def latencies(sent: dict[str, float], arrived: dict[str, float]) -> list[float]:
     return [(arrived[body] - began) * 1000 for body, began in sent.items() if body in arrived]
 
 
+@dataclass(frozen=True)
+class MessagePath:
+    """A message path under test: publish to `topic`, receive from `output_url`."""
+
+    topic: str
+    output_url: str
+
+
 def measure_spaced(
-    cloud: LocalCloud, topic: str, output_url: str, count: int, spacing: float
-) -> tuple[list[float], int]:
-    """Publishes `count` messages `spacing` s apart (from a thread, as independent orders would
-    arrive) while this thread receives them; returns the latencies in ms and how many were lost."""
-    sns, sqs = cloud.client("sns"), cloud.client("sqs")
-    sent: dict[str, float] = {}
+    cloud: LocalCloud, paths: dict[str, MessagePath], count: int, spacing: float
+) -> dict[str, tuple[list[float], int]]:
+    """Sends `count` messages down each path, `spacing` s apart on each, the paths interleaved
+    (offset by spacing / number of paths), and receives them on one thread per path.
+
+    Interleaved rather than one path after the other so that both see the same conditions:
+    LocalStack's process pauses now and then for a full garbage collection (~0.8 s measured,
+    about 40 s after start and then rarely), which would otherwise land in one path's figures.
+    Returns, per path, the latencies in ms and how many messages did not arrive."""
+    sns = cloud.client("sns")
+    # boto3 clients are made here: making them from several threads at once is not safe.
+    arrivals = {
+        name: Arrivals(cloud.client("sqs"), path.output_url) for name, path in paths.items()
+    }
+    sent: dict[str, dict[str, float]] = {name: {} for name in paths}
     published = threading.Event()
-
-    def publish() -> None:
-        began = time.perf_counter()
-        for index in range(count):
-            body = f"spaced-{index}-{uuid.uuid4().hex[:8]}"
-            sent[body] = time.perf_counter()
-            sns.publish(TopicArn=topic, Message=body)
-            time.sleep(max(0.0, began + (index + 1) * spacing - time.perf_counter()))
-        published.set()
-
-    publisher = threading.Thread(target=publish, name="bench-publisher", daemon=True)
-    arrivals = Arrivals(sqs, output_url)
-    publisher.start()
-    # Generous: a hop that falls behind shows as a long tail, not as lost messages.
+    # Generous: a path that falls behind shows as a long tail, not as lost messages.
     deadline = time.monotonic() + count * spacing + 90
-    # `sent` is read only once the publisher has finished writing it.
-    arrivals.receive_until(
-        lambda: published.is_set() and sent.keys() <= arrivals.arrived.keys(), deadline
-    )
-    publisher.join()
-    return latencies(sent, arrivals.arrived), count - len(arrivals.arrived.keys() & sent.keys())
+
+    def receive(name: str) -> None:
+        # `sent` is read only once the publishing has finished writing it.
+        arrivals[name].receive_until(
+            lambda: published.is_set() and sent[name].keys() <= arrivals[name].arrived.keys(),
+            deadline,
+        )
+
+    receivers = [
+        threading.Thread(target=receive, args=(name,), name=f"bench-{name}", daemon=True)
+        for name in paths
+    ]
+    for receiver in receivers:
+        receiver.start()
+    began, slot, number = time.perf_counter(), spacing / len(paths), 0
+    for index in range(count):
+        for name, path in paths.items():
+            body = f"{name}-{index}-{uuid.uuid4().hex[:8]}"
+            sent[name][body] = time.perf_counter()
+            sns.publish(TopicArn=path.topic, Message=body)
+            number += 1
+            time.sleep(max(0.0, began + number * slot - time.perf_counter()))
+    published.set()
+    for receiver in receivers:
+        receiver.join()
+    return {
+        name: (
+            latencies(sent[name], arrivals[name].arrived),
+            count - len(arrivals[name].arrived.keys() & sent[name].keys()),
+        )
+        for name in paths
+    }
 
 
 def measure_back_to_back(
@@ -285,7 +317,7 @@ def measure_back_to_back(
         body = f"b2b-{index}-{uuid.uuid4().hex[:8]}"
         sent[body] = time.perf_counter()
         sns.publish(TopicArn=topic, Message=body)
-        arrivals.receive_until(lambda body=body: body in arrivals.arrived, time.monotonic() + 60)
+        arrivals.receive_body(body, time.monotonic() + 60)
     return latencies(sent, arrivals.arrived), count - len(arrivals.arrived.keys() & sent.keys())
 
 
@@ -293,8 +325,7 @@ def warm_up(cloud: LocalCloud, topic: str, output_url: str) -> None:
     """One message through the path first: the function's first (cold) start is not a hop."""
     body = f"warm-up-{uuid.uuid4().hex[:8]}"
     cloud.client("sns").publish(TopicArn=topic, Message=body)
-    arrivals = Arrivals(cloud.client("sqs"), output_url)
-    arrivals.receive_until(lambda: body in arrivals.arrived, time.monotonic() + 60)
+    Arrivals(cloud.client("sqs"), output_url).receive_body(body, time.monotonic() + 60)
 
 
 # --- idle CPU ---------------------------------------------------------------------------------
@@ -363,8 +394,8 @@ def parse_arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def main() -> None:
-    arguments = parse_arguments()
+def apply_settings(arguments: argparse.Namespace) -> int | None:
+    """Prepares this process's environment for `run start`; returns the hop mapping's window."""
     # Always an instance of our own: an endpoint in the environment (e.g. left over from
     # `make benchmark`'s deploy step) would make `run start` return someone else's cloud.
     for name in EXTERNAL_ENDPOINT_VARIABLES:
@@ -375,40 +406,35 @@ def main() -> None:
         os.environ[POLL_INTERVAL_VARIABLE] = arguments.poll_interval
     if arguments.max_empty_backoff is not None:
         os.environ[MAX_EMPTY_BACKOFF_VARIABLE] = arguments.max_empty_backoff
-    window = (
-        local_stage_batching_window(arguments.stage)
-        if arguments.batching_window is None
-        else (None if arguments.batching_window < 0 else arguments.batching_window)
-    )
+    if arguments.batching_window is None:
+        return local_stage_batching_window(arguments.stage)
+    return None if arguments.batching_window < 0 else arguments.batching_window
 
+
+def measure(arguments: argparse.Namespace, window: int | None) -> dict[str, Any]:
+    """Starts a temporary instance, takes every measurement on it, stops it; returns figures."""
     port = free_port()
     began = time.perf_counter()
     endpoint = run_command("start", port=port).strip().splitlines()[-1]
     start_ms = (time.perf_counter() - began) * 1000
     cloud = LocalCloud(endpoint=endpoint, started_here=True, port=port)
-    settings = effective_poll_settings(port)
-    cold: list[float] = []
-    warm: list[float] = []
-    api_floor: list[float] = []
-    floor: list[float] = []
-    hop: list[float] = []
-    back_to_back: list[float] = []
-    lost = {"floor": 0, "hop": 0, "back_to_back": 0}
-    idle: float | None = None
-    idle_windowless: float | None = None
+    samples: dict[str, list[float]] = {}
+    lost = {"floor": 0, "hop": 0, "hop_back_to_back": 0}
+    idle: dict[str, float | None] = {"hop_mappings": None, "plus_windowless_mapping": None}
     try:
         lambda_client, sqs, sns = cloud.client("lambda"), cloud.client("sqs"), cloud.client("sns")
         if arguments.cold > 0:
             names = [
                 create_function(lambda_client, arguments.runtime) for _ in range(arguments.cold)
             ]
-            cold = [timed(lambda name=name: invoke(lambda_client, name)) for name in names]
-            warm_name = names[0]
-            warm = [
-                timed(lambda: invoke(lambda_client, warm_name)) for _ in range(arguments.invokes)
+            samples["invoke_cold"] = [
+                timed(functools.partial(invoke, lambda_client, name)) for name in names
+            ]
+            samples["invoke_warm"] = [
+                timed(lambda: invoke(lambda_client, names[0])) for _ in range(arguments.invokes)
             ]
         queue, _ = make_queue(sqs, "bench")
-        api_floor = [
+        samples["api_floor"] = [
             timed(lambda: sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"]))
             for _ in range(max(arguments.invokes, 10))
         ]
@@ -430,107 +456,154 @@ def main() -> None:
         if arguments.hop_messages > 0:
             warm_up(cloud, floor_topic, floor_queue)
             warm_up(cloud, hop_topic, hop_output)
-            floor, lost["floor"] = measure_spaced(
-                cloud, floor_topic, floor_queue, arguments.hop_messages, arguments.hop_spacing
+            measured = measure_spaced(
+                cloud,
+                {
+                    "floor": MessagePath(floor_topic, floor_queue),
+                    "hop": MessagePath(hop_topic, hop_output),
+                },
+                arguments.hop_messages,
+                arguments.hop_spacing,
             )
-            hop, lost["hop"] = measure_spaced(
-                cloud, hop_topic, hop_output, arguments.hop_messages, arguments.hop_spacing
-            )
+            for name, (values, missing) in measured.items():
+                samples[name], lost[name] = values, missing
         if arguments.back_to_back > 0:
-            back_to_back, lost["back_to_back"] = measure_back_to_back(
+            samples["hop_back_to_back"], lost["hop_back_to_back"] = measure_back_to_back(
                 cloud, hop_topic, hop_output, arguments.back_to_back
             )
 
         pid = running_pid(instance_layout(port))
         if arguments.idle_seconds > 0 and pid is not None:
             time.sleep(2)  # let the last invoke's logs and deletes settle
-            idle = idle_cpu_percent(pid, arguments.idle_seconds)
+            idle["hop_mappings"] = idle_cpu_percent(pid, arguments.idle_seconds)
             if arguments.idle_windowless:
                 _, idle_queue_arn = make_queue(sqs, "bench-idle")
                 map_queue_to_function(
                     lambda_client, idle_queue_arn, forwarder, arguments.batch_size, None
                 )
                 time.sleep(2)
-                idle_windowless = idle_cpu_percent(pid, arguments.idle_seconds)
+                idle["plus_windowless_mapping"] = idle_cpu_percent(pid, arguments.idle_seconds)
+        settings = effective_poll_settings(port)
     finally:
         began = time.perf_counter()
         run_command("stop", port=port)
         stop_ms = (time.perf_counter() - began) * 1000
 
-    ratio_p50 = statistics.median(hop) / statistics.median(floor) if hop and floor else None
-    ratio_p95 = percentile(hop, 0.95) / percentile(floor, 0.95) if hop and floor else None
-    b2b_ratio = (
-        statistics.median(back_to_back) / statistics.median(floor)
-        if back_to_back and floor
-        else None
-    )
-    window_text = "none" if window is None else f"{window} s"
-    print(f"endpoint (temporary instance)                {endpoint}")
-    print(f"start-up (`run start`, installed)            {start_ms:8.1f} ms")
-    print(f"stop (`run stop`, grace + kill)              {stop_ms:8.1f} ms")
-    if cold:
-        print(describe("Lambda invoke, cold (new process)", cold))
-        print(describe("Lambda invoke, warm", warm))
-    print(describe("API floor (SQS GetQueueAttributes)", api_floor))
-    if cold:
-        overhead = statistics.median(warm) - statistics.median(api_floor)
-        print(f"warm invoke overhead over API floor          {overhead:8.1f} ms (p50 difference)")
-    print(
-        f"event source mappings: poll interval {settings['poll_interval_seconds']:g} s, "
-        f"max empty-poll backoff {settings['max_empty_poll_backoff_seconds']:g} s; "
-        f"hop mapping: batch size {arguments.batch_size}, batching window {window_text}"
-    )
-    if floor or hop:
-        spacing = f"{arguments.hop_spacing:g} s apart"
-        print(describe(f"floor: SNS->SQS->receive+delete ({spacing})", floor))
-        print(describe(f"hop: SNS->SQS->function->SQS ({spacing})", hop))
-    if ratio_p50 is not None and ratio_p95 is not None:
-        print(f"{'hop / floor':<44} p50 {ratio_p50:5.1f}x  p95 {ratio_p95:5.1f}x")
-    if back_to_back:
-        print(describe("hop, back to back (next after the last)", back_to_back))
-    if b2b_ratio is not None:
-        print(f"hop back to back / floor                     p50 {b2b_ratio:5.1f}x")
-    if any(lost.values()):
-        print(f"lost (not received within the time limit)    {lost}")
-    cores = os.cpu_count()
-    if idle is not None:
-        print(
-            f"idle CPU, {arguments.idle_seconds:g} s, LocalStack + children       "
-            f"{idle:6.2f} % of one core ({cores} cores), hop mapping in place"
-        )
-    if idle_windowless is not None:
-        print(f"idle CPU, plus one mapping without window     {idle_windowless:6.2f} % of one core")
+    summaries = {name: summary(samples.get(name, [])) for name in SERIES}
 
-    figures = {
+    def ratio(numerator: str, denominator: str, key: str) -> float | None:
+        if not summaries[numerator]["n"] or not summaries[denominator]["n"]:
+            return None
+        return round(summaries[numerator][key] / summaries[denominator][key], 2)
+
+    return {
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "cpu_count": cores,
+        "endpoint": endpoint,
+        "cpu_count": os.cpu_count(),
         "load_average_1m_at_end": round(os.getloadavg()[0], 2),
         "start_ms": round(start_ms, 1),
         "stop_ms": round(stop_ms, 1),
-        "invoke_cold": summary(cold),
-        "invoke_warm": summary(warm),
-        "api_floor": summary(api_floor),
         "event_source_mapping": {
             **settings,
             "batch_size": arguments.batch_size,
             "maximum_batching_window_seconds": window,
-            "stage": arguments.stage,
+            "window_from_stage": arguments.stage if arguments.batching_window is None else None,
         },
         "hop_spacing_seconds": arguments.hop_spacing,
-        "floor": summary(floor),
-        "hop": summary(hop),
-        "hop_back_to_back": summary(back_to_back),
-        "hop_over_floor_p50": None if ratio_p50 is None else round(ratio_p50, 2),
-        "hop_over_floor_p95": None if ratio_p95 is None else round(ratio_p95, 2),
-        "hop_back_to_back_over_floor_p50": None if b2b_ratio is None else round(b2b_ratio, 2),
+        **summaries,
+        "hop_over_floor_p50": ratio("hop", "floor", "p50_ms"),
+        "hop_over_floor_p95": ratio("hop", "floor", "p95_ms"),
+        "hop_back_to_back_over_floor_p50": ratio("hop_back_to_back", "floor", "p50_ms"),
         "lost": lost,
         "idle_seconds": arguments.idle_seconds,
         "idle_cpu_percent_of_one_core": idle,
-        "idle_cpu_percent_with_windowless_mapping": idle_windowless,
+        # In publishing order: shows whether a tail is a start-up effect or spread out.
+        "samples_ms": {
+            name: [round(value, 1) for value in samples[name]]
+            for name in ("floor", "hop", "hop_back_to_back")
+            if name in samples
+        },
     }
+
+
+# Measured series, in the order printed, with their labels.
+SERIES = {
+    "invoke_cold": "Lambda invoke, cold (new process)",
+    "invoke_warm": "Lambda invoke, warm",
+    "api_floor": "API floor (SQS GetQueueAttributes)",
+    "floor": "floor: SNS -> SQS -> receive + delete",
+    "hop": "hop: SNS -> SQS -> mapping -> function -> SQS",
+    "hop_back_to_back": "hop, back to back (next after the last)",
+}
+
+
+def print_report(figures: dict[str, Any]) -> None:
+    mapping = figures["event_source_mapping"]
+    window = mapping["maximum_batching_window_seconds"]
+    print(f"local cloud benchmark: temporary instance {figures['endpoint']}")
+    print(
+        f"  {figures['cpu_count']} cores, 1-min load average at the end "
+        f"{figures['load_average_1m_at_end']:g}"
+    )
+    print(f"  start-up (`run start`, installed) {figures['start_ms']:8.0f} ms")
+    print(f"  stop (`run stop`, grace + kill)   {figures['stop_ms']:8.0f} ms")
+    print(
+        f"  event source mappings: poll interval {mapping['poll_interval_seconds']:g} s, "
+        f"max empty-poll backoff {mapping['max_empty_poll_backoff_seconds']:g} s"
+    )
+    print(
+        f"  hop mapping: batch size {mapping['batch_size']}, batching window "
+        + ("none" if window is None else f"{window} s")
+        + (f" (stage {mapping['window_from_stage']!r})" if mapping["window_from_stage"] else "")
+        + f"; floor and hop messages {figures['hop_spacing_seconds']:g} s apart"
+    )
+    print()
+    print(f"  {'':<46} {'n':>4} {'p50 ms':>9} {'p95 ms':>9} {'min ms':>9} {'max ms':>9}")
+    for name, label in SERIES.items():
+        row = figures[name]
+        if row["n"]:
+            print(
+                f"  {label:<46} {row['n']:>4} {row['p50_ms']:>9.1f} {row['p95_ms']:>9.1f} "
+                f"{row['min_ms']:>9.1f} {row['max_ms']:>9.1f}"
+            )
+    print()
+    if figures["invoke_warm"]["n"]:
+        overhead = figures["invoke_warm"]["p50_ms"] - figures["api_floor"]["p50_ms"]
+        print(f"  warm invoke overhead over the API floor (p50)  {overhead:8.1f} ms")
+    if figures["hop_over_floor_p50"] is not None:
+        print(
+            f"  hop / floor                                    p50 "
+            f"{figures['hop_over_floor_p50']:5.1f}x   p95 {figures['hop_over_floor_p95']:5.1f}x"
+        )
+    if figures["hop_back_to_back_over_floor_p50"] is not None:
+        print(
+            f"  hop back to back / floor                       p50 "
+            f"{figures['hop_back_to_back_over_floor_p50']:5.1f}x"
+        )
+    if any(figures["lost"].values()):
+        print(f"  not received within the time limit: {figures['lost']}")
+    idle = figures["idle_cpu_percent_of_one_core"]
+    if idle["hop_mappings"] is not None:
+        print(
+            f"  idle CPU over {figures['idle_seconds']:g} s, LocalStack and its children, "
+            "% of one core:"
+        )
+        print(f"    with the hop mapping in place                {idle['hop_mappings']:6.2f} %")
+    if idle["plus_windowless_mapping"] is not None:
+        print(
+            f"    plus one mapping without batching window     "
+            f"{idle['plus_windowless_mapping']:6.2f} %"
+        )
+
+
+def main() -> None:
+    arguments = parse_arguments()
+    window = apply_settings(arguments)
+    figures = measure(arguments, window)
     arguments.output.parent.mkdir(parents=True, exist_ok=True)
     arguments.output.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"figures written to {arguments.output}")
+    print_report(figures)
+    print(f"  figures written to {arguments.output}")
 
 
 if __name__ == "__main__":

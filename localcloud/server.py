@@ -146,11 +146,21 @@ def localstack_environment(install: InstallLayout, instance: InstanceLayout) -> 
         "SKIP_SSL_CERT_DOWNLOAD": "1",
         "DISABLE_EVENTS": "1",
         "DYNAMODB_IN_MEMORY": "1",
-        # SQS event source mappings sleep 1 s after every poll and back off up to 10 s on an
-        # empty queue; Lambda's own long polling hands a message over at once. With the local
-        # stages' batching window (deploy/stages.json) the poller long-polls, so these short
-        # sleeps cost little idle CPU (see localcloud/README.md and `make benchmark`).
+        # Event source mapping pollers (localstack/services/lambda_/event_source_mapping/
+        # esm_worker.py) sleep between polls; Lambda's own long polling hands a message over at
+        # once. After a poll that found messages they sleep the poll interval (LocalStack: 1 s),
+        # so a message following another closely waits up to that long, at every hop. Measured
+        # (localcloud/README.md, "Event source mapping polling"), a hop is 20-30x the raw
+        # SNS -> SQS floor at 1 s, p95 over 3x at 0.2 s, ~2x at 0.05 s. No idle cost: the sleep
+        # only follows a poll that found work, and the local stages' SQS mappings then long-poll.
         "LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC": "0.05",
+        # After an empty poll they back off from 1 s x random(0.5-1.5), growing 1.5x a time, up
+        # to this maximum (LocalStack: 10 s, i.e. up to 15 s). The local stages give SQS mappings
+        # a batching window (deploy/stages.json local_tuning), so the poller long-polls 20 s and
+        # this sleep only follows 20 idle seconds: at 10 s, a message sent after some idle
+        # minutes waits ~5 s one time in three; at 0.5 s, under a second one time in forty. A
+        # mapping without a window (AWS-like, or a test's) short-polls at this rate while idle:
+        # about 2.5 % of a core each at 0.5 s (1.4 % at 1 s, 0.3 % at 10 s).
         "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC": "0.5",
     }
     for name, value in defaults.items():
