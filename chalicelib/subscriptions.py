@@ -17,8 +17,6 @@ from chalicelib.settings import queue_name
 @dataclass(frozen=True)
 class Subscription:
     service: str
-    # The Chalice function that consumes the service's queue.
-    handler: str
     event_types: frozenset[EventType]
     flows: frozenset[Flow]
     # Delivered only after the restaurant's deadline (the queue's delivery delay).
@@ -41,27 +39,20 @@ class Subscription:
 CHOREOGRAPHY_ONLY = frozenset({Flow.CHOREOGRAPHY})
 
 RESTAURANT_NOTIFIER = Subscription(
-    "restaurant-notifier",
-    "restaurant_notifier",
-    frozenset({EventType.ORDER_PLACED}),
-    CHOREOGRAPHY_ONLY,
+    "restaurant-notifier", frozenset({EventType.ORDER_PLACED}), CHOREOGRAPHY_ONLY
 )
 RESTAURANT_DEADLINE = Subscription(
     "restaurant-deadline",
-    "restaurant_deadline_checker",
     frozenset({EventType.ORDER_PLACED}),
     CHOREOGRAPHY_ONLY,
     delayed_until_deadline=True,
 )
 USER_NOTIFIER = Subscription(
     "user-notifier",
-    "user_notifier",
     frozenset({EventType.ORDER_ACCEPTED, EventType.ORDER_REJECTED, EventType.ORDER_CANCELLED}),
     CHOREOGRAPHY_ONLY,
 )
 # Another bounded context: it builds on order_completed whoever coordinated the order.
-PROMOTIONS = Subscription(
-    "promotions", "promotions", frozenset({EventType.ORDER_COMPLETED}), frozenset(Flow)
-)
+PROMOTIONS = Subscription("promotions", frozenset({EventType.ORDER_COMPLETED}), frozenset(Flow))
 
 SUBSCRIPTIONS = (RESTAURANT_NOTIFIER, RESTAURANT_DEADLINE, USER_NOTIFIER, PROMOTIONS)

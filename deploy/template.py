@@ -20,6 +20,7 @@ from typing import Any
 
 from chalicelib import settings
 from chalicelib.application import APP_NAME
+from chalicelib.entrypoints.choreography import HANDLERS
 from chalicelib.entrypoints.orchestration import TASKS
 from chalicelib.subscriptions import SUBSCRIPTIONS, Subscription
 from deploy.stages import ASL, Deployment
@@ -27,7 +28,8 @@ from deploy.stages import ASL, Deployment
 Json = dict[str, Any]
 API_HANDLER = "api_handler"
 TASK_FUNCTIONS = [task.function_name for task in TASKS.values()]
-QUEUE_HANDLERS = {subscription.handler: subscription for subscription in SUBSCRIPTIONS}
+# Chalice function name -> the subscription whose queue it consumes.
+QUEUE_HANDLERS = {handler.__name__: subscription for subscription, handler in HANDLERS.items()}
 FUNCTIONS = [API_HANDLER, *TASK_FUNCTIONS, *QUEUE_HANDLERS]
 IAM_ROLE_NAME_LIMIT = 64
 

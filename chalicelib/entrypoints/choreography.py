@@ -75,8 +75,6 @@ def register_choreography(app: Chalice, resource_prefix: str, batching_window_se
     ``app.<name>`` (Chalice's handler string), which ``app.py`` exports.
     """
     for subscription, handler in HANDLERS.items():
-        if handler.__name__ != subscription.handler:
-            raise ValueError(f"{handler.__name__} does not handle {subscription.service}")
         app.on_sqs_message(
             queue=subscription.queue_for(resource_prefix),
             batch_size=BATCH_SIZE,

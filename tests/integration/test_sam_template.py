@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.entrypoints.choreography import HANDLERS
 from chalicelib.entrypoints.orchestration import TASKS
 from chalicelib.subscriptions import SUBSCRIPTIONS
 from deploy import package, template
@@ -154,7 +155,7 @@ def test_every_sqs_handler_reports_batch_item_failures_on_its_own_queue(
     }
     assert len(sources) == len(SUBSCRIPTIONS)
     for subscription in SUBSCRIPTIONS:
-        source = sources[template.logical_id(subscription.handler)]
+        source = sources[template.logical_id(HANDLERS[subscription].__name__)]
         assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         assert source["Queue"] == template.sub_arn("sqs", subscription.queue_for(SAM_PATH.prefix))
         assert source["MaximumBatchingWindowInSeconds"] == LOCAL.sqs_batching_window_seconds
@@ -165,6 +166,8 @@ def test_aws_stages_have_no_local_tuning() -> None:
     assert "ORDERS_SQS_BATCHING_WINDOW_SECONDS" not in template.function_environment(dev)
     overrides = template.function_overrides(dev)
     for subscription in SUBSCRIPTIONS:
-        events = overrides[template.logical_id(subscription.handler)]["Properties"]["Events"]
+        events = overrides[template.logical_id(HANDLERS[subscription].__name__)]["Properties"][
+            "Events"
+        ]
         (source,) = events.values()
         assert "MaximumBatchingWindowInSeconds" not in source["Properties"]
