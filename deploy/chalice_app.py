@@ -62,9 +62,10 @@ def write_stage_config(deployment: Deployment, stack_outputs: dict[str, str]) ->
         CHALICE_CONFIG.write_text(text)
 
 
-def chalice(command: str, deployment: Deployment, env: dict[str, str]) -> None:
+def chalice(command: str, deployment: Deployment, env: dict[str, str], *arguments: str) -> None:
+    """``chalice <command> --stage <stage> <arguments>``; its output only if it fails."""
     completed = subprocess.run(
-        [str(CHALICE), command, "--stage", deployment.stage.name],
+        [str(CHALICE), command, "--stage", deployment.stage.name, *arguments],
         cwd=PROJECT,
         env=env | {"AWS_DATA_PATH": str(BOTOCORE_DATA)},
         stdout=subprocess.PIPE,

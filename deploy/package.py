@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from deploy import template
-from deploy.chalice_app import CHALICE
-from deploy.stages import BUILD, PROJECT, Deployment
+from deploy import chalice_app, template
+from deploy.stages import BUILD, Deployment
 
 SAM_TEMPLATE = "sam.json"
 
@@ -35,17 +33,7 @@ def build(deployment: Deployment, env: dict[str, str]) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     merge_file = BUILD / f"merge-{deployment.prefix}.json"
     merge_file.write_text(json.dumps(merge_template(deployment), indent=2) + "\n")
-    command = [str(CHALICE), "package", "--stage", deployment.stage.name]
-    completed = subprocess.run(
-        [*command, "--merge-template", str(merge_file), str(out)],
-        cwd=PROJECT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    if completed.returncode != 0:
-        raise SystemExit(f"chalice package failed:\n{completed.stdout}")
+    chalice_app.chalice("package", deployment, env, "--merge-template", str(merge_file), str(out))
     return out
 
 

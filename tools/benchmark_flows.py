@@ -19,10 +19,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from deploy.stages import Deployment, DeployPath, load_stage
 from localdev.orders_api import OrdersApi
 
 PROJECT = Path(__file__).resolve().parents[1]
 ORDER = json.loads((PROJECT / "tests" / "events" / "place_order_request.json").read_text())
+LOCAL_CHALICE_PATH = Deployment(load_stage("local"), DeployPath.CHALICE)
 HOPS = [
     ("order_placed", "restaurant_notified", "placed -> restaurant notified"),
     ("order_accepted", "user_notified", "accepted -> user notified"),
@@ -68,10 +70,7 @@ def main() -> None:
     parser.add_argument("--api-url", help="default: the local stage's deployed API (build/)")
     parser.add_argument("--orders", type=int, default=20, help="orders per flow (default 20)")
     args = parser.parse_args()
-    url = (
-        args.api_url
-        or json.loads((PROJECT / "build" / "outputs-orders-local.json").read_text())["api_url"]
-    )
+    url = args.api_url or json.loads(LOCAL_CHALICE_PATH.outputs_file.read_text())["api_url"]
     api = OrdersApi(url)
     one_order(api, "choreography", 0)  # warm both paths' functions first
     one_order(api, "orchestration", 0)

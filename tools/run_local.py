@@ -15,6 +15,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from deploy.stages import Deployment, DeployPath, load_stage
 from localdev import chalice_local
 from localdev.orders_api import OrdersApi
 from tools import demo
@@ -49,8 +50,8 @@ def run_phase(name: str, command: list[str], env: dict[str, str] | None = None) 
 
 def deploy(env: dict[str, str], command: str) -> dict[str, str]:
     run_phase(f"deploy-{command}", [sys.executable, "-m", "deploy", command], env)
-    prefix = "orders-sam-local" if command == "sam-up" else "orders-local"
-    outputs = json.loads((PROJECT / "build" / f"outputs-{prefix}.json").read_text())
+    path = DeployPath.SAM if command == "sam-up" else DeployPath.CHALICE
+    outputs = json.loads(Deployment(load_stage("local"), path).outputs_file.read_text())
     progress(f"deployed with {outputs['deployed_with']}")
     return dict(outputs)
 

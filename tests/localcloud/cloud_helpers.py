@@ -46,6 +46,14 @@ def wait_until_active(lambda_client: Any, name: str) -> dict[str, Any]:
     return wait_for(settled, timeout=60, message=f"function {name} leaving Pending")
 
 
+def wait_until_mapping_enabled(lambda_client: Any, uuid: str) -> None:
+    wait_for(
+        lambda: lambda_client.get_event_source_mapping(UUID=uuid)["State"] == "Enabled",
+        timeout=30,
+        message="event source mapping enabled",
+    )
+
+
 def queue_arn(sqs: Any, url: str) -> str:
     arn: str = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"

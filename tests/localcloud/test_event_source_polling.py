@@ -15,28 +15,23 @@ from typing import Any
 
 import pytest
 
-from localcloud.paths import REPO_ROOT
+from chalicelib.entrypoints.choreography import BATCH_SIZE
+from deploy.stages import load_stage
 from localcloud.server import external_endpoint
-from localcloud.testing import LocalCloud, wait_for
-from tests.localcloud.cloud_helpers import DeployedFunction, queue_arn
+from localcloud.testing import LocalCloud
+from tests.localcloud.cloud_helpers import DeployedFunction, queue_arn, wait_until_mapping_enabled
 
 pytestmark = pytest.mark.localcloud
+# What the local stage deploys: the choreography's batch size and the local batching window.
+LOCAL_WINDOW = load_stage("local").sqs_batching_window_seconds
 
 Deploy = Callable[..., DeployedFunction]
 
-# As chalicelib/entrypoints/choreography.py BATCH_SIZE.
-CHOREOGRAPHY_BATCH_SIZE = 10
 MESSAGES = 10
 # A functional limit, not a benchmark: tuned, ten hops take well under a second; with
 # LocalStack's 1 s poll interval they take about 10 s, and if a message waited for the batch to
 # fill it would take 20 s for one.
 TIME_LIMIT_SECONDS = 5.0
-
-
-def local_stage_batching_window() -> int:
-    stages = json.loads((REPO_ROOT / "deploy" / "stages.json").read_text())
-    window: int = stages["local"]["local_tuning"]["sqs_maximum_batching_window_seconds"]
-    return window
 
 
 def bodies_received(sqs: Any, url: str, wanted: str, deadline: float) -> set[str]:
@@ -76,16 +71,11 @@ def test_messages_in_a_row_pass_a_windowed_sqs_mapping_one_by_one_without_waitin
     mapping = lambda_client.create_event_source_mapping(
         EventSourceArn=queue_arn(sqs, source),
         FunctionName=function.name,
-        BatchSize=CHOREOGRAPHY_BATCH_SIZE,
-        MaximumBatchingWindowInSeconds=local_stage_batching_window(),
+        BatchSize=BATCH_SIZE,
+        MaximumBatchingWindowInSeconds=LOCAL_WINDOW,
     )
     try:
-        wait_for(
-            lambda: lambda_client.get_event_source_mapping(UUID=mapping["UUID"])["State"]
-            == "Enabled",
-            timeout=30,
-            message="event source mapping enabled",
-        )
+        wait_until_mapping_enabled(lambda_client, mapping["UUID"])
         # AND the function has started once (a cold start is not what this test is about)
         sns.publish(TopicArn=topic, Message="warm-up")
         assert "warm-up" in bodies_received(sqs, results, "warm-up", time.monotonic() + 60)

@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 
 from localcloud.testing import LocalCloud, wait_for
-from tests.localcloud.cloud_helpers import DeployedFunction, queue_arn, receive_json
+from tests.localcloud.cloud_helpers import (
+    DeployedFunction,
+    queue_arn,
+    receive_json,
+    wait_until_mapping_enabled,
+)
 
 pytestmark = pytest.mark.localcloud
 
@@ -38,12 +43,7 @@ def test_sqs_mapping_delivers_batches_and_honours_reported_item_failures(
         FunctionResponseTypes=["ReportBatchItemFailures"],
     )
     try:
-        wait_for(
-            lambda: lambda_client.get_event_source_mapping(UUID=mapping["UUID"])["State"]
-            == "Enabled",
-            timeout=30,
-            message="event source mapping enabled",
-        )
+        wait_until_mapping_enabled(lambda_client, mapping["UUID"])
 
         # WHEN one good and one bad message arrive
         sqs.send_message(QueueUrl=source, MessageBody="ok-1")
