@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -21,6 +22,10 @@ def start(
     Its request log goes to ``log``, or to this terminal when no file is given. The
     server does not reload on file changes: deploys write into the project folder.
     """
+    with socket.socket() as probe:
+        # Otherwise a server already on the port would answer the readiness check below.
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise RuntimeError(f"port {port} is in use: stop what serves it, or pick another port")
     output = log.open("ab") if log is not None else None
     server = subprocess.Popen(
         [str(CHALICE), "local", "--no-autoreload", "--stage", stage, "--host", "127.0.0.1"]

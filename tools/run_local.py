@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -56,7 +57,12 @@ def deploy(env: dict[str, str], command: str) -> dict[str, str]:
     return dict(outputs)
 
 
+def stop_on_sigterm(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt  # so chalice local is stopped with us, as on Ctrl-C
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     parser.add_argument("--demo", action="store_true", help="run one order through each flow first")
@@ -82,7 +88,7 @@ def main() -> int:
             url = f"http://127.0.0.1:{args.port}"
             progress(f"orders API served at {url}")
             sam_outputs = sam.result() if sam is not None else None
-    except PhaseFailed as failure:
+    except RuntimeError as failure:  # a phase failed, or chalice local did not start
         progress(str(failure))
         return 1
     print(
