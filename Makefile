@@ -11,7 +11,7 @@ ifneq ($(filter local%,$(STAGE)),)
 TARGET := AWS_ENDPOINT_URL=$$(bash localcloud/run start | tail -n 1)
 endif
 
-.PHONY: help venv lock test unit lint run demo run-with benchmark deploy teardown localcloud-start localcloud-stop clean
+.PHONY: help venv lock test unit lint run demo benchmark deploy teardown localcloud-start localcloud-stop clean
 
 help:
 	@echo "make run        start the local cloud, deploy both paths, serve the orders API (chalice local)"
@@ -48,20 +48,11 @@ test: $(STAMP) lint
 	bash localcloud/run install
 	$(PY) -m pytest
 
-# The local cloud installs while the project's venv does (uv first: both use it).
-run:
-	@$(MAKE) --no-print-directory run-with ARGS=
+run: $(STAMP)
+	$(PY) -m tools.run_local
 
-demo:
-	@$(MAKE) --no-print-directory run-with ARGS=--demo
-
-run-with:
-	@bash scripts/uv --version >/dev/null
-	@mkdir -p build/logs
-	@bash localcloud/run install > build/logs/local-cloud-install.log 2>&1 & installing=$$!; \
-	  $(MAKE) --no-print-directory venv; venv=$$?; \
-	  wait $$installing || { echo "local cloud install failed; read build/logs/local-cloud-install.log"; exit 1; }; \
-	  [ $$venv -eq 0 ] && $(PY) -m tools.run_local $(ARGS)
+demo: $(STAMP)
+	$(PY) -m tools.run_local --demo
 
 benchmark: $(STAMP)
 	AWS_ENDPOINT_URL=$$(bash localcloud/run start | tail -n 1) $(PY) -m deploy up --stage local

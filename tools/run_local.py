@@ -1,8 +1,7 @@
 """``make run``: start the local cloud, deploy both paths, serve the API with chalice local.
 
 Each phase prints one line with the time since start (``[ 12.3s] local cloud up``);
-a failing phase is named, with the log to read. The API is served once the chalice
-path is deployed; the SAM stack follows.
+a failing phase is named, with the log to read. The two deploy paths run side by side.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from deploy.stages import Deployment, DeployPath, load_stage
@@ -68,7 +68,7 @@ def main() -> int:
     parser.add_argument("--demo", action="store_true", help="run one order through each flow first")
     parser.add_argument("--skip-sam", action="store_true", help="deploy only with chalice deploy")
     args = parser.parse_args()
-    progress("project environment and local cloud installed")
+    progress("project environment ready")
     try:
         endpoint = run_phase("local-cloud", ["bash", "localcloud/run", "start"]).splitlines()[-1]
         progress(f"local cloud up at {endpoint}")
@@ -78,20 +78,21 @@ def main() -> int:
             "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
             "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
         }
-        # The API is served as soon as the chalice path is up; the SAM stack comes after, so
-        # the two deploys do not share the two cores while the first order waits.
-        deployed = deploy(env, "up")
-        log = LOGS / "chalice-local.log"
-        server = chalice_local.start(args.port, env, log)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            sam: Future[dict[str, str]] | None = None
+            if not args.skip_sam:
+                sam = pool.submit(deploy, env, "sam-up")
+            deployed = deploy(env, "up")
+            log = LOGS / "chalice-local.log"
+            server = chalice_local.start(args.port, env, log)
+            url = f"http://127.0.0.1:{args.port}"
+            progress(f"orders API served at {url}")
+            sam_outputs = sam.result() if sam is not None else None
     except RuntimeError as failure:  # a phase failed, or chalice local did not start
         progress(str(failure))
         return 1
-    url = f"http://127.0.0.1:{args.port}"
-    progress(f"orders API served at {url}")
-    try:
-        sam_outputs = None if args.skip_sam else deploy(env, "sam-up")
-        print(
-            f"""
+    print(
+        f"""
 Local cloud:                 {endpoint}   (stop it with: make localcloud-stop)
 Orders API (chalice local):  {url}   (request log: {log.relative_to(PROJECT)})
 Orders API (API Gateway):    {deployed["api_url"]}
@@ -103,14 +104,12 @@ Try:
   curl -s {url}/orders/<order_id>
   curl -s -XPOST {url}/orders/<order_id>/accept     (then /complete; or /reject, /cancel)
 """,
-            flush=True,
-        )
+        flush=True,
+    )
+    try:
         if args.demo:
             demo.run(OrdersApi(url))
         server.wait()
-    except PhaseFailed as failure:
-        progress(str(failure))
-        return 1
     except KeyboardInterrupt:
         pass
     finally:
