@@ -14,6 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from chalicelib import settings
 from deploy import chalice_app, template
 from deploy.stages import BUILD, Deployment
 
@@ -33,6 +34,9 @@ def build(deployment: Deployment, env: dict[str, str]) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     merge_file = BUILD / f"merge-{deployment.prefix}.json"
     merge_file.write_text(json.dumps(merge_template(deployment), indent=2) + "\n")
+    # Read by the app when Chalice loads it; the stage's config, if it has it, wins (the queue
+    # names it gives are replaced by the merge template either way).
+    env = env | {settings.RESOURCE_PREFIX: deployment.prefix}
     chalice_app.chalice("package", deployment, env, "--merge-template", str(merge_file), str(out))
     return out
 

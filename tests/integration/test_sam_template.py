@@ -171,3 +171,14 @@ def test_aws_stages_have_no_local_tuning() -> None:
         ]
         (source,) = events.values()
         assert "MaximumBatchingWindowInSeconds" not in source["Properties"]
+
+
+def test_an_aws_stage_packages_from_a_fresh_checkout_with_only_the_declared_roles() -> None:
+    # GIVEN an AWS stage that was never deployed (its config has no environment or roles)
+    dev = Deployment(load_stage("dev"), DeployPath.SAM)
+    env = dict(os.environ) | {"AWS_DEFAULT_REGION": "us-east-1"}
+    # WHEN its SAM template is built
+    built = json.loads((package.build(dev, env) / package.SAM_TEMPLATE).read_text())
+    # THEN the only roles are the declared ones (Chalice adds no role of its own)
+    roles = {k for k, v in built["Resources"].items() if v["Type"] == "AWS::IAM::Role"}
+    assert roles == {template.role_id(f) for f in template.FUNCTIONS} | {"OrderFlowRole"}
