@@ -69,5 +69,5 @@ def _wait_mapping(lambda_client: Any, uuid: str, states: set[str], limit: float 
         state = lambda_client.get_event_source_mapping(UUID=uuid)["State"]
         if state in states:
             return
-        time.sleep(0.5)
+        time.sleep(0.1)
     raise SystemExit(f"event source mapping {uuid} is {state}, not one of {sorted(states)}")

@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -178,7 +179,13 @@ def test_an_aws_stage_packages_from_a_fresh_checkout_with_only_the_declared_role
     dev = Deployment(load_stage("dev"), DeployPath.SAM)
     env = dict(os.environ) | {"AWS_DEFAULT_REGION": "us-east-1"}
     # WHEN its SAM template is built
-    built = json.loads((package.build(dev, env) / package.SAM_TEMPLATE).read_text())
+    out = package.build(dev, env)
+    built = json.loads((out / package.SAM_TEMPLATE).read_text())
     # THEN the only roles are the declared ones (Chalice adds no role of its own)
     roles = {k for k, v in built["Resources"].items() if v["Type"] == "AWS::IAM::Role"}
     assert roles == {template.role_id(f) for f in template.FUNCTIONS} | {"OrderFlowRole"}
+    # AND the code holds the listed libraries but not what the Lambda runtime brings (botocore)
+    with zipfile.ZipFile(out / "deployment.zip") as code:
+        top_level = {name.split("/")[0] for name in code.namelist()}
+    assert {"app.py", "chalicelib", "aws_xray_sdk", "aws_lambda_powertools", "wrapt"} <= top_level
+    assert not {"botocore", "boto3", "urllib3"} & top_level
