@@ -48,11 +48,12 @@ test: $(STAMP) lint
 	bash localcloud/run install
 	$(PY) -m pytest
 
-run: $(STAMP)
-	$(PY) -m tools.run_local
-
-demo: $(STAMP)
-	$(PY) -m tools.run_local --demo
+# The local cloud installs and starts while the project venv installs (neither needs the other);
+# tools.run_local then finds it up, or waits for it (both take the same lock), or reports its failure.
+run demo:
+	@mkdir -p build/logs && (bash localcloud/run start > build/logs/local-cloud-early.log 2>&1 &)
+	@$(MAKE) --no-print-directory venv
+	$(PY) -m tools.run_local $(if $(filter demo,$@),--demo)
 
 benchmark: $(STAMP)
 	AWS_ENDPOINT_URL=$$(bash localcloud/run start | tail -n 1) $(PY) -m deploy up --stage local

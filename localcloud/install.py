@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from localcloud.paths import (
@@ -318,9 +319,17 @@ def install_all(layout: InstallLayout, runtimes: Iterable[str] | None = None) ->
     layout.root.mkdir(parents=True, exist_ok=True)
     base_python = find_base_python()
     java_home = find_java_home()
-    install_localstack(layout, base_python)
-    install_executor(layout)
-    for runtime in runtimes or requested_runtimes(base_python):
-        install_runtime(layout, runtime)
+    # npm and javac need nothing of the Python venvs: they run beside uv (a cold install is mostly
+    # waiting on downloads and disk).
+    with ThreadPoolExecutor(max_workers=1) as beside:
+        java_side = beside.submit(_install_java_side, layout, java_home)
+        install_localstack(layout, base_python)
+        install_executor(layout)
+        for runtime in runtimes or requested_runtimes(base_python):
+            install_runtime(layout, runtime)
+        java_side.result()
+
+
+def _install_java_side(layout: InstallLayout, java_home: Path) -> None:
     install_dynamodb_local(layout)
     build_java_agent(layout, java_home)
