@@ -162,6 +162,10 @@ def localstack_environment(install: InstallLayout, instance: InstanceLayout) -> 
         # mapping without a window (AWS-like, or a test's) short-polls at this rate while idle:
         # about 2.5 % of a core each at 0.5 s (1.4 % at 1 s, 0.3 % at 10 s).
         "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC": "0.5",
+        # CloudFormation re-checks a resource still in progress (a function Pending, a table
+        # CREATING) this many times at once, then once a second (LocalStack: 5). A local function
+        # is Active ~0.2 s after it is created, so each one cost a stack a whole second.
+        "CFN_NO_WAIT_ITERATIONS": "200",
     }
     for name, value in defaults.items():
         env.setdefault(name, value)
