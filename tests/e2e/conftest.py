@@ -11,11 +11,13 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from chalicelib.subscriptions import RESTAURANT_DEADLINE
 from localdev.orders_api import OrdersApi
 from tests.e2e.support import Tap
 
@@ -82,3 +84,28 @@ def flow(request: pytest.FixtureRequest) -> str:
 def an_order(flow: str) -> dict[str, Any]:
     """The same order the unit tests use, for the given flow, from a fresh customer."""
     return ORDER | {"flow": flow, "customer_id": f"customer-{uuid.uuid4().hex[:8]}"}
+
+
+@dataclass(frozen=True)
+class SlowScenarios:
+    """Begun when the session begins, looked at by their tests later: each takes a deadline
+    (20 s) or a message's retries to show its outcome, and so these waits overlap other tests."""
+
+    unanswered: dict[str, str]  # flow -> an order whose restaurant never answers
+    poison: str  # a message no handler can read, in the restaurant-deadline queue
+    poisoned_queue: str
+
+
+@pytest.fixture(scope="session", autouse=True)
+def slow_scenarios(
+    api: OrdersApi, local_cloud: Any, chalice_deployment: dict[str, Any]
+) -> SlowScenarios:
+    sqs = local_cloud.client("sqs")
+    queue = chalice_deployment["queues"][RESTAURANT_DEADLINE.service]
+    poison = f'{{"not": "an order event", "marker": "{uuid.uuid4().hex}"}}'
+    # No delivery delay for it (the queue's own is the deadline): it fails at once, then again.
+    url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody=poison, DelaySeconds=0)
+    # The choreographed order's deadline passes through the queue the poison is in.
+    unanswered = {flow: api.place(an_order(flow)) for flow in ("choreography", "orchestration")}
+    return SlowScenarios(unanswered=unanswered, poison=poison, poisoned_queue=queue)

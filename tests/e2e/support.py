@@ -6,6 +6,10 @@ import json
 from typing import Any
 
 
+def queue_url(cloud: Any, name: str) -> str:
+    return str(cloud.client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
+
+
 class Tap:
     """An SQS queue subscribed to a topic with no filter: what was really published."""
 

@@ -1,4 +1,4 @@
-"""End to end: a redelivered message has one effect; a poison message is dead-lettered."""
+"""End to end: a message delivered twice has one effect."""
 
 from __future__ import annotations
 
@@ -10,13 +10,9 @@ import pytest
 from chalicelib.subscriptions import RESTAURANT_NOTIFIER
 from localdev.orders_api import OrdersApi, eventually
 from tests.e2e.conftest import an_order
-from tests.e2e.support import Tap
+from tests.e2e.support import Tap, queue_url
 
 pytestmark = pytest.mark.e2e
-
-
-def queue_url(cloud: Any, name: str) -> str:
-    return str(cloud.client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
 
 
 def drained(cloud: Any, url: str) -> bool:
@@ -53,29 +49,3 @@ def test_the_same_message_delivered_twice_has_one_effect(
         n for n in notifications.about(order_id) if n["text"].startswith("New order")
     ]
     assert len(restaurant_messages) == 1
-
-
-def test_a_poison_message_lands_in_the_dead_letter_queue_and_nothing_else_is_affected(
-    api: OrdersApi, local_cloud: Any, chalice_deployment: dict[str, Any]
-) -> None:
-    name = chalice_deployment["queues"][RESTAURANT_NOTIFIER.service]
-    url, dlq_url = queue_url(local_cloud, name), queue_url(local_cloud, f"{name}-dlq")
-    sqs = local_cloud.client("sqs")
-    poison = f'{{"not": "an order event", "marker": "{an_order("choreography")["customer_id"]}"}}'
-    sqs.send_message(QueueUrl=url, MessageBody=poison)
-    order_id = api.place(an_order("choreography"))  # a healthy order in the same queue
-
-    api.wait_for(order_id, "RESTAURANT_NOTIFIED")
-
-    def poison_in_dlq() -> list[dict[str, Any]]:
-        messages = sqs.receive_message(
-            QueueUrl=dlq_url, MaxNumberOfMessages=10, AttributeNames=["ApproximateReceiveCount"]
-        ).get("Messages", [])
-        mine = [m for m in messages if m["Body"] == poison]
-        for message in mine:
-            sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
-        return mine
-
-    # Visibility timeout 10 s x 2 receives (deploy/stages.json), plus the poller's pace.
-    (dead,) = eventually(poison_in_dlq, 60, "the poison message in the dead-letter queue", every=1)
-    assert dead["Body"] == poison

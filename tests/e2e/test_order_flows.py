@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from localdev.orders_api import HAPPY_PATH, OrdersApi, eventually
-from tests.e2e.conftest import an_order
+from tests.e2e.conftest import SlowScenarios, an_order
 from tests.e2e.support import Tap
 
 pytestmark = pytest.mark.e2e
@@ -66,8 +66,8 @@ def test_restaurant_rejects(api: OrdersApi, notifications: Tap, flow: str) -> No
     assert told[0]["recipient"] == order["customer_id"]
 
 
-def test_restaurant_never_answers(api: OrdersApi, flow: str) -> None:
-    order_id = api.place(an_order(flow))
+def test_restaurant_never_answers(api: OrdersApi, flow: str, slow_scenarios: SlowScenarios) -> None:
+    order_id = slow_scenarios.unanswered[flow]  # placed when the session began
     order = api.wait_for(order_id, "CANCELLED", timeout=PAST_THE_DEADLINE, user_notified=1)
     assert timeline_types(order) == [
         "order_placed",
