@@ -1,8 +1,7 @@
 """``make run``: start the local cloud, deploy both paths, serve the API with chalice local.
 
 Each phase prints one line with the time since start (``[ 12.3s] local cloud up``);
-a failing phase is named, with the log to read. The API is served once the
-``chalice deploy`` path is up; the SAM stack is deployed after it.
+a failing phase is named, with the log to read. The two deploy paths run side by side.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from deploy.stages import Deployment, DeployPath, load_stage
@@ -78,13 +78,16 @@ def main() -> int:
             "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
             "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
         }
-        # The local cloud is one process: two deploys at once take as long as one after the
-        # other, so the API is served after the first, and the SAM stack follows.
-        deployed = deploy(env, "up")
-        log = LOGS / "chalice-local.log"
-        server = chalice_local.start(args.port, env, log)
-        url = f"http://127.0.0.1:{args.port}"
-        progress(f"orders API served at {url}")
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            sam: Future[dict[str, str]] | None = None
+            if not args.skip_sam:
+                sam = pool.submit(deploy, env, "sam-up")
+            deployed = deploy(env, "up")
+            log = LOGS / "chalice-local.log"
+            server = chalice_local.start(args.port, env, log)
+            url = f"http://127.0.0.1:{args.port}"
+            progress(f"orders API served at {url}")
+            sam_outputs = sam.result() if sam is not None else None
     except RuntimeError as failure:  # a phase failed, or chalice local did not start
         progress(str(failure))
         return 1
@@ -93,6 +96,7 @@ def main() -> int:
 Local cloud:                 {endpoint}   (stop it with: make localcloud-stop)
 Orders API (chalice local):  {url}   (request log: {log.relative_to(PROJECT)})
 Orders API (API Gateway):    {deployed["api_url"]}
+{"Orders API (SAM stack):      " + sam_outputs["api_url"] if sam_outputs else ""}
 Try:
   curl -s -XPOST {url}/orders -H 'Content-Type: application/json' -H 'Idempotency-Key: demo-1' \\
        -d '{{"customer_id":"c-1","restaurant_id":"r-1","flow":"orchestration",
@@ -103,15 +107,9 @@ Try:
         flush=True,
     )
     try:
-        if not args.skip_sam:
-            sam_outputs = deploy(env, "sam-up")
-            print(f"Orders API (SAM stack):      {sam_outputs['api_url']}\n", flush=True)
         if args.demo:
             demo.run(OrdersApi(url))
         server.wait()
-    except PhaseFailed as failure:
-        progress(str(failure))
-        return 1
     except KeyboardInterrupt:
         pass
     finally:
