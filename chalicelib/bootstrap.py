@@ -15,8 +15,9 @@ from chalicelib.adapters.dynamodb_orders import DynamoDbOrderRepository
 from chalicelib.adapters.dynamodb_vouchers import DynamoDbVoucherRepository
 from chalicelib.adapters.sns_events import SnsEventPublisher
 from chalicelib.adapters.sns_notifier import SnsNotifier
+from chalicelib.adapters.ssm_flow_weights import SsmFlowWeights
 from chalicelib.adapters.step_functions import StepFunctionsWorkflow
-from chalicelib.ports import Ports, Workflow
+from chalicelib.ports import FlowWeightsSource, Ports, Workflow
 from chalicelib.promotions.vouchers import VoucherRepository
 
 
@@ -62,6 +63,12 @@ class Dependencies:
         )
 
     @cached_property
+    def flow_weights(self) -> FlowWeightsSource:
+        return SsmFlowWeights(
+            settings.required(settings.FLOW_WEIGHTS_PARAMETER), self.client("ssm")
+        )
+
+    @cached_property
     def vouchers(self) -> VoucherRepository:
         return DynamoDbVoucherRepository(
             settings.required(settings.VOUCHERS_TABLE), self.client("dynamodb")
@@ -79,6 +86,9 @@ class Provider(Protocol):
 
     @property
     def vouchers(self) -> VoucherRepository: ...
+
+    @property
+    def flow_weights(self) -> FlowWeightsSource: ...
 
 
 _current: Provider | None = None

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.orders.events import Event
+from chalicelib.orders.flow_choice import FlowWeights
 from chalicelib.orders.model import Order, OrderStatus
 
 
@@ -63,6 +64,14 @@ class Workflow(ABC):
 
         Raises WorkflowNotWaitingError when nothing waits for it (deadline passed, or done).
         """
+
+
+class FlowWeightsSource(ABC):
+    """Where the weights for choosing a new order's flow are kept (changed without a deploy)."""
+
+    @abstractmethod
+    def current(self) -> FlowWeights:
+        """The weights in force; raises InvalidFlowWeightsError if what is stored is not."""
 
 
 @dataclass(frozen=True)

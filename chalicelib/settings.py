@@ -42,6 +42,8 @@ ORDER_EVENTS_TOPIC = "ORDER_EVENTS_TOPIC_ARN"
 NOTIFICATIONS_TOPIC = "NOTIFICATIONS_TOPIC_ARN"
 ORDER_FLOW_STATE_MACHINE = "ORDER_FLOW_STATE_MACHINE_ARN"
 RESTAURANT_DEADLINE = "RESTAURANT_DEADLINE_SECONDS"
+# The SSM parameter with the weights that choose the flow of an order that names none.
+FLOW_WEIGHTS_PARAMETER = "ORDERS_FLOW_WEIGHTS_PARAMETER"
 
 # Read once, when app.py builds the app: which deployment's queues the handlers consume
 # (Chalice reads the app with the stage's environment at deploy time, Lambda at start-up).

@@ -39,7 +39,8 @@ def up(deployment: Deployment, session: Any, env: dict[str, str]) -> dict[str, A
     progress(began, f"stack {deployment.stack_name} up to date")
     chalice_app.write_stage_config(deployment, stack_outputs)
     lambda_client = session.client("lambda")
-    ran = chalice_app.deploy_if_changed(deployment, env, lambda_client)
+    apigateway = session.client("apigateway")
+    ran = chalice_app.deploy_if_changed(deployment, env, lambda_client, apigateway)
     progress(began, "chalice deploy done" if ran else "chalice deploy: nothing changed")
     app = chalice_app.deployed(deployment)
     handlers = [app.function_arns[name] for name in template.QUEUE_HANDLERS]

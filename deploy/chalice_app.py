@@ -79,14 +79,16 @@ def chalice(command: str, deployment: Deployment, env: dict[str, str], *argument
         raise SystemExit(f"chalice {command} failed:\n{completed.stdout}")
 
 
-def deploy_if_changed(deployment: Deployment, env: dict[str, str], lambda_client: Any) -> bool:
+def deploy_if_changed(
+    deployment: Deployment, env: dict[str, str], lambda_client: Any, apigateway: Any
+) -> bool:
     """``chalice deploy`` unless the same code and config are deployed already; True if it ran."""
     marker = DEPLOYED / f"{deployment.stage.name}.fingerprint"
     fingerprint = _fingerprint(deployment)
     if (
         marker.exists()
         and marker.read_text() == fingerprint
-        and _all_present(deployment, lambda_client)
+        and _all_present(deployment, lambda_client, apigateway)
     ):
         return False
     marker.unlink(missing_ok=True)
@@ -132,15 +134,17 @@ def _fingerprint(deployment: Deployment) -> str:
     return digest.hexdigest()
 
 
-def _all_present(deployment: Deployment, lambda_client: Any) -> bool:
-    """Every function of the last deploy still exists (a restarted local cloud has none)."""
+def _all_present(deployment: Deployment, lambda_client: Any, apigateway: Any) -> bool:
+    """Every function and the REST API of the last deploy still exist (a restarted local cloud,
+    or another checkout's deploy into the same one, leaves other ones)."""
     try:
         app = deployed(deployment)
     except SystemExit:
         return False
-    for arn in app.function_arns.values():
-        try:
+    try:
+        for arn in app.function_arns.values():
             lambda_client.get_function(FunctionName=arn)
-        except ClientError:
-            return False
+        apigateway.get_rest_api(restApiId=app.rest_api_id)
+    except ClientError:
+        return False
     return bool(app.function_arns)

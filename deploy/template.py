@@ -14,6 +14,7 @@ environment variable in ``function_environment`` whose name lives in
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +33,8 @@ TASK_FUNCTIONS = [task.function_name for task in TASKS.values()]
 QUEUE_HANDLERS = {handler.__name__: subscription for subscription, handler in HANDLERS.items()}
 FUNCTIONS = [API_HANDLER, *TASK_FUNCTIONS, *QUEUE_HANDLERS]
 IAM_ROLE_NAME_LIMIT = 64
+# A new stage sends every order that names no flow to choreography; tools.flow_weights changes it.
+INITIAL_FLOW_WEIGHTS = {"choreography": 100, "orchestration": 0}
 
 
 def logical_id(chalice_name: str) -> str:
@@ -78,6 +81,7 @@ def function_environment(deployment: Deployment) -> Json:
         settings.NOTIFICATIONS_TOPIC: {"Ref": "NotificationsTopic"},
         settings.ORDER_FLOW_STATE_MACHINE: state_machine_arn(deployment),
         settings.RESTAURANT_DEADLINE: str(stage.restaurant_deadline_seconds),
+        settings.FLOW_WEIGHTS_PARAMETER: {"Ref": "FlowWeightsParameter"},
         "POWERTOOLS_SERVICE_NAME": APP_NAME,
     }
     if stage.sqs_batching_window_seconds is not None:
@@ -113,6 +117,11 @@ def notify_people(deployment: Deployment, function: str) -> Statement:
     return _allow(["sns:Publish"], {"Ref": "NotificationsTopic"})
 
 
+def read_flow_weights(deployment: Deployment, function: str) -> Statement:
+    parameter = f"parameter{flow_weights_parameter_name(deployment)}"
+    return _allow(["ssm:GetParameter"], sub_arn("ssm", parameter))
+
+
 def start_flow(deployment: Deployment, function: str) -> Statement:
     return _allow(["states:StartExecution"], state_machine_arn(deployment))
 
@@ -141,7 +150,7 @@ def send_traces(deployment: Deployment, function: str) -> Statement:
 
 EVERY_FUNCTION: list[Grant] = [write_own_logs, send_traces]
 GRANTS: dict[str, list[Grant]] = {
-    API_HANDLER: [write_orders, publish_events, start_flow, answer_flow],
+    API_HANDLER: [write_orders, publish_events, start_flow, answer_flow, read_flow_weights],
     "notify_restaurant_task": [write_orders, publish_events, notify_people],
     "accept_order_task": [write_orders, publish_events],
     "reject_order_task": [write_orders, publish_events],
@@ -310,6 +319,24 @@ def _state_machine(deployment: Deployment) -> Json:
     }
 
 
+def flow_weights_parameter_name(deployment: Deployment) -> str:
+    return f"/{deployment.prefix}/flow-weights"
+
+
+def _flow_weights_parameter(deployment: Deployment) -> Json:
+    # The deploy sets the initial weights only: CloudFormation leaves a value changed since
+    # (python -m tools.flow_weights) alone until this template's own value changes.
+    return {
+        "Type": "AWS::SSM::Parameter",
+        "Properties": {
+            "Name": flow_weights_parameter_name(deployment),
+            "Type": "String",
+            "Value": json.dumps(INITIAL_FLOW_WEIGHTS),
+            "Description": "Weights choosing the flow of an order that names none",
+        },
+    }
+
+
 def _resources(deployment: Deployment) -> Json:
     prefix = deployment.prefix
     resources: Json = {
@@ -317,6 +344,7 @@ def _resources(deployment: Deployment) -> Json:
         "VouchersTable": _table(f"{prefix}-vouchers", [("voucher_id", "HASH")]),
         "OrderEventsTopic": _topic(f"{prefix}-events"),
         "NotificationsTopic": _topic(f"{prefix}-notifications"),
+        "FlowWeightsParameter": _flow_weights_parameter(deployment),
         **_state_machine(deployment),
     }
     for subscription in SUBSCRIPTIONS:

@@ -80,7 +80,10 @@ class OrdersApi:
 
     def complete(self, order: dict[str, Any]) -> dict[str, Any]:
         """Place the order and play the restaurant through to delivery; the completed order."""
-        order_id = self.place(order)
+        return self.finish(self.place(order))
+
+    def finish(self, order_id: str) -> dict[str, Any]:
+        """Play the restaurant of a placed order through to delivery; the completed order."""
         self.wait_for(order_id, "RESTAURANT_NOTIFIED")
         accepted = self.act(order_id, "accept")
         assert accepted.status == 202, accepted

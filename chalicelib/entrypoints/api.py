@@ -29,6 +29,7 @@ from chalicelib.orders.errors import (
     OrderNotFoundError,
     WorkflowNotWaitingError,
 )
+from chalicelib.orders.flow_choice import InvalidFlowWeightsError
 from chalicelib.orders.model import Flow, LineItem, Order
 from chalicelib.orders.steps import PlaceOrder
 from chalicelib.settings import ConfigurationError
@@ -67,6 +68,10 @@ def answers_errors(view: Callable[..., Response]) -> Callable[..., Response]:
             return _error(404, "order_not_found", str(error))
         except CONFLICTS as error:
             return _error(409, ERROR_CODES[type(error)], str(error))
+        except InvalidFlowWeightsError as error:
+            logger.exception("the flow weights are invalid")
+            message = f"{error}; name the flow in the request, or fix the weights"
+            return _error(503, "flow_weights_invalid", message)
         except (ClientError, BotoCoreError, ConfigurationError):
             logger.exception("a dependency failed")
             return _error(503, "unavailable", "the orders service cannot reach a dependency; retry")
@@ -89,7 +94,7 @@ def place_order(request: Request) -> Response:
         customer_id=body["customer_id"],
         restaurant_id=body["restaurant_id"],
         items=items,
-        flow=Flow(body["flow"]),
+        flow=_flow_for(body, order_id),
         request_fingerprint=fingerprint,
     )
     _coordinator(command.flow).place(command)
@@ -215,6 +220,17 @@ def _identify(body: dict[str, Any], idempotency_key: str | None) -> tuple[str, s
     # Scoped to the customer, so two customers' keys never name the same order.
     scoped_key = f"{body['customer_id']}\n{idempotency_key}"
     return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, scoped_key)), fingerprint
+
+
+def _flow_for(body: dict[str, Any], order_id: str) -> Flow:
+    """The flow asked for; else a replayed order's own; else the one the weights choose."""
+    if "flow" in body:
+        return Flow(body["flow"])
+    try:
+        # Weights may have changed since the first request: a replay keeps the order's flow.
+        return dependencies().ports.orders.get(order_id).flow
+    except OrderNotFoundError:
+        return dependencies().flow_weights.current().choose(order_id)
 
 
 def _summary(order: Order) -> dict[str, Any]:

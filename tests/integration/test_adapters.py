@@ -18,6 +18,7 @@ import pytest
 from chalicelib.adapters.dynamodb_orders import DynamoDbOrderRepository
 from chalicelib.adapters.sns_events import SnsEventPublisher
 from chalicelib.adapters.sns_notifier import SnsNotifier
+from chalicelib.adapters.ssm_flow_weights import SsmFlowWeights
 from chalicelib.adapters.step_functions import StepFunctionsWorkflow
 from chalicelib.orders.errors import (
     ConcurrentUpdateError,
@@ -26,7 +27,9 @@ from chalicelib.orders.errors import (
     WorkflowNotWaitingError,
 )
 from chalicelib.orders.events import Event, EventType
+from chalicelib.orders.flow_choice import FlowWeights, InvalidFlowWeightsError
 from chalicelib.orders.model import Flow, LineItem, Order, OrderStatus
+from chalicelib.settings import ConfigurationError
 from localdev.orders_api import eventually
 from tests.localcloud.cloud_helpers import unique_name
 
@@ -249,3 +252,39 @@ def test_resuming_without_a_token_is_refused(
     )
     with pytest.raises(WorkflowNotWaitingError):
         workflow.resume(new_order(), {"decision": "accepted"})
+
+
+def test_flow_weights_are_read_from_ssm_and_checked(local_cloud: Any) -> None:
+    ssm = local_cloud.client("ssm")
+    name = f"/{unique_name('it')}/flow-weights"
+    ssm.put_parameter(Name=name, Type="String", Value='{"choreography": 0, "orchestration": 5}')
+    assert SsmFlowWeights(name, ssm).current() == FlowWeights(
+        {Flow.CHOREOGRAPHY: 0, Flow.ORCHESTRATION: 5}
+    )
+
+    ssm.put_parameter(Name=name, Type="String", Value="not json", Overwrite=True)
+    with pytest.raises(InvalidFlowWeightsError, match="is not JSON"):
+        SsmFlowWeights(name, ssm).current()  # a new reader: nothing cached
+
+    ssm.put_parameter(Name=name, Type="String", Value='{"choreography": 1}', Overwrite=True)
+    with pytest.raises(InvalidFlowWeightsError, match=name):
+        SsmFlowWeights(name, ssm).current()
+
+    with pytest.raises(ConfigurationError, match="cannot read"):
+        SsmFlowWeights(f"{name}-missing", ssm).current()
+
+
+def test_a_change_of_the_flow_weights_is_seen_once_the_cached_value_is_old(
+    local_cloud: Any,
+) -> None:
+    ssm = local_cloud.client("ssm")
+    name = f"/{unique_name('it')}/flow-weights"
+    ssm.put_parameter(Name=name, Type="String", Value='{"choreography": 1, "orchestration": 0}')
+    weights = SsmFlowWeights(name, ssm, max_age=1)
+    assert weights.current().choose("o-1") is Flow.CHOREOGRAPHY
+    ssm.put_parameter(
+        Name=name, Type="String", Value='{"choreography": 0, "orchestration": 1}', Overwrite=True
+    )
+    assert eventually(
+        lambda: weights.current().choose("o-1") is Flow.ORCHESTRATION, 5, "the new weights"
+    )

@@ -15,8 +15,16 @@ from chalicelib.orders.errors import (
     WorkflowNotWaitingError,
 )
 from chalicelib.orders.events import Event
+from chalicelib.orders.flow_choice import FlowWeights
 from chalicelib.orders.model import Order, OrderStatus
-from chalicelib.ports import EventPublisher, Notifier, OrderRepository, Ports, Workflow
+from chalicelib.ports import (
+    EventPublisher,
+    FlowWeightsSource,
+    Notifier,
+    OrderRepository,
+    Ports,
+    Workflow,
+)
 from chalicelib.promotions.vouchers import Voucher, VoucherRepository
 
 
@@ -107,6 +115,16 @@ class FakeVoucherRepository(VoucherRepository):
         return [v for v in self.vouchers.values() if v.order_id == order_id]
 
 
+class FakeFlowWeights(FlowWeightsSource):
+    """Weights a test sets as a document, parsed as the SSM adapter parses the parameter."""
+
+    def __init__(self) -> None:
+        self.document: Any = {"choreography": 1, "orchestration": 0}
+
+    def current(self) -> FlowWeights:
+        return FlowWeights.parse(self.document)
+
+
 class SteppingClock:
     """A clock that moves one second per reading, so timelines have distinct times."""
 
@@ -130,6 +148,7 @@ class FakeDependencies:
     notifier: FakeNotifier = field(default_factory=FakeNotifier)
     workflow: FakeWorkflow = field(default_factory=FakeWorkflow)
     vouchers: FakeVoucherRepository = field(default_factory=FakeVoucherRepository)
+    flow_weights: FakeFlowWeights = field(default_factory=FakeFlowWeights)
 
     def __post_init__(self) -> None:
         self.ports = Ports(

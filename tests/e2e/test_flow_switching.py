@@ -1,0 +1,75 @@
+"""End to end: the flow weights change in the middle of a stream of orders, as an operator
+changes them (``python -m tools.flow_weights``); every order finishes on the flow it began on.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from localdev.orders_api import OrdersApi, eventually
+from tests.e2e.conftest import PROJECT, an_order
+
+pytestmark = pytest.mark.e2e
+# The API keeps the weights it read for 5 s (chalicelib/adapters/ssm_flow_weights.py).
+SWITCH_WITHIN = 15
+
+
+def set_weights(cloud: Any, choreography: int, orchestration: int) -> dict[str, int]:
+    completed = subprocess.run(
+        [sys.executable, "-m", "tools.flow_weights", "--stage", "local", "set"]
+        + [f"choreography={choreography}", f"orchestration={orchestration}"],
+        cwd=PROJECT,
+        env=cloud.environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return dict(json.loads(completed.stdout.splitlines()[-1]))
+
+
+@pytest.fixture
+def weights_restored(local_cloud: Any) -> Iterator[None]:
+    yield
+    set_weights(local_cloud, choreography=100, orchestration=0)  # the stage's initial weights
+
+
+def test_new_orders_follow_the_weights_and_orders_in_flight_keep_their_flow(
+    api: OrdersApi, local_cloud: Any, weights_restored: None
+) -> None:
+    placed: list[tuple[str, str]] = []  # (order id, flow the API answered), in order placed
+
+    def place_without_flow() -> str:
+        order = {k: v for k, v in an_order("choreography").items() if k != "flow"}
+        answer = api.request("POST", "/orders", order)
+        assert answer.status == 202, answer
+        placed.append((answer.body["order_id"], answer.body["flow"]))
+        return str(answer.body["flow"])
+
+    # GIVEN all new orders go to choreography
+    assert set_weights(local_cloud, 100, 0) == {"choreography": 100, "orchestration": 0}
+    eventually(lambda: place_without_flow() == "choreography", SWITCH_WITHIN, "choreography")
+    before_switch = len(placed)
+    for _ in range(3):
+        place_without_flow()
+    # WHEN an operator sends them all to orchestration, while orders keep coming
+    set_weights(local_cloud, 0, 100)
+    eventually(lambda: place_without_flow() == "orchestration", SWITCH_WITHIN, "orchestration")
+    switched = len(placed) - 1
+    for _ in range(3):
+        place_without_flow()
+
+    # THEN orders placed before the change are choreographed, those after it orchestrated
+    flows = [flow for _, flow in placed]
+    assert set(flows[before_switch - 1 : before_switch + 3]) == {"choreography"}
+    assert set(flows[switched:]) == {"orchestration"}
+    # AND every order, the ones in flight at the change too, finishes on its own flow
+    for order_id, flow in placed:
+        finished = api.finish(order_id)
+        assert (finished["status"], finished["flow"]) == ("COMPLETED", flow), order_id
