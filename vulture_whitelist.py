@@ -15,6 +15,8 @@ _ = Whitelist()
 _.pytestmark
 # pytest: a fixture requested by name in @pytest.mark.usefixtures (tests/e2e/test_promotions.py).
 _.promotions_unsubscribed
+# pytest: the same, in tests/e2e/test_flow_switching.py.
+_.weights_restored
 
 # A cancel reason built from its value: the state machine's CancelAfterFailure state sends
 # "workflow_failed" to cancel_order_task, which reads it with CancelReason(...).

@@ -40,8 +40,9 @@ def weights_restored(local_cloud: Any) -> Iterator[None]:
     set_weights(local_cloud, choreography=100, orchestration=0)  # the stage's initial weights
 
 
+@pytest.mark.usefixtures("weights_restored")
 def test_new_orders_follow_the_weights_and_orders_in_flight_keep_their_flow(
-    api: OrdersApi, local_cloud: Any, weights_restored: None
+    api: OrdersApi, local_cloud: Any
 ) -> None:
     placed: list[tuple[str, str]] = []  # (order id, flow the API answered), in order placed
 
