@@ -11,7 +11,7 @@ ifneq ($(filter local%,$(STAGE)),)
 TARGET := AWS_ENDPOINT_URL=$$(bash localcloud/run start | tail -n 1)
 endif
 
-.PHONY: help venv lock test unit lint run demo benchmark deploy teardown localcloud-start localcloud-stop clean
+.PHONY: help venv lock test unit lint run demo benchmark diagrams deploy teardown localcloud-start localcloud-stop clean
 
 help:
 	@echo "make run        start the local cloud, deploy both paths, serve the orders API (chalice local)"
@@ -21,6 +21,7 @@ help:
 	@echo "make benchmark  time both flows on the local cloud (and the local cloud itself); prints figures"
 	@echo "make deploy STAGE=dev / make teardown STAGE=dev   (an AWS account: no AWS_ENDPOINT_URL set)"
 	@echo "make teardown STAGE=local   remove both local deployments from the local cloud"
+	@echo "make diagrams   redraw docs/diagrams/ (state machine, choreography) from the source"
 	@echo "make localcloud-start / localcloud-stop"
 
 # Exactly the versions in requirements-dev.lock (made by `make lock`), installed with uv.
@@ -40,6 +41,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/vulture
+	$(PY) -m tools.diagrams --check
+
+diagrams: $(STAMP)
+	$(PY) -m tools.diagrams
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit
