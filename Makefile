@@ -60,9 +60,11 @@ run demo:
 	@$(MAKE) --no-print-directory venv
 	$(PY) -m tools.run_local $(if $(filter demo,$@),--demo)
 
+# Options for the flows' benchmark: make benchmark BENCHMARK_ARGS="--orders 20 --concurrency 1,8"
 benchmark: $(STAMP)
-	AWS_ENDPOINT_URL=$$(bash localcloud/run start | tail -n 1) $(PY) -m deploy up --stage local
-	$(PY) -m tools.benchmark_flows
+	endpoint=$$(bash localcloud/run start | tail -n 1) && \
+	AWS_ENDPOINT_URL=$$endpoint $(PY) -m deploy up --stage local && \
+	AWS_ENDPOINT_URL=$$endpoint $(PY) -m tools.benchmark_flows $(BENCHMARK_ARGS)
 	$(PY) -m localcloud.benchmark
 
 deploy: $(STAMP)

@@ -82,18 +82,23 @@ class OrdersApi:
         """Place the order and play the restaurant through to delivery; the completed order."""
         return self.finish(self.place(order))
 
-    def finish(self, order_id: str) -> dict[str, Any]:
+    def finish(self, order_id: str, poll: float = 0.25) -> dict[str, Any]:
         """Play the restaurant of a placed order through to delivery; the completed order."""
-        self.wait_for(order_id, "RESTAURANT_NOTIFIED")
+        self.wait_for(order_id, "RESTAURANT_NOTIFIED", poll=poll)
         accepted = self.act(order_id, "accept")
         assert accepted.status == 202, accepted
-        self.wait_for(order_id, "USER_NOTIFIED")
+        self.wait_for(order_id, "USER_NOTIFIED", poll=poll)
         completed = self.act(order_id, "complete")
         assert completed.status == 202, completed
-        return self.wait_for(order_id, "COMPLETED")
+        return self.wait_for(order_id, "COMPLETED", poll=poll)
 
     def wait_for(
-        self, order_id: str, status: str, timeout: float = 30, **expected_events: int
+        self,
+        order_id: str,
+        status: str,
+        timeout: float = 30,
+        poll: float = 0.25,
+        **expected_events: int,
     ) -> dict[str, Any]:
         """The order once it has ``status`` (and, if given, that many events of each type)."""
 
@@ -104,7 +109,10 @@ class OrdersApi:
             return order if order["status"] == status and counts_ok else None
 
         return eventually(
-            reached, timeout, f"order {order_id} reaches {status} {expected_events or ''}"
+            reached,
+            timeout,
+            f"order {order_id} reaches {status} {expected_events or ''}",
+            every=poll,
         )
 
 

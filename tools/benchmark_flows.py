@@ -1,48 +1,67 @@
-"""Benchmark: how long each coordination style takes to carry an order, on the deployed system.
+"""Benchmark both coordination styles on the deployed system, next to the floor measured on
+the same run, and price what the orders really used.
 
-    make benchmark                       # local cloud, deploys if needed, 20 orders per flow
-    .venv/bin/python -m tools.benchmark_flows --api-url URL --orders 50
+    make benchmark                                   # deploys the local stage if needed
+    .venv/bin/python -m tools.benchmark_flows [--orders 40] [--concurrency 1,8,32]
+        [--flows choreography,orchestration] [--floor-samples 30] [--api-url URL]
 
-Figures come from the orders' own timelines (when each event was recorded), so
-polling does not blur them: "placed -> restaurant notified" is the hop the
-choreography makes through SNS, SQS and a Lambda poller, and the orchestration
-through Step Functions. Prints figures; asserts nothing.
+For each flow and each number of concurrent customers, ``--orders`` orders are placed, and a
+scripted restaurant accepts and completes each one (polling every 0.5 s). Reported:
+- per hop and end to end (placed -> completed), p50/p95/p99 from the orders' own timelines
+  (when each event was recorded), so polling does not blur the hops; end to end includes the
+  scripted restaurant's reaction time;
+- throughput (completed orders per second of wall time) and errors at each concurrency;
+- the floor: the same sequence of raw service calls with no application code
+  (``localdev/raw_floor.py``), and each hop's p50 as a ratio to it;
+- CPU seconds per order in our function processes vs in the local cloud itself;
+- handler import time and package size next to an empty Chalice app's.
+
+Writes build/benchmark/flows.json and build/benchmark/flows.png. Prints figures; asserts
+nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
+import os
+import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
+from tqdm import tqdm
+
 from deploy.stages import Deployment, DeployPath, load_stage
+from localcloud import processes
+from localcloud.paths import instance_layout
+from localcloud.server import running_pid
+from localdev import footprint
 from localdev.orders_api import OrdersApi
+from localdev.raw_floor import RawFloor
 
 PROJECT = Path(__file__).resolve().parents[1]
+OUT = PROJECT / "build" / "benchmark"
 ORDER = json.loads((PROJECT / "tests" / "events" / "place_order_request.json").read_text())
 LOCAL_CHALICE_PATH = Deployment(load_stage("local"), DeployPath.CHALICE)
-HOPS = [
-    ("order_placed", "restaurant_notified", "placed -> restaurant notified"),
-    ("order_accepted", "user_notified", "accepted -> user notified"),
-]
-
-
-def one_order(api: OrdersApi, flow: str, number: int) -> dict[str, float]:
-    started = time.perf_counter()
-    order_id = api.place(ORDER | {"flow": flow, "customer_id": f"bench-{number}"})
-    placed_ms = (time.perf_counter() - started) * 1000
-    api.wait_for(order_id, "RESTAURANT_NOTIFIED", timeout=60)
-    api.act(order_id, "accept")
-    order = api.wait_for(order_id, "USER_NOTIFIED", timeout=60)
-    moments = {e["type"]: datetime.fromisoformat(e["occurred_at"]) for e in order["timeline"]}
-    figures = {"POST /orders (client)": placed_ms}
-    for start, end, label in HOPS:
-        figures[label] = (moments[end] - moments[start]).total_seconds() * 1000
-    return figures
+FLOWS = ("choreography", "orchestration")
+HOPS = {
+    "placed -> restaurant notified": ("order_placed", "restaurant_notified"),
+    "accepted -> user notified": ("order_accepted", "user_notified"),
+    "placed -> completed": ("order_placed", "order_completed"),
+}
+# Which floor each hop is compared with (localdev/raw_floor.py).
+FLOOR_OF = {
+    ("choreography", "placed -> restaurant notified"): "event hop",
+    ("choreography", "accepted -> user notified"): "event hop",
+    ("orchestration", "placed -> restaurant notified"): "workflow start -> first task",
+    ("orchestration", "accepted -> user notified"): "task success -> next state",
+}
+POLL = 0.5
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -50,37 +69,255 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def report(results: dict[str, list[dict[str, float]]]) -> str:
-    labels = list(next(iter(results.values()))[0])
-    lines = [f"{'flow':<15}{'measure':<32}{'n':>4}{'p50 ms':>10}{'p95 ms':>10}{'mean ms':>10}"]
-    for flow, runs in results.items():
-        for label in labels:
-            values = [run[label] for run in runs]
-            lines.append(
-                f"{flow:<15}{label:<32}{len(values):>4}{percentile(values, 0.5):>10.0f}"
-                f"{percentile(values, 0.95):>10.0f}{statistics.fmean(values):>10.0f}"
-            )
+def spread(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    return {
+        "n": len(values),
+        "p50": percentile(values, 0.50),
+        "p95": percentile(values, 0.95),
+        "p99": percentile(values, 0.99),
+    }
+
+
+def one_order(api: OrdersApi, flow: str, customer: str) -> dict[str, float]:
+    began = time.perf_counter()
+    order_id = api.place(ORDER | {"flow": flow, "customer_id": customer})
+    placed_ms = (time.perf_counter() - began) * 1000
+    order = api.finish(order_id, poll=POLL)
+    moments = {e["type"]: datetime.fromisoformat(e["occurred_at"]) for e in order["timeline"]}
+    figures = {"POST /orders (client)": placed_ms}
+    for label, (start, end) in HOPS.items():
+        figures[label] = (moments[end] - moments[start]).total_seconds() * 1000
+    return figures
+
+
+def run_level(api: OrdersApi, flow: str, orders: int, concurrency: int) -> dict[str, Any]:
+    results: list[dict[str, float]] = []
+    errors: list[str] = []
+    began = time.perf_counter()
+    with (
+        ThreadPoolExecutor(max_workers=concurrency) as pool,
+        tqdm(
+            total=orders, desc=f"{flow:>13} x{concurrency:<2}", unit="order", file=sys.stderr
+        ) as bar,
+    ):
+        futures = [
+            pool.submit(one_order, api, flow, f"bench-{concurrency}-{n}-{time.time_ns()}")
+            for n in range(orders)
+        ]
+        for future in as_completed(futures):
+            try:
+                results.append(future.result())
+            except Exception as error:  # counted and reported: a benchmark keeps going
+                errors.append(f"{type(error).__name__}: {error}"[:300])
+            bar.update()
+    seconds = time.perf_counter() - began
+    return {
+        "concurrency": concurrency,
+        "orders": orders,
+        "completed": len(results),
+        "errors": len(errors),
+        "error_samples": errors[:3],
+        "wall_seconds": seconds,
+        "throughput_per_second": len(results) / seconds,
+        "latency_ms": {label: spread([r[label] for r in results]) for label in HOPS}
+        | {"POST /orders (client)": spread([r["POST /orders (client)"] for r in results])},
+    }
+
+
+def cpu_seconds(root_pid: int) -> dict[str, float]:
+    """CPU seconds so far of the local cloud's processes: function processes, and the rest."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    split = {"functions": 0.0, "local cloud": 0.0}
+    for pid in {root_pid} | processes.descendants(root_pid):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        seconds = (int(fields[11]) + int(fields[12])) / ticks
+        kind = "functions" if "bootstrap.py" in processes.command_line(pid) else "local cloud"
+        split[kind] += seconds
+    return split
+
+
+def measure_floor(samples: int) -> dict[str, dict[str, float]]:
+    floor = RawFloor.create(boto3.client)
+    try:
+        floor.event_hop_ms()
+        floor.workflow_hops_ms()  # first use of each path: not counted
+        events = [floor.event_hop_ms() for _ in tqdm(range(samples), desc="floor: events")]
+        workflows = [floor.workflow_hops_ms() for _ in tqdm(range(samples), desc="floor: workflow")]
+    finally:
+        floor.close()
+    return {
+        "event hop": spread(events),
+        "workflow start -> first task": spread([w[0] for w in workflows]),
+        "task success -> next state": spread([w[1] for w in workflows]),
+    }
+
+
+def report(result: dict[str, Any]) -> str:
+    lines = ["", "latency (ms), from the orders' timelines; ratio = p50 / the floor's p50"]
+    lines.append(
+        f"{'flow':<14}{'x':>3}  {'hop':<31}{'n':>4}{'p50':>8}{'p95':>8}{'p99':>8}{'ratio':>7}"
+    )
+    floor = result["floor_ms"]
+    for flow, levels in result["flows"].items():
+        for level in levels:
+            for label, figures in level["latency_ms"].items():
+                if not figures:
+                    continue
+                floor_name = FLOOR_OF.get((flow, label))
+                ratio = f"{figures['p50'] / floor[floor_name]['p50']:>6.1f}x" if floor_name else ""
+                lines.append(
+                    f"{flow:<14}{level['concurrency']:>3}  {label:<31}{figures['n']:>4}"
+                    f"{figures['p50']:>8.0f}{figures['p95']:>8.0f}{figures['p99']:>8.0f}{ratio:>7}"
+                )
+    lines += ["", "floor (raw service calls, same run)"]
+    for name, figures in floor.items():
+        lines.append(
+            f"  {name:<33}{figures['n']:>4}{figures['p50']:>8.0f}{figures['p95']:>8.0f}"
+            f"{figures['p99']:>8.0f}"
+        )
+    lines += ["", "throughput (completed orders/s) and errors, by concurrent customers"]
+    for flow, levels in result["flows"].items():
+        cells = "  ".join(
+            f"x{lv['concurrency']}: {lv['throughput_per_second']:.2f}/s ({lv['errors']} errors)"
+            for lv in levels
+        )
+        lines.append(f"  {flow:<14}{cells}")
+    lines += ["", "CPU seconds per order: our function processes | the local cloud"]
+    for flow, cpu in result["cpu_seconds_per_order"].items():
+        lines.append(f"  {flow:<14}{cpu['functions']:.3f} | {cpu['local cloud']:.3f}")
+    lines += ["", "package and handler import (median of 5 cold imports, Lambda runtime venv)"]
+    for name, figures in result["footprint"].items():
+        lines.append(
+            f"  {name:<20}{figures['package_bytes'] / 1e6:>7.2f} MB"
+            f"{figures['import_ms_median']:>8.0f} ms"
+        )
     return "\n".join(lines)
 
 
-def main() -> None:
+def chart(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, (hops_axis, throughput_axis) = pyplot.subplots(1, 2, figsize=(13, 5))
+    labels, p50, p95, p99 = [], [], [], []
+    for flow, levels in result["flows"].items():
+        first = levels[0]
+        for label in ("placed -> restaurant notified", "accepted -> user notified"):
+            figures = first["latency_ms"][label]
+            if figures:
+                labels.append(f"{flow}\n{label.replace(' -> ', '->')}")
+                p50.append(figures["p50"])
+                p95.append(figures["p95"])
+                p99.append(figures["p99"])
+    for name, figures in result["floor_ms"].items():
+        labels.append(f"floor\n{name}")
+        p50.append(figures["p50"])
+        p95.append(figures["p95"])
+        p99.append(figures["p99"])
+    positions = range(len(labels))
+    width = 0.27
+    hops_axis.bar([x - width for x in positions], p50, width, label="p50")
+    hops_axis.bar(list(positions), p95, width, label="p95")
+    hops_axis.bar([x + width for x in positions], p99, width, label="p99")
+    hops_axis.set_xticks(list(positions), labels, fontsize=7, rotation=30, ha="right")
+    hops_axis.set_ylabel("ms")
+    hops_axis.set_title(
+        f"hops at concurrency {next(iter(result['flows'].values()))[0]['concurrency']}"
+    )
+    hops_axis.legend()
+    for flow, levels in result["flows"].items():
+        throughput_axis.plot(
+            [lv["concurrency"] for lv in levels],
+            [lv["throughput_per_second"] for lv in levels],
+            marker="o",
+            label=flow,
+        )
+    throughput_axis.set_xscale("log", base=2)
+    throughput_axis.set_xlabel("concurrent customers")
+    throughput_axis.set_ylabel("completed orders / s")
+    throughput_axis.set_title("throughput")
+    throughput_axis.legend()
+    figure.suptitle("orders: choreography vs orchestration on the local cloud")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def measure_flows(
+    api: OrdersApi,
+    flows: list[str],
+    orders: int,
+    levels: list[int],
+    cpu_now: Callable[[], dict[str, float]],
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, float]]]:
+    results: dict[str, list[dict[str, Any]]] = {}
+    cpu_per_order: dict[str, dict[str, float]] = {}
+    for flow in flows:
+        api.finish(api.place(ORDER | {"flow": flow}), poll=POLL)  # warm the functions first
+        before = cpu_now()
+        results[flow] = [run_level(api, flow, orders, level) for level in levels]
+        after = cpu_now()
+        done = sum(level["completed"] for level in results[flow]) or 1
+        cpu_per_order[flow] = {kind: (after[kind] - before[kind]) / done for kind in after}
+    return results, cpu_per_order
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+        prog="python -m tools.benchmark_flows",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--api-url", help="default: the local stage's deployed API (build/)")
-    parser.add_argument("--orders", type=int, default=20, help="orders per flow (default 20)")
-    args = parser.parse_args()
+    parser.add_argument("--orders", type=int, default=40, help="orders per flow and level")
+    parser.add_argument("--concurrency", default="1,8,32", help="comma-separated levels")
+    parser.add_argument("--flows", default=",".join(FLOWS))
+    parser.add_argument("--floor-samples", type=int, default=30)
+    args = parser.parse_args(argv)
+    flows = [flow for flow in args.flows.split(",") if flow]
+    if unknown := set(flows) - set(FLOWS):
+        parser.error(f"unknown flows {sorted(unknown)}; choose from {list(FLOWS)}")
+    levels = [int(level) for level in args.concurrency.split(",") if level]
+    if not os.environ.get("AWS_ENDPOINT_URL"):
+        parser.error("set AWS_ENDPOINT_URL to the local cloud (make benchmark does)")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
     url = args.api_url or json.loads(LOCAL_CHALICE_PATH.outputs_file.read_text())["api_url"]
-    api = OrdersApi(url)
-    one_order(api, "choreography", 0)  # warm both paths' functions first
-    one_order(api, "orchestration", 0)
-    results: dict[str, list[dict[str, Any]]] = {"choreography": [], "orchestration": []}
-    for number in range(1, args.orders + 1):
-        for flow, runs in results.items():
-            runs.append(one_order(api, flow, number))
-    print(f"{args.orders} orders per flow against {url}")
-    print(report(results))
+    cloud_pid = running_pid(instance_layout())
+
+    def cpu_now() -> dict[str, float]:
+        return cpu_seconds(cloud_pid) if cloud_pid else {"functions": 0.0, "local cloud": 0.0}
+
+    floor = measure_floor(args.floor_samples)
+    results, cpu_per_order = measure_flows(OrdersApi(url), flows, args.orders, levels, cpu_now)
+    result = {
+        "api_url": url,
+        "orders_per_level": args.orders,
+        "flows": results,
+        "floor_ms": floor,
+        "cpu_seconds_per_order": cpu_per_order,
+        "cpu_measured": cloud_pid is not None,
+        "footprint": {
+            name: {"package_bytes": f.package_bytes, "import_ms_median": f.import_ms_median}
+            for name, f in footprint.measure().items()
+        },
+    }
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "flows.json").write_text(json.dumps(result, indent=2) + "\n")
+    chart(result, OUT / "flows.png")
+    print(report(result))
+    print(f"\nwritten: {OUT.relative_to(PROJECT)}/flows.json, flows.png")
+    if not cloud_pid:
+        print("(CPU split not measured: the local cloud is not this checkout's instance)")
+    return 1 if any(level["errors"] for levels in results.values() for level in levels) else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

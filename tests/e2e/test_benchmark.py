@@ -1,0 +1,55 @@
+"""End to end: a small run of the flows' benchmark (the full one is ``make benchmark``).
+
+It checks the benchmark measures and reports, not how fast anything is.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import PROJECT
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_small_benchmark_reports_every_figure_for_both_flows(
+    local_cloud: Any, chalice_deployment: dict[str, Any]
+) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "tools.benchmark_flows"]
+        + ["--orders", "2", "--concurrency", "1,2", "--floor-samples", "3"],
+        cwd=PROJECT,
+        env=local_cloud.environment(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    result = json.loads((PROJECT / "build" / "benchmark" / "flows.json").read_text())
+    assert set(result["flows"]) == {"choreography", "orchestration"}
+    for levels in result["flows"].values():
+        assert [level["concurrency"] for level in levels] == [1, 2]
+        for level in levels:
+            assert (level["completed"], level["errors"]) == (2, 0)
+            assert level["throughput_per_second"] > 0
+            for figures in level["latency_ms"].values():
+                assert figures["n"] == 2
+                assert 0 < figures["p50"] <= figures["p95"] <= figures["p99"]
+    assert {name: f["n"] for name, f in result["floor_ms"].items()} == {
+        "event hop": 3,
+        "workflow start -> first task": 3,
+        "task success -> next state": 3,
+    }
+    assert result["cpu_measured"] is (
+        result["cpu_seconds_per_order"]["choreography"]["local cloud"] > 0
+    )
+    orders, empty = result["footprint"]["orders"], result["footprint"]["empty chalice app"]
+    assert orders["package_bytes"] > empty["package_bytes"] > 0
+    assert orders["import_ms_median"] > 0 and empty["import_ms_median"] > 0
+    assert (PROJECT / "build" / "benchmark" / "flows.png").stat().st_size > 10_000
+    assert "ratio" in completed.stdout and "throughput" in completed.stdout
