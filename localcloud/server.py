@@ -170,6 +170,9 @@ def localstack_environment(install: InstallLayout, instance: InstanceLayout) -> 
         # CREATING) this many times at once, then once a second (LocalStack: 5). A local function
         # is Active ~0.2 s after it is created, so each one cost a stack a whole second.
         "CFN_NO_WAIT_ITERATIONS": "200",
+        # The requests LocalStack makes to itself (SQS pollers' receives, empty ones too; SNS
+        # deliveries; Lambda invokes) in its log too, so the benchmark can count what AWS bills.
+        "LOG_LEVEL_OVERRIDES": "localstack.request.internal.aws=INFO",
     }
     for name, value in defaults.items():
         env.setdefault(name, value)

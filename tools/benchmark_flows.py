@@ -29,7 +29,8 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,8 @@ from deploy.stages import Deployment, DeployPath, load_stage
 from localcloud import processes
 from localcloud.paths import instance_layout
 from localcloud.server import running_pid
-from localdev import footprint
+from localdev import billing, costs, footprint
+from localdev.billing import Usage
 from localdev.orders_api import OrdersApi
 from localdev.raw_floor import RawFloor
 
@@ -80,9 +82,10 @@ def spread(values: list[float]) -> dict[str, float]:
     }
 
 
-def one_order(api: OrdersApi, flow: str, customer: str) -> dict[str, float]:
+def one_order(api: OrdersApi, flow: str, customer: str, placed: list[str]) -> dict[str, float]:
     began = time.perf_counter()
     order_id = api.place(ORDER | {"flow": flow, "customer_id": customer})
+    placed.append(order_id)
     placed_ms = (time.perf_counter() - began) * 1000
     order = api.finish(order_id, poll=POLL)
     moments = {e["type"]: datetime.fromisoformat(e["occurred_at"]) for e in order["timeline"]}
@@ -92,7 +95,9 @@ def one_order(api: OrdersApi, flow: str, customer: str) -> dict[str, float]:
     return figures
 
 
-def run_level(api: OrdersApi, flow: str, orders: int, concurrency: int) -> dict[str, Any]:
+def run_level(
+    api: OrdersApi, flow: str, orders: int, concurrency: int, placed: list[str]
+) -> dict[str, Any]:
     results: list[dict[str, float]] = []
     errors: list[str] = []
     began = time.perf_counter()
@@ -103,7 +108,7 @@ def run_level(api: OrdersApi, flow: str, orders: int, concurrency: int) -> dict[
         ) as bar,
     ):
         futures = [
-            pool.submit(one_order, api, flow, f"bench-{concurrency}-{n}-{time.time_ns()}")
+            pool.submit(one_order, api, flow, f"bench-{concurrency}-{n}-{time.time_ns()}", placed)
             for n in range(orders)
         ]
         for future in as_completed(futures):
@@ -196,7 +201,40 @@ def report(result: dict[str, Any]) -> str:
             f"  {name:<20}{figures['package_bytes'] / 1e6:>7.2f} MB"
             f"{figures['import_ms_median']:>8.0f} ms"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + cost_report(result["cost"]))
+
+
+def cost_report(cost: dict[str, Any]) -> list[str]:
+    if not cost["per_million_orders"]:
+        return ["", "cost: not measured (needs this checkout's local stage and local cloud)"]
+    flows = list(cost["per_million_orders"])
+    lines = ["", "billable operations per order, counted from what the local cloud recorded"]
+    lines.append(f"  {'':<22}" + "".join(f"{flow:>15}" for flow in flows))
+    for field in next(iter(cost["per_order"].values())):
+        values = "".join(f"{cost['per_order'][flow][field]:>15.3f}" for flow in flows)
+        lines.append(f"  {field:<22}{values}")
+    lines += ["", "US$ per million orders (localdev/aws_prices.json: us-east-1, on demand)"]
+    lines.append(f"  {'':<22}" + "".join(f"{flow:>15}" for flow in flows))
+    for item in next(iter(cost["per_million_orders"].values())):
+        values = "".join(f"{cost['per_million_orders'][flow][item]:>15.2f}" for flow in flows)
+        lines.append(f"  {item:<22}{values}")
+    for variant in ("express_on_paper", "durable_functions_on_paper"):
+        if variant in cost:
+            paper = cost[variant]
+            verified = "" if paper.get("verified", True) else "  (unverified prices)"
+            lines.append(f"  on paper: {paper['flow']:<45}{paper['total']:>9.2f}{verified}")
+    if crossing := cost.get("crossover"):
+        steps = crossing["crossover"]
+        lines.append(
+            "  each machine-only step added: "
+            + ", ".join(f"{flow} +{value:.2f}" for flow, value in crossing["step_cost"].items())
+            + (
+                f"; the flows cross at {steps} extra steps"
+                if steps is not None
+                else "; they never cross"
+            )
+        )
+    return lines
 
 
 def chart(result: dict[str, Any], path: Path) -> None:
@@ -205,7 +243,7 @@ def chart(result: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
-    figure, (hops_axis, throughput_axis) = pyplot.subplots(1, 2, figsize=(13, 5))
+    figure, (hops_axis, throughput_axis, cost_axis) = pyplot.subplots(1, 3, figsize=(18, 5))
     labels, p50, p95, p99 = [], [], [], []
     for flow, levels in result["flows"].items():
         first = levels[0]
@@ -244,28 +282,82 @@ def chart(result: dict[str, Any], path: Path) -> None:
     throughput_axis.set_ylabel("completed orders / s")
     throughput_axis.set_title("throughput")
     throughput_axis.legend()
+    cost = result["cost"]
+    bars = {flow: items["total"] for flow, items in cost["per_million_orders"].items()}
+    for variant in ("express_on_paper", "durable_functions_on_paper"):
+        if variant in cost:
+            bars[cost[variant]["flow"].replace("orchestration on ", "")] = cost[variant]["total"]
+    cost_axis.bar(list(bars), list(bars.values()), color=["C0", "C1", "C2", "C3"][: len(bars)])
+    cost_axis.set_ylabel("US$ per million orders")
+    cost_axis.set_title("cost (counted operations x us-east-1 prices)")
+    cost_axis.tick_params(axis="x", labelsize=7)
     figure.suptitle("orders: choreography vs orchestration on the local cloud")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
 
 
-def measure_flows(
+@dataclass
+class FlowRun:
+    levels: list[dict[str, Any]]
+    cpu_per_order: dict[str, float]
+    usage: Usage | None  # None when the deployment is not this checkout's local stage
+
+
+def measure_flow(
     api: OrdersApi,
-    flows: list[str],
+    flow: str,
     orders: int,
     levels: list[int],
     cpu_now: Callable[[], dict[str, float]],
-) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, float]]]:
-    results: dict[str, list[dict[str, Any]]] = {}
-    cpu_per_order: dict[str, dict[str, float]] = {}
-    for flow in flows:
-        api.finish(api.place(ORDER | {"flow": flow}), poll=POLL)  # warm the functions first
-        before = cpu_now()
-        results[flow] = [run_level(api, flow, orders, level) for level in levels]
-        after = cpu_now()
-        done = sum(level["completed"] for level in results[flow]) or 1
-        cpu_per_order[flow] = {kind: (after[kind] - before[kind]) / done for kind in after}
-    return results, cpu_per_order
+    deployed: dict[str, Any] | None,
+) -> FlowRun:
+    api.finish(api.place(ORDER | {"flow": flow}), poll=POLL)  # warm the functions first
+    placed: list[str] = []
+    window_start = datetime.now(UTC)
+    before = cpu_now()
+    runs = [run_level(api, flow, orders, level, placed) for level in levels]
+    after = cpu_now()
+    done = sum(level["completed"] for level in runs) or 1
+    cpu = {kind: (after[kind] - before[kind]) / done for kind in after}
+    if deployed is None or not placed:
+        return FlowRun(runs, cpu, None)
+    # What the orders cause ends with the choreography's deadline checks, one deadline after
+    # the last order was placed.
+    time.sleep(load_stage("local").restaurant_deadline_seconds + 5)
+    executions = [
+        deployed["state_machine_arn"].replace(":stateMachine:", ":execution:") + f":{order_id}"
+        for order_id in placed
+    ]
+    usage = billing.collect(
+        os.environ["AWS_ENDPOINT_URL"],
+        instance_layout().log_file,
+        window_start,
+        datetime.now(UTC),
+        executions if flow == "orchestration" else [],
+        len(placed),
+        functions=list(deployed["functions"].values()),
+        order_ids=placed,
+        orders_table=deployed["orders_table"],
+    )
+    return FlowRun(runs, cpu, usage)
+
+
+def price(runs: dict[str, FlowRun]) -> dict[str, Any]:
+    usages = {flow: run.usage for flow, run in runs.items() if run.usage is not None}
+    priced: dict[str, Any] = {
+        "per_order": {flow: usage.per_order() for flow, usage in usages.items()},
+        "per_million_orders": {
+            flow: costs.cost_per_million(usage) for flow, usage in usages.items()
+        },
+    }
+    if "orchestration" in usages:
+        priced["express_on_paper"] = costs.express_on_paper(usages["orchestration"])
+        priced["durable_functions_on_paper"] = costs.durable_functions_on_paper(
+            usages["orchestration"]
+        )
+        if "choreography" in usages:
+            priced["crossover"] = costs.crossover(usages["choreography"], usages["orchestration"])
+    return priced
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -295,15 +387,20 @@ def main(argv: list[str] | None = None) -> int:
     def cpu_now() -> dict[str, float]:
         return cpu_seconds(cloud_pid) if cloud_pid else {"functions": 0.0, "local cloud": 0.0}
 
+    deployed = None
+    if not args.api_url and cloud_pid is not None:
+        deployed = json.loads(LOCAL_CHALICE_PATH.outputs_file.read_text())
     floor = measure_floor(args.floor_samples)
-    results, cpu_per_order = measure_flows(OrdersApi(url), flows, args.orders, levels, cpu_now)
+    api = OrdersApi(url)
+    runs = {flow: measure_flow(api, flow, args.orders, levels, cpu_now, deployed) for flow in flows}
     result = {
         "api_url": url,
         "orders_per_level": args.orders,
-        "flows": results,
+        "flows": {flow: run.levels for flow, run in runs.items()},
         "floor_ms": floor,
-        "cpu_seconds_per_order": cpu_per_order,
+        "cpu_seconds_per_order": {flow: run.cpu_per_order for flow, run in runs.items()},
         "cpu_measured": cloud_pid is not None,
+        "cost": price(runs),
         "footprint": {
             name: {"package_bytes": f.package_bytes, "import_ms_median": f.import_ms_median}
             for name, f in footprint.measure().items()
@@ -316,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nwritten: {OUT.relative_to(PROJECT)}/flows.json, flows.png")
     if not cloud_pid:
         print("(CPU split not measured: the local cloud is not this checkout's instance)")
-    return 1 if any(level["errors"] for levels in results.values() for level in levels) else 0
+    return 1 if any(level["errors"] for run in runs.values() for level in run.levels) else 0
 
 
 if __name__ == "__main__":

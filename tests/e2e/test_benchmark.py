@@ -51,5 +51,14 @@ def test_a_small_benchmark_reports_every_figure_for_both_flows(
     orders, empty = result["footprint"]["orders"], result["footprint"]["empty chalice app"]
     assert orders["package_bytes"] > empty["package_bytes"] > 0
     assert orders["import_ms_median"] > 0 and empty["import_ms_median"] > 0
+    per_order = result["cost"]["per_order"]
+    assert per_order["orchestration"]["state_transitions"] >= 5  # the happy path's states
+    assert per_order["choreography"]["state_transitions"] == 0
+    for flow in ("choreography", "orchestration"):
+        assert per_order[flow]["lambda_invocations"] >= 6
+        assert per_order[flow]["sns_publishes"] >= 5
+        items = result["cost"]["per_million_orders"][flow]
+        assert items["total"] == pytest.approx(sum(v for k, v in items.items() if k != "total"))
+    assert result["cost"]["express_on_paper"]["total"] > 0
     assert (PROJECT / "build" / "benchmark" / "flows.png").stat().st_size > 10_000
     assert "ratio" in completed.stdout and "throughput" in completed.stdout
