@@ -3,7 +3,8 @@ the same run, and price what the orders really used.
 
     make benchmark                                   # deploys the local stage if needed
     .venv/bin/python -m tools.benchmark_flows [--orders 40] [--concurrency 1,8,32]
-        [--flows choreography,orchestration] [--floor-samples 30] [--api-url URL]
+        [--flows choreography,orchestration] [--floor-samples 30] [--cost-settle S]
+        [--api-url URL]
 
 For each flow and each number of concurrent customers, ``--orders`` orders are placed, and a
 scripted restaurant accepts and completes each one (polling every 0.5 s). Reported:
@@ -310,6 +311,7 @@ def measure_flow(
     levels: list[int],
     cpu_now: Callable[[], dict[str, float]],
     deployed: dict[str, Any] | None,
+    settle_seconds: float,
 ) -> FlowRun:
     api.finish(api.place(ORDER | {"flow": flow}), poll=POLL)  # warm the functions first
     placed: list[str] = []
@@ -321,9 +323,7 @@ def measure_flow(
     cpu = {kind: (after[kind] - before[kind]) / done for kind in after}
     if deployed is None or not placed:
         return FlowRun(runs, cpu, None)
-    # What the orders cause ends with the choreography's deadline checks, one deadline after
-    # the last order was placed.
-    time.sleep(load_stage("local").restaurant_deadline_seconds + 5)
+    time.sleep(settle_seconds)
     executions = [
         deployed["state_machine_arn"].replace(":stateMachine:", ":execution:") + f":{order_id}"
         for order_id in placed
@@ -371,6 +371,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", default="1,8,32", help="comma-separated levels")
     parser.add_argument("--flows", default=",".join(FLOWS))
     parser.add_argument("--floor-samples", type=int, default=30)
+    parser.add_argument(
+        "--cost-settle",
+        type=float,
+        # What the orders cause ends with the choreography's deadline checks, one deadline
+        # after the last order was placed.
+        default=load_stage("local").restaurant_deadline_seconds + 5,
+        help="seconds to wait after a flow's last order before counting what it caused "
+        "(default: the local stage's restaurant deadline + 5 s, so the deadline checks count)",
+    )
     args = parser.parse_args(argv)
     flows = [flow for flow in args.flows.split(",") if flow]
     if unknown := set(flows) - set(FLOWS):
@@ -392,7 +401,10 @@ def main(argv: list[str] | None = None) -> int:
         deployed = json.loads(LOCAL_CHALICE_PATH.outputs_file.read_text())
     floor = measure_floor(args.floor_samples)
     api = OrdersApi(url)
-    runs = {flow: measure_flow(api, flow, args.orders, levels, cpu_now, deployed) for flow in flows}
+    runs = {
+        flow: measure_flow(api, flow, args.orders, levels, cpu_now, deployed, args.cost_settle)
+        for flow in flows
+    }
     result = {
         "api_url": url,
         "orders_per_level": args.orders,

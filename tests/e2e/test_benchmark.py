@@ -1,6 +1,8 @@
 """End to end: a small run of the flows' benchmark (the full one is ``make benchmark``).
 
-It checks the benchmark measures and reports, not how fast anything is.
+It checks the benchmark measures and reports, not how fast anything is. It counts costs
+without waiting for the choreography's deadline checks (``--cost-settle 2``): they are the
+full run's business, and would add two restaurant deadlines to ``make test``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ def test_a_small_benchmark_reports_every_figure_for_both_flows(
 ) -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "tools.benchmark_flows"]
-        + ["--orders", "2", "--concurrency", "1,2", "--floor-samples", "3"],
+        + ["--orders", "2", "--concurrency", "1,2", "--floor-samples", "3"]
+        + ["--cost-settle", "2"],
         cwd=PROJECT,
         env=local_cloud.environment(),
         capture_output=True,
