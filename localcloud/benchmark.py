@@ -334,15 +334,8 @@ def warm_up(cloud: LocalCloud, topic: str, output_url: str) -> None:
 def tree_cpu_ticks(root_pid: int) -> int:
     """utime+stime of `root_pid` and every descendant, plus cutime+cstime (children that ended
     and were reaped), so a process ending during the measurement does not lose its CPU time."""
-    total = 0
-    for pid in {root_pid} | processes.descendants(root_pid):
-        try:
-            fields = (processes.PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            continue
-        # Fields 14-17 of proc(5) (utime, stime, cutime, cstime); fields[0] here is field 3.
-        total += sum(int(value) for value in fields[11:15])
-    return total
+    tree = {root_pid} | processes.descendants(root_pid)
+    return sum(processes.cpu_ticks(pid, reaped_children=True) for pid in tree)
 
 
 def idle_cpu_percent(root_pid: int, seconds: float) -> float:

@@ -33,12 +33,27 @@ def command_line(pid: int) -> str:
     return raw.replace(b"\0", b" ").decode(errors="replace").strip()
 
 
-def _parent_of(pid: int) -> int | None:
+def _stat_fields(pid: int) -> list[str] | None:
+    """proc(5) stat fields from field 3 (state) on; None if the process is gone."""
     try:
-        fields = (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+        return (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return None
-    return int(fields[1])
+
+
+def _parent_of(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return None if fields is None else int(fields[1])
+
+
+def cpu_ticks(pid: int, reaped_children: bool = False) -> int:
+    """utime+stime of `pid` (clock ticks), plus cutime+cstime (children that ended and were
+    reaped) if asked; 0 if the process is gone."""
+    fields = _stat_fields(pid)
+    if fields is None:
+        return 0
+    # Fields 14-17 of proc(5) (utime, stime, cutime, cstime); fields[0] here is field 3.
+    return sum(int(value) for value in fields[11 : 15 if reaped_children else 13])
 
 
 def _all_pids() -> list[int]:

@@ -1,7 +1,8 @@
 """The floor under each flow's hops: the same service calls with no application code.
 
 - choreography hop: SNS Publish -> SQS (raw delivery) -> long-poll ReceiveMessage, the
-  transport of one event from a publisher to the next consumer;
+  transport of one event from a publisher to the next consumer (the floor
+  ``localcloud.benchmark`` measures, on queues and topics made the same way);
 - orchestration, placed -> restaurant notified: StartExecution -> a task state that sends the
   task token to SQS (``sqs:sendMessage.waitForTaskToken``) -> ReceiveMessage;
 - orchestration, answer -> next step: SendTaskSuccess -> the next state sends to SQS ->
@@ -18,6 +19,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+
+from localcloud.benchmark import make_queue, topic_into_queue
 
 FLOOR_MACHINE = {
     "StartAt": "TellAndWait",
@@ -56,20 +59,10 @@ class RawFloor:
         return floor
 
     def _build(self) -> None:
-        sns, sqs = self.clients["sns"], self.clients["sqs"]
-        self.created["topic"] = sns.create_topic(Name=self.name)["TopicArn"]
-        for queue in ("hop", "flow"):
-            url = sqs.create_queue(QueueName=f"{self.name}-{queue}")["QueueUrl"]
-            self.created[f"{queue}_queue"] = url
-        hop_arn = sqs.get_queue_attributes(
-            QueueUrl=self.created["hop_queue"], AttributeNames=["QueueArn"]
-        )["Attributes"]["QueueArn"]
-        sns.subscribe(
-            TopicArn=self.created["topic"],
-            Protocol="sqs",
-            Endpoint=hop_arn,
-            Attributes={"RawMessageDelivery": "true"},
-        )
+        sqs = self.clients["sqs"]
+        self.created["hop_queue"], hop_arn = make_queue(sqs, f"{self.name}-hop")
+        self.created["flow_queue"], _ = make_queue(sqs, f"{self.name}-flow")
+        self.created["topic"] = topic_into_queue(self.clients["sns"], hop_arn)
         trust = {
             "Version": "2012-10-17",
             "Statement": [

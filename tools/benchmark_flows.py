@@ -38,8 +38,9 @@ from typing import Any
 import boto3
 from tqdm import tqdm
 
-from deploy.stages import Deployment, DeployPath, load_stage
+from deploy.stages import Deployment, DeployPath, aws_environment, load_stage
 from localcloud import processes
+from localcloud.benchmark import percentile
 from localcloud.paths import instance_layout
 from localcloud.server import running_pid
 from localdev import billing, costs, footprint
@@ -65,11 +66,6 @@ FLOOR_OF = {
     ("orchestration", "accepted -> user notified"): "task success -> next state",
 }
 POLL = 0.5
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def spread(values: list[float]) -> dict[str, float]:
@@ -137,13 +133,8 @@ def cpu_seconds(root_pid: int) -> dict[str, float]:
     ticks = os.sysconf("SC_CLK_TCK")
     split = {"functions": 0.0, "local cloud": 0.0}
     for pid in {root_pid} | processes.descendants(root_pid):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        seconds = (int(fields[11]) + int(fields[12])) / ticks
         kind = "functions" if "bootstrap.py" in processes.command_line(pid) else "local cloud"
-        split[kind] += seconds
+        split[kind] += processes.cpu_ticks(pid) / ticks
     return split
 
 
@@ -385,11 +376,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown := set(flows) - set(FLOWS):
         parser.error(f"unknown flows {sorted(unknown)}; choose from {list(FLOWS)}")
     levels = [int(level) for level in args.concurrency.split(",") if level]
-    if not os.environ.get("AWS_ENDPOINT_URL"):
+    environment = aws_environment()
+    if not environment.get("AWS_ENDPOINT_URL"):
         parser.error("set AWS_ENDPOINT_URL to the local cloud (make benchmark does)")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+    os.environ.update(environment)
     url = args.api_url or json.loads(LOCAL_CHALICE_PATH.outputs_file.read_text())["api_url"]
     cloud_pid = running_pid(instance_layout())
 
