@@ -477,7 +477,8 @@ def collect(
         if functions is not None
         else _all_functions(lambda_client)
     )
-    events = {name: _log_events(client("logs"), name, start, end) for name in names}
+    logs = client("logs")
+    events = {name: _log_events(logs, name, start, end) for name in names}
 
     api_calls = {key: n for key, n in counts.items() if key.startswith(API)}
     reads = {key: n for key, n in api_calls.items() if _is_observer(key)} if exclude_reads else {}
@@ -493,9 +494,10 @@ def collect(
         include_init=include_init,
     )
 
-    transitions = 0
-    for arn in execution_arns:
-        transitions += count_state_transitions(_history(client("stepfunctions"), arn))
+    stepfunctions = client("stepfunctions")
+    transitions = sum(
+        count_state_transitions(_history(stepfunctions, arn)) for arn in execution_arns
+    )
 
     sqs = sum(n for key, n in counts.items() if key.startswith("sqs."))
     if any(key.startswith(INTERNAL) for key in counts):
