@@ -24,6 +24,7 @@ BOTOCORE_DATA = Path(__file__).with_name("botocore_data")
 # the Lambda runtime has those, and leaving out botocore's 2,000 files makes the zip 18 MB smaller,
 # which every function create, upload and unzip pays for (locally about 1.5 s a function).
 APP_SOURCES = ["app.py", "requirements.txt", "chalicelib"]
+CHALICE_ENVIRONMENT = {"AWS_DATA_PATH": str(BOTOCORE_DATA), "PIP_NO_DEPS": "1"}
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def chalice(command: str, deployment: Deployment, env: dict[str, str], *argument
     completed = subprocess.run(
         [str(CHALICE), command, "--stage", deployment.stage.name, *arguments],
         cwd=PROJECT,
-        env=env | {"AWS_DATA_PATH": str(BOTOCORE_DATA), "PIP_NO_DEPS": "1"},
+        env=env | CHALICE_ENVIRONMENT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -9,16 +9,15 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from deploy import chalice_app
 from localcloud.paths import install_layout
 
 PROJECT = Path(__file__).resolve().parents[1]
-CHALICE = Path(sys.executable).with_name("chalice")
 EMPTY_APP = """from chalice import Chalice
 
 app = Chalice(app_name="empty")
@@ -42,9 +41,9 @@ class Footprint:
 
 def _package(project: Path, out: Path, stage: str, env: dict[str, str]) -> Path:
     subprocess.run(
-        [str(CHALICE), "package", "--stage", stage, str(out)],
+        [str(chalice_app.CHALICE), "package", "--stage", stage, str(out)],
         cwd=project,
-        env=env | {"PIP_NO_DEPS": "1"},
+        env=env | chalice_app.CHALICE_ENVIRONMENT,  # packaged as the deploy packages
         check=True,
         capture_output=True,
     )
@@ -75,7 +74,7 @@ def measure(runs: int = 5) -> dict[str, Footprint]:
         "ORDERS_RESOURCE_PREFIX": "orders-footprint",
         "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
     }
-    results = {}
+    results: dict[str, Footprint] = {}
     with tempfile.TemporaryDirectory() as scratch:
         empty = Path(scratch) / "empty"
         (empty / ".chalice").mkdir(parents=True)
