@@ -90,6 +90,21 @@ def _one_order(usage: Usage) -> Usage:
     return Usage(orders=1, **per_order)
 
 
+def _mean_invocation_gb_seconds(one: Usage) -> float:
+    return one.lambda_gb_seconds / max(one.lambda_invocations, 1.0)
+
+
+def _priced_with(
+    usage: Usage, prices: Mapping[str, Price], extra_items: Mapping[str, float]
+) -> dict[str, float]:
+    """``cost_per_million`` of ``usage`` with more line items, and the total of them all."""
+    items = cost_per_million(usage, prices)
+    del items["total"]
+    items.update(extra_items)
+    items["total"] = sum(items.values())
+    return items
+
+
 def _unverified(prices: Mapping[str, Price], names: Iterable[str]) -> list[str]:
     return [f"{name} ({prices[name].source})" for name in names if not prices[name].verified]
 
@@ -121,7 +136,7 @@ def express_on_paper(
     """
     prices = prices if prices is not None else load_prices()
     one = _one_order(orchestration_usage)
-    mean_gb_seconds = one.lambda_gb_seconds / max(one.lambda_invocations, 1.0)
+    mean_gb_seconds = _mean_invocation_gb_seconds(one)
     moved = replace(
         one,
         state_transitions=0.0,
@@ -131,21 +146,24 @@ def express_on_paper(
         dynamodb_read_units=one.dynamodb_read_units + 1,
         dynamodb_write_units=max(0.0, one.dynamodb_write_units - token_write_units_per_order),
     )
-    items = cost_per_million(moved, prices)
-    del items["total"]
     billed_seconds = math.ceil(round(seconds_per_execution * 10, 6)) / 10
     billed_gb = math.ceil(memory_mb / 64) * 64 / 1024
-    items["step_functions_express_requests"] = (
-        executions_per_order * prices["step_functions_express_request"].per_unit * MILLION
+    items = _priced_with(
+        moved,
+        prices,
+        {
+            "step_functions_express_requests": (
+                executions_per_order * prices["step_functions_express_request"].per_unit * MILLION
+            ),
+            "step_functions_express_duration": (
+                executions_per_order
+                * billed_seconds
+                * billed_gb
+                * prices["step_functions_express_duration"].per_unit
+                * MILLION
+            ),
+        },
     )
-    items["step_functions_express_duration"] = (
-        executions_per_order
-        * billed_seconds
-        * billed_gb
-        * prices["step_functions_express_duration"].per_unit
-        * MILLION
-    )
-    items["total"] = sum(items.values())
     used = [price for _, price, _ in LINE_ITEMS.values()] + [
         "step_functions_express_request",
         "step_functions_express_duration",
@@ -219,19 +237,23 @@ def durable_functions_on_paper(
             0.0, one.lambda_invocations - replaced_task_invocations + durable_invocations
         ),
     )
-    items = cost_per_million(moved, prices)
-    del items["total"]
     written_gb = operations_per_order * checkpoint_bytes / GB
-    items["durable_operations"] = (
-        operations_per_order * prices["lambda_durable_operation"].per_unit * MILLION
+    retained = written_gb * retention_days / 30
+    items = _priced_with(
+        moved,
+        prices,
+        {
+            "durable_operations": (
+                operations_per_order * prices["lambda_durable_operation"].per_unit * MILLION
+            ),
+            "durable_data_written": (
+                written_gb * prices["lambda_durable_data_written"].per_unit * MILLION
+            ),
+            "durable_data_retained": (
+                retained * prices["lambda_durable_data_retained"].per_unit * MILLION
+            ),
+        },
     )
-    items["durable_data_written"] = (
-        written_gb * prices["lambda_durable_data_written"].per_unit * MILLION
-    )
-    items["durable_data_retained"] = (
-        written_gb * retention_days / 30 * prices["lambda_durable_data_retained"].per_unit * MILLION
-    )
-    items["total"] = sum(items.values())
     unverified = _unverified(prices, DURABLE_PRICES)
     return {
         "flow": "orchestration on Lambda durable functions",
@@ -286,7 +308,7 @@ def crossover(
         return Usage(
             orders=1,
             lambda_invocations=1.0,
-            lambda_gb_seconds=one.lambda_gb_seconds / max(one.lambda_invocations, 1.0),
+            lambda_gb_seconds=_mean_invocation_gb_seconds(one),
             sns_publishes=1.0,
             dynamodb_write_units=write_units,
             dynamodb_read_units=read_units_per_step,
