@@ -11,7 +11,7 @@ ifneq ($(filter local%,$(STAGE)),)
 TARGET := AWS_ENDPOINT_URL=$$(bash localcloud/run start | tail -n 1)
 endif
 
-.PHONY: help venv lock test unit lint run demo benchmark diagrams deploy teardown localcloud-start localcloud-stop clean
+.PHONY: help venv lock test unit lint run demo benchmark diagrams openapi deploy teardown localcloud-start localcloud-stop clean
 
 help:
 	@echo "make run        start the local cloud, deploy both paths, serve the orders API (chalice local)"
@@ -22,6 +22,7 @@ help:
 	@echo "make deploy STAGE=dev / make teardown STAGE=dev   (an AWS account: no AWS_ENDPOINT_URL set)"
 	@echo "make teardown STAGE=local   remove both local deployments from the local cloud"
 	@echo "make diagrams   redraw docs/diagrams/ (state machine, choreography) from the source"
+	@echo "make openapi    rewrite docs/openapi.json (the API's description) from the routes and schemas"
 	@echo "make localcloud-start / localcloud-stop"
 
 # Exactly the versions in requirements-dev.lock (made by `make lock`), installed with uv.
@@ -42,9 +43,13 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/vulture
 	$(PY) -m tools.diagrams --check
+	$(PY) -m tools.openapi --check
 
 diagrams: $(STAMP)
 	$(PY) -m tools.diagrams
+
+openapi: $(STAMP)
+	$(PY) -m tools.openapi
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit

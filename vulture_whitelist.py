@@ -42,3 +42,11 @@ _.get_endpoint_from_executor
 _.get_runtime_endpoint
 # plux entry point named in localcloud/lambda_executor/pyproject.toml; LocalStack loads it.
 _.LocalProcessRuntimeExecutorPlugin
+
+# localdev/chalice_local_server.py: what http.server and chalice.local read of a handler
+# and of a gateway exception.
+_.CODE
+_.close_connection
+_.__getattr__
+# tests/unit/test_tokens.py: http.server calls log_message (silenced for the test's JWKS server).
+_.log_message

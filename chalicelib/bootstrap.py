@@ -13,12 +13,21 @@ import boto3
 from chalicelib import settings
 from chalicelib.adapters.dynamodb_orders import DynamoDbOrderRepository
 from chalicelib.adapters.dynamodb_vouchers import DynamoDbVoucherRepository
+from chalicelib.adapters.jwt_tokens import JwksUrlKeys, JwtVerifier, SsmJwksKeys
 from chalicelib.adapters.sns_events import SnsEventPublisher
 from chalicelib.adapters.sns_notifier import SnsNotifier
 from chalicelib.adapters.ssm_flow_weights import SsmFlowWeights
 from chalicelib.adapters.step_functions import StepFunctionsWorkflow
-from chalicelib.ports import FlowWeightsSource, Ports, Workflow
-from chalicelib.promotions.vouchers import VoucherRepository
+from chalicelib.orders.events import EventType
+from chalicelib.ports import (
+    FlowWeightsSource,
+    OrderRepository,
+    Ports,
+    SigningKeys,
+    TokenVerifier,
+    Workflow,
+)
+from chalicelib.promotions.vouchers import OrderFacts, OrderFactsLookup, VoucherRepository
 
 
 def utc_now() -> datetime:
@@ -27,6 +36,21 @@ def utc_now() -> datetime:
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+def order_facts_from(orders: OrderRepository) -> OrderFactsLookup:
+    """Promotions' read port, adapted from the orders repository (one strongly consistent read)."""
+
+    def facts(order_id: str) -> OrderFacts:
+        order = orders.get(order_id)
+        return OrderFacts(
+            customer_id=order.customer_id,
+            status=order.status.value,
+            total_cents=order.total_cents,
+            completion=order.recorded(EventType.ORDER_COMPLETED),
+        )
+
+    return facts
 
 
 @dataclass
@@ -69,10 +93,34 @@ class Dependencies:
         )
 
     @cached_property
+    def tokens(self) -> TokenVerifier:
+        return JwtVerifier(
+            self._signing_keys(),
+            issuer=settings.required(settings.AUTH_ISSUER),
+            audience=settings.required(settings.AUTH_AUDIENCE),
+            role_claim=settings.required(settings.AUTH_ROLE_CLAIM),
+        )
+
+    def _signing_keys(self) -> SigningKeys:
+        if settings.is_set(settings.AUTH_JWKS_URL):
+            return JwksUrlKeys(settings.required(settings.AUTH_JWKS_URL))
+        if settings.is_set(settings.AUTH_JWKS_PARAMETER):
+            parameter = settings.required(settings.AUTH_JWKS_PARAMETER)
+            return SsmJwksKeys(parameter, self.client("ssm"))
+        raise settings.ConfigurationError(
+            f"set {settings.AUTH_JWKS_URL} or {settings.AUTH_JWKS_PARAMETER}: "
+            "where the token issuer's keys are"
+        )
+
+    @cached_property
     def vouchers(self) -> VoucherRepository:
         return DynamoDbVoucherRepository(
             settings.required(settings.VOUCHERS_TABLE), self.client("dynamodb")
         )
+
+    @cached_property
+    def order_facts(self) -> OrderFactsLookup:
+        return order_facts_from(self.ports.orders)
 
 
 class Provider(Protocol):
@@ -88,7 +136,13 @@ class Provider(Protocol):
     def vouchers(self) -> VoucherRepository: ...
 
     @property
+    def order_facts(self) -> OrderFactsLookup: ...
+
+    @property
     def flow_weights(self) -> FlowWeightsSource: ...
+
+    @property
+    def tokens(self) -> TokenVerifier: ...
 
 
 _current: Provider | None = None

@@ -79,7 +79,7 @@ class OrchestrationCoordinator(Coordinator):
 
     def place(self, command: steps.PlaceOrder) -> Event:
         placed = self._run(lambda: steps.place_order(command, self.ports))
-        self.workflow.start(command.order_id)
+        self.workflow.start(placed.order_id)  # a replay names the order the key placed first
         return placed
 
     def accept(self, order: Order) -> None:

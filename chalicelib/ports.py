@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from chalicelib.orders.access import Principal
 from chalicelib.orders.events import Event
 from chalicelib.orders.flow_choice import FlowWeights
 from chalicelib.orders.model import Order, OrderStatus
@@ -15,8 +16,16 @@ from chalicelib.orders.model import Order, OrderStatus
 
 class OrderRepository(ABC):
     @abstractmethod
-    def add(self, order: Order) -> None:
-        """Store a new order with its first event; DuplicateOrderError if the id exists."""
+    def add(self, order: Order, idempotency_key: str | None = None) -> None:
+        """Store a new order with its first event, and the customer's key against its id.
+
+        Raises DuplicateOrderError, naming the existing order, if the customer's
+        ``idempotency_key`` placed an order already (or the id exists).
+        """
+
+    @abstractmethod
+    def order_id_for_key(self, customer_id: str, idempotency_key: str) -> str | None:
+        """The order the customer's Idempotency-Key placed, if any."""
 
     @abstractmethod
     def get(self, order_id: str) -> Order:
@@ -72,6 +81,25 @@ class FlowWeightsSource(ABC):
     @abstractmethod
     def current(self) -> FlowWeights:
         """The weights in force; raises InvalidFlowWeightsError if what is stored is not."""
+
+
+class TokenVerifier(ABC):
+    """Says who a bearer token belongs to."""
+
+    @abstractmethod
+    def verify(self, token: str) -> Principal:
+        """The token's principal; NotAuthenticatedError if it is not a valid token of our issuer.
+
+        ForbiddenError if it is valid but grants no role in this API.
+        """
+
+
+class SigningKeys(ABC):
+    """The issuer's public keys, by the key id a token names."""
+
+    @abstractmethod
+    def key_for(self, token: str) -> Any:
+        """The key that must have signed ``token``; NotAuthenticatedError if none does."""
 
 
 @dataclass(frozen=True)

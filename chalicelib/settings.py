@@ -25,6 +25,10 @@ def required(name: str) -> str:
     return value
 
 
+def is_set(name: str) -> bool:
+    return bool(os.environ.get(name, "").strip())
+
+
 def seconds(name: str, minimum: int = 1) -> int:
     raw = required(name)
     try:
@@ -44,6 +48,14 @@ ORDER_FLOW_STATE_MACHINE = "ORDER_FLOW_STATE_MACHINE_ARN"
 RESTAURANT_DEADLINE = "RESTAURANT_DEADLINE_SECONDS"
 # The SSM parameter with the weights that choose the flow of an order that names none.
 FLOW_WEIGHTS_PARAMETER = "ORDERS_FLOW_WEIGHTS_PARAMETER"
+
+# Who issues the bearer tokens the API accepts (any OIDC issuer), and where its keys are:
+# a JWKS URL (AWS stages) or an SSM parameter holding a JWKS (local stages' development issuer).
+AUTH_ISSUER = "ORDERS_AUTH_ISSUER"
+AUTH_AUDIENCE = "ORDERS_AUTH_AUDIENCE"
+AUTH_ROLE_CLAIM = "ORDERS_AUTH_ROLE_CLAIM"
+AUTH_JWKS_URL = "ORDERS_AUTH_JWKS_URL"
+AUTH_JWKS_PARAMETER = "ORDERS_AUTH_JWKS_PARAMETER"
 
 # Read once, when app.py builds the app: which deployment's queues the handlers consume
 # (Chalice reads the app with the stage's environment at deploy time, Lambda at start-up).

@@ -126,6 +126,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(template.render(deployment), indent=2))
         return 0
 
+    if not stage.is_local and "CHANGEME" in json.dumps(stage.auth.__dict__):
+        raise SystemExit(
+            f"stage {stage.name}: set its auth (issuer, audience, jwks_url, role_claim) in "
+            "deploy/stages.json to your token issuer first (README, Security)"
+        )
     env = aws_environment()
     if stage.is_local and not env.get("AWS_ENDPOINT_URL"):
         raise SystemExit(

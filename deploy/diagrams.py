@@ -24,7 +24,16 @@ from chalicelib.entrypoints.choreography import BATCH_SIZE
 from chalicelib.subscriptions import SUBSCRIPTIONS, Subscription
 from deploy import template
 from deploy.layered_svg import Diagram, Edge, Line, Node, to_mermaid, to_svg
-from deploy.stages import ASL, PROJECT, STAGES_FILE, Deployment, DeployPath, Stage, load_stage
+from deploy.stages import (
+    ASL,
+    PROJECT,
+    STAGES_FILE,
+    Deployment,
+    DeployPath,
+    Stage,
+    StageAuth,
+    load_stage,
+)
 
 OUTPUT = PROJECT / "docs" / "diagrams"
 COMMAND = "python -m tools.diagrams"
@@ -36,6 +45,7 @@ PLACEHOLDER_STAGE = Stage(
     restaurant_deadline_seconds=0,
     max_receive_count=0,
     queue_visibility_timeout_seconds=0,
+    auth=StageAuth(issuer="", audience="", role_claim="", jwks_url=""),
     sqs_batching_window_seconds=None,
 )
 Json = Mapping[str, Any]

@@ -28,16 +28,48 @@ class DeployPath(StrEnum):
 
 
 @dataclass(frozen=True)
+class StageAuth:
+    """Who issues the API's bearer tokens (an OIDC issuer), as the stage declares it."""
+
+    issuer: str
+    audience: str
+    # The claim naming the caller's role: "role", or "cognito:groups" for a Cognito user pool.
+    role_claim: str
+    # The issuer's published keys; None on local stages, whose development issuer's keys
+    # the deploy puts in an SSM parameter (localdev/dev_issuer.py).
+    jwks_url: str | None
+
+    @classmethod
+    def parse(cls, stage_name: str, declared: dict[str, Any]) -> StageAuth:
+        try:
+            return cls(
+                issuer=declared["issuer"],
+                audience=declared["audience"],
+                role_claim=declared["role_claim"],
+                jwks_url=declared.get("jwks_url"),
+            )
+        except KeyError as missing:
+            raise SystemExit(
+                f"stage {stage_name}: auth.{missing.args[0]} is missing in {STAGES_FILE.name}"
+            ) from None
+
+
+@dataclass(frozen=True)
 class Stage:
     name: str
     target: str  # "local" (the local cloud) or "aws"
     restaurant_deadline_seconds: int
     max_receive_count: int
     queue_visibility_timeout_seconds: int
+    auth: StageAuth
     # Local stages only: the SQS event source mappings' batching window. In the local
     # cloud it makes the poller long-poll (a message is handed over at once); in AWS a
     # window delays batches to fill them, so AWS stages leave it out.
     sqs_batching_window_seconds: int | None
+    # Point-in-time recovery and deletion protection of the tables. Local stages turn it off
+    # ("protect_data": false) so that a teardown removes their tables; a stage that does not
+    # say is protected.
+    protect_data: bool = True
 
     @property
     def is_local(self) -> bool:
@@ -80,9 +112,11 @@ def load_stage(name: str) -> Stage:
         restaurant_deadline_seconds=int(declared["restaurant_deadline_seconds"]),
         max_receive_count=int(declared["max_receive_count"]),
         queue_visibility_timeout_seconds=int(declared["queue_visibility_timeout_seconds"]),
+        auth=StageAuth.parse(name, declared["auth"]),
         sqs_batching_window_seconds=declared.get("local_tuning", {}).get(
             "sqs_maximum_batching_window_seconds"
         ),
+        protect_data=bool(declared.get("protect_data", True)),
     )
 
 

@@ -25,6 +25,7 @@ from chalicelib.entrypoints.choreography import HANDLERS
 from chalicelib.entrypoints.orchestration import TASKS
 from chalicelib.subscriptions import SUBSCRIPTIONS, Subscription
 from deploy.stages import ASL, Deployment
+from localdev import dev_issuer
 
 Json = dict[str, Any]
 API_HANDLER = "api_handler"
@@ -82,8 +83,15 @@ def function_environment(deployment: Deployment) -> Json:
         settings.ORDER_FLOW_STATE_MACHINE: state_machine_arn(deployment),
         settings.RESTAURANT_DEADLINE: str(stage.restaurant_deadline_seconds),
         settings.FLOW_WEIGHTS_PARAMETER: {"Ref": "FlowWeightsParameter"},
+        settings.AUTH_ISSUER: stage.auth.issuer,
+        settings.AUTH_AUDIENCE: stage.auth.audience,
+        settings.AUTH_ROLE_CLAIM: stage.auth.role_claim,
         "POWERTOOLS_SERVICE_NAME": APP_NAME,
     }
+    if stage.auth.jwks_url is not None:
+        environment[settings.AUTH_JWKS_URL] = stage.auth.jwks_url
+    else:
+        environment[settings.AUTH_JWKS_PARAMETER] = {"Ref": "AuthKeysParameter"}
     if stage.sqs_batching_window_seconds is not None:
         environment[settings.SQS_BATCHING_WINDOW] = str(stage.sqs_batching_window_seconds)
     return environment
@@ -92,7 +100,8 @@ def function_environment(deployment: Deployment) -> Json:
 # --- least privilege: what each function calls, on what -----------------------------------
 
 Statement = Json
-Grant = Callable[[Deployment, str], Statement]
+# A grant may not apply to a stage (None): then the role leaves it out.
+Grant = Callable[[Deployment, str], Statement | None]
 
 
 def _allow(actions: list[str], resources: Any) -> Statement:
@@ -103,6 +112,11 @@ def write_orders(deployment: Deployment, function: str) -> Statement:
     # TransactWriteItems is authorised per item, by these actions.
     actions = ["dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"]
     return _allow([*actions, "dynamodb:ConditionCheckItem"], {"Fn::GetAtt": ["OrdersTable", "Arn"]})
+
+
+def read_orders(deployment: Deployment, function: str) -> Statement:
+    # Promotions checks an event against the stored order and reads its total (a Query).
+    return _allow(["dynamodb:Query"], {"Fn::GetAtt": ["OrdersTable", "Arn"]})
 
 
 def write_vouchers(deployment: Deployment, function: str) -> Statement:
@@ -119,6 +133,14 @@ def notify_people(deployment: Deployment, function: str) -> Statement:
 
 def read_flow_weights(deployment: Deployment, function: str) -> Statement:
     parameter = f"parameter{flow_weights_parameter_name(deployment)}"
+    return _allow(["ssm:GetParameter"], sub_arn("ssm", parameter))
+
+
+def read_auth_keys(deployment: Deployment, function: str) -> Statement | None:
+    # Local stages keep the development issuer's public keys in SSM; AWS stages fetch a JWKS URL.
+    if deployment.stage.auth.jwks_url is not None:
+        return None
+    parameter = f"parameter{auth_keys_parameter_name(deployment)}"
     return _allow(["ssm:GetParameter"], sub_arn("ssm", parameter))
 
 
@@ -148,9 +170,41 @@ def send_traces(deployment: Deployment, function: str) -> Statement:
     return _allow(["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "*")
 
 
-EVERY_FUNCTION: list[Grant] = [write_own_logs, send_traces]
+# The services that use the data key on a function's behalf, by the grant that makes it call
+# them: SNS encrypts what is published (kms:GenerateDataKey, kms:Decrypt), SQS decrypts what is
+# received (kms:Decrypt), DynamoDB decrypts and makes the table's keys for reads and writes.
+KEY_USING_SERVICES: dict[Grant, str] = {
+    write_orders: "dynamodb",
+    read_orders: "dynamodb",
+    write_vouchers: "dynamodb",
+    publish_events: "sns",
+    notify_people: "sns",
+    consume_own_queue: "sqs",
+}
+
+
+def use_data_key(deployment: Deployment, function: str) -> Statement:
+    """The data key, only through the services this function's other grants let it call."""
+    services = sorted({KEY_USING_SERVICES[g] for g in GRANTS[function] if g in KEY_USING_SERVICES})
+    if not services:  # every function keeps order data today; one that keeps none needs no key
+        raise SystemExit(f"{function} calls no service that encrypts with the data key")
+    actions = ["kms:Decrypt"] if services == ["sqs"] else ["kms:GenerateDataKey", "kms:Decrypt"]
+    statement = _allow(actions, data_key_arn())
+    via = [{"Fn::Sub": f"{service}.${{AWS::Region}}.amazonaws.com"} for service in services]
+    statement["Condition"] = {"StringEquals": {"kms:ViaService": via}}
+    return statement
+
+
+EVERY_FUNCTION: list[Grant] = [write_own_logs, send_traces, use_data_key]
 GRANTS: dict[str, list[Grant]] = {
-    API_HANDLER: [write_orders, publish_events, start_flow, answer_flow, read_flow_weights],
+    API_HANDLER: [
+        write_orders,
+        publish_events,
+        start_flow,
+        answer_flow,
+        read_flow_weights,
+        read_auth_keys,
+    ],
     "notify_restaurant_task": [write_orders, publish_events, notify_people],
     "accept_order_task": [write_orders, publish_events],
     "reject_order_task": [write_orders, publish_events],
@@ -160,7 +214,7 @@ GRANTS: dict[str, list[Grant]] = {
     "restaurant_notifier": [write_orders, publish_events, notify_people, consume_own_queue],
     "restaurant_deadline_checker": [write_orders, publish_events, consume_own_queue],
     "user_notifier": [write_orders, publish_events, notify_people, consume_own_queue],
-    "promotions": [write_vouchers, consume_own_queue],
+    "promotions": [read_orders, write_vouchers, consume_own_queue],
 }
 
 
@@ -169,7 +223,8 @@ def _function_role(deployment: Deployment, function: str) -> Json:
     name = f"{deployment.prefix}-{function}-role"
     if len(name) > IAM_ROLE_NAME_LIMIT:
         raise SystemExit(f"role name {name!r} is over {IAM_ROLE_NAME_LIMIT} characters")
-    statements = [grant(deployment, function) for grant in [*GRANTS[function], *EVERY_FUNCTION]]
+    granted = [grant(deployment, function) for grant in [*GRANTS[function], *EVERY_FUNCTION]]
+    statements = [statement for statement in granted if statement is not None]
     return {
         "Type": "AWS::IAM::Role",
         "Properties": {
@@ -197,7 +252,73 @@ def _trust(service: str) -> Json:
 # --- resources ----------------------------------------------------------------------------
 
 
-def _table(name: str, keys: list[tuple[str, str]]) -> Json:
+DATA_KEY = "DataKey"
+
+
+def data_key_arn() -> Json:
+    return {"Fn::GetAtt": [DATA_KEY, "Arn"]}
+
+
+def _data_key(deployment: Deployment) -> Json:
+    """The one customer managed key of the tables, topics and queues (rotated yearly by KMS).
+
+    Its policy lets the account administer it and hand its use to IAM policies (each function's
+    role names it, through the services it calls), and lets SNS encrypt what it delivers to the
+    encrypted queues (SNS acts as itself there, not as the publisher).
+    """
+    account_root = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+    return {
+        DATA_KEY: {
+            "Type": "AWS::KMS::Key",
+            "Properties": {
+                "Description": f"{deployment.prefix}: tables, topics and queues",
+                "EnableKeyRotation": True,
+                "KeyPolicy": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "AccountAdministersAndDelegatesToIam",
+                            "Effect": "Allow",
+                            "Principal": {"AWS": account_root},
+                            "Action": "kms:*",
+                            "Resource": "*",
+                        },
+                        {
+                            "Sid": "SnsDeliversToEncryptedQueues",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "sns.amazonaws.com"},
+                            "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+                            "Resource": "*",
+                            "Condition": {
+                                "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+                            },
+                        },
+                    ],
+                },
+            },
+        },
+        f"{DATA_KEY}Alias": {
+            "Type": "AWS::KMS::Alias",
+            "Properties": {
+                "AliasName": f"alias/{deployment.prefix}",
+                "TargetKeyId": {"Ref": DATA_KEY},
+            },
+        },
+    }
+
+
+def _deny_without_tls(actions: str, resource: Any) -> Statement:
+    return {
+        "Sid": "DenyWithoutTls",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": actions,
+        "Resource": resource,
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
+def _table(name: str, keys: list[tuple[str, str]], protect: bool) -> Json:
     return {
         "Type": "AWS::DynamoDB::Table",
         "Properties": {
@@ -207,12 +328,36 @@ def _table(name: str, keys: list[tuple[str, str]]) -> Json:
             "AttributeDefinitions": [
                 {"AttributeName": key, "AttributeType": "S"} for key, _ in keys
             ],
+            "SSESpecification": {
+                "SSEEnabled": True,
+                "SSEType": "KMS",
+                "KMSMasterKeyId": data_key_arn(),
+            },
+            # Stage.protect_data: off on local stages, so that their teardown deletes the table.
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": protect},
+            "DeletionProtectionEnabled": protect,
         },
     }
 
 
-def _topic(name: str) -> Json:
-    return {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": name}}
+def _topic(topic: str, name: str) -> Json:
+    """A topic encrypted with the data key, which only TLS connections may publish to."""
+    return {
+        topic: {
+            "Type": "AWS::SNS::Topic",
+            "Properties": {"TopicName": name, "KmsMasterKeyId": data_key_arn()},
+        },
+        f"{topic}Policy": {
+            "Type": "AWS::SNS::TopicPolicy",
+            "Properties": {
+                "Topics": [{"Ref": topic}],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [_deny_without_tls("sns:Publish", {"Ref": topic})],
+                },
+            },
+        },
+    }
 
 
 def _subscribed_queue(deployment: Deployment, subscription: Subscription) -> Json:
@@ -222,11 +367,27 @@ def _subscribed_queue(deployment: Deployment, subscription: Subscription) -> Jso
     dead_letters = f"{queue}DeadLetters"
     name = subscription.queue_for(deployment.prefix)
     return {
-        dead_letters: {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": f"{name}-dlq"}},
+        dead_letters: {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {"QueueName": f"{name}-dlq", "KmsMasterKeyId": data_key_arn()},
+        },
+        f"{dead_letters}Policy": {
+            "Type": "AWS::SQS::QueuePolicy",
+            "Properties": {
+                "Queues": [{"Ref": dead_letters}],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        _deny_without_tls("sqs:*", {"Fn::GetAtt": [dead_letters, "Arn"]})
+                    ],
+                },
+            },
+        },
         queue: {
             "Type": "AWS::SQS::Queue",
             "Properties": {
                 "QueueName": name,
+                "KmsMasterKeyId": data_key_arn(),
                 "VisibilityTimeout": stage.queue_visibility_timeout_seconds,
                 "DelaySeconds": (
                     stage.restaurant_deadline_seconds if subscription.delayed_until_deadline else 0
@@ -252,7 +413,8 @@ def _subscribed_queue(deployment: Deployment, subscription: Subscription) -> Jso
                             "Condition": {
                                 "ArnEquals": {"aws:SourceArn": {"Ref": "OrderEventsTopic"}}
                             },
-                        }
+                        },
+                        _deny_without_tls("sqs:*", {"Fn::GetAtt": [queue, "Arn"]}),
                     ],
                 },
             },
@@ -337,16 +499,37 @@ def _flow_weights_parameter(deployment: Deployment) -> Json:
     }
 
 
+def auth_keys_parameter_name(deployment: Deployment) -> str:
+    return f"/{deployment.prefix}/auth-keys"
+
+
+def _auth_keys_parameter(deployment: Deployment) -> Json:
+    """The development issuer's public JWKS, which local stages' token check trusts."""
+    return {
+        "Type": "AWS::SSM::Parameter",
+        "Properties": {
+            "Name": auth_keys_parameter_name(deployment),
+            "Type": "String",
+            "Value": json.dumps(dev_issuer.public_jwks()),
+            "Description": "Public keys of the local development token issuer (JWKS)",
+        },
+    }
+
+
 def _resources(deployment: Deployment) -> Json:
     prefix = deployment.prefix
+    protect = deployment.stage.protect_data
     resources: Json = {
-        "OrdersTable": _table(prefix, [("pk", "HASH"), ("sk", "RANGE")]),
-        "VouchersTable": _table(f"{prefix}-vouchers", [("voucher_id", "HASH")]),
-        "OrderEventsTopic": _topic(f"{prefix}-events"),
-        "NotificationsTopic": _topic(f"{prefix}-notifications"),
+        **_data_key(deployment),
+        "OrdersTable": _table(prefix, [("pk", "HASH"), ("sk", "RANGE")], protect),
+        "VouchersTable": _table(f"{prefix}-vouchers", [("voucher_id", "HASH")], protect),
+        **_topic("OrderEventsTopic", f"{prefix}-events"),
+        **_topic("NotificationsTopic", f"{prefix}-notifications"),
         "FlowWeightsParameter": _flow_weights_parameter(deployment),
         **_state_machine(deployment),
     }
+    if deployment.stage.auth.jwks_url is None:
+        resources["AuthKeysParameter"] = _auth_keys_parameter(deployment)
     for subscription in SUBSCRIPTIONS:
         resources.update(_subscribed_queue(deployment, subscription))
     for function in FUNCTIONS:
@@ -380,7 +563,9 @@ def render(deployment: Deployment) -> Json:
 def function_overrides(deployment: Deployment) -> Json:
     """For the SAM path: each Chalice function's name, role, environment and queue."""
     environment = function_environment(deployment)
-    overrides: Json = {}
+    # `chalice deploy` turns X-Ray tracing on for the API stage (config "xray": true);
+    # `chalice package` leaves it out of the SAM API, so it is set here.
+    overrides: Json = {"RestAPI": {"Properties": {"TracingEnabled": True}}}
     for function in FUNCTIONS:
         properties: Json = {
             "FunctionName": deployment.function_name(function),

@@ -1,4 +1,8 @@
-"""Serve the orders API with ``chalice local`` against the (local) cloud the functions run in."""
+"""Serve the orders API with ``chalice local`` against the (local) cloud the functions run in.
+
+It runs through ``localdev/chalice_local_server.py``: ``chalice local`` with API Gateway's
+payload limit and a 405 for every method the routes do not take.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import urllib.request
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
-CHALICE = Path(sys.executable).with_name("chalice")
+SERVER = [sys.executable, "-m", "localdev.chalice_local_server"]
 
 
 def start(
@@ -28,7 +32,7 @@ def start(
             raise RuntimeError(f"port {port} is in use: stop what serves it, or pick another port")
     output = log.open("ab") if log is not None else None
     server = subprocess.Popen(
-        [str(CHALICE), "local", "--no-autoreload", "--stage", stage, "--host", "127.0.0.1"]
+        [*SERVER, "local", "--no-autoreload", "--stage", stage, "--host", "127.0.0.1"]
         + ["--port", str(port)],
         cwd=PROJECT,
         env=env,

@@ -1,6 +1,9 @@
 """A small client of the orders API, and polling with a time limit.
 
-Used by the end-to-end tests and by ``make demo``; standard library only.
+Used by the end-to-end tests, ``make demo`` and the benchmark. It speaks for each
+party of the orders it places: the customer places, reads and cancels; the
+restaurant accepts, rejects and completes, each with a bearer token of its own
+from the local development issuer (``localdev/dev_issuer.py``).
 """
 
 from __future__ import annotations
@@ -36,6 +39,27 @@ def eventually[T](
     raise AssertionError(f"not within {timeout:.0f}s: {what} (last seen: {last!r})")
 
 
+# Who calls a route by default: the restaurant answers, the customer does the rest.
+RESTAURANT_ACTIONS = frozenset({"accept", "reject", "complete"})
+Party = tuple[str, str]  # (role, id): ("customer", "customer-42")
+TokenSource = Callable[[str, str], str]
+
+
+def development_tokens(stage: str = "local") -> TokenSource:
+    """Tokens from the local development issuer, made once per principal."""
+    from deploy.stages import load_stage
+    from localdev import dev_issuer
+
+    made: dict[Party, str] = {}
+
+    def token(role: str, principal_id: str) -> str:
+        if (role, principal_id) not in made:
+            made[role, principal_id] = dev_issuer.token(load_stage(stage), role, principal_id)
+        return made[role, principal_id]
+
+    return token
+
+
 @dataclass(frozen=True)
 class Answer:
     status: int
@@ -46,18 +70,30 @@ class Answer:
 class OrdersApi:
     """The orders API over real HTTP (API Gateway in the local cloud, or chalice local)."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, tokens: TokenSource | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        self.tokens = tokens or development_tokens()
+        # The customer and restaurant of each order this client placed.
+        self.parties: dict[str, tuple[Party, Party]] = {}
+
+    def bearer(self, role: str, principal_id: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens(role, principal_id)}"}
 
     def request(
-        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        as_party: Party | None = None,
     ) -> Answer:
+        """One call; ``as_party`` adds that principal's token, ``headers`` may set any."""
         data = None if body is None else json.dumps(body).encode()
+        sent = {"Content-Type": "application/json"}
+        if as_party is not None:
+            sent |= self.bearer(*as_party)
         request = urllib.request.Request(
-            self.base_url + path,
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json", **(headers or {})},
+            self.base_url + path, data=data, method=method, headers=sent | (headers or {})
         )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
@@ -66,17 +102,37 @@ class OrdersApi:
             return Answer(error.code, _json(error.read()), dict(error.headers))
 
     def place(self, order: dict[str, Any], **headers: str) -> str:
-        answer = self.request("POST", "/orders", order, headers)
+        answer = self.place_answer(order, **headers)
         assert answer.status == 202, answer
         return str(answer.body["order_id"])
 
+    def place_answer(self, order: dict[str, Any], **headers: str) -> Answer:
+        """POST /orders as the order's customer; remembers the parties of the order placed."""
+        customer = ("customer", str(order.get("customer_id")))
+        answer = self.request("POST", "/orders", order, headers, as_party=customer)
+        if answer.status == 202:
+            restaurant = ("restaurant", str(order.get("restaurant_id")))
+            self.parties[answer.body["order_id"]] = (customer, restaurant)
+        return answer
+
     def order(self, order_id: str) -> dict[str, Any]:
-        answer = self.request("GET", f"/orders/{order_id}")
+        answer = self.request("GET", f"/orders/{order_id}", as_party=self._customer(order_id))
         assert answer.status == 200, answer
         return dict(answer.body)
 
     def act(self, order_id: str, action: str, body: Any = None) -> Answer:
-        return self.request("POST", f"/orders/{order_id}/{action}", body)
+        """An action as the party that takes it: the restaurant answers, the customer cancels."""
+        customer, restaurant = self._parties(order_id)
+        party = restaurant if action in RESTAURANT_ACTIONS else customer
+        return self.request("POST", f"/orders/{order_id}/{action}", body, as_party=party)
+
+    def _customer(self, order_id: str) -> Party:
+        return self._parties(order_id)[0]
+
+    def _parties(self, order_id: str) -> tuple[Party, Party]:
+        if order_id not in self.parties:
+            raise KeyError(f"order {order_id} was not placed by this client: call request()")
+        return self.parties[order_id]
 
     def complete(self, order: dict[str, Any]) -> dict[str, Any]:
         """Place the order and play the restaurant through to delivery; the completed order."""

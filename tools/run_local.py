@@ -97,12 +97,16 @@ Local cloud:                 {endpoint}   (stop it with: make localcloud-stop)
 Orders API (chalice local):  {url}   (request log: {log.relative_to(PROJECT)})
 Orders API (API Gateway):    {deployed["api_url"]}
 {"Orders API (SAM stack):      " + sam_outputs["api_url"] if sam_outputs else ""}
-Try:
-  curl -s -XPOST {url}/orders -H 'Content-Type: application/json' -H 'Idempotency-Key: demo-1' \\
+Try (tokens from the local development issuer: python -m tools.token --help):
+  CUSTOMER=$(.venv/bin/python -m tools.token customer c-1 | tail -n 1)
+  RESTAURANT=$(.venv/bin/python -m tools.token restaurant r-1 | tail -n 1)
+  curl -s -XPOST {url}/orders -H "Authorization: Bearer $CUSTOMER" \\
+       -H 'Content-Type: application/json' -H 'Idempotency-Key: demo-1' \\
        -d '{{"customer_id":"c-1","restaurant_id":"r-1","flow":"orchestration",
             "items":[{{"name":"Margherita","quantity":1,"unit_price_cents":950}}]}}'
-  curl -s {url}/orders/<order_id>
-  curl -s -XPOST {url}/orders/<order_id>/accept     (then /complete; or /reject, /cancel)
+  curl -s {url}/orders/<order_id> -H "Authorization: Bearer $CUSTOMER"
+  curl -s -XPOST {url}/orders/<order_id>/accept -H "Authorization: Bearer $RESTAURANT"
+       (then /complete as the restaurant; or /reject; /cancel as the customer)
 """,
         flush=True,
     )

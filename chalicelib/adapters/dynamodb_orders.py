@@ -2,7 +2,10 @@
 
 Item layout (partition key ``pk``, sort key ``sk``):
 - ``pk=<order id>, sk=ORDER``: the order's current state and ``version``;
-- ``pk=<order id>, sk=EVENT#000001..``: one item per event, the timeline.
+- ``pk=<order id>, sk=EVENT#000001..``: one item per event, the timeline;
+- ``pk=KEY#<sha256 of customer id and Idempotency-Key>, sk=KEY``: the order that key
+  placed, written in the order's own transaction (order ids are random, not derived
+  from the key, so knowing a key does not tell anyone the order's id).
 
 Every change writes the order and its event in one transaction whose condition is
 the version and status we read, so a late or duplicate message can never move an
@@ -11,7 +14,9 @@ order backwards, even when two writers race.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import time
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -22,6 +27,10 @@ from chalicelib.orders.model import Flow, LineItem, Order, OrderStatus
 from chalicelib.ports import OrderRepository
 
 ORDER_SK = "ORDER"
+KEY_SK = "KEY"
+# A racing placement with the same key may still be committing when ours is refused.
+KEY_LOOKUP_ATTEMPTS = 10
+KEY_LOOKUP_PAUSE_SECONDS = 0.05
 
 
 def event_sk(version: int) -> str:
@@ -33,25 +42,58 @@ class DynamoDbOrderRepository(OrderRepository):
         self._table = table_name
         self._client = client
 
-    def add(self, order: Order) -> None:
+    def add(self, order: Order, idempotency_key: str | None = None) -> None:
         (first_event,) = order.history
-        try:
-            self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": self._order_item(order),
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                    {"Put": self._event_put(order.order_id, 1, first_event)},
-                ]
+        writes: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": self._order_item(order),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {"Put": self._event_put(order.order_id, 1, first_event)},
+        ]
+        if idempotency_key is not None:
+            key_item = {
+                "pk": {"S": _key_pk(order.customer_id, idempotency_key)},
+                "sk": {"S": KEY_SK},
+                "order_id": {"S": order.order_id},
+            }
+            writes.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": key_item,
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
             )
+        try:
+            self._client.transact_write_items(TransactItems=writes)
         except ClientError as error:
-            if _lost_race(error):
+            if not _lost_race(error):
+                raise
+            if idempotency_key is None:
                 raise DuplicateOrderError(order.order_id) from None
-            raise
+            raise DuplicateOrderError(self._winner(order, idempotency_key)) from None
+
+    def order_id_for_key(self, customer_id: str, idempotency_key: str) -> str | None:
+        item = self._client.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": _key_pk(customer_id, idempotency_key)}, "sk": {"S": KEY_SK}},
+            ConsistentRead=True,
+        ).get("Item")
+        return None if item is None else str(item["order_id"]["S"])
+
+    def _winner(self, order: Order, idempotency_key: str) -> str:
+        """The order that took the key from us; a racing transaction may still be committing."""
+        for _ in range(KEY_LOOKUP_ATTEMPTS):
+            existing = self.order_id_for_key(order.customer_id, idempotency_key)
+            if existing is not None:
+                return existing
+            time.sleep(KEY_LOOKUP_PAUSE_SECONDS)
+        raise ConcurrentUpdateError(order.order_id)
 
     def get(self, order_id: str) -> Order:
         items: list[dict[str, Any]] = []
@@ -154,6 +196,12 @@ class DynamoDbOrderRepository(OrderRepository):
             },
             "ConditionExpression": "attribute_not_exists(pk)",
         }
+
+
+def _key_pk(customer_id: str, idempotency_key: str) -> str:
+    # Hashed: keys are up to 255 characters of the client's choosing.
+    digest = hashlib.sha256(f"{customer_id}\n{idempotency_key}".encode()).hexdigest()
+    return f"KEY#{digest}"
 
 
 RACE_REASONS = {"ConditionalCheckFailed", "TransactionConflict"}

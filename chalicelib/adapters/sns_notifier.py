@@ -8,7 +8,9 @@ least once (a step retried after a crash tells again), so every message carries 
 
 from __future__ import annotations
 
+import html
 import json
+import unicodedata
 from typing import Any
 
 from chalicelib.orders.model import Order
@@ -19,6 +21,19 @@ MESSAGES = {
     "rejected": "Sorry, the restaurant could not take your order {order_id}.",
     "cancelled": "Your order {order_id} was cancelled.",
 }
+
+
+def quoted(user_text: str) -> str:
+    """``user_text`` safe inside a notification: one line, HTML-escaped, in double quotes.
+
+    Receivers may render the text as HTML or show it in a one-line push message, so markup
+    is escaped (quotes too, so the text cannot close its own quotes) and every control or
+    line/paragraph separator character becomes a space.
+    """
+    one_line = "".join(
+        " " if unicodedata.category(char) in {"Cc", "Zl", "Zp"} else char for char in user_text
+    )
+    return f'"{html.escape(one_line, quote=True)}"'
 
 
 class SnsNotifier(Notifier):
@@ -33,7 +48,8 @@ class SnsNotifier(Notifier):
             order=order,
             about="new_order",
             text=f"New order {order.order_id}: "
-            + ", ".join(f"{item.quantity} x {item.name}" for item in order.items),
+            # Item names are the customer's words: never sent unescaped.
+            + ", ".join(f"{item.quantity} x {quoted(item.name)}" for item in order.items),
         )
 
     def tell_customer(self, order: Order, outcome: str) -> None:

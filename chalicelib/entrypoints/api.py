@@ -1,7 +1,12 @@
 """The orders API: places orders in either flow and shows their state and timeline.
 
-Routes only translate: parse and validate the request, call the flow's
+Routes only translate: authenticate the caller, parse and validate the request,
+check the caller may do it (``chalicelib/orders/access.py``), call the flow's
 coordinator, and map domain errors to HTTP answers with a JSON message.
+
+The bearer token is checked here, in the application, not (only) by an API Gateway
+authorizer: the same check then runs under ``chalice local``, behind the local
+cloud's API Gateway (which runs no authorizers) and in AWS.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
@@ -21,25 +27,37 @@ from chalice.app import Blueprint, Request, Response
 from chalicelib.bootstrap import dependencies
 from chalicelib.contracts import validate_request
 from chalicelib.coordination import Coordinator, coordinator_for
+from chalicelib.openapi import RouteDoc, document
+from chalicelib.orders.access import Action, Principal, check_may, check_may_place
 from chalicelib.orders.errors import (
     ConcurrentUpdateError,
+    ForbiddenError,
     IdempotencyKeyReusedError,
     IllegalTransitionError,
     InvalidOrderError,
+    NotAuthenticatedError,
     OrderNotFoundError,
     WorkflowNotWaitingError,
 )
 from chalicelib.orders.flow_choice import InvalidFlowWeightsError
 from chalicelib.orders.model import Flow, LineItem, Order
-from chalicelib.orders.steps import PlaceOrder
+from chalicelib.orders.steps import MAX_ORDER_TOTAL_CENTS, PlaceOrder
 from chalicelib.settings import ConfigurationError
 
 logger = Logger(service="orders")
 
-ORDER_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
-MAX_IDEMPOTENCY_KEY = 255
-# Order ids derived from an Idempotency-Key live in their own UUID namespace.
-IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c1c52-8f56-4d8c-9a57-5b3d7d1f0a11")
+# Order ids are random UUIDs, written in lowercase.
+ORDER_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+ORDER_ID_FORMAT = "must be a lowercase UUID (as returned by POST /orders)"
+# Visible ASCII and spaces: what every HTTP stack carries unchanged.
+IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,255}")
+# The largest body any route accepts: an order of 50 items with 200-character names fits.
+MAX_BODY_BYTES = 32 * 1024
+
+
+class BodyTooLargeError(Exception):
+    pass
+
 
 CONFLICTS = (
     IllegalTransitionError,
@@ -62,6 +80,14 @@ def answers_errors(view: Callable[..., Response]) -> Callable[..., Response]:
     def wrapper(*args: Any, **kwargs: Any) -> Response:
         try:
             return view(*args, **kwargs)
+        except NotAuthenticatedError as error:
+            response = _error(401, "not_authenticated", str(error))
+            response.headers["WWW-Authenticate"] = 'Bearer realm="orders"'
+            return response
+        except ForbiddenError as error:
+            return _error(403, "forbidden", str(error))
+        except BodyTooLargeError:
+            return _error(413, "body_too_large", f"the body must be at most {MAX_BODY_BYTES} bytes")
         except InvalidOrderError as error:
             return _error(400, "invalid_request", str(error), field=error.field)
         except OrderNotFoundError as error:
@@ -79,25 +105,26 @@ def answers_errors(view: Callable[..., Response]) -> Callable[..., Response]:
     return wrapper
 
 
-@answers_errors
-def place_order(request: Request) -> Response:
+def place_order(request: Request, principal: Principal) -> Response:
     body = validate_request("place_order", _json_body(request.raw_body))
+    check_may_place(principal, body["customer_id"])
     items = tuple(
         # JSON Schema counts 2.0 as an integer; the order keeps whole numbers.
         LineItem(item["name"], int(item["quantity"]), int(item["unit_price_cents"]))
         for item in body["items"]
     )
     request_content = body | {"items": [item.to_dict() for item in items]}
-    order_id, fingerprint = _identify(request_content, request.headers.get("idempotency-key"))
+    key = _idempotency_key(request)
     command = PlaceOrder(
-        order_id=order_id,
+        order_id=str(uuid.uuid4()),
         customer_id=body["customer_id"],
         restaurant_id=body["restaurant_id"],
         items=items,
-        flow=_flow_for(body, order_id),
-        request_fingerprint=fingerprint,
+        flow=_flow_for(body, key),
+        request_fingerprint=_fingerprint(request_content),
+        idempotency_key=key,
     )
-    _coordinator(command.flow).place(command)
+    order_id = _coordinator(command.flow).place(command).order_id
     order = dependencies().ports.orders.get(order_id)
     return Response(
         status_code=202,
@@ -106,9 +133,8 @@ def place_order(request: Request) -> Response:
     )
 
 
-@answers_errors
-def get_order(request: Request, order_id: str) -> Response:
-    order = _load(order_id)
+def get_order(request: Request, principal: Principal, order_id: str) -> Response:
+    order = _load(principal, Action.READ, order_id)
     body = _summary(order) | {
         "customer_id": order.customer_id,
         "restaurant_id": order.restaurant_id,
@@ -127,60 +153,164 @@ def get_order(request: Request, order_id: str) -> Response:
     return Response(status_code=200, body=body)
 
 
-@answers_errors
-def accept_order(request: Request, order_id: str) -> Response:
-    return _act(order_id, "accept", lambda coordinator, order: coordinator.accept(order))
+def accept_order(request: Request, principal: Principal, order_id: str) -> Response:
+    order = _load(principal, Action.ACCEPT, order_id)
+    _coordinator(order.flow).accept(order)
+    return _requested(order_id, Action.ACCEPT)
 
 
-@answers_errors
-def reject_order(request: Request, order_id: str) -> Response:
+def reject_order(request: Request, principal: Principal, order_id: str) -> Response:
+    order = _load(principal, Action.REJECT, order_id)
     raw = request.raw_body
     body = validate_request("reject_order", _json_body(raw) if raw else {})
-    reason = body.get("reason", "not given")
-    return _act(order_id, "reject", lambda coordinator, order: coordinator.reject(order, reason))
+    _coordinator(order.flow).reject(order, body.get("reason", "not given"))
+    return _requested(order_id, Action.REJECT)
 
 
-@answers_errors
-def complete_order(request: Request, order_id: str) -> Response:
-    return _act(order_id, "complete", lambda coordinator, order: coordinator.complete(order))
+def complete_order(request: Request, principal: Principal, order_id: str) -> Response:
+    order = _load(principal, Action.COMPLETE, order_id)
+    _coordinator(order.flow).complete(order)
+    return _requested(order_id, Action.COMPLETE)
 
 
-@answers_errors
-def cancel_order(request: Request, order_id: str) -> Response:
-    return _act(order_id, "cancel", lambda coordinator, order: coordinator.cancel(order))
+def cancel_order(request: Request, principal: Principal, order_id: str) -> Response:
+    order = _load(principal, Action.CANCEL, order_id)
+    _coordinator(order.flow).cancel(order)
+    return _requested(order_id, Action.CANCEL)
 
 
-ROUTES: list[tuple[str, str, Callable[..., Response]]] = [
-    ("/orders", "POST", place_order),
-    ("/orders/{order_id}", "GET", get_order),
-    ("/orders/{order_id}/accept", "POST", accept_order),
-    ("/orders/{order_id}/reject", "POST", reject_order),
-    ("/orders/{order_id}/complete", "POST", complete_order),
-    ("/orders/{order_id}/cancel", "POST", cancel_order),
+def openapi_description(request: Request) -> Response:
+    return Response(status_code=200, body=openapi())
+
+
+@dataclass(frozen=True)
+class Route:
+    path: str
+    method: str
+    view: Callable[..., Response]
+    doc: RouteDoc
+    # Public routes get no principal; every other one answers 401 without a valid token.
+    public: bool = False
+
+
+IDEMPOTENCY_KEY_HEADER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Send the same key to retry safely: the same request places one order.",
+    "schema": {"type": "string", "pattern": f"^{IDEMPOTENCY_KEY.pattern}$"},
+}
+ANSWER_ERRORS = (400, 404, 409, 415)
+ROUTES: list[Route] = [
+    Route(
+        "/orders",
+        "POST",
+        place_order,
+        RouteDoc(
+            "Place an order (as its customer)",
+            202,
+            "order_summary",
+            request_schema="place_order",
+            errors=(400, 409, 413, 415),
+            headers=(IDEMPOTENCY_KEY_HEADER,),
+        ),
+    ),
+    Route(
+        "/orders/{order_id}",
+        "GET",
+        get_order,
+        RouteDoc(
+            "Read an order and its timeline (its customer or restaurant)",
+            200,
+            "order",
+            errors=(400, 404),
+        ),
+    ),
+    Route(
+        "/orders/{order_id}/accept",
+        "POST",
+        accept_order,
+        RouteDoc("Accept the order (its restaurant)", 202, "order_summary", errors=ANSWER_ERRORS),
+    ),
+    Route(
+        "/orders/{order_id}/reject",
+        "POST",
+        reject_order,
+        RouteDoc(
+            "Reject the order (its restaurant)",
+            202,
+            "order_summary",
+            request_schema="reject_order",
+            errors=(*ANSWER_ERRORS, 413),
+        ),
+    ),
+    Route(
+        "/orders/{order_id}/complete",
+        "POST",
+        complete_order,
+        RouteDoc("Confirm delivery (its restaurant)", 202, "order_summary", errors=ANSWER_ERRORS),
+    ),
+    Route(
+        "/orders/{order_id}/cancel",
+        "POST",
+        cancel_order,
+        RouteDoc(
+            "Cancel before the restaurant accepts (its customer)",
+            202,
+            "order_summary",
+            errors=ANSWER_ERRORS,
+        ),
+    ),
+    Route(
+        "/openapi.json",
+        "GET",
+        openapi_description,
+        RouteDoc("This description", 200, None),
+        public=True,
+    ),
 ]
+LIMITS = (
+    f"a body is at most {MAX_BODY_BYTES} bytes; an order has 1-50 items, 1-50 of each, at most "
+    f"50000 cents each and {MAX_ORDER_TOTAL_CENTS} cents in all; item names are 1-200 characters "
+    "without control characters; ids are 1-64 letters, digits or ._:@- ; unknown fields are "
+    "refused (400)."
+)
+
+
+def openapi() -> dict[str, Any]:
+    order_id = {"type": "string", "format": "uuid", "pattern": f"^{ORDER_ID.pattern}$"}
+    return document(ROUTES, LIMITS, {"order_id": order_id})
 
 
 def api_blueprint() -> Blueprint:
     """The routes, bound to a blueprint of their own (one per app, so apps never share one)."""
     blueprint = Blueprint(__name__)
-    for path, method, view in ROUTES:
-        blueprint.route(path, methods=[method], name=view.__name__)(_with_request(blueprint, view))
+    for route in ROUTES:
+        handle = _with_request(blueprint, route)
+        blueprint.route(route.path, methods=[route.method], name=route.view.__name__)(handle)
     return blueprint
 
 
-def _with_request(blueprint: Blueprint, view: Callable[..., Response]) -> Callable[..., Response]:
-    @wraps(view)
+def _with_request(blueprint: Blueprint, route: Route) -> Callable[..., Response]:
+    @wraps(route.view)
+    @answers_errors
     def handle(**path_parameters: str) -> Response:
-        return view(blueprint.current_request, **path_parameters)
+        request = blueprint.current_request
+        if route.public:
+            return route.view(request, **path_parameters)
+        return route.view(request, _authenticate(request), **path_parameters)
 
     return handle
 
 
-def _act(order_id: str, action: str, run: Callable[[Coordinator, Order], None]) -> Response:
-    """Load the order, let its flow's coordinator carry out the action, answer 202."""
-    order = _load(order_id)
-    run(_coordinator(order.flow), order)
-    return _requested(order_id, action)
+def _authenticate(request: Request) -> Principal:
+    header = request.headers.get("authorization")
+    if header is None:
+        raise NotAuthenticatedError("send the header Authorization: Bearer <token>")
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthenticatedError("the Authorization header must be: Bearer <token>")
+    return dependencies().tokens.verify(token.strip())
 
 
 def _coordinator(flow: Flow) -> Coordinator:
@@ -188,15 +318,20 @@ def _coordinator(flow: Flow) -> Coordinator:
     return coordinator_for(flow, provider.ports, lambda: provider.workflow)
 
 
-def _load(order_id: str) -> Order:
-    if not ORDER_ID.match(order_id):
-        raise InvalidOrderError("order_id", "must be 1-64 letters, digits or dashes")
-    return dependencies().ports.orders.get(order_id)
+def _load(principal: Principal, action: Action, order_id: str) -> Order:
+    """The order, if ``principal`` may ``action`` it (404 to whoever is no party to it)."""
+    if not ORDER_ID.fullmatch(order_id):
+        raise InvalidOrderError("order_id", ORDER_ID_FORMAT)
+    order = dependencies().ports.orders.get(order_id)
+    check_may(principal, action, order)
+    return order
 
 
 def _json_body(raw: str | bytes) -> Any:
     if not raw:
         raise InvalidOrderError("body", "a JSON object is required")
+    if len(raw if isinstance(raw, bytes) else raw.encode()) > MAX_BODY_BYTES:
+        raise BodyTooLargeError
     try:
         parsed = json.loads(raw)
         # JSON escapes can smuggle in lone surrogates, which no store or hash accepts.
@@ -205,32 +340,38 @@ def _json_body(raw: str | bytes) -> Any:
         raise InvalidOrderError("body", f"is not valid JSON ({error})") from None
     except UnicodeEncodeError:
         raise InvalidOrderError("body", "contains text that is not valid Unicode") from None
+    except RecursionError:
+        raise InvalidOrderError("body", "is nested too deeply") from None
     return parsed
 
 
-def _identify(body: dict[str, Any], idempotency_key: str | None) -> tuple[str, str]:
-    """The order id, and a fingerprint that tells a replay from a different request."""
-    fingerprint = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-    if idempotency_key is None:
-        return str(uuid.uuid4()), fingerprint
-    if not idempotency_key.strip() or len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
+def _idempotency_key(request: Request) -> str | None:
+    key: str | None = request.headers.get("idempotency-key")
+    if key is not None and (not IDEMPOTENCY_KEY.fullmatch(key) or not key.strip()):
         raise InvalidOrderError(
-            "Idempotency-Key", f"must be 1-{MAX_IDEMPOTENCY_KEY} non-blank characters"
+            "Idempotency-Key", "must be 1-255 visible ASCII characters or spaces, not all blank"
         )
-    # Scoped to the customer, so two customers' keys never name the same order.
-    scoped_key = f"{body['customer_id']}\n{idempotency_key}"
-    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, scoped_key)), fingerprint
+    return key
 
 
-def _flow_for(body: dict[str, Any], order_id: str) -> Flow:
+def _fingerprint(request_content: dict[str, Any]) -> str:
+    """Tells a replay (same key, same request) from a different request under the same key."""
+    return hashlib.sha256(json.dumps(request_content, sort_keys=True).encode()).hexdigest()
+
+
+def _flow_for(body: dict[str, Any], idempotency_key: str | None) -> Flow:
     """The flow asked for; else a replayed order's own; else the one the weights choose."""
     if "flow" in body:
         return Flow(body["flow"])
-    try:
-        # Weights may have changed since the first request: a replay keeps the order's flow.
-        return dependencies().ports.orders.get(order_id).flow
-    except OrderNotFoundError:
-        return dependencies().flow_weights.current().choose(order_id)
+    if idempotency_key is None:
+        return dependencies().flow_weights.current().choose(str(uuid.uuid4()))
+    # Weights may have changed since the first request: a replay keeps the order's flow.
+    orders = dependencies().ports.orders
+    existing = orders.order_id_for_key(body["customer_id"], idempotency_key)
+    if existing is not None:
+        return orders.get(existing).flow
+    # Chosen by the key, so two racing first requests choose the same flow.
+    return dependencies().flow_weights.current().choose(f"{body['customer_id']}\n{idempotency_key}")
 
 
 def _summary(order: Order) -> dict[str, Any]:
@@ -242,9 +383,9 @@ def _summary(order: Order) -> dict[str, Any]:
     }
 
 
-def _requested(order_id: str, action: str) -> Response:
+def _requested(order_id: str, action: Action) -> Response:
     order = dependencies().ports.orders.get(order_id)
-    return Response(status_code=202, body=_summary(order) | {"requested": action})
+    return Response(status_code=202, body=_summary(order) | {"requested": action.value})
 
 
 def _error(status: int, code: str, message: str, field: str | None = None) -> Response:

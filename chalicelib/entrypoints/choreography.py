@@ -55,7 +55,7 @@ def promotions(sqs_event: SQSEvent) -> dict[str, Any]:
     """Another bounded context: it builds on order_completed, whoever coordinated the order."""
 
     def issue_completion_voucher(event: Event) -> None:
-        issue_voucher(event, dependencies().vouchers)
+        issue_voucher(event, dependencies().order_facts, dependencies().vouchers)
 
     return react_to_each(sqs_event, PROMOTIONS, issue_completion_voucher)
 

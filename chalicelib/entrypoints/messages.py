@@ -4,7 +4,9 @@ Every handler's queue is subscribed to the order-events topic. The SNS envelope
 is unwrapped here, in one place, for subscriptions without raw message delivery.
 Per record, Powertools' batch processor reports failures individually
 (``ReportBatchItemFailures``) so one poison message is retried, then dead-lettered,
-without holding back the rest of the batch.
+without holding back the rest of the batch. Events are checked, not trusted: before
+reacting, a handler holds the event against its stored order and refuses (the record
+fails, so it is dead-lettered) one the order did not record for the flow it claims.
 """
 
 from __future__ import annotations
@@ -24,8 +26,13 @@ from chalice.app import SQSEvent
 
 from chalicelib.bootstrap import dependencies
 from chalicelib.contracts import InvalidEventError, event_from_message
-from chalicelib.orders.errors import IllegalTransitionError
+from chalicelib.orders.errors import (
+    IllegalTransitionError,
+    OrderNotFoundError,
+    UntrustedEventError,
+)
 from chalicelib.orders.events import Event
+from chalicelib.orders.provenance import verify_recorded
 from chalicelib.subscriptions import Subscription
 from chalicelib.tracing import traced
 
@@ -48,6 +55,7 @@ def react_to_each(
                 f"{event.type} of the {event.flow} flow is not for {subscription.service} "
                 f"(it subscribed to {subscription.filter_policy()})"
             )
+        refuse_unless_recorded(event)
         with traced(reaction.__name__, event.order_id, event.flow):
             try:
                 caused = reaction(event)
@@ -62,9 +70,10 @@ def react_to_each(
     def handle_logged(record: SQSRecord) -> None:
         try:
             handle(record)
-        except Exception:
+        except Exception as error:
             logger.exception(
-                "message failed; it will be retried", extra={"message_id": record.message_id}
+                "message failed; it will be retried",
+                extra={"message_id": record.message_id, "reason": str(error)},
             )
             raise
 
@@ -75,6 +84,22 @@ def react_to_each(
         context=None,  # only used by Powertools' own logging
     )
     return dict(response)
+
+
+def refuse_unless_recorded(event: Event) -> None:
+    """Raise (so the record fails) unless the stored order recorded this event, of its flow.
+
+    A genuine event always passes: it is recorded before it is published. A redelivered
+    or late one passes too, and its step then finds the work done or the order moved on.
+    """
+    try:
+        verify_recorded(event, dependencies().ports.orders.get(event.order_id))
+    except (OrderNotFoundError, UntrustedEventError) as refused:
+        logger.warning(
+            "event refused: not applied, it will be dead-lettered",
+            extra={"order_id": event.order_id, "event_id": event.event_id, "reason": str(refused)},
+        )
+        raise
 
 
 def unwrap_sns(body: str) -> str:

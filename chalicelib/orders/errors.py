@@ -34,6 +34,19 @@ class IllegalTransitionError(OrderError):
         self.event_type = event_type
 
 
+class UntrustedEventError(OrderError):
+    """A consumed event its stored order does not vouch for (forged, misrouted or altered).
+
+    Retrying cannot make the order record it, so the message goes to the dead-letter queue.
+    """
+
+    def __init__(self, order_id: str, event_id: str, reason: str) -> None:
+        super().__init__(f"event {event_id} of order {order_id} is not trusted: {reason}")
+        self.order_id = order_id
+        self.event_id = event_id
+        self.reason = reason
+
+
 class ConcurrentUpdateError(OrderError):
     """Another writer changed the order between our read and our conditional write."""
 
@@ -61,11 +74,19 @@ class WorkflowNotWaitingError(OrderError):
 
 
 class DuplicateOrderError(OrderError):
-    """An order with this id already exists (a replayed placement)."""
+    """The customer's Idempotency-Key placed an order already (a replayed placement)."""
 
-    def __init__(self, order_id: str) -> None:
-        super().__init__(f"order {order_id} already exists")
-        self.order_id = order_id
+    def __init__(self, existing_order_id: str) -> None:
+        super().__init__(f"the Idempotency-Key placed order {existing_order_id} already")
+        self.order_id = existing_order_id
+
+
+class NotAuthenticatedError(OrderError):
+    """The request carries no valid bearer token."""
+
+
+class ForbiddenError(OrderError):
+    """The caller is known, and a party to what they ask about, but may not do this."""
 
 
 class DependencyUnavailableError(OrderError):

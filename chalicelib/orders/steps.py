@@ -29,6 +29,9 @@ from chalicelib.orders.model import (
 )
 from chalicelib.ports import Ports
 
+# The most one order may cost: the request schema bounds each line, this bounds their sum.
+MAX_ORDER_TOTAL_CENTS = 200_000
+
 USER_OUTCOMES = {
     OrderStatus.ACCEPTED: "accepted",
     OrderStatus.REJECTED: "rejected",
@@ -46,6 +49,8 @@ class PlaceOrder:
     items: tuple[LineItem, ...]
     flow: Flow
     request_fingerprint: str
+    # The customer's key for retrying this request safely; None places a new order each time.
+    idempotency_key: str | None = None
 
     def __post_init__(self) -> None:
         if not self.items:
@@ -55,6 +60,11 @@ class PlaceOrder:
                 raise InvalidOrderError(f"items[{index}].quantity", "must be at least 1")
             if item.unit_price_cents < 0:
                 raise InvalidOrderError(f"items[{index}].unit_price_cents", "must not be negative")
+        total = sum(item.quantity * item.unit_price_cents for item in self.items)
+        if total > MAX_ORDER_TOTAL_CENTS:
+            raise InvalidOrderError(
+                "items", f"the order's total must be at most {MAX_ORDER_TOTAL_CENTS} cents"
+            )
 
 
 def place_order(command: PlaceOrder, ports: Ports) -> Event:
@@ -71,11 +81,11 @@ def place_order(command: PlaceOrder, ports: Ports) -> Event:
     event = _new_event(order, EventType.ORDER_PLACED, ports, _placed_data(order))
     order.history.append(event)
     try:
-        ports.orders.add(order)
-    except DuplicateOrderError:
-        existing = ports.orders.get(command.order_id)
+        ports.orders.add(order, command.idempotency_key)
+    except DuplicateOrderError as duplicate:
+        existing = ports.orders.get(duplicate.order_id)
         if existing.request_fingerprint != command.request_fingerprint:
-            raise IdempotencyKeyReusedError(command.order_id) from None
+            raise IdempotencyKeyReusedError(existing.order_id) from None
         placed = existing.recorded(EventType.ORDER_PLACED)
         assert placed is not None, "a stored order always has its order_placed event"
         return placed

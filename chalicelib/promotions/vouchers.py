@@ -1,14 +1,52 @@
-"""Issue a thank-you voucher when an order is completed, whichever flow ran it."""
+"""Issue a thank-you voucher when an order is completed, whichever flow ran it.
+
+The event only says which order to look at: who gets the voucher and how much it is
+worth come from the stored order (through a read port), never from the event's data, so
+a forged or altered ``order_completed`` cannot mint money.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from chalicelib.orders.events import Event, EventType
 
 VOUCHER_PERCENT = 10
 MINIMUM_VOUCHER_CENTS = 100
+# The most one voucher is worth ($20), however large the order: a voucher is a thank-you,
+# and the cap bounds what any single order (or a mistake in its total) can cost.
+MAXIMUM_VOUCHER_CENTS = 2_000
+COMPLETED = "COMPLETED"
+
+
+class OrderNotCompletedError(Exception):
+    """The stored order is not completed by the ``order_completed`` event given: no voucher.
+
+    Retrying cannot change a completed order's record, so the message is dead-lettered.
+    """
+
+
+@dataclass(frozen=True)
+class OrderFacts:
+    """What promotions reads about an order from the orders context's store."""
+
+    customer_id: str
+    status: str
+    total_cents: int
+    # The order_completed event the order recorded, if it has one.
+    completion: Event | None
+
+
+# The read port: the stored facts of the order with this id (OrderNotFoundError if none).
+OrderFactsLookup = Callable[[str], OrderFacts]
+
+
+def voucher_amount_cents(total_cents: int) -> int:
+    """VOUCHER_PERCENT of the total, at least MINIMUM_ and at most MAXIMUM_VOUCHER_CENTS."""
+    share = total_cents * VOUCHER_PERCENT // 100
+    return min(MAXIMUM_VOUCHER_CENTS, max(MINIMUM_VOUCHER_CENTS, share))
 
 
 @dataclass(frozen=True)
@@ -26,16 +64,30 @@ class VoucherRepository(ABC):
         """Store the voucher unless one with its id exists; True if this call stored it."""
 
 
-def issue_voucher(completed: Event, vouchers: VoucherRepository) -> Voucher | None:
-    """One voucher per completed order; None when it was issued already (a redelivery)."""
+def issue_voucher(
+    completed: Event, orders: OrderFactsLookup, vouchers: VoucherRepository
+) -> Voucher | None:
+    """One voucher per completed order, worth ``voucher_amount_cents`` of its stored total.
+
+    Only for an order stored as COMPLETED whose recorded order_completed is this event;
+    otherwise OrderNotCompletedError. None when the voucher was issued already (a redelivery).
+    """
     if completed.type is not EventType.ORDER_COMPLETED:
         raise ValueError(f"vouchers are issued for order_completed, not {completed.type}")
-    total = int(completed.data["total_cents"])
+    order = orders(completed.order_id)
+    if (
+        order.status != COMPLETED
+        or order.completion is None
+        or order.completion.event_id != completed.event_id
+    ):
+        raise OrderNotCompletedError(
+            f"order {completed.order_id} is {order.status}, not completed by {completed.event_id}"
+        )
     voucher = Voucher(
         voucher_id=f"order-{completed.order_id}",
-        customer_id=str(completed.data["customer_id"]),
+        customer_id=order.customer_id,
         order_id=completed.order_id,
-        amount_cents=max(MINIMUM_VOUCHER_CENTS, total * VOUCHER_PERCENT // 100),
-        issued_at=completed.occurred_at,
+        amount_cents=voucher_amount_cents(order.total_cents),
+        issued_at=order.completion.occurred_at,
     )
     return voucher if vouchers.add_once(voucher) else None

@@ -7,17 +7,23 @@ running cloud (for example the one ``make run`` started).
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from chalicelib.adapters.sns_events import SnsEventPublisher
+from chalicelib.orders.events import Event, EventType
 from chalicelib.subscriptions import RESTAURANT_DEADLINE
+from localdev import chalice_local
 from localdev.orders_api import OrdersApi
 from tests.e2e.support import Tap
 
@@ -94,6 +100,44 @@ class SlowScenarios:
     unanswered: dict[str, str]  # flow -> an order whose restaurant never answers
     poison: str  # a message no handler can read, in the restaurant-deadline queue
     poisoned_queue: str
+    forgeries: Future[Forgeries]  # published in the background while the first tests run
+
+
+@dataclass(frozen=True)
+class Forgeries:
+    """Valid events no order recorded, published to the order-events topic as a forger would."""
+
+    cancelled: Event  # claims choreography, for a completed orchestrated order
+    completed: Event  # an inflated total, for a choreographed order that is not completed
+
+
+def publish_forgeries(api: OrdersApi, cloud: Any, deployment: dict[str, Any]) -> Forgeries:
+    """Play the orders the forgeries are about, then publish the forgeries straight to SNS."""
+    orchestrated = api.complete(an_order("orchestration"))["order_id"]
+    choreographed = an_order("choreography")
+    choreographed_id = api.place(choreographed)
+
+    def forged(event_type: EventType, order_id: str, data: dict[str, Any]) -> Event:
+        now = datetime.now(UTC).isoformat(timespec="milliseconds")
+        return Event(f"forged-{uuid.uuid4().hex}", event_type, order_id, "choreography", now, data)
+
+    forgeries = Forgeries(
+        cancelled=forged(EventType.ORDER_CANCELLED, orchestrated, {"reason": "customer_request"}),
+        completed=forged(
+            EventType.ORDER_COMPLETED,
+            choreographed_id,
+            {
+                "customer_id": choreographed["customer_id"],
+                "restaurant_id": choreographed["restaurant_id"],
+                "total_cents": 10**9,
+            },
+        ),
+    )
+    # The project's own publisher: the same body and the type/flow attributes filters read.
+    topic = SnsEventPublisher(deployment["events_topic_arn"], cloud.client("sns"))
+    topic.publish(forgeries.cancelled)
+    topic.publish(forgeries.completed)
+    return forgeries
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -108,4 +152,29 @@ def slow_scenarios(
     sqs.send_message(QueueUrl=url, MessageBody=poison, DelaySeconds=0)
     # The choreographed order's deadline passes through the queue the poison is in.
     unanswered = {flow: api.place(an_order(flow)) for flow in ("choreography", "orchestration")}
-    return SlowScenarios(unanswered=unanswered, poison=poison, poisoned_queue=queue)
+    # Forged events are retried, then dead-lettered: begun now, in the background (it plays
+    # an order through first), so their wait overlaps the tests before test_forged_events.
+    forgeries = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forgeries").submit(
+        publish_forgeries, api, local_cloud, chalice_deployment
+    )
+    return SlowScenarios(
+        unanswered=unanswered, poison=poison, poisoned_queue=queue, forgeries=forgeries
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def local_api(
+    local_cloud: Any, chalice_deployment: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OrdersApi]:
+    """``chalice local`` serving the orders API against the local cloud, on a free port."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("chalice-local") / "chalice-local.log"
+    server = chalice_local.start(port, local_cloud.environment(), log)
+    yield OrdersApi(f"http://127.0.0.1:{port}")
+    chalice_local.stop(server)

@@ -6,34 +6,12 @@ on by the functions deployed in the local cloud, in both flows.
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
 
-from localdev import chalice_local
 from localdev.orders_api import OrdersApi
 from tests.e2e.conftest import an_order
 
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def local_api(
-    local_cloud: Any, chalice_deployment: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OrdersApi]:
-    port = free_port()
-    log = tmp_path_factory.mktemp("chalice-local") / "chalice-local.log"
-    server = chalice_local.start(port, local_cloud.environment(), log)
-    yield OrdersApi(f"http://127.0.0.1:{port}")
-    chalice_local.stop(server)
 
 
 def test_chalice_local_drives_both_flows(local_api: OrdersApi, flow: str) -> None:
@@ -45,7 +23,8 @@ def test_chalice_local_drives_both_flows(local_api: OrdersApi, flow: str) -> Non
 
 
 def test_chalice_local_answers_bad_input_with_400(local_api: OrdersApi) -> None:
-    answer = local_api.request("POST", "/orders", {"flow": "orchestration", "items": []})
+    customer = ("customer", "customer-42")
+    answer = local_api.request("POST", "/orders", {"flow": "orchestration"}, as_party=customer)
     assert answer.status == 400
     assert answer.body["code"] == "invalid_request"
 
@@ -54,4 +33,5 @@ def test_deployed_api_and_chalice_local_see_the_same_orders(
     local_api: OrdersApi, api: OrdersApi
 ) -> None:
     order_id = local_api.place(an_order("choreography"))
+    api.parties[order_id] = local_api.parties[order_id]  # the same people use both
     assert api.order(order_id)["order_id"] == order_id

@@ -49,7 +49,7 @@ def test_new_orders_follow_the_weights_and_orders_in_flight_keep_their_flow(
 
     def place_without_flow() -> str:
         order = {k: v for k, v in an_order("choreography").items() if k != "flow"}
-        answer = api.request("POST", "/orders", order)
+        answer = api.place_answer(order)
         assert answer.status == 202, answer
         placed.append((answer.body["order_id"], answer.body["flow"]))
         return str(answer.body["flow"])

@@ -6,6 +6,7 @@ choreography; a real Step Functions execution invoking Lambda for the orchestrat
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -95,10 +96,12 @@ def test_customer_cancels_then_a_late_accept_is_refused(api: OrdersApi, flow: st
 
 
 def test_bad_requests_are_4xx_with_a_message(api: OrdersApi) -> None:
-    bad = api.request("POST", "/orders", {"flow": "choreography"})
+    customer = ("customer", "customer-42")
+    bad = api.request("POST", "/orders", {"flow": "choreography"}, as_party=customer)
     assert bad.status == 400
     assert bad.body["field"] == "customer_id"
-    assert api.request("GET", "/orders/does-not-exist").status == 404
+    missing = api.request("GET", f"/orders/{uuid.uuid4()}", as_party=customer)
+    assert missing.status == 404
 
 
 def test_idempotency_key_places_one_order(

@@ -189,3 +189,110 @@ def test_an_aws_stage_packages_from_a_fresh_checkout_with_only_the_declared_role
         top_level = {name.split("/")[0] for name in code.namelist()}
     assert {"app.py", "chalicelib", "aws_xray_sdk", "aws_lambda_powertools", "wrapt"} <= top_level
     assert not {"botocore", "boto3", "urllib3"} & top_level
+
+
+# --- data at rest and in transit (both paths declare the same resources: see the parity test)
+
+DATA_KEY_ARN = {"Fn::GetAtt": [template.DATA_KEY, "Arn"]}
+
+
+def _of_type(resources: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {name: r["Properties"] for name, r in resources.items() if r["Type"] == kind}
+
+
+@pytest.mark.parametrize("stage", ["dev", "local"])
+def test_every_table_topic_and_queue_is_encrypted_with_the_one_rotated_key(stage: str) -> None:
+    resources = template.render(Deployment(load_stage(stage), DeployPath.CHALICE))["Resources"]
+    (key,) = _of_type(resources, "AWS::KMS::Key").values()
+    assert key["EnableKeyRotation"] is True
+    (alias,) = _of_type(resources, "AWS::KMS::Alias").values()
+    assert alias == {"AliasName": f"alias/orders-{stage}", "TargetKeyId": {"Ref": "DataKey"}}
+    tables = _of_type(resources, "AWS::DynamoDB::Table")
+    topics = _of_type(resources, "AWS::SNS::Topic")
+    queues = _of_type(resources, "AWS::SQS::Queue")
+    assert (len(tables), len(topics), len(queues)) == (2, 2, 2 * len(SUBSCRIPTIONS))
+    for table in tables.values():
+        assert table["SSESpecification"] == {
+            "SSEEnabled": True,
+            "SSEType": "KMS",
+            "KMSMasterKeyId": DATA_KEY_ARN,
+        }
+    for encrypted in [*topics.values(), *queues.values()]:
+        assert encrypted["KmsMasterKeyId"] == DATA_KEY_ARN
+
+
+def _denies_without_tls(statement: dict[str, Any]) -> bool:
+    return (
+        statement["Effect"] == "Deny"
+        and statement["Principal"] == "*"
+        and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    )
+
+
+@pytest.mark.parametrize("stage", ["dev", "local"])
+def test_every_queue_and_topic_has_a_policy_denying_requests_without_tls(stage: str) -> None:
+    resources = template.render(Deployment(load_stage(stage), DeployPath.CHALICE))["Resources"]
+    denied: list[Any] = []
+    for kind, targets in (("AWS::SQS::QueuePolicy", "Queues"), ("AWS::SNS::TopicPolicy", "Topics")):
+        for policy in _of_type(resources, kind).values():
+            statements = policy["PolicyDocument"]["Statement"]
+            (deny,) = [s for s in statements if _denies_without_tls(s)]
+            (target,) = policy[targets]
+            assert deny["Resource"] in ({"Fn::GetAtt": [target["Ref"], "Arn"]}, target)
+            denied.append(target["Ref"])
+    queues_and_topics = set(_of_type(resources, "AWS::SQS::Queue"))
+    queues_and_topics |= set(_of_type(resources, "AWS::SNS::Topic"))
+    assert sorted(denied) == sorted(queues_and_topics)
+
+
+def test_sns_still_delivers_to_each_subscribed_queue() -> None:
+    resources = template.render(CHALICE_PATH)["Resources"]
+    for subscription in SUBSCRIPTIONS:
+        queue = template.queue_id(subscription)
+        (allow,) = [
+            s
+            for s in resources[f"{queue}Policy"]["Properties"]["PolicyDocument"]["Statement"]
+            if s["Effect"] == "Allow"
+        ]
+        assert allow["Principal"] == {"Service": "sns.amazonaws.com"}
+    # AND SNS may use the key to encrypt what it delivers to the encrypted queues
+    key_policy = resources[template.DATA_KEY]["Properties"]["KeyPolicy"]["Statement"]
+    assert any(s["Principal"] == {"Service": "sns.amazonaws.com"} for s in key_policy)
+
+
+@pytest.mark.parametrize(
+    ("stage", "protected"), [("dev", True), ("local", False), ("local-b", False)]
+)
+def test_tables_have_recovery_and_deletion_protection_on_aws_stages_only(
+    stage: str, protected: bool
+) -> None:
+    # Local stages are torn down and deployed again all day: protection would block teardown.
+    resources = template.render(Deployment(load_stage(stage), DeployPath.CHALICE))["Resources"]
+    for table in _of_type(resources, "AWS::DynamoDB::Table").values():
+        assert table["PointInTimeRecoverySpecification"] == {
+            "PointInTimeRecoveryEnabled": protected
+        }
+        assert table["DeletionProtectionEnabled"] is protected
+
+
+def test_the_sam_api_is_traced_like_the_one_chalice_deploys(sam_template: dict[str, Any]) -> None:
+    # `chalice deploy` enables X-Ray on the API stage; `chalice package` needs the override.
+    assert sam_template["Resources"]["RestAPI"]["Properties"]["TracingEnabled"] is True
+
+
+def test_functions_may_use_the_key_only_through_the_services_they_call() -> None:
+    resources = template.render(CHALICE_PATH)["Resources"]
+    for function in template.FUNCTIONS:
+        policies = resources[template.role_id(function)]["Properties"]["Policies"]
+        statements = [s for p in policies for s in p["PolicyDocument"]["Statement"]]
+        actions = {a for s in statements for a in s["Action"]}
+        (key,) = [s for s in statements if any(a.startswith("kms:") for a in s["Action"])]
+        assert key["Resource"] == DATA_KEY_ARN
+        assert set(key["Action"]) <= {"kms:GenerateDataKey", "kms:Decrypt"}
+        via = key["Condition"]["StringEquals"]["kms:ViaService"]
+        services = {v["Fn::Sub"].removesuffix(".${AWS::Region}.amazonaws.com") for v in via}
+        called = {a.split(":")[0] for a in actions} & {"dynamodb", "sns", "sqs"}
+        assert services == called, function
+    # AND the state machine, which only invokes functions, has no use for it
+    order_flow = json.dumps(resources["OrderFlowRole"])
+    assert "kms:" not in order_flow

@@ -12,10 +12,21 @@ from chalice.test import Client
 
 from chalicelib import bootstrap
 from chalicelib.application import Wiring, create_app
-from tests.unit.fakes import FakeDependencies
+from tests.unit.fakes import FakeDependencies, bearer
 
 EVENTS = Path(__file__).parent.parent / "events"
 UNIT_PREFIX = "orders-unit"
+# The parties of the order tests/events/place_order_request.json describes.
+CUSTOMER = bearer("customer", "customer-42")
+RESTAURANT = bearer("restaurant", "restaurant-7")
+RESTAURANT_ACTIONS = ("/accept", "/reject", "/complete")
+
+
+def as_party(path: str) -> dict[str, str]:
+    """The Authorization header of whoever naturally calls ``path``: the restaurant answers."""
+    return RESTAURANT if path.endswith(RESTAURANT_ACTIONS) else CUSTOMER
+
+
 app = create_app(Wiring(UNIT_PREFIX))
 
 

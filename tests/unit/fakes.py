@@ -8,9 +8,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from chalicelib.bootstrap import order_facts_from
+from chalicelib.orders.access import Principal, Role
 from chalicelib.orders.errors import (
     ConcurrentUpdateError,
     DuplicateOrderError,
+    NotAuthenticatedError,
     OrderNotFoundError,
     WorkflowNotWaitingError,
 )
@@ -23,6 +26,7 @@ from chalicelib.ports import (
     Notifier,
     OrderRepository,
     Ports,
+    TokenVerifier,
     Workflow,
 )
 from chalicelib.promotions.vouchers import Voucher, VoucherRepository
@@ -33,11 +37,20 @@ class FakeOrderRepository(OrderRepository):
 
     def __init__(self) -> None:
         self.orders: dict[str, Order] = {}
+        self.keys: dict[tuple[str, str], str] = {}
 
-    def add(self, order: Order) -> None:
+    def add(self, order: Order, idempotency_key: str | None = None) -> None:
         if order.order_id in self.orders:
             raise DuplicateOrderError(order.order_id)
+        if idempotency_key is not None:
+            key = (order.customer_id, idempotency_key)
+            if key in self.keys:
+                raise DuplicateOrderError(self.keys[key])
+            self.keys[key] = order.order_id
         self.orders[order.order_id] = copy.deepcopy(order)
+
+    def order_id_for_key(self, customer_id: str, idempotency_key: str) -> str | None:
+        return self.keys.get((customer_id, idempotency_key))
 
     def get(self, order_id: str) -> Order:
         try:
@@ -125,6 +138,21 @@ class FakeFlowWeights(FlowWeightsSource):
         return FlowWeights.parse(self.document)
 
 
+class FakeTokenVerifier(TokenVerifier):
+    """Accepts ``<role>:<id>`` (e.g. ``customer:customer-42``) as a bearer token; nothing else."""
+
+    def verify(self, token: str) -> Principal:
+        role, separator, principal_id = token.partition(":")
+        if not separator or role not in Role.__members__.values() or not principal_id:
+            raise NotAuthenticatedError("the token is not valid")
+        return Principal(Role(role), principal_id)
+
+
+def bearer(role: str, principal_id: str) -> dict[str, str]:
+    """The Authorization header FakeTokenVerifier accepts for this principal."""
+    return {"Authorization": f"Bearer {role}:{principal_id}"}
+
+
 class SteppingClock:
     """A clock that moves one second per reading, so timelines have distinct times."""
 
@@ -149,6 +177,7 @@ class FakeDependencies:
     workflow: FakeWorkflow = field(default_factory=FakeWorkflow)
     vouchers: FakeVoucherRepository = field(default_factory=FakeVoucherRepository)
     flow_weights: FakeFlowWeights = field(default_factory=FakeFlowWeights)
+    tokens: FakeTokenVerifier = field(default_factory=FakeTokenVerifier)
 
     def __post_init__(self) -> None:
         self.ports = Ports(
@@ -158,3 +187,5 @@ class FakeDependencies:
             clock=SteppingClock(),
             new_id=sequential_ids(),
         )
+        # Promotions' read port, adapted from the fake orders as bootstrap adapts the real ones.
+        self.order_facts = order_facts_from(self.orders)

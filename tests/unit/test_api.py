@@ -11,7 +11,7 @@ from chalice.test import Client
 
 from chalicelib.orders import steps
 from chalicelib.orders.model import CancelReason
-from tests.unit.conftest import order_request
+from tests.unit.conftest import as_party, order_request
 from tests.unit.fakes import FakeDependencies
 
 JSON = {"Content-Type": "application/json"}
@@ -19,7 +19,11 @@ JSON = {"Content-Type": "application/json"}
 
 def post(client: Client, path: str, body: Any = None, **headers: str) -> Any:
     raw = body if isinstance(body, str) else json.dumps(body) if body is not None else ""
-    return client.http.post(path, headers=JSON | headers, body=raw)
+    return client.http.post(path, headers=JSON | as_party(path) | headers, body=raw)
+
+
+def get(client: Client, path: str, **headers: str) -> Any:
+    return client.http.get(path, headers=as_party(path) | headers)
 
 
 def place(client: Client, flow: str, **headers: str) -> str:
@@ -123,17 +127,20 @@ def test_blank_idempotency_key_is_400(client: Client) -> None:
     assert response.json_body["field"] == "Idempotency-Key"
 
 
+MISSING = "00000000-0000-4000-8000-000000000000"
+
+
 @pytest.mark.parametrize(
-    "path", ["/orders/missing", "/orders/missing/accept", "/orders/missing/cancel"]
+    "path", [f"/orders/{MISSING}", f"/orders/{MISSING}/accept", f"/orders/{MISSING}/cancel"]
 )
 def test_unknown_order_is_404(client: Client, path: str) -> None:
-    response = client.http.get(path) if path.count("/") == 2 else post(client, path)
+    response = get(client, path) if path.count("/") == 2 else post(client, path)
     assert response.status_code == 404
     assert response.json_body["code"] == "order_not_found"
 
 
 def test_malformed_order_id_is_400(client: Client) -> None:
-    response = client.http.get("/orders/not%20an%20id!")
+    response = get(client, "/orders/not%20an%20id!")
     assert response.status_code == 400
     assert response.json_body["field"] == "order_id"
 
@@ -141,7 +148,7 @@ def test_malformed_order_id_is_400(client: Client) -> None:
 def test_get_shows_status_and_timeline(client: Client, deps: FakeDependencies) -> None:
     order_id = place(client, "choreography")
     steps.notify_restaurant(order_id, deps.ports)
-    response = client.http.get(f"/orders/{order_id}")
+    response = get(client, f"/orders/{order_id}")
     assert response.status_code == 200
     body = response.json_body
     assert body["status"] == "RESTAURANT_NOTIFIED"
@@ -201,11 +208,11 @@ def test_accept_after_cancel_is_409_and_changes_nothing(
 ) -> None:
     order_id = awaiting_restaurant(client, deps, flow)
     assert post(client, f"/orders/{order_id}/cancel").status_code == 202
-    before = client.http.get(f"/orders/{order_id}").json_body
+    before = get(client, f"/orders/{order_id}").json_body
     response = post(client, f"/orders/{order_id}/accept")
     assert response.status_code == 409
     assert response.json_body["code"] == "illegal_transition"
-    assert client.http.get(f"/orders/{order_id}").json_body == before
+    assert get(client, f"/orders/{order_id}").json_body == before
 
 
 def test_cancel_is_the_same_step_in_both_flows(
@@ -251,7 +258,7 @@ def test_missing_configuration_is_503_not_500(
     bootstrap.install(None)  # the real dependencies, with no environment set
     for name in ("ORDERS_TABLE_NAME", "ORDER_EVENTS_TOPIC_ARN", "NOTIFICATIONS_TOPIC_ARN"):
         monkeypatch.delenv(name, raising=False)
-    response = client.http.get("/orders/abc")
+    response = get(client, "/orders/abc")
     assert response.status_code == 503
     assert response.json_body["code"] == "unavailable"
 

@@ -26,7 +26,7 @@ from chalicelib.subscriptions import (
     USER_NOTIFIER,
     Subscription,
 )
-from tests.unit.conftest import UNIT_PREFIX, load_event
+from tests.unit.conftest import UNIT_PREFIX, as_party, load_event
 from tests.unit.fakes import FakeDependencies
 
 HANDLERS = {
@@ -168,7 +168,7 @@ class Bus:
 def place_and_run(client: Client, deps: FakeDependencies) -> tuple[str, Bus]:
     response = client.http.post(
         "/orders",
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json"} | as_party("/orders"),
         body=json.dumps(load_event("place_order_request") | {"flow": "choreography"}),
     )
     bus = Bus(client, deps)
@@ -178,7 +178,8 @@ def place_and_run(client: Client, deps: FakeDependencies) -> tuple[str, Bus]:
 
 def action(client: Client, order_id: str, verb: str) -> int:
     response = client.http.post(
-        f"/orders/{order_id}/{verb}", headers={"Content-Type": "application/json"}
+        f"/orders/{order_id}/{verb}",
+        headers={"Content-Type": "application/json"} | as_party(f"/orders/{order_id}/{verb}"),
     )
     return int(response.status_code)
 
@@ -234,19 +235,173 @@ def test_a_rejection_reaches_the_user(client: Client, deps: FakeDependencies) ->
     assert deps.vouchers.vouchers == {}
 
 
+def played_to(
+    deps: FakeDependencies, last: EventType, order_id: str = "o-9", flow: Flow = Flow.CHOREOGRAPHY
+) -> Event:
+    """An order (1 x Ramen, 1400 cents, customer c-1) run through its steps up to ``last``."""
+    event = Event.from_dict(json.loads(placed(deps, order_id, flow)))
+    happy_path = {
+        EventType.RESTAURANT_NOTIFIED: steps.notify_restaurant,
+        EventType.ORDER_ACCEPTED: steps.accept_order,
+        EventType.USER_NOTIFIED: steps.notify_user,
+        EventType.ORDER_COMPLETED: steps.complete_order,
+    }
+    for event_type, step in happy_path.items():
+        if event.type is last:
+            break
+        event = step(order_id, deps.ports)
+        assert event.type is event_type
+    return event
+
+
+def message(event: Event, **envelope: Any) -> str:
+    """The event's SQS body, with envelope fields overridden as a forger would."""
+    return json.dumps(event.to_dict() | envelope)
+
+
 @pytest.mark.parametrize("flow", [Flow.CHOREOGRAPHY, Flow.ORCHESTRATION])
 def test_promotions_issue_one_voucher_for_completed_orders_of_either_flow(
     client: Client, deps: FakeDependencies, flow: Flow
 ) -> None:
-    completed = Event(
-        "e-1",
+    # GIVEN an order of either flow, completed
+    completed = played_to(deps, EventType.ORDER_COMPLETED, flow=flow)
+    # WHEN its order_completed is delivered twice
+    body = message(completed)
+    assert deliver(client, PROMOTIONS, body) == {"batchItemFailures": []}
+    assert deliver(client, PROMOTIONS, body) == {"batchItemFailures": []}
+    # THEN one voucher: 10 % of the stored total
+    (voucher,) = deps.vouchers.vouchers.values()
+    assert (voucher.order_id, voucher.customer_id, voucher.amount_cents) == ("o-9", "c-1", 140)
+
+
+# --- events are checked, not trusted ----------------------------------------------------------
+
+
+def fails_alone(client: Client, subscription: Subscription, body: str) -> None:
+    """Deliver a batch of one record that must fail: Lambda then fails the whole invocation."""
+    with pytest.raises(BatchProcessingError):
+        deliver(client, subscription, body)
+
+
+def refusals(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str, str]]:
+    """(order_id, event_id, reason) of every event a handler refused, as logged."""
+    return [
+        (record.order_id, record.event_id, record.reason)
+        for record in caplog.records
+        if record.getMessage().startswith("event refused")
+    ]
+
+
+def test_a_forged_event_is_not_applied_and_fails_its_record(
+    client: Client, deps: FakeDependencies, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN an accepted order, and an order_accepted for it that the order never recorded
+    genuine = played_to(deps, EventType.ORDER_ACCEPTED, "o-1")
+    forged = message(genuine, event_id="forged-1")
+    told_before = len(deps.notifier.sent)
+    # WHEN the user notifier receives the forged event beside a genuine one
+    answer = deliver(client, USER_NOTIFIER, forged, cancelled(deps, "o-2", Flow.CHOREOGRAPHY))
+    # THEN only the forged record fails (retried, then dead-lettered), with its reason logged
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "message-0"}]}
+    assert refusals(caplog) == [
+        (
+            "o-1",
+            "forged-1",
+            "event forged-1 of order o-1 is not trusted: the order recorded no event forged-1",
+        )
+    ]
+    # AND it was not applied: nobody told about o-1, which is still only accepted
+    assert deps.notifier.sent[told_before:] == [("customer", "o-2", "cancelled")]
+    assert deps.orders.get("o-1").status is OrderStatus.ACCEPTED
+
+
+def test_an_event_claiming_another_flow_cannot_cancel_an_orchestrated_order(
+    client: Client, deps: FakeDependencies, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN an orchestrated order waiting for its restaurant, and its genuine order_placed
+    # re-sent as if it were choreography's (so the deadline checker gets it)
+    genuine = played_to(deps, EventType.RESTAURANT_NOTIFIED, "o-1", Flow.ORCHESTRATION)
+    placed_event = deps.orders.get("o-1").history[0]
+    misrouted = message(placed_event, flow="choreography")
+    # WHEN the choreography's deadline checker receives it
+    fails_alone(client, RESTAURANT_DEADLINE, misrouted)
+    # THEN the record failed, with its reason logged, and the order is not cancelled
+    (refusal,) = refusals(caplog)
+    assert refusal[:2] == ("o-1", placed_event.event_id)
+    assert "claims the choreography flow; the order is orchestration" in refusal[2]
+    assert deps.orders.get("o-1").status is OrderStatus.RESTAURANT_NOTIFIED
+    assert deps.orders.get("o-1").history[-1] == genuine
+    assert deps.events.published == []
+
+
+def test_an_event_of_another_schema_version_fails_its_record(
+    client: Client, deps: FakeDependencies, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a genuine order_placed, re-sent in an envelope version this system does not know
+    body = message(Event.from_dict(json.loads(placed(deps, "o-1"))), version=2)
+    # WHEN the restaurant notifier receives it
+    fails_alone(client, RESTAURANT_NOTIFIER, body)
+    # THEN the record failed with the reason logged, and nothing happened
+    (failure,) = [r for r in caplog.records if r.getMessage().startswith("message failed")]
+    assert "version" in failure.reason
+    assert deps.notifier.sent == []
+    assert deps.orders.get("o-1").status is OrderStatus.PLACED
+
+
+def test_a_recorded_event_id_sent_as_another_type_fails_its_record(
+    client: Client, deps: FakeDependencies
+) -> None:
+    # GIVEN the genuine order_accepted of an accepted order, re-typed as order_cancelled
+    accepted = played_to(deps, EventType.ORDER_ACCEPTED, "o-1")
+    retyped = message(accepted, type="order_cancelled", data={"reason": "customer_request"})
+    told_before = len(deps.notifier.sent)
+    # WHEN the user notifier receives it, THEN it fails and the customer is told nothing
+    fails_alone(client, USER_NOTIFIER, retyped)
+    assert deps.notifier.sent[told_before:] == []
+    assert deps.orders.get("o-1").status is OrderStatus.ACCEPTED
+
+
+def test_a_genuine_event_redelivered_is_still_accepted_with_one_effect(
+    client: Client, deps: FakeDependencies
+) -> None:
+    # GIVEN the genuine order_accepted of an order, already handled once
+    body = message(played_to(deps, EventType.ORDER_ACCEPTED, "o-1"))
+    told_before = len(deps.notifier.sent)
+    assert deliver(client, USER_NOTIFIER, body) == {"batchItemFailures": []}
+    # WHEN it is delivered again (SQS is at least once), THEN it is acknowledged, no second effect
+    assert deliver(client, USER_NOTIFIER, body) == {"batchItemFailures": []}
+    assert deps.notifier.sent[told_before:] == [("customer", "o-1", "accepted")]
+    assert deps.orders.get("o-1").status is OrderStatus.USER_NOTIFIED
+
+
+def test_a_forged_completion_with_an_inflated_total_creates_no_voucher(
+    client: Client, deps: FakeDependencies
+) -> None:
+    # GIVEN a choreographed order not completed yet, and a forged order_completed for it
+    played_to(deps, EventType.USER_NOTIFIED, "o-1")
+    forged = Event(
+        "forged-1",
         EventType.ORDER_COMPLETED,
-        "o-9",
-        flow.value,
+        "o-1",
+        Flow.CHOREOGRAPHY.value,
         "2026-01-01T00:00:00+00:00",
-        {"customer_id": "c-9", "restaurant_id": "r", "total_cents": 4000},
+        {"customer_id": "c-1", "restaurant_id": "r-1", "total_cents": 10_000_000},
     )
-    body = json.dumps(event_to_message(completed))
-    deliver(client, PROMOTIONS, body)
-    deliver(client, PROMOTIONS, body)
-    assert [(v.order_id, v.amount_cents) for v in deps.vouchers.vouchers.values()] == [("o-9", 400)]
+    # WHEN promotions receives it, THEN the record fails and no voucher exists
+    fails_alone(client, PROMOTIONS, message(forged))
+    assert deps.vouchers.vouchers == {}
+
+
+def test_a_voucher_is_worth_the_stored_total_not_the_events(
+    client: Client, deps: FakeDependencies
+) -> None:
+    # GIVEN a completed order's genuine order_completed, its numbers altered on the way
+    completed = played_to(deps, EventType.ORDER_COMPLETED, "o-1")
+    altered = message(
+        completed, data={"customer_id": "mallory", "restaurant_id": "r-1", "total_cents": 10**9}
+    )
+    # WHEN promotions receives it
+    assert deliver(client, PROMOTIONS, altered) == {"batchItemFailures": []}
+    # THEN the voucher comes from the stored order: its customer, 10 % of its 1400 cents
+    (voucher,) = deps.vouchers.for_order("o-1")
+    assert (voucher.customer_id, voucher.amount_cents) == ("c-1", 140)

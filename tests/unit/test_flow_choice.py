@@ -12,7 +12,7 @@ from chalice.test import Client
 
 from chalicelib.orders.flow_choice import FlowWeights, InvalidFlowWeightsError
 from chalicelib.orders.model import Flow
-from tests.unit.conftest import order_request
+from tests.unit.conftest import as_party, order_request
 from tests.unit.fakes import FakeDependencies
 
 JSON = {"Content-Type": "application/json"}
@@ -25,7 +25,9 @@ def without_flow(**changes: Any) -> dict[str, Any]:
 
 
 def post_order(client: Client, body: dict[str, Any], **headers: str) -> Any:
-    return client.http.post("/orders", headers=JSON | headers, body=json.dumps(body))
+    return client.http.post(
+        "/orders", headers=JSON | as_party("/orders") | headers, body=json.dumps(body)
+    )
 
 
 def test_weights_share_the_orders_out_in_their_proportion() -> None:

@@ -72,11 +72,17 @@ def test_only_notifiers_tell_people() -> None:
     }
 
 
-def test_promotions_touches_only_vouchers_and_its_own_queue() -> None:
+def test_promotions_touches_only_vouchers_and_its_own_queue_and_only_reads_orders() -> None:
     resources = [s["Resource"] for s in statements(template.role_id("promotions"))]
     assert {"Fn::GetAtt": ["VouchersTable", "Arn"]} in resources
     assert {"Fn::GetAtt": ["PromotionsQueue", "Arn"]} in resources
-    assert {"Fn::GetAtt": ["OrdersTable", "Arn"]} not in resources
+    # It checks events against the stored order, which it may read but never write.
+    (orders,) = [
+        s
+        for s in statements(template.role_id("promotions"))
+        if s["Resource"] == {"Fn::GetAtt": ["OrdersTable", "Arn"]}
+    ]
+    assert orders["Action"] == ["dynamodb:Query"]
     assert not any("sns:Publish" in s["Action"] for s in statements(template.role_id("promotions")))
 
 

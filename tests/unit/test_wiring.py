@@ -12,7 +12,7 @@ from chalice.test import Client
 from chalicelib.application import Wiring, create_app
 from chalicelib.settings import ConfigurationError
 from chalicelib.subscriptions import SUBSCRIPTIONS
-from tests.unit.conftest import order_request
+from tests.unit.conftest import as_party, order_request
 from tests.unit.fakes import FakeDependencies
 
 JSON = {"Content-Type": "application/json"}
@@ -38,7 +38,9 @@ def test_two_apps_in_one_process_both_serve_requests(deps: FakeDependencies) -> 
         with Client(app) as client:
             # WHEN each one takes an order THEN each answers it
             answer = client.http.post(
-                "/orders", body=json.dumps(order_request("choreography")), headers=JSON
+                "/orders",
+                body=json.dumps(order_request("choreography")),
+                headers=JSON | as_party("/orders"),
             )
             assert answer.status_code == 202
 

@@ -1,0 +1,139 @@
+"""End to end: who may do what, and hostile input, through the local cloud's API Gateway
+and through ``chalice local``, with tokens from the local development issuer.
+
+Community LocalStack runs no API Gateway authorizers, so these prove the application's
+own check: the same one AWS runs behind (or instead of) an authorizer.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+import uuid
+from typing import Any
+
+import pytest
+
+from localdev.orders_api import Answer, OrdersApi, _json
+from tests.e2e.conftest import an_order
+
+pytestmark = pytest.mark.e2e
+
+NOBODY_KNOWN = str(uuid.uuid4())
+
+
+@pytest.fixture(params=["api_gateway", "chalice_local"])
+def server(request: pytest.FixtureRequest) -> OrdersApi:
+    fixture = "api" if request.param == "api_gateway" else "local_api"
+    return request.getfixturevalue(fixture)  # type: ignore[no-any-return]
+
+
+def send(api: OrdersApi, method: str, path: str, data: bytes, headers: dict[str, str]) -> Answer:
+    """A request with a body sent byte for byte (OrdersApi only sends valid JSON)."""
+    request = urllib.request.Request(api.base_url + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return Answer(response.status, _json(response.read()), dict(response.headers))
+    except urllib.error.HTTPError as error:
+        return Answer(error.code, _json(error.read()), dict(error.headers))
+
+
+def assert_refused(answer: Answer, status: int) -> None:
+    assert answer.status == status, answer
+    assert isinstance(answer.body, dict) and answer.body.get("message"), answer
+    assert "Traceback" not in str(answer.body)
+
+
+def test_anonymous_callers_are_401(server: OrdersApi) -> None:
+    order_id = server.place(an_order("choreography"))
+    assert_refused(server.request("POST", "/orders", an_order("choreography")), 401)
+    assert_refused(server.request("GET", f"/orders/{order_id}"), 401)
+    forged = {"Authorization": "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."}
+    assert_refused(server.request("POST", f"/orders/{order_id}/cancel", headers=forged), 401)
+    assert server.order(order_id)["status"] != "CANCELLED"
+
+
+def test_a_customer_cannot_accept_their_own_order(server: OrdersApi, flow: str) -> None:
+    order_id = server.place(an_order(flow))
+    server.wait_for(order_id, "RESTAURANT_NOTIFIED")
+    customer, _ = server.parties[order_id]
+    answer = server.request("POST", f"/orders/{order_id}/accept", as_party=customer)
+    assert_refused(answer, 403)
+    assert answer.body["code"] == "forbidden"
+    assert server.order(order_id)["status"] == "RESTAURANT_NOTIFIED"
+
+
+def test_another_restaurant_is_told_the_order_does_not_exist(server: OrdersApi, flow: str) -> None:
+    order_id = server.place(an_order(flow))
+    server.wait_for(order_id, "RESTAURANT_NOTIFIED")
+    intruder = ("restaurant", "restaurant-intruder")
+    for action in ("accept", "reject", "complete"):
+        answer = server.request("POST", f"/orders/{order_id}/{action}", as_party=intruder)
+        assert_refused(answer, 404)
+        assert answer.body["code"] == "order_not_found"
+    assert_refused(server.request("GET", f"/orders/{order_id}", as_party=intruder), 404)
+    assert server.order(order_id)["status"] == "RESTAURANT_NOTIFIED"
+
+
+def test_another_customer_cannot_read_or_cancel(server: OrdersApi) -> None:
+    order_id = server.place(an_order("choreography"))
+    intruder = ("customer", "customer-intruder")
+    for method, path in (("GET", ""), ("POST", "/cancel")):
+        answer = server.request(method, f"/orders/{order_id}{path}", as_party=intruder)
+        assert_refused(answer, 404)
+    # The same answer as for an order that does not exist at all.
+    unknown = server.request("GET", f"/orders/{NOBODY_KNOWN}", as_party=intruder)
+    assert (unknown.status, unknown.body["code"]) == (404, "order_not_found")
+    assert server.order(order_id)["status"] != "CANCELLED"
+
+
+def test_a_customer_places_orders_only_as_themselves(server: OrdersApi) -> None:
+    order = an_order("choreography")
+    answer = server.request("POST", "/orders", order, as_party=("customer", "someone-else"))
+    assert_refused(answer, 403)
+
+
+HOSTILE_BODIES: list[tuple[str, bytes, int]] = [
+    ("200k-nested-arrays", b"[" * 200_000, 413),
+    ("50k-nested-objects", b'{"a":' * 50_000 + b"1" + b"}" * 50_000, 413),
+    ("5k-nested-arrays", b"[" * 5_000 + b"]" * 5_000, 400),
+    ("invalid-utf8", b'{"customer_id": "\xff\xfe", "items": []}', 400),
+    ("1mb", b'{"customer_id": "' + b"x" * 1_000_000 + b'"}', 413),
+    ("unknown-field", b'{"customer_id": "c", "restaurant_id": "r", "items": [], "vip": 1}', 400),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [(b, s) for _, b, s in HOSTILE_BODIES],
+    ids=[n for n, _, _ in HOSTILE_BODIES],
+)
+def test_hostile_bodies_are_4xx_with_a_json_message(
+    server: OrdersApi, body: bytes, status: int
+) -> None:
+    headers = {"Content-Type": "application/json"} | server.bearer("customer", "customer-42")
+    assert_refused(send(server, "POST", "/orders", body, headers), status)
+
+
+@pytest.mark.parametrize(
+    "order_id",
+    [
+        f"{NOBODY_KNOWN}%0A",
+        f"{NOBODY_KNOWN[:-1]}%00",
+        f"{NOBODY_KNOWN[:-1]}%C3%A9",
+        "a" * 10_000,
+    ],
+    ids=["trailing-newline", "nul", "non-ascii", "10kb"],
+)
+def test_ids_outside_the_format_are_400(server: OrdersApi, order_id: str) -> None:
+    answer = server.request("GET", f"/orders/{order_id}", as_party=("customer", "customer-42"))
+    assert_refused(answer, 400)
+    assert answer.body["field"] == "order_id"
+
+
+def test_a_wrong_content_type_is_415(server: OrdersApi) -> None:
+    headers: dict[str, Any] = {"Content-Type": "text/plain"} | server.bearer(
+        "customer", "customer-42"
+    )
+    answer = send(server, "POST", "/orders", b"customer_id=c", headers)
+    assert answer.status == 415, answer

@@ -1,0 +1,49 @@
+"""Unit tests of the notification text: what customers typed is escaped before it is sent."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalicelib.adapters.sns_notifier import SnsNotifier, quoted
+from chalicelib.orders.model import Flow, LineItem, Order, OrderStatus
+
+
+class RecordingSns:
+    """Stands in for the boto3 SNS client: keeps what ``publish`` was given."""
+
+    def __init__(self) -> None:
+        self.published: list[dict[str, Any]] = []
+
+    def publish(self, **request: Any) -> dict[str, str]:
+        self.published.append(request)
+        return {"MessageId": f"m-{len(self.published)}"}
+
+
+HOSTILE_NAME = "Ramen\"</b>\n<script>alert('x')</script>\r\u2028& more"
+
+
+def an_order(*items: LineItem) -> Order:
+    return Order("o-1", "c-1", "r-1", items, Flow.CHOREOGRAPHY, OrderStatus.PLACED, "f")
+
+
+def test_an_item_name_with_markup_newlines_and_quotes_is_escaped_and_quoted() -> None:
+    # GIVEN an order whose item name holds markup, quotes and line breaks
+    sns = RecordingSns()
+    order = an_order(LineItem(HOSTILE_NAME, 2, 900), LineItem("Gyoza", 1, 500))
+    # WHEN the restaurant is told about it
+    SnsNotifier("arn:topic", sns).tell_restaurant(order)
+    # THEN the name arrives as one quoted line of inert text
+    (request,) = sns.published
+    text = json.loads(request["Message"])["text"]
+    assert text == (
+        'New order o-1: 2 x "Ramen&quot;&lt;/b&gt; &lt;script&gt;alert(&#x27;x&#x27;)'
+        '&lt;/script&gt;  &amp; more", 1 x "Gyoza"'
+    )
+    assert not any(char in text for char in "<>\n\r\u2028")
+
+
+def test_quoting_cannot_be_escaped_from() -> None:
+    # A name cannot end its own quotes, whatever it holds.
+    assert quoted('"') == '"&quot;"'
+    assert quoted("a\tb\x00c") == '"a b c"'
