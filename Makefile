@@ -11,7 +11,7 @@ ifneq ($(filter local%,$(STAGE)),)
 TARGET := AWS_ENDPOINT_URL=$$(bash localcloud/run start | tail -n 1)
 endif
 
-.PHONY: help venv lock test unit lint run demo benchmark diagrams openapi deploy teardown localcloud-start localcloud-stop clean
+.PHONY: help venv lock test chromium-early unit lint run demo benchmark diagrams openapi deploy teardown localcloud-start localcloud-stop clean
 
 help:
 	@echo "make run        start the local cloud, deploy both paths, serve the orders API (chalice local)"
@@ -54,9 +54,15 @@ openapi: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit
 
-test: $(STAMP) lint
+# Chromium (Debian's, for the browser tests) installs in the background while the venv installs
+# and lint runs; scripts/ensure-chromium then waits for it (one lock) or reports its failure.
+test: chromium-early $(STAMP) lint
 	bash localcloud/run install
+	@bash scripts/ensure-chromium > /dev/null
 	$(PY) -m pytest
+
+chromium-early:
+	@mkdir -p build/logs && (bash scripts/ensure-chromium > build/logs/chromium-install.log 2>&1 &)
 
 # The local cloud installs and starts while the project venv installs (neither needs the other);
 # tools.run_local then finds it up, or waits for it (both take the same lock), or reports its failure.

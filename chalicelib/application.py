@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
-from chalice.app import Chalice
+from chalice.app import Chalice, Request, Response
 
 from chalicelib import settings
 from chalicelib.entrypoints.api import api_blueprint
 from chalicelib.entrypoints.choreography import register_choreography
 from chalicelib.entrypoints.orchestration import orchestration_blueprint
+from chalicelib.tracing import traced_request
 
 APP_NAME = "orders"
 
@@ -34,6 +36,15 @@ class Wiring:
 def create_app(wiring: Wiring) -> Chalice:
     app = Chalice(app_name=APP_NAME)
     app.register_blueprint(api_blueprint())
+    app.register_middleware(trace_request, "http")
     register_choreography(app, wiring.resource_prefix, wiring.sqs_batching_window_seconds)
     app.register_blueprint(orchestration_blueprint())
     return app
+
+
+def trace_request(request: Request, get_response: Any) -> Response:
+    """Each API request is one subsegment, which the route annotates with its order."""
+    route = request.context.get("resourcePath", request.path)
+    with traced_request(f"{request.method} {route}"):
+        response: Response = get_response(request)
+    return response

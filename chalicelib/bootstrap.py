@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +39,16 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+def recorder() -> str:
+    """The Chalice function this process runs (``restaurant_notifier``), recorded with events."""
+    function = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+    if not function:
+        return "chalice_local"  # the API served by `chalice local`, outside Lambda
+    prefix = os.environ.get(settings.RESOURCE_PREFIX, "")
+    # Chalice names functions <prefix>-<function>, and the API handler <prefix> alone.
+    return "api_handler" if function == prefix else function.removeprefix(f"{prefix}-")
+
+
 def order_facts_from(orders: OrderRepository) -> OrderFactsLookup:
     """Promotions' read port, adapted from the orders repository (one strongly consistent read)."""
 
@@ -70,7 +81,7 @@ class Dependencies:
         sns = self.client("sns")
         return Ports(
             orders=DynamoDbOrderRepository(
-                settings.required(settings.ORDERS_TABLE), self.client("dynamodb")
+                settings.required(settings.ORDERS_TABLE), self.client("dynamodb"), recorder()
             ),
             events=SnsEventPublisher(settings.required(settings.ORDER_EVENTS_TOPIC), sns),
             notifier=SnsNotifier(settings.required(settings.NOTIFICATIONS_TOPIC), sns),

@@ -55,6 +55,9 @@ class RouteDoc:
     request_schema: str | None = None
     errors: tuple[int, ...] = ()
     headers: tuple[dict[str, Any], ...] = field(default=())
+    query: tuple[dict[str, Any], ...] = field(default=())
+    # What a response without a JSON schema is (the viewer's page and script).
+    media_type: str | None = None
 
 
 def document(
@@ -91,11 +94,18 @@ def document(
 
 def _operation(route: DescribedRoute, path_parameters: dict[str, Any]) -> dict[str, Any]:
     doc = route.doc
-    parameters = [
-        {"name": name, "in": "path", "required": True, "schema": path_parameters[name]}
-        for name in _path_parameters(route.path)
-    ] + list(doc.headers)
+    parameters = (
+        [
+            {"name": name, "in": "path", "required": True, "schema": path_parameters[name]}
+            for name in _path_parameters(route.path)
+        ]
+        + list(doc.headers)
+        + list(doc.query)
+    )
     responses: dict[str, Any] = {str(doc.success): _response(doc.success, doc.response_schema)}
+    if doc.media_type is not None:
+        content = {doc.media_type: {"schema": {"type": "string"}}}
+        responses[str(doc.success)]["content"] = content
     statuses = set(doc.errors) | ({401, 403, 503} if not route.public else set())
     for status in sorted(statuses):
         schema = "chalice_error" if status in CHALICE_ANSWERS else "error"

@@ -12,6 +12,19 @@ from chalicelib.orders.access import Principal
 from chalicelib.orders.events import Event
 from chalicelib.orders.flow_choice import FlowWeights
 from chalicelib.orders.model import Order, OrderStatus
+from chalicelib.orders.timeline import StateTransition
+
+
+@dataclass(frozen=True)
+class OrderSummary:
+    """An order as a list shows it."""
+
+    order_id: str
+    customer_id: str
+    restaurant_id: str
+    flow: str
+    status: str
+    placed_at: str
 
 
 class OrderRepository(ABC):
@@ -43,6 +56,10 @@ class OrderRepository(ABC):
     def save_callback_token(self, order_id: str, token: str) -> None:
         """Remember the workflow task token that waits on a person for this order."""
 
+    @abstractmethod
+    def recent_for(self, principal: Principal, limit: int) -> list[OrderSummary]:
+        """The newest orders the principal is a party to (a customer's, or a restaurant's)."""
+
 
 class EventPublisher(ABC):
     @abstractmethod
@@ -66,6 +83,10 @@ class Workflow(ABC):
     @abstractmethod
     def start(self, order_id: str) -> None:
         """Start the order's workflow; starting it again for the same order is harmless."""
+
+    @abstractmethod
+    def transitions(self, order_id: str) -> list[StateTransition]:
+        """The states the order's workflow entered and exited so far, in order (or none)."""
 
     @abstractmethod
     def resume(self, order: Order, output: dict[str, Any]) -> None:

@@ -1,10 +1,17 @@
-"""X-Ray tracing: AWS calls become subsegments, each step one annotated subsegment.
+"""Tracing and structured logs: one trace per order request, each step an annotated subsegment.
 
-In Lambda with active tracing the runtime opens the segment and the SDK sends
-subsegments to the X-Ray daemon (UDP, ``AWS_XRAY_DAEMON_ADDRESS``). Outside Lambda
-(unit tests, ``chalice local``) the SDK is switched off, so nothing is sent.
-Annotations ``order_id`` and ``flow`` let the X-Ray console find one order's
-traces across every function: ``annotation.order_id = "<id>"``.
+Powertools ``Tracer`` (on aws-xray-sdk) and ``Logger``. In Lambda with active tracing the
+runtime hands each invocation its trace context (``_X_AMZN_TRACE_ID``); boto3 is patched, so
+every DynamoDB, SNS and Step Functions call is a subsegment and carries the trace onwards
+(``X-Amzn-Trace-Id`` on Publish, which SNS turns into SQS's ``AWSTraceHeader``; the execution
+input and ``traceHeader`` on StartExecution). Each step is a subsegment annotated with
+``order_id``, ``flow`` and ``step``: ``annotation.order_id = "<id>"`` in the X-Ray console
+finds an order's traces. Segments go to the X-Ray daemon as UDP datagrams
+(``AWS_XRAY_DAEMON_ADDRESS``): fire and forget, so a missing daemon never blocks a request.
+
+Outside Lambda (unit tests, ``chalice local``) Powertools switches the SDK off, and
+``ORDERS_TRACING=off`` does so in Lambda too. Logs are JSON; while a handler works on an order,
+every line carries ``order_id``, ``flow``, ``event_id`` (when known) and ``xray_trace_id``.
 """
 
 from __future__ import annotations
@@ -13,28 +20,100 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from aws_lambda_powertools import Logger, Tracer
 from aws_xray_sdk import global_sdk_config
-from aws_xray_sdk.core import patch, xray_recorder
+from aws_xray_sdk.core import xray_recorder
+
+SERVICE = "orders"
+# The invocation's trace context, as the Lambda runtime sets it.
+TRACE_HEADER_ENV = "_X_AMZN_TRACE_ID"
+# Keys a handler adds to its log lines while it works on one order.
+ORDER_KEYS = ("order_id", "flow", "event_id", "step")
+
+logger = Logger(service=SERVICE)
+tracer = Tracer(
+    service=SERVICE,
+    auto_patch=False,
+    disabled=os.environ.get("ORDERS_TRACING", "on") == "off" or None,
+)
 
 
 def configure() -> bool:
-    """Patch boto3 when running in Lambda with tracing wanted; returns whether it is on."""
-    in_lambda = bool(os.environ.get("LAMBDA_TASK_ROOT"))
-    wanted = os.environ.get("ORDERS_TRACING", "on") != "off"
-    if not (in_lambda and wanted):
-        global_sdk_config.set_sdk_enabled(False)
+    """Patch boto3 when tracing is on (in Lambda, not switched off); returns whether it is on."""
+    if not tracing_on():
         return False
-    patch(["boto3"])
+    tracer.patch(["boto3"])
     return True
 
 
+def tracing_on() -> bool:
+    return bool(global_sdk_config.sdk_enabled()) and not tracer.disabled
+
+
 @contextmanager
-def traced(step: str, order_id: str, flow: str) -> Iterator[None]:
-    """A subsegment named after the step, annotated with the order it worked on."""
-    if not global_sdk_config.sdk_enabled():
+def traced(step: str, order_id: str, flow: str, event_id: str | None = None) -> Iterator[None]:
+    """A subsegment named after the step, annotated with the order it worked on.
+
+    Log lines name the order (and event) from here until the handler starts on another one
+    (``work_on``); ``step`` only inside.
+    """
+    work_on(order_id, flow, event_id)
+    logger.append_keys(step=step)
+    try:
+        if not tracing_on():
+            yield
+            return
+        with tracer.provider.in_subsegment(step) as subsegment:
+            subsegment.put_annotation("order_id", order_id)
+            subsegment.put_annotation("flow", flow)
+            subsegment.put_annotation("step", step)
+            yield
+    finally:
+        logger.remove_keys(["step"])
+
+
+def work_on(order_id: str, flow: str, event_id: str | None = None) -> None:
+    """From now on every log line names this order, its flow and (when known) the event."""
+    logger.remove_keys(list(ORDER_KEYS))
+    keys = {"order_id": order_id, "flow": flow}
+    if event_id is not None:
+        keys["event_id"] = event_id
+    logger.append_keys(**keys)
+
+
+def annotate_order(order_id: str, flow: str) -> None:
+    """Name the order on the current request's subsegment and on every later log line of it."""
+    logger.append_keys(order_id=order_id, flow=flow)
+    if not tracing_on():
+        return
+    try:
+        tracer.put_annotation("order_id", order_id)
+        tracer.put_annotation("flow", flow)
+    except Exception:  # noqa: BLE001 - a facade segment refuses annotations; never fail a request
+        logger.debug("the current trace entity takes no annotations")
+
+
+@contextmanager
+def traced_request(name: str) -> Iterator[None]:
+    """One subsegment per API request (the route annotates it); log keys reset per request."""
+    logger.remove_keys(list(ORDER_KEYS))
+    if not tracing_on():
         yield
         return
-    with xray_recorder.in_subsegment(step) as subsegment:
-        subsegment.put_annotation("order_id", order_id)
-        subsegment.put_annotation("flow", flow)
+    with tracer.provider.in_subsegment(name) as subsegment:
+        subsegment.put_annotation("step", name)
         yield
+
+
+def current_trace_header() -> str | None:
+    """The trace context to hand on to work this code starts (an execution, a message)."""
+    if tracing_on():
+        try:
+            entity = xray_recorder.get_trace_entity()
+        except Exception:  # noqa: BLE001 - no entity: fall back to the invocation's context
+            entity = None
+        trace_id = getattr(entity, "trace_id", None)
+        if trace_id and getattr(entity, "id", None):
+            sampled = "1" if getattr(entity, "sampled", True) else "0"
+            return f"Root={trace_id};Parent={entity.id};Sampled={sampled}"
+    return os.environ.get(TRACE_HEADER_ENV) or None

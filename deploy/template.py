@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chalicelib import settings
+from chalicelib.adapters import dynamodb_orders
 from chalicelib.application import APP_NAME
 from chalicelib.entrypoints.choreography import HANDLERS
 from chalicelib.entrypoints.orchestration import TASKS
@@ -110,8 +111,22 @@ def _allow(actions: list[str], resources: Any) -> Statement:
 
 def write_orders(deployment: Deployment, function: str) -> Statement:
     # TransactWriteItems is authorised per item, by these actions.
-    actions = ["dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+    actions = ["dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
     return _allow([*actions, "dynamodb:ConditionCheckItem"], {"Fn::GetAtt": ["OrdersTable", "Arn"]})
+
+
+def list_orders(deployment: Deployment, function: str) -> Statement:
+    # A party's orders, through the table's indexes (GET /orders).
+    indexes = [
+        {"Fn::Sub": f"${{OrdersTable.Arn}}/index/{name}"} for name in dynamodb_orders.INDEXES
+    ]
+    return _allow(["dynamodb:Query"], indexes)
+
+
+def read_flow_history(deployment: Deployment, function: str) -> Statement:
+    # The executions are named after the orders; their history is the orchestrated timeline.
+    execution = f"execution:{state_machine_name(deployment)}:*"
+    return _allow(["states:GetExecutionHistory"], sub_arn("states", execution))
 
 
 def read_orders(deployment: Deployment, function: str) -> Statement:
@@ -204,6 +219,8 @@ GRANTS: dict[str, list[Grant]] = {
         answer_flow,
         read_flow_weights,
         read_auth_keys,
+        list_orders,
+        read_flow_history,
     ],
     "notify_restaurant_task": [write_orders, publish_events, notify_people],
     "accept_order_task": [write_orders, publish_events],
@@ -318,16 +335,39 @@ def _deny_without_tls(actions: str, resource: Any) -> Statement:
     }
 
 
-def _table(name: str, keys: list[tuple[str, str]], protect: bool) -> Json:
+def _table(
+    name: str,
+    keys: list[tuple[str, str]],
+    protect: bool,
+    indexes: dict[str, tuple[str, str]] | None = None,
+) -> Json:
+    """A table; ``indexes`` maps a global secondary index's name to its (hash, range) keys."""
+    indexes = indexes or {}
+    attributes = sorted({key for key, _ in keys} | {k for pair in indexes.values() for k in pair})
+    properties: Json = {
+        "TableName": name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "KeySchema": [{"AttributeName": key, "KeyType": kind} for key, kind in keys],
+        "AttributeDefinitions": [
+            {"AttributeName": attribute, "AttributeType": "S"} for attribute in attributes
+        ],
+    }
+    if indexes:
+        properties["GlobalSecondaryIndexes"] = [
+            {
+                "IndexName": index,
+                "KeySchema": [
+                    {"AttributeName": hash_key, "KeyType": "HASH"},
+                    {"AttributeName": range_key, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index, (hash_key, range_key) in indexes.items()
+        ]
     return {
         "Type": "AWS::DynamoDB::Table",
-        "Properties": {
-            "TableName": name,
-            "BillingMode": "PAY_PER_REQUEST",
-            "KeySchema": [{"AttributeName": key, "KeyType": kind} for key, kind in keys],
-            "AttributeDefinitions": [
-                {"AttributeName": key, "AttributeType": "S"} for key, _ in keys
-            ],
+        "Properties": properties
+        | {
             "SSESpecification": {
                 "SSEEnabled": True,
                 "SSEType": "KMS",
@@ -345,7 +385,12 @@ def _topic(topic: str, name: str) -> Json:
     return {
         topic: {
             "Type": "AWS::SNS::Topic",
-            "Properties": {"TopicName": name, "KmsMasterKeyId": data_key_arn()},
+            "Properties": {
+                "TopicName": name,
+                "KmsMasterKeyId": data_key_arn(),
+                # Publish continues the publisher's trace into SNS and on to SQS (AWSTraceHeader).
+                "TracingConfig": "Active",
+            },
         },
         f"{topic}Policy": {
             "Type": "AWS::SNS::TopicPolicy",
@@ -521,7 +566,9 @@ def _resources(deployment: Deployment) -> Json:
     protect = deployment.stage.protect_data
     resources: Json = {
         **_data_key(deployment),
-        "OrdersTable": _table(prefix, [("pk", "HASH"), ("sk", "RANGE")], protect),
+        "OrdersTable": _table(
+            prefix, [("pk", "HASH"), ("sk", "RANGE")], protect, indexes=dynamodb_orders.INDEXES
+        ),
         "VouchersTable": _table(f"{prefix}-vouchers", [("voucher_id", "HASH")], protect),
         **_topic("OrderEventsTopic", f"{prefix}-events"),
         **_topic("NotificationsTopic", f"{prefix}-notifications"),

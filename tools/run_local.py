@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from deploy.stages import Deployment, DeployPath, load_stage
-from localdev import chalice_local
+from localdev import chalice_local, dev_issuer
 from localdev.orders_api import OrdersApi
 from tools import demo
 
@@ -91,18 +91,22 @@ def main() -> int:
     except RuntimeError as failure:  # a phase failed, or chalice local did not start
         progress(str(failure))
         return 1
+    viewer_token = dev_issuer.token(load_stage("local"), "restaurant", demo.ORDER["restaurant_id"])
     print(
         f"""
 Local cloud:                 {endpoint}   (stop it with: make localcloud-stop)
 Orders API (chalice local):  {url}   (request log: {log.relative_to(PROJECT)})
 Orders API (API Gateway):    {deployed["api_url"]}
 {"Orders API (SAM stack):      " + sam_outputs["api_url"] if sam_outputs else ""}
+Flow viewer (local demo login: the link carries a development token; the restaurant of
+the orders below and make demo's sees all of them):
+  {url}/viewer#token={viewer_token}
 Try (tokens from the local development issuer: python -m tools.token --help):
-  CUSTOMER=$(.venv/bin/python -m tools.token customer c-1 | tail -n 1)
-  RESTAURANT=$(.venv/bin/python -m tools.token restaurant r-1 | tail -n 1)
+  CUSTOMER=$(.venv/bin/python -m tools.token customer customer-42 | tail -n 1)
+  RESTAURANT=$(.venv/bin/python -m tools.token restaurant restaurant-7 | tail -n 1)
   curl -s -XPOST {url}/orders -H "Authorization: Bearer $CUSTOMER" \\
        -H 'Content-Type: application/json' -H 'Idempotency-Key: demo-1' \\
-       -d '{{"customer_id":"c-1","restaurant_id":"r-1","flow":"orchestration",
+       -d '{{"customer_id":"customer-42","restaurant_id":"restaurant-7","flow":"orchestration",
             "items":[{{"name":"Margherita","quantity":1,"unit_price_cents":950}}]}}'
   curl -s {url}/orders/<order_id> -H "Authorization: Bearer $CUSTOMER"
   curl -s -XPOST {url}/orders/<order_id>/accept -H "Authorization: Bearer $RESTAURANT"

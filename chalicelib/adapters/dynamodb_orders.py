@@ -2,10 +2,14 @@
 
 Item layout (partition key ``pk``, sort key ``sk``):
 - ``pk=<order id>, sk=ORDER``: the order's current state and ``version``;
-- ``pk=<order id>, sk=EVENT#000001..``: one item per event, the timeline;
+- ``pk=<order id>, sk=EVENT#000001..``: one item per event, the timeline, with the
+  service (Chalice function) that recorded it;
 - ``pk=KEY#<sha256 of customer id and Idempotency-Key>, sk=KEY``: the order that key
   placed, written in the order's own transaction (order ids are random, not derived
   from the key, so knowing a key does not tell anyone the order's id).
+
+Two sparse indexes over the order items list each party's orders, newest first:
+``by-customer`` (customer_id, placed_at) and ``by-restaurant`` (restaurant_id, placed_at).
 
 Every change writes the order and its event in one transaction whose condition is
 the version and status we read, so a late or duplicate message can never move an
@@ -21,12 +25,20 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from chalicelib.orders.access import Principal, Role
 from chalicelib.orders.errors import ConcurrentUpdateError, DuplicateOrderError, OrderNotFoundError
 from chalicelib.orders.events import Event
 from chalicelib.orders.model import Flow, LineItem, Order, OrderStatus
-from chalicelib.ports import OrderRepository
+from chalicelib.ports import OrderRepository, OrderSummary
 
 ORDER_SK = "ORDER"
+# The table's global secondary indexes (deploy/template.py declares them from this): name ->
+# (hash key, range key); and which one lists each kind of party's orders.
+INDEXES = {
+    "by-customer": ("customer_id", "placed_at"),
+    "by-restaurant": ("restaurant_id", "placed_at"),
+}
+PARTY_INDEX = {Role.CUSTOMER: "by-customer", Role.RESTAURANT: "by-restaurant"}
 KEY_SK = "KEY"
 # A racing placement with the same key may still be committing when ours is refused.
 KEY_LOOKUP_ATTEMPTS = 10
@@ -38,9 +50,11 @@ def event_sk(version: int) -> str:
 
 
 class DynamoDbOrderRepository(OrderRepository):
-    def __init__(self, table_name: str, client: Any) -> None:
+    def __init__(self, table_name: str, client: Any, recorder: str) -> None:
+        """``recorder``: the service this process is, stored with every event it records."""
         self._table = table_name
         self._client = client
+        self._recorder = recorder
 
     def add(self, order: Order, idempotency_key: str | None = None) -> None:
         (first_event,) = order.history
@@ -126,7 +140,36 @@ class DynamoDbOrderRepository(OrderRepository):
             request_fingerprint=state["request_fingerprint"]["S"],
             history=[Event.from_dict(json.loads(item["event"]["S"])) for item in events],
             callback_token=state.get("callback_token", {}).get("S"),
+            recorded_by={
+                json.loads(item["event"]["S"])["event_id"]: item["recorded_by"]["S"]
+                for item in events
+                if "recorded_by" in item
+            },
         )
+
+    def recent_for(self, principal: Principal, limit: int) -> list[OrderSummary]:
+        index = PARTY_INDEX[principal.role]
+        key = INDEXES[index][0]
+        page = self._client.query(
+            TableName=self._table,
+            IndexName=index,
+            KeyConditionExpression="#party = :party",
+            ExpressionAttributeNames={"#party": key},
+            ExpressionAttributeValues={":party": {"S": principal.id}},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [
+            OrderSummary(
+                order_id=item["pk"]["S"],
+                customer_id=item["customer_id"]["S"],
+                restaurant_id=item["restaurant_id"]["S"],
+                flow=item["flow"]["S"],
+                status=item["status"]["S"],
+                placed_at=item["placed_at"]["S"],
+            )
+            for item in page["Items"]
+        ]
 
     def append(self, order: Order, event: Event, previous_status: OrderStatus) -> None:
         try:
@@ -183,6 +226,7 @@ class DynamoDbOrderRepository(OrderRepository):
             "status": {"S": order.status.value},
             "version": {"N": str(order.version)},
             "request_fingerprint": {"S": order.request_fingerprint},
+            "placed_at": {"S": order.placed_at},
         }
 
     def _event_put(self, order_id: str, version: int, event: Event) -> dict[str, Any]:
@@ -193,6 +237,7 @@ class DynamoDbOrderRepository(OrderRepository):
                 "sk": {"S": event_sk(version)},
                 "type": {"S": event.type.value},
                 "event": {"S": json.dumps(event.to_dict())},
+                "recorded_by": {"S": self._recorder},
             },
             "ConditionExpression": "attribute_not_exists(pk)",
         }

@@ -9,7 +9,9 @@ from botocore.exceptions import ClientError
 
 from chalicelib.orders.errors import WorkflowNotWaitingError
 from chalicelib.orders.model import Order
+from chalicelib.orders.timeline import StateTransition
 from chalicelib.ports import Workflow
+from chalicelib.tracing import current_trace_header
 
 # What Step Functions answers when the token's state is no longer waiting.
 TOKEN_GONE = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}
@@ -27,6 +29,10 @@ class StepFunctionsWorkflow(Workflow):
         self._restaurant_deadline = restaurant_deadline_seconds
 
     def start(self, order_id: str) -> None:
+        # The execution continues the placing request's trace: traceHeader in AWS; the input's
+        # copy, which every task's payload carries, where Step Functions does not (locally).
+        trace_header = current_trace_header()
+        continued = {"traceHeader": trace_header} if trace_header else {}
         try:
             self._client.start_execution(
                 stateMachineArn=self._state_machine_arn,
@@ -36,8 +42,10 @@ class StepFunctionsWorkflow(Workflow):
                     {
                         "order_id": order_id,
                         "restaurant_deadline_seconds": self._restaurant_deadline,
+                        "trace_header": trace_header or "",
                     }
                 ),
+                **continued,
             )
         except ClientError as error:
             if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
@@ -55,3 +63,42 @@ class StepFunctionsWorkflow(Workflow):
             if code in TOKEN_GONE:
                 raise WorkflowNotWaitingError(order.order_id, code) from None
             raise
+
+    def transitions(self, order_id: str) -> list[StateTransition]:
+        # The execution is named after the order (see start).
+        arn = self._state_machine_arn.replace(":stateMachine:", ":execution:") + f":{order_id}"
+        found: list[StateTransition] = []
+        request: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
+        while True:
+            try:
+                page = self._client.get_execution_history(**request)
+            except ClientError as error:
+                if error.response["Error"]["Code"] == "ExecutionDoesNotExist":
+                    return []
+                raise
+            found += [t for t in map(_transition, page["events"]) if t is not None]
+            if not page.get("nextToken"):
+                return found
+            request["nextToken"] = page["nextToken"]
+
+
+EXECUTION_ENDS = {"ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"}
+
+
+def _transition(event: dict[str, Any]) -> StateTransition | None:
+    """A history event as a step of the timeline; None for the ones it leaves out (task
+    scheduling, Lambda start and success: the task state's entry and exit bound them)."""
+    kind = event["type"]
+    if kind.endswith("StateEntered"):
+        step = f"{event['stateEnteredEventDetails']['name']} entered"
+    elif kind.endswith("StateExited"):
+        step = f"{event['stateExitedEventDetails']['name']} exited"
+    elif kind == "ExecutionStarted":
+        step = "execution started"
+    elif kind in EXECUTION_ENDS:
+        step = "execution " + kind.removeprefix("Execution").lower().replace(
+            "timedout", "timed out"
+        )
+    else:
+        return None
+    return StateTransition(at=event["timestamp"], step=step)

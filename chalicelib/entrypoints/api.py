@@ -15,15 +15,18 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 from chalice.app import Blueprint, Request, Response
 
+from chalicelib import settings
 from chalicelib.bootstrap import dependencies
 from chalicelib.contracts import validate_request
 from chalicelib.coordination import Coordinator, coordinator_for
@@ -39,13 +42,17 @@ from chalicelib.orders.errors import (
     OrderNotFoundError,
     WorkflowNotWaitingError,
 )
+from chalicelib.orders.expectations import is_overdue
 from chalicelib.orders.flow_choice import InvalidFlowWeightsError
-from chalicelib.orders.model import Flow, LineItem, Order
+from chalicelib.orders.model import Flow, LineItem, Order, OrderStatus
 from chalicelib.orders.steps import MAX_ORDER_TOTAL_CENTS, PlaceOrder
+from chalicelib.orders.timeline import timeline
 from chalicelib.settings import ConfigurationError
+from chalicelib.tracing import annotate_order
 
 logger = Logger(service="orders")
 
+VIEWER = Path(__file__).resolve().parents[1] / "viewer"
 # Order ids are random UUIDs, written in lowercase.
 ORDER_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 ORDER_ID_FORMAT = "must be a lowercase UUID (as returned by POST /orders)"
@@ -125,6 +132,7 @@ def place_order(request: Request, principal: Principal) -> Response:
         idempotency_key=key,
     )
     order_id = _coordinator(command.flow).place(command).order_id
+    annotate_order(order_id, command.flow.value)
     order = dependencies().ports.orders.get(order_id)
     return Response(
         status_code=202,
@@ -151,6 +159,46 @@ def get_order(request: Request, principal: Principal, order_id: str) -> Response
         ],
     }
     return Response(status_code=200, body=body)
+
+
+def list_orders(request: Request, principal: Principal) -> Response:
+    limit = _limit(request.query_params or {})
+    now = datetime.now(UTC)
+    deadline = timedelta(seconds=settings.seconds(settings.RESTAURANT_DEADLINE))
+    orders = []
+    for summary in dependencies().ports.orders.recent_for(principal, limit):
+        placed_at = datetime.fromisoformat(summary.placed_at)
+        status = OrderStatus(summary.status)
+        orders.append(
+            {
+                "order_id": summary.order_id,
+                "flow": summary.flow,
+                "status": summary.status,
+                "customer_id": summary.customer_id,
+                "restaurant_id": summary.restaurant_id,
+                "placed_at": summary.placed_at,
+                "age_seconds": round((now - placed_at).total_seconds(), 1),
+                "overdue": is_overdue(status, placed_at, now, deadline),
+                "links": {"self": f"/orders/{summary.order_id}"},
+            }
+        )
+    return Response(status_code=200, body={"principal": str(principal), "orders": orders})
+
+
+def order_timeline(request: Request, principal: Principal, order_id: str) -> Response:
+    order = _load(principal, Action.READ, order_id)
+    transitions = []
+    if order.flow is Flow.ORCHESTRATION:
+        transitions = dependencies().workflow.transitions(order_id)
+    return Response(status_code=200, body=timeline(order, transitions))
+
+
+def viewer_page(request: Request) -> Response:
+    return _static("viewer.html", "text/html; charset=utf-8")
+
+
+def viewer_script(request: Request) -> Response:
+    return _static("viewer.js", "text/javascript; charset=utf-8")
 
 
 def accept_order(request: Request, principal: Principal, order_id: str) -> Response:
@@ -201,6 +249,14 @@ IDEMPOTENCY_KEY_HEADER = {
     "schema": {"type": "string", "pattern": f"^{IDEMPOTENCY_KEY.pattern}$"},
 }
 ANSWER_ERRORS = (400, 404, 409, 415)
+MAX_LIST = 50
+LIMIT_PARAMETER = {
+    "name": "limit",
+    "in": "query",
+    "required": False,
+    "description": f"How many orders, 1-{MAX_LIST} (default 20).",
+    "schema": {"type": "string", "pattern": "^[0-9]{1,2}$"},
+}
 ROUTES: list[Route] = [
     Route(
         "/orders",
@@ -223,6 +279,29 @@ ROUTES: list[Route] = [
             "Read an order and its timeline (its customer or restaurant)",
             200,
             "order",
+            errors=(400, 404),
+        ),
+    ),
+    Route(
+        "/orders",
+        "GET",
+        list_orders,
+        RouteDoc(
+            "The caller's recent orders, newest first (a customer's, or a restaurant's)",
+            200,
+            "order_list",
+            errors=(400,),
+            query=(LIMIT_PARAMETER,),
+        ),
+    ),
+    Route(
+        "/orders/{order_id}/timeline",
+        "GET",
+        order_timeline,
+        RouteDoc(
+            "Every step of the order: time, service, step, latencies (its customer or restaurant)",
+            200,
+            "timeline",
             errors=(400, 404),
         ),
     ),
@@ -260,6 +339,20 @@ ROUTES: list[Route] = [
             "order_summary",
             errors=ANSWER_ERRORS,
         ),
+    ),
+    Route(
+        "/viewer",
+        "GET",
+        viewer_page,
+        RouteDoc("The flow viewer page", 200, None, media_type="text/html"),
+        public=True,
+    ),
+    Route(
+        "/viewer.js",
+        "GET",
+        viewer_script,
+        RouteDoc("The flow viewer's script", 200, None, media_type="text/javascript"),
+        public=True,
     ),
     Route(
         "/openapi.json",
@@ -324,6 +417,7 @@ def _load(principal: Principal, action: Action, order_id: str) -> Order:
         raise InvalidOrderError("order_id", ORDER_ID_FORMAT)
     order = dependencies().ports.orders.get(order_id)
     check_may(principal, action, order)
+    annotate_order(order_id, order.flow.value)
     return order
 
 
@@ -343,6 +437,24 @@ def _json_body(raw: str | bytes) -> Any:
     except RecursionError:
         raise InvalidOrderError("body", "is nested too deeply") from None
     return parsed
+
+
+def _limit(query: Mapping[str, str]) -> int:
+    raw = str(query.get("limit", "20"))
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_LIST:
+        raise InvalidOrderError("limit", f"must be a whole number from 1 to {MAX_LIST}")
+    return int(raw)
+
+
+def _static(name: str, content_type: str) -> Response:
+    # The page's script comes from this API too, so the policy allows no other source.
+    headers: dict[str, str | list[str]] = {
+        "Content-Type": content_type,
+        "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:",
+        "X-Content-Type-Options": "nosniff",
+    }
+    return Response(status_code=200, body=(VIEWER / name).read_text(), headers=headers)
 
 
 def _idempotency_key(request: Request) -> str | None:

@@ -15,7 +15,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -34,9 +33,7 @@ from chalicelib.orders.errors import (
 from chalicelib.orders.events import Event
 from chalicelib.orders.provenance import verify_recorded
 from chalicelib.subscriptions import Subscription
-from chalicelib.tracing import traced
-
-logger = Logger(service="orders")
+from chalicelib.tracing import ORDER_KEYS, logger, traced, work_on
 
 Reaction = Callable[[Event], Event | None]
 
@@ -48,6 +45,8 @@ def react_to_each(
 
     def handle(record: SQSRecord) -> None:
         event = event_from_message(unwrap_sns(record.body))
+        # Every log line about this record names its order and event (removed after it).
+        work_on(event.order_id, event.flow, event.event_id)
         if not subscription.wants(event.type, event.flow):
             # A filter policy that lets this through is misconfigured: fail loudly
             # (retries, then the dead-letter queue) instead of guessing.
@@ -56,7 +55,7 @@ def react_to_each(
                 f"(it subscribed to {subscription.filter_policy()})"
             )
         refuse_unless_recorded(event)
-        with traced(reaction.__name__, event.order_id, event.flow):
+        with traced(reaction.__name__, event.order_id, event.flow, event.event_id):
             try:
                 caused = reaction(event)
             except IllegalTransitionError as stale:
@@ -76,6 +75,8 @@ def react_to_each(
                 extra={"message_id": record.message_id, "reason": str(error)},
             )
             raise
+        finally:
+            logger.remove_keys(list(ORDER_KEYS))
 
     response = process_partial_response(
         event=sqs_event.to_dict(),

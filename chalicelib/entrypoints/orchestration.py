@@ -28,7 +28,7 @@ from chalicelib.orders.errors import (
 from chalicelib.orders.events import Event
 from chalicelib.orders.model import CancelReason, Flow
 from chalicelib.ports import Ports
-from chalicelib.tracing import traced
+from chalicelib.tracing import traced, work_on
 
 
 class InvalidTaskInputError(ValueError):
@@ -61,7 +61,7 @@ STEP_ERRORS = (
 
 def notify_restaurant_task(payload: dict[str, Any], context: Any) -> dict[str, Any]:
     """Waits for the restaurant: the token is saved before the restaurant can answer."""
-    order_id = _text(payload, "order_id")
+    order_id = _order_of(payload)
     dependencies().ports.orders.save_callback_token(order_id, _text(payload, "task_token"))
     return _run(
         "notify_restaurant", order_id, lambda ports: steps.notify_restaurant(order_id, ports)
@@ -69,32 +69,32 @@ def notify_restaurant_task(payload: dict[str, Any], context: Any) -> dict[str, A
 
 
 def accept_order_task(payload: dict[str, Any], context: Any) -> dict[str, Any]:
-    order_id = _text(payload, "order_id")
+    order_id = _order_of(payload)
     return _run("accept_order", order_id, lambda ports: steps.accept_order(order_id, ports))
 
 
 def reject_order_task(payload: dict[str, Any], context: Any) -> dict[str, Any]:
-    order_id = _text(payload, "order_id")
+    order_id = _order_of(payload)
     reason = _text(payload, "reason")
     return _run("reject_order", order_id, lambda ports: steps.reject_order(order_id, reason, ports))
 
 
 def notify_user_task(payload: dict[str, Any], context: Any) -> dict[str, Any]:
     """With a task token (after acceptance) the workflow then waits for delivery."""
-    order_id = _text(payload, "order_id")
+    order_id = _order_of(payload)
     if "task_token" in payload:
         _save_callback_token(order_id, _text(payload, "task_token"))
     return _run("notify_user", order_id, lambda ports: steps.notify_user(order_id, ports))
 
 
 def complete_order_task(payload: dict[str, Any], context: Any) -> dict[str, Any]:
-    order_id = _text(payload, "order_id")
+    order_id = _order_of(payload)
     return _run("complete_order", order_id, lambda ports: steps.complete_order(order_id, ports))
 
 
 def cancel_order_task(payload: dict[str, Any], context: Any) -> dict[str, Any]:
     """Compensation: cancel the order (restaurant deadline passed, or a step failed)."""
-    order_id = _text(payload, "order_id")
+    order_id = _order_of(payload)
     try:
         reason = CancelReason(_text(payload, "reason"))
     except ValueError:
@@ -141,6 +141,13 @@ def _named_dependency_errors() -> Iterator[None]:
         yield
     except (ClientError, BotoCoreError) as error:
         raise DependencyUnavailableError(str(error)) from error
+
+
+def _order_of(payload: Any) -> str:
+    """The order the task works on; from here on every log line of the invocation names it."""
+    order_id = _text(payload, "order_id")
+    work_on(order_id, Flow.ORCHESTRATION.value)
+    return order_id
 
 
 def _text(payload: Any, key: str) -> str:

@@ -84,6 +84,12 @@ class Order:
     history: list[Event] = field(default_factory=list)
     # The task token of the Step Functions state waiting on a person (orchestration only).
     callback_token: str | None = None
+    # Which service (Chalice function) recorded each event, by event id, as storage knows it.
+    recorded_by: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def placed_at(self) -> str:
+        return self.history[0].occurred_at
 
     @property
     def version(self) -> int:

@@ -178,3 +178,8 @@ def local_api(
     server = chalice_local.start(port, local_cloud.environment(), log)
     yield OrdersApi(f"http://127.0.0.1:{port}")
     chalice_local.stop(server)
+
+
+# A real browser (Debian's Chromium through Playwright): the `browser` and `page` fixtures, and
+# the helpers tests import from tests/e2e/browser.py.
+from tests.e2e.browser import browser, page  # noqa: E402, F401

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from localdev import dev_issuer
 from localdev.orders_api import OrdersApi
 from tests.e2e.conftest import PROJECT, an_order
 
@@ -34,6 +35,12 @@ def project_copy(destination: Path) -> Path:
             target = destination / name.decode()
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
+    # The same development issuer, so the tests' tokens are good for both stages (another
+    # checkout would make its own key, and tokens with tools.token there).
+    dev_issuer.signing_key()  # made now if this checkout has none yet
+    shutil.copytree(
+        dev_issuer.KEY_FILE.parent, destination / dev_issuer.KEY_FILE.relative_to(PROJECT).parent
+    )
     return destination
 
 

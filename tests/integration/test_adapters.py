@@ -7,6 +7,7 @@ the real services (LocalStack), each on resources of its own.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Iterator
@@ -15,11 +16,12 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.dynamodb_orders import DynamoDbOrderRepository
+from chalicelib.adapters.dynamodb_orders import INDEXES, DynamoDbOrderRepository
 from chalicelib.adapters.sns_events import SnsEventPublisher
 from chalicelib.adapters.sns_notifier import SnsNotifier
 from chalicelib.adapters.ssm_flow_weights import SsmFlowWeights
 from chalicelib.adapters.step_functions import StepFunctionsWorkflow
+from chalicelib.orders.access import Principal, Role
 from chalicelib.orders.errors import (
     ConcurrentUpdateError,
     DuplicateOrderError,
@@ -34,6 +36,7 @@ from localdev.orders_api import eventually
 from tests.localcloud.cloud_helpers import unique_name
 
 pytestmark = pytest.mark.localcloud
+RECORDER = "integration_test"
 
 
 def an_event(order_id: str, event_type: EventType, data: dict[str, Any]) -> Event:
@@ -74,12 +77,24 @@ def orders(local_cloud: Any) -> Iterator[DynamoDbOrderRepository]:
             {"AttributeName": "sk", "KeyType": "RANGE"},
         ],
         AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": name, "AttributeType": "S"}
+            for name in ["pk", "sk", "customer_id", "restaurant_id", "placed_at"]
+        ],
+        # The indexes deploy/template.py declares, from the same constant.
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": index,
+                "KeySchema": [
+                    {"AttributeName": hash_key, "KeyType": "HASH"},
+                    {"AttributeName": range_key, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index, (hash_key, range_key) in INDEXES.items()
         ],
     )
     dynamodb.get_waiter("table_exists").wait(TableName=table)
-    yield DynamoDbOrderRepository(table, dynamodb)
+    yield DynamoDbOrderRepository(table, dynamodb, recorder=RECORDER)
     dynamodb.delete_table(TableName=table)
 
 
@@ -90,7 +105,8 @@ def test_an_order_and_its_timeline_round_trip(orders: DynamoDbOrderRepository) -
     order.apply(notified)
     orders.append(order, notified, OrderStatus.PLACED)
     stored = orders.get("o-1")
-    assert stored == order
+    assert stored.recorded_by == {event.event_id: RECORDER for event in order.history}
+    assert dataclasses.replace(stored, recorded_by={}) == order
     assert stored.status is OrderStatus.RESTAURANT_NOTIFIED
     assert [e.type for e in stored.history] == [
         EventType.ORDER_PLACED,
@@ -118,6 +134,38 @@ def test_a_write_based_on_a_stale_read_is_refused(orders: DynamoDbOrderRepositor
     stored = orders.get("o-1")
     assert stored.status is OrderStatus.CANCELLED
     assert [e.type for e in stored.history] == [EventType.ORDER_PLACED, EventType.ORDER_CANCELLED]
+
+
+def test_a_customers_idempotency_key_names_the_order_it_placed_first(
+    orders: DynamoDbOrderRepository,
+) -> None:
+    orders.add(new_order("o-1"), idempotency_key="k-1")
+    assert orders.order_id_for_key("c-1", "k-1") == "o-1"
+    assert orders.order_id_for_key("c-2", "k-1") is None
+    with pytest.raises(DuplicateOrderError) as duplicate:
+        orders.add(new_order("o-2"), idempotency_key="k-1")
+    assert duplicate.value.order_id == "o-1"
+    with pytest.raises(OrderNotFoundError):
+        orders.get("o-2")  # the loser's transaction wrote nothing
+
+
+def test_each_party_lists_its_orders_newest_first(orders: DynamoDbOrderRepository) -> None:
+    for order_id, placed_at in [
+        ("o-1", "2026-01-01T10:00:00+00:00"),
+        ("o-2", "2026-01-01T11:00:00+00:00"),
+    ]:
+        order = new_order(order_id)
+        first = order.history[0]
+        order.history[0] = dataclasses.replace(first, occurred_at=placed_at)
+        orders.add(order)
+    for principal in (Principal(Role.CUSTOMER, "c-1"), Principal(Role.RESTAURANT, "r-1")):
+        listed = orders.recent_for(principal, limit=10)
+        assert [(o.order_id, o.placed_at) for o in listed] == [
+            ("o-2", "2026-01-01T11:00:00+00:00"),
+            ("o-1", "2026-01-01T10:00:00+00:00"),
+        ]
+    assert orders.recent_for(Principal(Role.CUSTOMER, "r-1"), limit=10) == []
+    assert [o.order_id for o in orders.recent_for(Principal(Role.CUSTOMER, "c-1"), 1)] == ["o-2"]
 
 
 def test_unknown_orders_are_reported(orders: DynamoDbOrderRepository) -> None:
@@ -242,6 +290,11 @@ def test_the_workflow_is_started_once_and_resumed_once(
     assert finished
     with pytest.raises(WorkflowNotWaitingError):
         workflow.resume(order, {"decision": "accepted"})
+    steps = [transition.step for transition in workflow.transitions(order.order_id)]
+    assert steps[0] == "execution started"
+    assert steps[-1] == "execution succeeded"
+    assert len(steps) > 2
+    assert workflow.transitions("never-started") == []
 
 
 def test_resuming_without_a_token_is_refused(

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.bootstrap import order_facts_from
-from chalicelib.orders.access import Principal, Role
+from chalicelib.orders.access import Principal, Role, is_party
 from chalicelib.orders.errors import (
     ConcurrentUpdateError,
     DuplicateOrderError,
@@ -20,11 +20,13 @@ from chalicelib.orders.errors import (
 from chalicelib.orders.events import Event
 from chalicelib.orders.flow_choice import FlowWeights
 from chalicelib.orders.model import Order, OrderStatus
+from chalicelib.orders.timeline import StateTransition
 from chalicelib.ports import (
     EventPublisher,
     FlowWeightsSource,
     Notifier,
     OrderRepository,
+    OrderSummary,
     Ports,
     TokenVerifier,
     Workflow,
@@ -38,6 +40,8 @@ class FakeOrderRepository(OrderRepository):
     def __init__(self) -> None:
         self.orders: dict[str, Order] = {}
         self.keys: dict[tuple[str, str], str] = {}
+        # Which service the fake is, recorded with every event as the real store does.
+        self.recorder = "api_handler"
 
     def add(self, order: Order, idempotency_key: str | None = None) -> None:
         if order.order_id in self.orders:
@@ -47,10 +51,27 @@ class FakeOrderRepository(OrderRepository):
             if key in self.keys:
                 raise DuplicateOrderError(self.keys[key])
             self.keys[key] = order.order_id
-        self.orders[order.order_id] = copy.deepcopy(order)
+        stored = copy.deepcopy(order)
+        stored.recorded_by = {event.event_id: self.recorder for event in order.history}
+        self.orders[order.order_id] = stored
 
     def order_id_for_key(self, customer_id: str, idempotency_key: str) -> str | None:
         return self.keys.get((customer_id, idempotency_key))
+
+    def recent_for(self, principal: Principal, limit: int) -> list[OrderSummary]:
+        mine = [order for order in self.orders.values() if is_party(principal, order)]
+        mine.sort(key=lambda order: order.placed_at, reverse=True)
+        return [
+            OrderSummary(
+                order.order_id,
+                order.customer_id,
+                order.restaurant_id,
+                order.flow.value,
+                order.status.value,
+                order.placed_at,
+            )
+            for order in mine[:limit]
+        ]
 
     def get(self, order_id: str) -> Order:
         try:
@@ -64,6 +85,7 @@ class FakeOrderRepository(OrderRepository):
             raise ConcurrentUpdateError(order.order_id)
         stored.history.append(event)
         stored.status = order.status
+        stored.recorded_by[event.event_id] = self.recorder
 
     def save_callback_token(self, order_id: str, token: str) -> None:
         if order_id not in self.orders:
@@ -103,10 +125,14 @@ class FakeWorkflow(Workflow):
         self.started: list[str] = []
         self.resumed: list[tuple[str, dict[str, Any]]] = []
         self.waiting = True
+        self.history: dict[str, list[StateTransition]] = {}
 
     def start(self, order_id: str) -> None:
         if order_id not in self.started:
             self.started.append(order_id)
+
+    def transitions(self, order_id: str) -> list[StateTransition]:
+        return list(self.history.get(order_id, []))
 
     def resume(self, order: Order, output: dict[str, Any]) -> None:
         if order.callback_token is None or not self.waiting:

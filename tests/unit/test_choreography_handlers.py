@@ -8,6 +8,8 @@ services that each know only their own step.
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -283,17 +285,38 @@ def fails_alone(client: Client, subscription: Subscription, body: str) -> None:
         deliver(client, subscription, body)
 
 
-def refusals(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str, str]]:
+class LogRecords(logging.Handler):
+    """Every record the handlers log, taken from their own logger, whatever reaches the root
+    (Powertools filters its service's records out of root handlers other than caplog's)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def handler_logs() -> Iterator[LogRecords]:
+    records = LogRecords()
+    logger = logging.getLogger("orders")
+    logger.addHandler(records)
+    yield records
+    logger.removeHandler(records)
+
+
+def refusals(logs: LogRecords) -> list[tuple[str, str, str]]:
     """(order_id, event_id, reason) of every event a handler refused, as logged."""
     return [
         (record.order_id, record.event_id, record.reason)
-        for record in caplog.records
+        for record in logs.records
         if record.getMessage().startswith("event refused")
     ]
 
 
 def test_a_forged_event_is_not_applied_and_fails_its_record(
-    client: Client, deps: FakeDependencies, caplog: pytest.LogCaptureFixture
+    client: Client, deps: FakeDependencies, handler_logs: LogRecords
 ) -> None:
     # GIVEN an accepted order, and an order_accepted for it that the order never recorded
     genuine = played_to(deps, EventType.ORDER_ACCEPTED, "o-1")
@@ -303,7 +326,7 @@ def test_a_forged_event_is_not_applied_and_fails_its_record(
     answer = deliver(client, USER_NOTIFIER, forged, cancelled(deps, "o-2", Flow.CHOREOGRAPHY))
     # THEN only the forged record fails (retried, then dead-lettered), with its reason logged
     assert answer == {"batchItemFailures": [{"itemIdentifier": "message-0"}]}
-    assert refusals(caplog) == [
+    assert refusals(handler_logs) == [
         (
             "o-1",
             "forged-1",
@@ -316,7 +339,7 @@ def test_a_forged_event_is_not_applied_and_fails_its_record(
 
 
 def test_an_event_claiming_another_flow_cannot_cancel_an_orchestrated_order(
-    client: Client, deps: FakeDependencies, caplog: pytest.LogCaptureFixture
+    client: Client, deps: FakeDependencies, handler_logs: LogRecords
 ) -> None:
     # GIVEN an orchestrated order waiting for its restaurant, and its genuine order_placed
     # re-sent as if it were choreography's (so the deadline checker gets it)
@@ -326,7 +349,7 @@ def test_an_event_claiming_another_flow_cannot_cancel_an_orchestrated_order(
     # WHEN the choreography's deadline checker receives it
     fails_alone(client, RESTAURANT_DEADLINE, misrouted)
     # THEN the record failed, with its reason logged, and the order is not cancelled
-    (refusal,) = refusals(caplog)
+    (refusal,) = refusals(handler_logs)
     assert refusal[:2] == ("o-1", placed_event.event_id)
     assert "claims the choreography flow; the order is orchestration" in refusal[2]
     assert deps.orders.get("o-1").status is OrderStatus.RESTAURANT_NOTIFIED
@@ -335,14 +358,14 @@ def test_an_event_claiming_another_flow_cannot_cancel_an_orchestrated_order(
 
 
 def test_an_event_of_another_schema_version_fails_its_record(
-    client: Client, deps: FakeDependencies, caplog: pytest.LogCaptureFixture
+    client: Client, deps: FakeDependencies, handler_logs: LogRecords
 ) -> None:
     # GIVEN a genuine order_placed, re-sent in an envelope version this system does not know
     body = message(Event.from_dict(json.loads(placed(deps, "o-1"))), version=2)
     # WHEN the restaurant notifier receives it
     fails_alone(client, RESTAURANT_NOTIFIER, body)
     # THEN the record failed with the reason logged, and nothing happened
-    (failure,) = [r for r in caplog.records if r.getMessage().startswith("message failed")]
+    (failure,) = [r for r in handler_logs.records if r.getMessage().startswith("message failed")]
     assert "version" in failure.reason
     assert deps.notifier.sent == []
     assert deps.orders.get("o-1").status is OrderStatus.PLACED

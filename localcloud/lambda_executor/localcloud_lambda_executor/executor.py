@@ -33,6 +33,7 @@ from localcloud_lambda_executor.function_process import (
     InitFailed,
     ProcessExited,
 )
+from localcloud_lambda_executor.xray import FunctionSegment, carried_trace_header
 
 LOG = logging.getLogger(__name__)
 HOST = "127.0.0.1"
@@ -154,14 +155,17 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
                 except InitFailed as failure:
                     return self._result(request_id, failure.document, is_error=True, logs="")
                 began = time.monotonic()  # Duration excludes the init, as in Lambda's REPORT
+            segment = self._function_segment(payload)
             request = {
                 "request_id": request_id,
                 "invoked_function_arn": payload["invoked-function-arn"],
                 "payload": payload.get("payload") or "",
-                "trace_id": payload.get("trace-id") or "",
+                "trace_id": segment.header if segment else payload.get("trace-id") or "",
                 "deadline_ms": int(time.time() * 1000 + timeout * 1000),
             }
             answer, drain = self._exchange(process, request, timeout)
+            if segment is not None and self._actively_traced():
+                segment.send(error=answer["type"] != "result")
             duration_ms = (time.monotonic() - began) * 1000
             output = process.output.take(request_id, drain)
             self._all_output.append(output)
@@ -171,6 +175,18 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             return self._result(request_id, answer["error"], is_error=True, logs=logs)
 
     # --- helpers ---
+
+    def _function_segment(self, payload: dict[str, str]) -> FunctionSegment | None:
+        """This invoke's segment, in the trace the payload carries (as AWS continues it) or
+        else in LocalStack's; see xray.py for what AWS does here and LocalStack does not."""
+        header = carried_trace_header(payload.get("payload") or "") or payload.get("trace-id")
+        if not header:
+            return None
+        arn = payload["invoked-function-arn"]
+        return FunctionSegment.begin(header, self.function_version.id.function_name, arn)
+
+    def _actively_traced(self) -> bool:
+        return str(self.function_version.config.tracing_config_mode) == "Active"
 
     def _exchange(
         self, process: FunctionProcess, request: dict[str, Any], timeout: float

@@ -1,0 +1,122 @@
+"""The trace context of an invoke, and the function segment Lambda would send for it.
+
+What AWS does and community LocalStack does not (measured, ../shared/LOCAL-CLOUD.md):
+- an SQS event source mapping invokes the function in the trace of the message
+  (``attributes.AWSTraceHeader`` of the record); LocalStack's invokes it with a new root;
+- Step Functions invokes a Lambda task in the execution's trace; LocalStack's with a new root;
+- Lambda with active tracing sends a segment for the function (``AWS::Lambda::Function``),
+  the parent of everything the function's X-Ray SDK sends; LocalStack sends none.
+
+So, per invoke, this executor continues the trace the payload names (an SQS batch whose records
+all carry the same ``AWSTraceHeader``; or a top-level ``AWSTraceHeader`` string, which a state
+machine can pass from its input into a task's payload), else LocalStack's, gives the function a
+segment id of its own as ``Parent`` and, for functions with active tracing, sends that segment to
+the X-Ray daemon address (UDP, fire and forget: nothing waits for a daemon).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+TRACE_HEADER_KEY = "AWSTraceHeader"
+DEFAULT_DAEMON = "127.0.0.1:2000"
+
+
+@dataclass(frozen=True)
+class TraceContext:
+    root: str
+    parent: str | None
+    sampled: bool
+
+    @classmethod
+    def parse(cls, header: str) -> TraceContext | None:
+        fields = dict(part.strip().split("=", 1) for part in header.split(";") if "=" in part)
+        root = fields.get("Root")
+        if not root:
+            return None
+        return cls(root, fields.get("Parent") or None, fields.get("Sampled", "1") == "1")
+
+    def header_for(self, segment_id: str) -> str:
+        return f"Root={self.root};Parent={segment_id};Sampled={1 if self.sampled else 0}"
+
+
+def carried_trace_header(payload: str) -> str | None:
+    """The trace header an invoke's payload carries, as AWS's invoker would have continued it."""
+    if TRACE_HEADER_KEY not in payload:  # cheap: most payloads carry none
+        return None
+    try:
+        event = json.loads(payload)
+    except ValueError:
+        return None
+    if not isinstance(event, dict):
+        return None
+    records = event.get("Records")
+    if isinstance(records, list) and records:
+        if not all(isinstance(r, dict) and r.get("eventSource") == "aws:sqs" for r in records):
+            return None
+        headers = {(r.get("attributes") or {}).get(TRACE_HEADER_KEY) for r in records}
+        # A batch from several traces is not continued (AWS links it to them instead).
+        only = headers.pop() if len(headers) == 1 else None
+        return only if isinstance(only, str) and TraceContext.parse(only) else None
+    header = event.get(TRACE_HEADER_KEY)
+    return header if isinstance(header, str) and TraceContext.parse(header) else None
+
+
+@dataclass
+class FunctionSegment:
+    """The segment Lambda sends for one invoke of a function with active tracing."""
+
+    context: TraceContext
+    function_name: str
+    function_arn: str
+    id: str
+    start_time: float
+
+    @classmethod
+    def begin(cls, header: str, function_name: str, function_arn: str) -> FunctionSegment | None:
+        context = TraceContext.parse(header)
+        if context is None:
+            return None
+        return cls(context, function_name, function_arn, secrets.token_hex(8), time.time())
+
+    @property
+    def header(self) -> str:
+        """The function's ``_X_AMZN_TRACE_ID``: this segment is the parent of what it sends."""
+        return self.context.header_for(self.id)
+
+    def document(self, error: bool) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "name": self.function_name,
+            "id": self.id,
+            "trace_id": self.context.root,
+            "start_time": self.start_time,
+            "end_time": time.time(),
+            "origin": "AWS::Lambda::Function",
+            "resource_arn": self.function_arn,
+        }
+        if self.context.parent:
+            document["parent_id"] = self.context.parent
+        if error:
+            document["fault"] = True
+        return document
+
+    def send(self, error: bool) -> None:
+        """To the daemon, as the SDK does: a header line, then the document, one datagram."""
+        if not self.context.sampled:
+            return
+        address = os.environ.get("AWS_XRAY_DAEMON_ADDRESS") or DEFAULT_DAEMON
+        host, _, port = address.rpartition(":")
+        datagram = json.dumps({"format": "json", "version": 1}) + "\n"
+        datagram += json.dumps(self.document(error))
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                udp.setblocking(False)
+                udp.sendto(datagram.encode(), (host or "127.0.0.1", int(port)))
+        except (OSError, ValueError):
+            pass  # no daemon, a full buffer, a bad address: tracing never fails an invoke
