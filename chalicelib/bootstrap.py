@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 import boto3
 
-from chalicelib import settings
+from chalicelib import settings, tracing
 from chalicelib.adapters.dynamodb_orders import DynamoDbOrderRepository
 from chalicelib.adapters.dynamodb_vouchers import DynamoDbVoucherRepository
 from chalicelib.adapters.jwt_tokens import JwksUrlKeys, JwtVerifier, SsmJwksKeys
@@ -73,7 +73,10 @@ class Dependencies:
     def client(self, service: str) -> Any:
         # boto3 honours AWS_ENDPOINT_URL, which is how functions reach a local cloud.
         if service not in self._clients:
-            self._clients[service] = boto3.client(service)
+            client = boto3.client(service)
+            # Publish and StartExecution carry the order's trace onwards (chalicelib/tracing.py).
+            client.meta.events.register("before-send.sns.Publish", tracing.send_in_order_trace)
+            self._clients[service] = client
         return self._clients[service]
 
     @cached_property

@@ -1,4 +1,4 @@
-"""Tracing and structured logs: one trace per order request, each step an annotated subsegment.
+"""Tracing and structured logs: one trace per order, each step an annotated subsegment.
 
 Powertools ``Tracer`` (on aws-xray-sdk) and ``Logger``. In Lambda with active tracing the
 runtime hands each invocation its trace context (``_X_AMZN_TRACE_ID``); boto3 is patched, so
@@ -19,16 +19,23 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_xray_sdk import global_sdk_config
 from aws_xray_sdk.core import xray_recorder
+from aws_xray_sdk.core.models.traceid import TraceId
 
 SERVICE = "orders"
 # The invocation's trace context, as the Lambda runtime sets it.
 TRACE_HEADER_ENV = "_X_AMZN_TRACE_ID"
 # Keys a handler adds to its log lines while it works on one order.
 ORDER_KEYS = ("order_id", "flow", "event_id", "step")
+
+TRACE_HEADER = "X-Amzn-Trace-Id"
+# The trace of the order the current API request acts on (see continue_order_trace).
+_order_trace: ContextVar[str | None] = ContextVar("order_trace", default=None)
 
 logger = Logger(service=SERVICE)
 tracer = Tracer(
@@ -97,6 +104,7 @@ def annotate_order(order_id: str, flow: str) -> None:
 def traced_request(name: str) -> Iterator[None]:
     """One subsegment per API request (the route annotates it); log keys reset per request."""
     logger.remove_keys(list(ORDER_KEYS))
+    _order_trace.set(None)  # a warm function's next request is about another order
     if not tracing_on():
         yield
         return
@@ -117,3 +125,51 @@ def current_trace_header() -> str | None:
             sampled = "1" if getattr(entity, "sampled", True) else "0"
             return f"Root={trace_id};Parent={entity.id};Sampled={sampled}"
     return os.environ.get(TRACE_HEADER_ENV) or None
+
+
+# --- one trace per order ----------------------------------------------------------------
+# An order's trace begins with the request that places it; its root is stored with the
+# order. Every later request about the order (accept, complete, cancel) hands the order's
+# trace on to the work it starts, so the events it publishes, and every function they
+# reach, join the order's trace rather than the request's. (Clients that send the order's
+# trace_header as X-Amzn-Trace-Id put the request's own segment in it too: API Gateway
+# continues an incoming trace header.)
+
+
+def new_order_trace_header() -> str:
+    """The trace a new order's steps join: the placing request's root, or a new one when
+    nothing traces this request (``chalice local``)."""
+    current = current_trace_header()
+    root = _field(current, "Root") if current else None
+    sampled = (_field(current, "Sampled") if current else None) or "1"
+    return f"Root={root or TraceId().to_id()};Sampled={sampled}"
+
+
+def continue_order_trace(order_trace_header: str | None) -> None:
+    """From here on in this request, work started for the order joins the order's trace."""
+    _order_trace.set(order_trace_header)
+
+
+def onward_trace_header() -> str | None:
+    """The trace context to hand on: the current one, unless the request acts on an order
+    with a trace of its own (then the order's, keeping the current parent when they agree)."""
+    current = current_trace_header()
+    order = _order_trace.get()
+    if order is None or (current is not None and _field(current, "Root") == _field(order, "Root")):
+        return current
+    return order
+
+
+def send_in_order_trace(request: Any, **_: Any) -> None:
+    """botocore ``before-send`` hook: outgoing calls carry the onward trace header."""
+    header = onward_trace_header()
+    if header is not None:
+        request.headers[TRACE_HEADER] = header
+
+
+def _field(header: str, name: str) -> str | None:
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return None

@@ -73,8 +73,9 @@ class OrdersApi:
     def __init__(self, base_url: str, tokens: TokenSource | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.tokens = tokens or development_tokens()
-        # The customer and restaurant of each order this client placed.
+        # The customer and restaurant of each order this client placed, and its trace.
         self.parties: dict[str, tuple[Party, Party]] = {}
+        self.traces: dict[str, str] = {}
 
     def bearer(self, role: str, principal_id: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens(role, principal_id)}"}
@@ -113,10 +114,17 @@ class OrdersApi:
         if answer.status == 202:
             restaurant = ("restaurant", str(order.get("restaurant_id")))
             self.parties[answer.body["order_id"]] = (customer, restaurant)
+            if "trace_header" in answer.body:
+                self.traces[answer.body["order_id"]] = answer.body["trace_header"]
         return answer
 
     def order(self, order_id: str) -> dict[str, Any]:
-        answer = self.request("GET", f"/orders/{order_id}", as_party=self._customer(order_id))
+        answer = self.request(
+            "GET",
+            f"/orders/{order_id}",
+            headers=self._in_trace(order_id),
+            as_party=self._customer(order_id),
+        )
         assert answer.status == 200, answer
         return dict(answer.body)
 
@@ -124,7 +132,13 @@ class OrdersApi:
         """An action as the party that takes it: the restaurant answers, the customer cancels."""
         customer, restaurant = self._parties(order_id)
         party = restaurant if action in RESTAURANT_ACTIONS else customer
-        return self.request("POST", f"/orders/{order_id}/{action}", body, as_party=party)
+        path = f"/orders/{order_id}/{action}"
+        return self.request("POST", path, body, headers=self._in_trace(order_id), as_party=party)
+
+    def _in_trace(self, order_id: str) -> dict[str, str]:
+        """The order's trace header, as a client continuing the order's trace sends it."""
+        trace = self.traces.get(order_id)
+        return {"X-Amzn-Trace-Id": trace} if trace else {}
 
     def _customer(self, order_id: str) -> Party:
         return self._parties(order_id)[0]

@@ -140,6 +140,7 @@ class DynamoDbOrderRepository(OrderRepository):
             request_fingerprint=state["request_fingerprint"]["S"],
             history=[Event.from_dict(json.loads(item["event"]["S"])) for item in events],
             callback_token=state.get("callback_token", {}).get("S"),
+            trace_header=state.get("trace_header", {}).get("S"),
             recorded_by={
                 json.loads(item["event"]["S"])["event_id"]: item["recorded_by"]["S"]
                 for item in events
@@ -227,7 +228,7 @@ class DynamoDbOrderRepository(OrderRepository):
             "version": {"N": str(order.version)},
             "request_fingerprint": {"S": order.request_fingerprint},
             "placed_at": {"S": order.placed_at},
-        }
+        } | ({"trace_header": {"S": order.trace_header}} if order.trace_header else {})
 
     def _event_put(self, order_id: str, version: int, event: Event) -> dict[str, Any]:
         return {

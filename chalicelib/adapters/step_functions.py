@@ -11,7 +11,7 @@ from chalicelib.orders.errors import WorkflowNotWaitingError
 from chalicelib.orders.model import Order
 from chalicelib.orders.timeline import StateTransition
 from chalicelib.ports import Workflow
-from chalicelib.tracing import current_trace_header
+from chalicelib.tracing import onward_trace_header
 
 # What Step Functions answers when the token's state is no longer waiting.
 TOKEN_GONE = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}
@@ -31,7 +31,7 @@ class StepFunctionsWorkflow(Workflow):
     def start(self, order_id: str) -> None:
         # The execution continues the placing request's trace: traceHeader in AWS; the input's
         # copy, which every task's payload carries, where Step Functions does not (locally).
-        trace_header = current_trace_header()
+        trace_header = onward_trace_header()
         continued = {"traceHeader": trace_header} if trace_header else {}
         try:
             self._client.start_execution(

@@ -26,7 +26,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 from chalice.app import Blueprint, Request, Response
 
-from chalicelib import settings
+from chalicelib import settings, tracing
 from chalicelib.bootstrap import dependencies
 from chalicelib.contracts import validate_request
 from chalicelib.coordination import Coordinator, coordinator_for
@@ -122,6 +122,8 @@ def place_order(request: Request, principal: Principal) -> Response:
     )
     request_content = body | {"items": [item.to_dict() for item in items]}
     key = _idempotency_key(request)
+    trace_header = tracing.new_order_trace_header()
+    tracing.continue_order_trace(trace_header)
     command = PlaceOrder(
         order_id=str(uuid.uuid4()),
         customer_id=body["customer_id"],
@@ -130,6 +132,7 @@ def place_order(request: Request, principal: Principal) -> Response:
         flow=_flow_for(body, key),
         request_fingerprint=_fingerprint(request_content),
         idempotency_key=key,
+        trace_header=trace_header,
     )
     order_id = _coordinator(command.flow).place(command).order_id
     annotate_order(order_id, command.flow.value)
@@ -418,6 +421,7 @@ def _load(principal: Principal, action: Action, order_id: str) -> Order:
     order = dependencies().ports.orders.get(order_id)
     check_may(principal, action, order)
     annotate_order(order_id, order.flow.value)
+    tracing.continue_order_trace(order.trace_header)
     return order
 
 
@@ -492,7 +496,7 @@ def _summary(order: Order) -> dict[str, Any]:
         "flow": order.flow.value,
         "status": order.status.value,
         "links": {"self": f"/orders/{order.order_id}"},
-    }
+    } | ({"trace_header": order.trace_header} if order.trace_header else {})
 
 
 def _requested(order_id: str, action: Action) -> Response:

@@ -84,6 +84,8 @@ class Order:
     history: list[Event] = field(default_factory=list)
     # The task token of the Step Functions state waiting on a person (orchestration only).
     callback_token: str | None = None
+    # The X-Ray trace the order's steps join ("Root=...;Sampled=1"): the placing request's.
+    trace_header: str | None = None
     # Which service (Chalice function) recorded each event, by event id, as storage knows it.
     recorded_by: dict[str, str] = field(default_factory=dict)
 

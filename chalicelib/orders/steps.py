@@ -51,6 +51,8 @@ class PlaceOrder:
     request_fingerprint: str
     # The customer's key for retrying this request safely; None places a new order each time.
     idempotency_key: str | None = None
+    # The trace the order's steps join (the placing request's), kept with the order.
+    trace_header: str | None = None
 
     def __post_init__(self) -> None:
         if not self.items:
@@ -77,6 +79,7 @@ def place_order(command: PlaceOrder, ports: Ports) -> Event:
         flow=command.flow,
         status=OrderStatus.PLACED,
         request_fingerprint=command.request_fingerprint,
+        trace_header=command.trace_header,
     )
     event = _new_event(order, EventType.ORDER_PLACED, ports, _placed_data(order))
     order.history.append(event)

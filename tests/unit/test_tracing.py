@@ -7,6 +7,7 @@ import importlib.util
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -16,9 +17,10 @@ from typing import Any
 
 from chalice.test import Client
 
+from chalicelib import tracing
 from chalicelib.subscriptions import RESTAURANT_NOTIFIER
 from chalicelib.tracing import logger
-from tests.unit.conftest import load_event
+from tests.unit.conftest import as_party, load_event
 from tests.unit.fakes import FakeDependencies
 from tests.unit.test_choreography_handlers import deliver, placed
 
@@ -127,6 +129,18 @@ def test_the_executor_continues_the_trace_a_state_machine_put_in_the_payload() -
     assert xray.carried_trace_header('{"order_id": "o-1"}') is None
 
 
+def test_the_executor_continues_the_trace_a_request_to_api_gateway_carries() -> None:
+    xray = executor_xray()
+    request = {"requestContext": {"stage": "api"}, "headers": {"X-Amzn-Trace-Id": TRACE}}
+    assert xray.carried_trace_header(json.dumps(request)) == TRACE
+    untraced = {"requestContext": {}, "headers": {"Accept": "*/*"}, "body": "X-Amzn-Trace-Id"}
+    assert xray.carried_trace_header(json.dumps(untraced)) is None
+    unsampled = {"requestContext": {}, "headers": {"x-amzn-trace-id": TRACE[:-1] + "0"}}
+    assert xray.carried_trace_header(json.dumps(unsampled)) is None
+    # Only an API Gateway request's headers count, not a body that happens to look like one.
+    assert xray.carried_trace_header(json.dumps({"headers": {"X-Amzn-Trace-Id": TRACE}})) is None
+
+
 def test_the_function_segment_is_the_parent_of_what_the_function_sends() -> None:
     xray = executor_xray()
     segment = xray.FunctionSegment.begin(TRACE, "orders-local-promotions", "arn:fn")
@@ -137,3 +151,73 @@ def test_the_function_segment_is_the_parent_of_what_the_function_sends() -> None
     assert document["trace_id"] == "1-5759e988-bd862e3fe1be46a994272793"
     assert document["parent_id"] == "53995c3f42cd8ad8"
     assert document["origin"] == "AWS::Lambda::Function"
+
+
+# --- one trace per order ---------------------------------------------------------------
+
+
+def test_an_order_placed_where_nothing_traces_gets_a_new_trace_of_its_own(
+    monkeypatch: Any,
+) -> None:
+    monkeypatch.delenv("_X_AMZN_TRACE_ID", raising=False)
+    first, second = tracing.new_order_trace_header(), tracing.new_order_trace_header()
+    assert first != second
+    assert re.fullmatch(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24};Sampled=1", first)
+
+
+def test_an_order_placed_in_a_traced_request_keeps_that_requests_root(monkeypatch: Any) -> None:
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", TRACE)
+    assert tracing.new_order_trace_header() == "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1"
+
+
+ORDER_TRACE = "Root=1-11111111-222222222222222222222222;Sampled=1"
+
+
+def test_work_for_an_order_joins_the_orders_trace_unless_it_is_already_in_it(
+    monkeypatch: Any,
+) -> None:
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", TRACE)
+    tracing.continue_order_trace(None)
+    assert tracing.onward_trace_header() == TRACE  # no order: the request's own trace
+    tracing.continue_order_trace(ORDER_TRACE)
+    assert tracing.onward_trace_header() == ORDER_TRACE  # another request about the order
+    same_root = ORDER_TRACE.replace(";Sampled=1", ";Parent=53995c3f42cd8ad8;Sampled=1")
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", same_root)
+    assert tracing.onward_trace_header() == same_root  # in the order's trace: keep the parent
+    tracing.continue_order_trace(None)
+
+
+def test_publish_carries_the_onward_trace_header(monkeypatch: Any) -> None:
+    monkeypatch.delenv("_X_AMZN_TRACE_ID", raising=False)
+
+    class Request:
+        headers: dict[str, str] = {}
+
+    tracing.continue_order_trace(ORDER_TRACE)
+    request = Request()
+    tracing.send_in_order_trace(request)
+    tracing.continue_order_trace(None)
+    assert request.headers == {"X-Amzn-Trace-Id": ORDER_TRACE}
+
+
+def test_actions_on_an_order_publish_in_the_orders_trace(
+    client: Client, deps: FakeDependencies, monkeypatch: Any
+) -> None:
+    monkeypatch.delenv("_X_AMZN_TRACE_ID", raising=False)
+    seen: list[str | None] = []
+    publish = deps.events.publish
+
+    def publish_noting_the_trace(event: Any) -> None:
+        seen.append(tracing.onward_trace_header())
+        publish(event)
+
+    deps.events.publish = publish_noting_the_trace  # type: ignore[method-assign]
+    headers = {"Content-Type": "application/json"} | as_party("/orders")
+    body = json.dumps(load_event("place_order_request") | {"flow": "choreography"})
+    answer = client.http.post("/orders", headers=headers, body=body).json_body
+    order_trace = answer["trace_header"]
+    assert deps.orders.get(answer["order_id"]).trace_header == order_trace
+    cancel = f"/orders/{answer['order_id']}/cancel"
+    assert client.http.post(cancel, headers=headers, body="").status_code == 202
+    # Placing and cancelling were two requests, and both published in the order's trace.
+    assert seen == [order_trace, order_trace]

@@ -4,12 +4,15 @@ What AWS does and community LocalStack does not (measured, ../shared/LOCAL-CLOUD
 - an SQS event source mapping invokes the function in the trace of the message
   (``attributes.AWSTraceHeader`` of the record); LocalStack's invokes it with a new root;
 - Step Functions invokes a Lambda task in the execution's trace; LocalStack's with a new root;
+- API Gateway (active tracing) continues a request's ``X-Amzn-Trace-Id`` and invokes the
+  function in that trace; LocalStack's answers with the header but invokes with a new root;
 - Lambda with active tracing sends a segment for the function (``AWS::Lambda::Function``),
   the parent of everything the function's X-Ray SDK sends; LocalStack sends none.
 
 So, per invoke, this executor continues the trace the payload names (an SQS batch whose records
-all carry the same ``AWSTraceHeader``; or a top-level ``AWSTraceHeader`` string, which a state
-machine can pass from its input into a task's payload), else LocalStack's, gives the function a
+all carry the same ``AWSTraceHeader``; an API Gateway proxy request's ``X-Amzn-Trace-Id``
+header; or a top-level ``AWSTraceHeader`` string, which a state machine can pass from its
+input into a task's payload), else LocalStack's, gives the function a
 segment id of its own as ``Parent`` and, for functions with active tracing, sends that segment to
 the X-Ray daemon address (UDP, fire and forget: nothing waits for a daemon).
 """
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 TRACE_HEADER_KEY = "AWSTraceHeader"
+HTTP_TRACE_HEADER = "x-amzn-trace-id"
 DEFAULT_DAEMON = "127.0.0.1:2000"
 
 
@@ -48,8 +52,8 @@ class TraceContext:
 
 def carried_trace_header(payload: str) -> str | None:
     """The trace header an invoke's payload carries, as AWS's invoker would have continued it."""
-    if TRACE_HEADER_KEY not in payload:  # cheap: most payloads carry none
-        return None
+    if TRACE_HEADER_KEY not in payload and HTTP_TRACE_HEADER not in payload.lower():
+        return None  # cheap: most payloads carry none
     try:
         event = json.loads(payload)
     except ValueError:
@@ -64,6 +68,15 @@ def carried_trace_header(payload: str) -> str | None:
         # A batch from several traces is not continued (AWS links it to them instead).
         only = headers.pop() if len(headers) == 1 else None
         return only if isinstance(only, str) and TraceContext.parse(only) else None
+    request_headers = event.get("headers")
+    if isinstance(event.get("requestContext"), dict) and isinstance(request_headers, dict):
+        for name, value in request_headers.items():
+            if str(name).lower() == HTTP_TRACE_HEADER and isinstance(value, str):
+                # Only a sampled one: LocalStack's gateway adds an unsampled header of its own
+                # to requests that carry none, and then invokes in a sampled trace of its own.
+                context = TraceContext.parse(value)
+                return value if context is not None and context.sampled else None
+        return None
     header = event.get(TRACE_HEADER_KEY)
     return header if isinstance(header, str) and TraceContext.parse(header) else None
 
