@@ -34,7 +34,9 @@ class Wiring:
 
 
 def create_app(wiring: Wiring) -> Chalice:
-    app = Chalice(app_name=APP_NAME)
+    # The app's logger is Powertools' service logger ("orders"): Chalice must not configure
+    # it (it would set it to ERROR, add a handler of its own and stop propagation).
+    app = Chalice(app_name=APP_NAME, configure_logs=False)
     app.register_blueprint(api_blueprint())
     app.register_middleware(trace_request, "http")
     register_choreography(app, wiring.resource_prefix, wiring.sqs_batching_window_seconds)

@@ -5,20 +5,38 @@
 - Orchestration: the API records the order and starts the state machine; a
   restaurant's or courier's answer is handed to the waiting state, and the state
   machine runs the steps (publishing the same events for other bounded contexts).
+
+One rule for decisions, both styles: the restaurant's accept or reject and the customer's
+cancel are recorded in the order by a conditional write before the API answers 202; only
+the first is taken, every other different answer is refused (DecisionTakenError, naming
+it). Choreography records the decision with its event (the step's own write);
+orchestration records it alone, then hands it to the waiting state. Should that hand-over
+fail, the state's deadline ends the wait and its task follows the recorded decision.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from contextlib import suppress
 from enum import StrEnum
+from typing import Any
 
 from chalicelib.orders import steps
-from chalicelib.orders.errors import WorkflowNotWaitingError
+from chalicelib.orders.decision import Decision as Answer
+from chalicelib.orders.decision import Outcome
+from chalicelib.orders.errors import (
+    ConcurrentUpdateError,
+    DependencyUnavailableError,
+    WorkflowNotWaitingError,
+)
 from chalicelib.orders.events import Event, EventType
-from chalicelib.orders.model import CancelReason, Flow, Order
+from chalicelib.orders.model import AWAITING_RESTAURANT, CancelReason, Flow, Order
 from chalicelib.ports import Ports, Workflow
+from chalicelib.tracing import logger
+
+# How often an answer's step is run again when a write that decided nothing (the restaurant
+# being told, at the same moment) changed the order under it.
+ANSWER_ATTEMPTS = 3
 
 
 class Decision(StrEnum):
@@ -48,7 +66,7 @@ class Coordinator(ABC):
 
     def cancel(self, order: Order) -> None:
         """The customer cancels before the restaurant accepted; the same in both styles."""
-        self._run(
+        self._answer(
             lambda: steps.cancel_order(order.order_id, CancelReason.CUSTOMER_REQUEST, self.ports)
         )
 
@@ -57,16 +75,29 @@ class Coordinator(ABC):
         self.ports.events.publish(event)
         return event
 
+    def _answer(self, step: Callable[[], Event]) -> Event:
+        """Run an answer's step (its write decides, conditionally) and publish its event.
+
+        A lost race is run again: the step then finds its own answer recorded (a repeat:
+        the same event), or the winner's (DecisionTakenError), or room for it still.
+        """
+        for _ in range(ANSWER_ATTEMPTS - 1):
+            try:
+                return self._run(step)
+            except ConcurrentUpdateError:
+                continue
+        return self._run(step)
+
 
 class ChoreographyCoordinator(Coordinator):
     def place(self, command: steps.PlaceOrder) -> Event:
         return self._run(lambda: steps.place_order(command, self.ports))
 
     def accept(self, order: Order) -> None:
-        self._run(lambda: steps.accept_order(order.order_id, self.ports))
+        self._answer(lambda: steps.accept_order(order.order_id, self.ports))
 
     def reject(self, order: Order, reason: str) -> None:
-        self._run(lambda: steps.reject_order(order.order_id, reason, self.ports))
+        self._answer(lambda: steps.reject_order(order.order_id, reason, self.ports))
 
     def complete(self, order: Order) -> None:
         self._run(lambda: steps.complete_order(order.order_id, self.ports))
@@ -83,14 +114,40 @@ class OrchestrationCoordinator(Coordinator):
         return placed
 
     def accept(self, order: Order) -> None:
-        self._hand_over(order, EventType.ORDER_ACCEPTED, {"decision": Decision.ACCEPTED})
+        self._decide(order, Answer(Outcome.ACCEPTED))
 
     def reject(self, order: Order, reason: str) -> None:
-        output = {"decision": Decision.REJECTED, "reason": reason}
-        self._hand_over(order, EventType.ORDER_REJECTED, output)
+        self._decide(order, Answer(Outcome.REJECTED, reason))
 
     def complete(self, order: Order) -> None:
         self._hand_over(order, EventType.ORDER_COMPLETED, {"decision": Decision.DELIVERED})
+
+    def _decide(self, order: Order, answer: Answer) -> None:
+        """Record the restaurant's answer (the first wins), then hand it to the waiting state."""
+        decided = steps.decide(order.order_id, answer, self.ports)
+        if decided.status not in AWAITING_RESTAURANT:
+            return  # a repeated answer the workflow has carried out already
+        assert decided.decision is not None, "decide() returns the order with its decision"
+        self._resume_with(decided, decided.decision)
+
+    def _resume_with(self, order: Order, decision: Answer) -> None:
+        """Hand the recorded decision to the state waiting for the restaurant, if one waits.
+
+        The decision is recorded already, so the answer stands whatever happens here: if
+        the hand-over fails, the state's deadline ends the wait and its task follows the
+        recorded decision (settle_at_deadline); if no state waits yet, the workflow's next
+        step finds the order decided.
+        """
+        output: dict[str, Any] = {"decision": decision.outcome.value}
+        if decision.outcome is Outcome.REJECTED:
+            output["reason"] = decision.reason or "not given"
+        try:
+            self.workflow.resume(order, output)
+        except (WorkflowNotWaitingError, DependencyUnavailableError) as not_handed:
+            logger.warning(
+                "decision recorded, not handed to the workflow; it follows it at the deadline",
+                extra={"order_id": order.order_id, "reason": str(not_handed)},
+            )
 
     def _hand_over(self, order: Order, outcome: EventType, output: dict[str, str]) -> None:
         """Give a person's answer to the waiting workflow, which then runs the step."""
@@ -100,11 +157,13 @@ class OrchestrationCoordinator(Coordinator):
         self.workflow.resume(order, output)
 
     def cancel(self, order: Order) -> None:
+        # The cancellation is carried out at once, as in the choreography (its write records
+        # the decision, conditionally); then the state waiting for the restaurant is
+        # released so the workflow tells the user and ends.
         super().cancel(order)
-        # Release the state waiting for the restaurant so the workflow tells the user and
-        # ends. If nothing waits yet, the workflow's next step finds the order cancelled.
-        with suppress(WorkflowNotWaitingError):
-            self.workflow.resume(order, {"decision": Decision.CANCELLED})
+        cancelled = self.ports.orders.get(order.order_id)  # the newest task token
+        assert cancelled.decision is not None, "a cancelled order is decided"
+        self._resume_with(cancelled, cancelled.decision)
 
 
 def coordinator_for(flow: Flow, ports: Ports, workflow: Callable[[], Workflow]) -> Coordinator:

@@ -8,7 +8,7 @@ schemas the handlers validate with (``chalicelib/schemas/api``).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Protocol
@@ -61,7 +61,7 @@ class RouteDoc:
 
 
 def document(
-    routes: Iterable[DescribedRoute], limits: str, path_parameters: dict[str, Any]
+    routes: Sequence[DescribedRoute], limits: str, path_parameters: dict[str, Any]
 ) -> dict[str, Any]:
     """The description; ``path_parameters`` maps each ``{name}`` in a path to its schema."""
     paths: dict[str, Any] = {}
@@ -85,11 +85,18 @@ def document(
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
             },
             "schemas": {
-                name: _schema(name) for name in ("error", "chalice_error", "order_summary", "order")
+                name: _schema(name)
+                for name in ["error", "chalice_error", *_response_schemas(routes)]
             },
         },
         "security": [{"bearer": []}],
     }
+
+
+def _response_schemas(routes: Iterable[DescribedRoute]) -> list[str]:
+    """Every response schema a route names, once, in the order they first appear."""
+    names = (route.doc.response_schema for route in routes)
+    return list(dict.fromkeys(name for name in names if name is not None))
 
 
 def _operation(route: DescribedRoute, path_parameters: dict[str, Any]) -> dict[str, Any]:

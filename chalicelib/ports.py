@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.orders.access import Principal
@@ -45,12 +45,38 @@ class OrderRepository(ABC):
         """The order with its full history; OrderNotFoundError if unknown."""
 
     @abstractmethod
-    def append(self, order: Order, event: Event, previous_status: OrderStatus) -> None:
+    def append(
+        self,
+        order: Order,
+        event: Event,
+        previous_status: OrderStatus,
+        effect_claimed_at: datetime | None = None,
+    ) -> None:
         """Store ``event`` (already applied to ``order``) only if nobody else wrote since we read.
 
         Raises ConcurrentUpdateError unless the stored order is still at version
-        ``order.version - 1`` and in ``previous_status``.
+        ``order.version - 1`` and in ``previous_status``, and, for a decision event, has no
+        decision yet or the same outcome (``order.decision`` is stored with it).
+        ``effect_claimed_at``: the event's side effect is stored as due, claimed by this writer
+        at that time.
         """
+
+    @abstractmethod
+    def record_decision(self, order: Order) -> None:
+        """Store ``order.decision`` only if the stored order has none and is unchanged since read.
+
+        Raises ConcurrentUpdateError unless the stored order has no decision and is still at
+        ``order.version`` in ``order.status``: the first decision wins, once.
+        """
+
+    @abstractmethod
+    def claim_effect(self, order: Order, event: Event, now: datetime, lease: timedelta) -> bool:
+        """Claim the due side effect of ``event``: True unless it is done, or claimed since
+        ``now - lease`` by someone else (who is doing it, or crashed less than a lease ago)."""
+
+    @abstractmethod
+    def settle_effect(self, order: Order, event: Event, done: bool) -> None:
+        """After a claimed side effect: done, it is no longer due; not done, release the claim."""
 
     @abstractmethod
     def save_callback_token(self, order_id: str, token: str) -> None:
@@ -92,7 +118,8 @@ class Workflow(ABC):
     def resume(self, order: Order, output: dict[str, Any]) -> None:
         """Hand a person's answer to the state waiting on ``order.callback_token``.
 
-        Raises WorkflowNotWaitingError when nothing waits for it (deadline passed, or done).
+        Raises WorkflowNotWaitingError when nothing waits for it (deadline passed, or done),
+        DependencyUnavailableError when the orchestrator could not be reached after retries.
         """
 
 

@@ -33,8 +33,12 @@ def progress(began: float, message: str) -> None:
 
 def up(deployment: Deployment, session: Any, env: dict[str, str]) -> dict[str, Any]:
     began = time.monotonic()
+    account = session.client("sts").get_caller_identity()["Account"]
+    url = package.upload_stack_template(
+        session.client("s3"), account, session.region_name, deployment, template.render(deployment)
+    )
     stack_outputs = cloudformation.deploy_stack(
-        session.client("cloudformation"), deployment.stack_name, template.render(deployment)
+        session.client("cloudformation"), deployment.stack_name, None, template_url=url
     )
     progress(began, f"stack {deployment.stack_name} up to date")
     chalice_app.write_stage_config(deployment, stack_outputs)
@@ -72,9 +76,9 @@ def sam_up(deployment: Deployment, session: Any, env: dict[str, str]) -> dict[st
 def down(deployment: Deployment, session: Any, env: dict[str, str]) -> None:
     if deployment.path is DeployPath.CHALICE:
         chalice_app.delete(deployment, env)
-    else:
-        account = session.client("sts").get_caller_identity()["Account"]
-        package.empty_and_delete_bucket(session.client("s3"), account, deployment)
+    # Both paths keep their templates (and the SAM path its code) in the stage's bucket.
+    account = session.client("sts").get_caller_identity()["Account"]
+    package.empty_and_delete_bucket(session.client("s3"), account, deployment)
     cloudformation.delete_stack(session.client("cloudformation"), deployment.stack_name)
     deployment.outputs_file.unlink(missing_ok=True)
 

@@ -54,8 +54,10 @@ def write_stage_config(deployment: Deployment, stack_outputs: dict[str, str]) ->
             "environment_variables": {
                 variable: stack_outputs[template.output_key(variable)] for variable in environment
             },
+            # A function's own settings (a lambda_timeout, ...) stay; its role is the stack's.
             "lambda_functions": {
-                function: {"iam_role_arn": arn}
+                function: stage.get("lambda_functions", {}).get(function, {})
+                | {"iam_role_arn": arn}
                 for function, arn in roles.items()
                 if function != template.API_HANDLER
             },

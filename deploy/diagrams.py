@@ -44,7 +44,6 @@ PLACEHOLDER_STAGE = Stage(
     target="aws",
     restaurant_deadline_seconds=0,
     max_receive_count=0,
-    queue_visibility_timeout_seconds=0,
     auth=StageAuth(issuer="", audience="", role_claim="", jwks_url=""),
     sqs_batching_window_seconds=None,
 )

@@ -41,9 +41,25 @@ def build(deployment: Deployment, env: dict[str, str]) -> Path:
     return out
 
 
+def artifacts_bucket(account: str, deployment: Deployment) -> str:
+    return f"{deployment.prefix}-artifacts-{account}"
+
+
+def upload_stack_template(
+    s3: Any, account: str, region: str, deployment: Deployment, rendered: dict[str, Any]
+) -> str:
+    """The chalice path's stack template in S3 (CloudFormation takes at most 51,200 bytes
+    inline; the declaration is larger); its URL."""
+    bucket = artifacts_bucket(account, deployment)
+    _ensure_bucket(s3, bucket, region)
+    stack = BUILD / f"stack-{deployment.prefix}.json"
+    stack.write_text(json.dumps(rendered, indent=2) + "\n")
+    return f"{s3.meta.endpoint_url}/{bucket}/{_upload(s3, bucket, 'templates', stack)}"
+
+
 def package(s3: Any, account: str, region: str, deployment: Deployment, out: Path) -> str:
     """Upload the code and the template to S3; the template's URL."""
-    bucket = f"{deployment.prefix}-artifacts-{account}"
+    bucket = artifacts_bucket(account, deployment)
     _ensure_bucket(s3, bucket, region)
     sam = json.loads((out / SAM_TEMPLATE).read_text())
     code_key = _upload(s3, bucket, "code", out / "deployment.zip")
@@ -57,7 +73,7 @@ def package(s3: Any, account: str, region: str, deployment: Deployment, out: Pat
 
 
 def empty_and_delete_bucket(s3: Any, account: str, deployment: Deployment) -> None:
-    bucket = f"{deployment.prefix}-artifacts-{account}"
+    bucket = artifacts_bucket(account, deployment)
     try:
         pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
         for page in pages:

@@ -13,6 +13,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from chalice.config import Config
+from chalice.constants import DEFAULT_LAMBDA_TIMEOUT
+
 from chalicelib.application import APP_NAME
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -20,6 +23,8 @@ STAGES_FILE = Path(__file__).with_name("stages.json")
 CHALICE_CONFIG = PROJECT / ".chalice" / "config.json"
 ASL = PROJECT / "statemachines" / "order_flow.asl.json"
 BUILD = PROJECT / "build"
+# Fewer receives make a passing hiccup (a throttle, a dependency's blip) a dead letter.
+MIN_RECEIVES_BEFORE_DEAD_LETTER = 3
 
 
 class DeployPath(StrEnum):
@@ -59,8 +64,8 @@ class Stage:
     name: str
     target: str  # "local" (the local cloud) or "aws"
     restaurant_deadline_seconds: int
+    # Receives before a message is dead-lettered (at least MIN_RECEIVES_BEFORE_DEAD_LETTER).
     max_receive_count: int
-    queue_visibility_timeout_seconds: int
     auth: StageAuth
     # Local stages only: the SQS event source mappings' batching window. In the local
     # cloud it makes the poller long-poll (a message is handed over at once); in AWS a
@@ -111,13 +116,30 @@ def load_stage(name: str) -> Stage:
         target=declared["target"],
         restaurant_deadline_seconds=int(declared["restaurant_deadline_seconds"]),
         max_receive_count=int(declared["max_receive_count"]),
-        queue_visibility_timeout_seconds=int(declared["queue_visibility_timeout_seconds"]),
         auth=StageAuth.parse(name, declared["auth"]),
         sqs_batching_window_seconds=declared.get("local_tuning", {}).get(
             "sqs_maximum_batching_window_seconds"
         ),
         protect_data=bool(declared.get("protect_data", True)),
     )
+
+
+def function_timeout_seconds(
+    stage_name: str, function: str, chalice_config: Path = CHALICE_CONFIG
+) -> int:
+    """A function's timeout as ``chalice deploy`` and ``chalice package`` set it.
+
+    ``.chalice/config.json`` is its one source, read as Chalice reads it: the function's own
+    ``lambda_timeout`` in the stage, else the stage's, else the function's at the top level,
+    else the top level's, else Chalice's default.
+    """
+    config = Config(
+        chalice_stage=stage_name,
+        function_name=function,
+        config_from_disk=json.loads(chalice_config.read_text()),
+    )
+    timeout = config.lambda_timeout
+    return DEFAULT_LAMBDA_TIMEOUT if timeout is None else int(timeout)
 
 
 def aws_environment() -> dict[str, str]:

@@ -25,7 +25,7 @@ from chalicelib.application import APP_NAME
 from chalicelib.entrypoints.choreography import HANDLERS
 from chalicelib.entrypoints.orchestration import TASKS
 from chalicelib.subscriptions import SUBSCRIPTIONS, Subscription
-from deploy.stages import ASL, Deployment
+from deploy.stages import ASL, Deployment, function_timeout_seconds
 from localdev import dev_issuer
 
 Json = dict[str, Any]
@@ -281,7 +281,9 @@ def _data_key(deployment: Deployment) -> Json:
 
     Its policy lets the account administer it and hand its use to IAM policies (each function's
     role names it, through the services it calls), and lets SNS encrypt what it delivers to the
-    encrypted queues (SNS acts as itself there, not as the publisher).
+    encrypted queues (SNS acts as itself there, not as the publisher), CloudWatch publish its
+    alarms to the encrypted alarm topic, and CloudWatch Logs encrypt the state machine's log
+    group (and only that group: the encryption context names it).
     """
     account_root = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
     return {
@@ -310,6 +312,39 @@ def _data_key(deployment: Deployment) -> Json:
                                 "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
                             },
                         },
+                        {
+                            "Sid": "CloudWatchAlarmsPublishToTheEncryptedAlarmTopic",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                            "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
+                            "Resource": "*",
+                            "Condition": {
+                                "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+                            },
+                        },
+                        {
+                            "Sid": "CloudWatchLogsEncryptsTheStateMachinesLogs",
+                            "Effect": "Allow",
+                            "Principal": {
+                                "Service": {"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}
+                            },
+                            "Action": [
+                                "kms:Encrypt*",
+                                "kms:Decrypt*",
+                                "kms:ReEncrypt*",
+                                "kms:GenerateDataKey*",
+                                "kms:Describe*",
+                            ],
+                            "Resource": "*",
+                            "Condition": {
+                                "ArnEquals": {
+                                    "kms:EncryptionContext:aws:logs:arn": sub_arn(
+                                        "logs",
+                                        f"log-group:{order_flow_log_group_name(deployment)}",
+                                    )
+                                }
+                            },
+                        },
                     ],
                 },
             },
@@ -335,6 +370,21 @@ def _deny_without_tls(actions: str, resource: Any) -> Statement:
     }
 
 
+def global_indexes(indexes: dict[str, tuple[str, str]]) -> list[Json]:
+    """Global secondary indexes by name -> (hash key, range key), projecting everything."""
+    return [
+        {
+            "IndexName": index,
+            "KeySchema": [
+                {"AttributeName": hash_key, "KeyType": "HASH"},
+                {"AttributeName": range_key, "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+        for index, (hash_key, range_key) in indexes.items()
+    ]
+
+
 def _table(
     name: str,
     keys: list[tuple[str, str]],
@@ -353,17 +403,7 @@ def _table(
         ],
     }
     if indexes:
-        properties["GlobalSecondaryIndexes"] = [
-            {
-                "IndexName": index,
-                "KeySchema": [
-                    {"AttributeName": hash_key, "KeyType": "HASH"},
-                    {"AttributeName": range_key, "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-            for index, (hash_key, range_key) in indexes.items()
-        ]
+        properties["GlobalSecondaryIndexes"] = global_indexes(indexes)
     return {
         "Type": "AWS::DynamoDB::Table",
         "Properties": properties
@@ -380,8 +420,12 @@ def _table(
     }
 
 
-def _topic(topic: str, name: str) -> Json:
-    """A topic encrypted with the data key, which only TLS connections may publish to."""
+def _topic(topic: str, name: str, *allowed: Statement) -> Json:
+    """A topic encrypted with the data key, which only TLS connections may publish to.
+
+    ``allowed``: statements letting AWS services publish (the account's principals need none:
+    their IAM policies decide).
+    """
     return {
         topic: {
             "Type": "AWS::SNS::Topic",
@@ -398,23 +442,57 @@ def _topic(topic: str, name: str) -> Json:
                 "Topics": [{"Ref": topic}],
                 "PolicyDocument": {
                     "Version": "2012-10-17",
-                    "Statement": [_deny_without_tls("sns:Publish", {"Ref": topic})],
+                    "Statement": [*allowed, _deny_without_tls("sns:Publish", {"Ref": topic})],
                 },
             },
         },
     }
 
 
+# AWS's advice for SQS event sources: a visibility timeout of at least six times the consuming
+# function's timeout, so that Lambda can retry a batch it was throttled on before the messages
+# reappear for another poller.
+VISIBILITY_TIMEOUTS_PER_FUNCTION_TIMEOUT = 6
+
+
+def consumer_of(subscription: Subscription) -> str | None:
+    """The Chalice function that consumes the subscription's queue (None: no handler yet)."""
+    handler = HANDLERS.get(subscription)
+    return None if handler is None else handler.__name__
+
+
+def queue_visibility_timeout_seconds(deployment: Deployment, subscription: Subscription) -> int:
+    """Derived from the consuming function's timeout (``.chalice/config.json``), never declared.
+
+    A queue with no handler yet gets the stage's function timeout.
+    """
+    consumer = consumer_of(subscription) or ""
+    timeout = function_timeout_seconds(deployment.stage.name, consumer)
+    return VISIBILITY_TIMEOUTS_PER_FUNCTION_TIMEOUT * timeout
+
+
+DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600
+
+
+def dead_letter_queue_name(queue_name: str) -> str:
+    return f"{queue_name}-dlq"
+
+
 def _subscribed_queue(deployment: Deployment, subscription: Subscription) -> Json:
     """A service's queue with its dead-letter queue, subscribed to the order events."""
     stage = deployment.stage
     queue = queue_id(subscription)
-    dead_letters = f"{queue}DeadLetters"
+    dead_letters = dead_letter_queue_id(subscription)
     name = subscription.queue_for(deployment.prefix)
     return {
         dead_letters: {
             "Type": "AWS::SQS::Queue",
-            "Properties": {"QueueName": f"{name}-dlq", "KmsMasterKeyId": data_key_arn()},
+            "Properties": {
+                "QueueName": dead_letter_queue_name(name),
+                "KmsMasterKeyId": data_key_arn(),
+                # SQS's longest: time to find and fix a cause before its messages expire.
+                "MessageRetentionPeriod": DEAD_LETTER_RETENTION_SECONDS,
+            },
         },
         f"{dead_letters}Policy": {
             "Type": "AWS::SQS::QueuePolicy",
@@ -433,7 +511,7 @@ def _subscribed_queue(deployment: Deployment, subscription: Subscription) -> Jso
             "Properties": {
                 "QueueName": name,
                 "KmsMasterKeyId": data_key_arn(),
-                "VisibilityTimeout": stage.queue_visibility_timeout_seconds,
+                "VisibilityTimeout": queue_visibility_timeout_seconds(deployment, subscription),
                 "DelaySeconds": (
                     stage.restaurant_deadline_seconds if subscription.delayed_until_deadline else 0
                 ),
@@ -478,6 +556,29 @@ def _subscribed_queue(deployment: Deployment, subscription: Subscription) -> Jso
     }
 
 
+ORDER_FLOW_LOGS = "OrderFlowLogs"
+LOG_RETENTION_DAYS = 30
+# The permissions Step Functions' role needs to log to CloudWatch Logs (AWS: "IAM policies for
+# logging to CloudWatch Logs"); log delivery is set up through these, none of which takes a
+# resource narrower than "*".
+STATES_LOG_DELIVERY = [
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+]
+
+
+def order_flow_log_group_name(deployment: Deployment) -> str:
+    # /aws/vendedlogs/: AWS's advice for vended logs, so that the account's logs resource policy
+    # (limited to 5,120 characters) covers every such group with one entry.
+    return f"/aws/vendedlogs/states/{state_machine_name(deployment)}"
+
+
 def _state_machine(deployment: Deployment) -> Json:
     """The one ASL file, its ``${...}FunctionArn`` placeholders filled by CloudFormation."""
     task_arns = [function_arn(deployment, name) for name in TASK_FUNCTIONS]
@@ -493,6 +594,9 @@ def _state_machine(deployment: Deployment) -> Json:
                             "Version": "2012-10-17",
                             "Statement": [
                                 _allow(["lambda:InvokeFunction"], task_arns),
+                                # What AWS documents for logging to CloudWatch Logs: the log
+                                # delivery actions have no resource-level permissions.
+                                _allow(STATES_LOG_DELIVERY, "*"),
                                 # X-Ray has no resource-level permissions for these.
                                 _allow(
                                     [
@@ -521,9 +625,114 @@ def _state_machine(deployment: Deployment) -> Json:
                     for placeholder, task in TASKS.items()
                 },
                 "TracingConfiguration": {"Enabled": True},
+                # Failed, timed-out and aborted executions, and the task failures behind them,
+                # without the orders' data.
+                "LoggingConfiguration": {
+                    "Level": "ERROR",
+                    "IncludeExecutionData": False,
+                    "Destinations": [
+                        {
+                            "CloudWatchLogsLogGroup": {
+                                "LogGroupArn": {"Fn::GetAtt": [ORDER_FLOW_LOGS, "Arn"]}
+                            }
+                        }
+                    ],
+                },
+            },
+        },
+        ORDER_FLOW_LOGS: {
+            "Type": "AWS::Logs::LogGroup",
+            "Properties": {
+                "LogGroupName": order_flow_log_group_name(deployment),
+                "RetentionInDays": LOG_RETENTION_DAYS,
+                "KmsKeyId": data_key_arn(),
             },
         },
     }
+
+
+# --- nothing stuck: alarms on dead letters and on executions that did not succeed ----------
+
+ALARM_TOPIC = "AlarmTopic"
+# The state machine's metrics an alarm watches: each counts executions that ended without
+# succeeding (aborted: only a person's StopExecution does that; the flow never does).
+EXECUTION_ALARMS = {
+    "ExecutionsFailed": "failed",
+    "ExecutionsTimedOut": "timed out",
+    "ExecutionsAborted": "aborted",
+}
+
+
+def dead_letter_queue_id(subscription: Subscription) -> str:
+    return f"{queue_id(subscription)}DeadLetters"
+
+
+def _alarm_topic(deployment: Deployment) -> Json:
+    """Where every alarm goes (subscribe a pager, an e-mail or a chat hook to it)."""
+    cloudwatch_publishes = {
+        "Sid": "CloudWatchAlarmsPublish",
+        "Effect": "Allow",
+        "Principal": {"Service": "cloudwatch.amazonaws.com"},
+        "Action": "sns:Publish",
+        "Resource": {"Ref": ALARM_TOPIC},
+        "Condition": {
+            "ArnLike": {"aws:SourceArn": sub_arn("cloudwatch", f"alarm:{deployment.prefix}-*")}
+        },
+    }
+    return _topic(ALARM_TOPIC, f"{deployment.prefix}-alarms", cloudwatch_publishes)
+
+
+def _alarm(name: str, description: str, metric: Json) -> Json:
+    """Alarm as soon as one period's value is above zero; no data (nothing happened) is fine."""
+    return {
+        "Type": "AWS::CloudWatch::Alarm",
+        "Properties": {
+            "AlarmName": name,
+            "AlarmDescription": description,
+            **metric,
+            "Period": 60,
+            "EvaluationPeriods": 1,
+            "Threshold": 0,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "TreatMissingData": "notBreaching",
+            "AlarmActions": [{"Ref": ALARM_TOPIC}],
+            "OKActions": [{"Ref": ALARM_TOPIC}],
+        },
+    }
+
+
+def _alarms(deployment: Deployment) -> Json:
+    alarms: Json = {}
+    for subscription in SUBSCRIPTIONS:
+        dead_letters = dead_letter_queue_id(subscription)
+        queue_name = subscription.queue_for(deployment.prefix)
+        alarms[f"{dead_letters}Alarm"] = _alarm(
+            f"{deployment.prefix}-{subscription.service}-dead-letters",
+            f"Messages wait in the {subscription.service} dead-letter queue: find why they "
+            f"failed (the consumer's logs), fix it, then `python -m tools.redrive --stage "
+            f"{deployment.stage.name} --queue {dead_letter_queue_name(queue_name)}`.",
+            {
+                "Namespace": "AWS/SQS",
+                "MetricName": "ApproximateNumberOfMessagesVisible",
+                "Dimensions": [
+                    {"Name": "QueueName", "Value": {"Fn::GetAtt": [dead_letters, "QueueName"]}}
+                ],
+                "Statistic": "Maximum",
+            },
+        )
+    for metric, ended in EXECUTION_ALARMS.items():
+        alarms[f"OrderFlow{metric}Alarm"] = _alarm(
+            f"{deployment.prefix}-flow-{metric.removeprefix('Executions').lower()}",
+            f"Order-flow executions {ended}: the order's timeline shows where it stopped, the "
+            f"state machine's log group {order_flow_log_group_name(deployment)} why.",
+            {
+                "Namespace": "AWS/States",
+                "MetricName": metric,
+                "Dimensions": [{"Name": "StateMachineArn", "Value": {"Ref": "OrderFlow"}}],
+                "Statistic": "Sum",
+            },
+        )
+    return alarms
 
 
 def flow_weights_parameter_name(deployment: Deployment) -> str:
@@ -574,11 +783,13 @@ def _resources(deployment: Deployment) -> Json:
         **_topic("NotificationsTopic", f"{prefix}-notifications"),
         "FlowWeightsParameter": _flow_weights_parameter(deployment),
         **_state_machine(deployment),
+        **_alarm_topic(deployment),
     }
     if deployment.stage.auth.jwks_url is None:
         resources["AuthKeysParameter"] = _auth_keys_parameter(deployment)
     for subscription in SUBSCRIPTIONS:
         resources.update(_subscribed_queue(deployment, subscription))
+    resources.update(_alarms(deployment))
     for function in FUNCTIONS:
         resources[role_id(function)] = _function_role(deployment, function)
     return resources

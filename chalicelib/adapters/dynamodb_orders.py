@@ -14,6 +14,12 @@ Two sparse indexes over the order items list each party's orders, newest first:
 Every change writes the order and its event in one transaction whose condition is
 the version and status we read, so a late or duplicate message can never move an
 order backwards, even when two writers race.
+
+The order item's ``decision`` (and ``decision_reason``) is the answer that settled it,
+written once: by ``record_decision`` (no decision yet, version unchanged) or with the
+decision event (no decision yet, or the same outcome). An event item whose step tells a
+person carries ``effect_due`` until the telling is done, and ``effect_claimed_at`` (epoch
+seconds) while someone is telling.
 """
 
 from __future__ import annotations
@@ -21,11 +27,13 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from chalicelib.orders.access import Principal, Role
+from chalicelib.orders.decision import Decision, Outcome
 from chalicelib.orders.errors import ConcurrentUpdateError, DuplicateOrderError, OrderNotFoundError
 from chalicelib.orders.events import Event
 from chalicelib.orders.model import Flow, LineItem, Order, OrderStatus
@@ -130,6 +138,7 @@ class DynamoDbOrderRepository(OrderRepository):
             (item for item in items if item["sk"]["S"].startswith("EVENT#")),
             key=lambda item: item["sk"]["S"],
         )
+        history = [Event.from_dict(json.loads(item["event"]["S"])) for item in events]
         return Order(
             order_id=order_id,
             customer_id=state["customer_id"]["S"],
@@ -138,13 +147,19 @@ class DynamoDbOrderRepository(OrderRepository):
             flow=Flow(state["flow"]["S"]),
             status=OrderStatus(state["status"]["S"]),
             request_fingerprint=state["request_fingerprint"]["S"],
-            history=[Event.from_dict(json.loads(item["event"]["S"])) for item in events],
+            history=history,
             callback_token=state.get("callback_token", {}).get("S"),
             trace_header=state.get("trace_header", {}).get("S"),
             recorded_by={
                 json.loads(item["event"]["S"])["event_id"]: item["recorded_by"]["S"]
                 for item in events
                 if "recorded_by" in item
+            },
+            decision=_decision(state, history),
+            due_effects={
+                event.event_id
+                for event, item in zip(history, events, strict=True)
+                if "effect_due" in item
             },
         )
 
@@ -172,7 +187,32 @@ class DynamoDbOrderRepository(OrderRepository):
             for item in page["Items"]
         ]
 
-    def append(self, order: Order, event: Event, previous_status: OrderStatus) -> None:
+    def append(
+        self,
+        order: Order,
+        event: Event,
+        previous_status: OrderStatus,
+        effect_claimed_at: datetime | None = None,
+    ) -> None:
+        update = "SET #status = :status, version = :version"
+        condition = "version = :previous AND #status = :was"
+        values = {
+            ":status": {"S": order.status.value},
+            ":version": {"N": str(order.version)},
+            ":previous": {"N": str(order.version - 1)},
+            ":was": {"S": previous_status.value},
+        }
+        if Decision.of(event) is not None and order.decision is not None:
+            # A decision event: the first decision, or the one recorded before it (orchestration).
+            update += ", decision = :decision" + _reason_update(order.decision)
+            condition += " AND (attribute_not_exists(decision) OR decision = :decision)"
+            values |= _decision_values(order.decision)
+        event_put = self._event_put(order.order_id, order.version, event)
+        if effect_claimed_at is not None:
+            event_put["Item"] |= {
+                "effect_due": {"BOOL": True},
+                "effect_claimed_at": _epoch(effect_claimed_at),
+            }
         try:
             self._client.transact_write_items(
                 TransactItems=[
@@ -180,24 +220,74 @@ class DynamoDbOrderRepository(OrderRepository):
                         "Update": {
                             "TableName": self._table,
                             "Key": {"pk": {"S": order.order_id}, "sk": {"S": ORDER_SK}},
-                            "UpdateExpression": "SET #status = :status, version = :version",
-                            "ConditionExpression": "version = :previous AND #status = :was",
+                            "UpdateExpression": update,
+                            "ConditionExpression": condition,
                             "ExpressionAttributeNames": {"#status": "status"},
-                            "ExpressionAttributeValues": {
-                                ":status": {"S": order.status.value},
-                                ":version": {"N": str(order.version)},
-                                ":previous": {"N": str(order.version - 1)},
-                                ":was": {"S": previous_status.value},
-                            },
+                            "ExpressionAttributeValues": values,
                         }
                     },
-                    {"Put": self._event_put(order.order_id, order.version, event)},
+                    {"Put": event_put},
                 ]
             )
         except ClientError as error:
             if _lost_race(error):
                 raise ConcurrentUpdateError(order.order_id) from None
             raise
+
+    def record_decision(self, order: Order) -> None:
+        assert order.decision is not None, "decide() first"
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": order.order_id}, "sk": {"S": ORDER_SK}},
+                UpdateExpression="SET decision = :decision" + _reason_update(order.decision),
+                ConditionExpression="attribute_not_exists(decision) AND version = :version "
+                "AND #status = :status",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=_decision_values(order.decision)
+                | {
+                    ":version": {"N": str(order.version)},
+                    ":status": {"S": order.status.value},
+                },
+            )
+        except ClientError as error:
+            if _lost_race(error):
+                raise ConcurrentUpdateError(order.order_id) from None
+            raise
+
+    def claim_effect(self, order: Order, event: Event, now: datetime, lease: timedelta) -> bool:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._event_key(order, event),
+                UpdateExpression="SET effect_claimed_at = :now",
+                ConditionExpression="attribute_exists(effect_due) AND "
+                "(attribute_not_exists(effect_claimed_at) OR effect_claimed_at < :stale)",
+                ExpressionAttributeValues={
+                    ":now": _epoch(now),
+                    ":stale": _epoch(now - lease),
+                },
+            )
+        except ClientError as error:
+            if _lost_race(error):
+                return False
+            raise
+        return True
+
+    def settle_effect(self, order: Order, event: Event, done: bool) -> None:
+        self._client.update_item(
+            TableName=self._table,
+            Key=self._event_key(order, event),
+            UpdateExpression="REMOVE effect_claimed_at" + (", effect_due" if done else ""),
+        )
+
+    def _event_key(self, order: Order, event: Event) -> dict[str, Any]:
+        version = next(
+            number
+            for number, recorded in enumerate(order.history, start=1)
+            if recorded.event_id == event.event_id
+        )
+        return {"pk": {"S": order.order_id}, "sk": {"S": event_sk(version)}}
 
     def save_callback_token(self, order_id: str, token: str) -> None:
         try:
@@ -242,6 +332,27 @@ class DynamoDbOrderRepository(OrderRepository):
             },
             "ConditionExpression": "attribute_not_exists(pk)",
         }
+
+
+def _decision(state: dict[str, Any], history: list[Event]) -> Decision | None:
+    """The stored decision; for orders stored before decisions were, their decision event's."""
+    if "decision" in state:
+        reason = state.get("decision_reason", {}).get("S")
+        return Decision(Outcome(state["decision"]["S"]), reason)
+    return next((d for d in map(Decision.of, history) if d is not None), None)
+
+
+def _reason_update(decision: Decision) -> str:
+    return ", decision_reason = :reason" if decision.reason else ""
+
+
+def _decision_values(decision: Decision) -> dict[str, Any]:
+    values = {":decision": {"S": decision.outcome.value}}
+    return values | ({":reason": {"S": decision.reason}} if decision.reason else {})
+
+
+def _epoch(at: datetime) -> dict[str, str]:
+    return {"N": f"{at.timestamp():.3f}"}
 
 
 def _key_pk(customer_id: str, idempotency_key: str) -> str:

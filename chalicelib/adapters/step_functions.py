@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.orders.errors import WorkflowNotWaitingError
+from chalicelib.orders.errors import DependencyUnavailableError, WorkflowNotWaitingError
 from chalicelib.orders.model import Order
 from chalicelib.orders.timeline import StateTransition
 from chalicelib.ports import Workflow
@@ -15,6 +16,9 @@ from chalicelib.tracing import onward_trace_header
 
 # What Step Functions answers when the token's state is no longer waiting.
 TOKEN_GONE = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}
+# SendTaskSuccess is tried this often (besides the SDK's own retries), pausing between tries.
+RESUME_ATTEMPTS = 3
+RESUME_PAUSE_SECONDS = 0.2
 
 
 class StepFunctionsWorkflow(Workflow):
@@ -54,15 +58,22 @@ class StepFunctionsWorkflow(Workflow):
     def resume(self, order: Order, output: dict[str, Any]) -> None:
         if order.callback_token is None:
             raise WorkflowNotWaitingError(order.order_id, "no step is waiting yet; retry shortly")
-        try:
-            self._client.send_task_success(
-                taskToken=order.callback_token, output=json.dumps(output)
-            )
-        except ClientError as error:
-            code = error.response["Error"]["Code"]
-            if code in TOKEN_GONE:
-                raise WorkflowNotWaitingError(order.order_id, code) from None
-            raise
+        for attempt in range(1, RESUME_ATTEMPTS + 1):
+            try:
+                self._client.send_task_success(
+                    taskToken=order.callback_token, output=json.dumps(output)
+                )
+                return
+            except ClientError as error:
+                code = error.response["Error"]["Code"]
+                if code in TOKEN_GONE:
+                    raise WorkflowNotWaitingError(order.order_id, code) from None
+                failure: Exception = error
+            except BotoCoreError as error:
+                failure = error
+            if attempt < RESUME_ATTEMPTS:
+                time.sleep(RESUME_PAUSE_SECONDS * attempt)
+        raise DependencyUnavailableError(f"SendTaskSuccess failed: {failure}") from failure
 
     def transitions(self, order_id: str) -> list[StateTransition]:
         # The execution is named after the order (see start).

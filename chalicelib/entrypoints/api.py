@@ -34,6 +34,8 @@ from chalicelib.openapi import RouteDoc, document
 from chalicelib.orders.access import Action, Principal, check_may, check_may_place
 from chalicelib.orders.errors import (
     ConcurrentUpdateError,
+    DecisionTakenError,
+    DependencyUnavailableError,
     ForbiddenError,
     IdempotencyKeyReusedError,
     IllegalTransitionError,
@@ -99,13 +101,15 @@ def answers_errors(view: Callable[..., Response]) -> Callable[..., Response]:
             return _error(400, "invalid_request", str(error), field=error.field)
         except OrderNotFoundError as error:
             return _error(404, "order_not_found", str(error))
+        except DecisionTakenError as error:
+            return _error(409, "decision_taken", str(error), decision=error.decision.to_dict())
         except CONFLICTS as error:
             return _error(409, ERROR_CODES[type(error)], str(error))
         except InvalidFlowWeightsError as error:
             logger.exception("the flow weights are invalid")
             message = f"{error}; name the flow in the request, or fix the weights"
             return _error(503, "flow_weights_invalid", message)
-        except (ClientError, BotoCoreError, ConfigurationError):
+        except (ClientError, BotoCoreError, ConfigurationError, DependencyUnavailableError):
             logger.exception("a dependency failed")
             return _error(503, "unavailable", "the orders service cannot reach a dependency; retry")
 
@@ -258,7 +262,7 @@ LIMIT_PARAMETER = {
     "in": "query",
     "required": False,
     "description": f"How many orders, 1-{MAX_LIST} (default 20).",
-    "schema": {"type": "string", "pattern": "^[0-9]{1,2}$"},
+    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIST},
 }
 ROUTES: list[Route] = [
     Route(
@@ -504,8 +508,16 @@ def _requested(order_id: str, action: Action) -> Response:
     return Response(status_code=202, body=_summary(order) | {"requested": action.value})
 
 
-def _error(status: int, code: str, message: str, field: str | None = None) -> Response:
+def _error(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    decision: dict[str, Any] | None = None,
+) -> Response:
     body: dict[str, Any] = {"code": code, "message": message}
     if field is not None:
         body["field"] = field
+    if decision is not None:
+        body["decision"] = decision
     return Response(status_code=status, body=body)

@@ -19,6 +19,7 @@ from chalice.app import Blueprint
 
 from chalicelib.bootstrap import dependencies
 from chalicelib.orders import steps
+from chalicelib.orders.decision import Decision, Outcome
 from chalicelib.orders.errors import (
     ConcurrentUpdateError,
     DependencyUnavailableError,
@@ -62,7 +63,7 @@ STEP_ERRORS = (
 def notify_restaurant_task(payload: dict[str, Any], context: Any) -> dict[str, Any]:
     """Waits for the restaurant: the token is saved before the restaurant can answer."""
     order_id = _order_of(payload)
-    dependencies().ports.orders.save_callback_token(order_id, _text(payload, "task_token"))
+    _save_callback_token(order_id, _text(payload, "task_token"))
     return _run(
         "notify_restaurant", order_id, lambda ports: steps.notify_restaurant(order_id, ports)
     )
@@ -93,13 +94,39 @@ def complete_order_task(payload: dict[str, Any], context: Any) -> dict[str, Any]
 
 
 def cancel_order_task(payload: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Compensation: cancel the order (restaurant deadline passed, or a step failed)."""
+    """Compensation: cancel the order (restaurant deadline passed, or a step failed).
+
+    Returns the decision that settled the order (``decision``, ``reason``: what the
+    RestaurantDecision state reads) and the cancellation ``event`` (None if none). At the
+    deadline a decision recorded before it wins: an answer the API recorded but could not
+    hand to the workflow is returned, not cancelled, and the workflow carries it out.
+    """
     order_id = _order_of(payload)
     try:
         reason = CancelReason(_text(payload, "reason"))
     except ValueError:
         raise InvalidTaskInputError(f"unknown cancel reason {payload.get('reason')!r}") from None
-    return _run("cancel_order", order_id, lambda ports: steps.cancel_order(order_id, reason, ports))
+
+    def settle(ports: Ports) -> tuple[Decision, Event | None]:
+        if reason is CancelReason.RESTAURANT_TIMEOUT:
+            return steps.settle_at_deadline(order_id, ports)
+        cancelled = steps.cancel_order(order_id, reason, ports)
+        decision = Decision.of(cancelled)
+        assert decision is not None, "order_cancelled is a decision event"
+        return decision, cancelled
+
+    ports = dependencies().ports
+    with traced("cancel_order", order_id, Flow.ORCHESTRATION.value), _named_dependency_errors():
+        decision, event = settle(ports)
+        if event is not None:
+            ports.events.publish(event)
+    rejection = decision.outcome is Outcome.REJECTED
+    return {
+        "decision": decision.outcome.value,
+        # RejectOrder needs a reason; the others carry theirs only for the record.
+        "reason": decision.reason or ("not given" if rejection else ""),
+        "event": None if event is None else event.to_dict(),
+    }
 
 
 # ASL placeholder -> task; the deploy fills each ${Placeholder} with its function's ARN.

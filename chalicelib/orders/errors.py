@@ -5,6 +5,8 @@ contract between the steps and their callers: the state machine's ``Catch``
 clauses and the choreography handlers handle the same names.
 """
 
+from chalicelib.orders.decision import Decision
+
 
 class OrderError(Exception):
     """Base class of every error the orders domain raises on purpose."""
@@ -32,6 +34,20 @@ class IllegalTransitionError(OrderError):
         self.order_id = order_id
         self.status = status
         self.event_type = event_type
+
+
+class DecisionTakenError(IllegalTransitionError):
+    """Another answer decided the order first (accept after reject, cancel after accept...).
+
+    An illegal transition whose cause is known: ``decision`` is the answer that won.
+    """
+
+    def __init__(self, order_id: str, status: str, event_type: str, decision: Decision) -> None:
+        super().__init__(order_id, status, event_type)
+        self.args = (
+            f"order {order_id} was {decision.outcome.value} first; {event_type} is not allowed",
+        )
+        self.decision = decision
 
 
 class UntrustedEventError(OrderError):

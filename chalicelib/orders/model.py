@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from chalicelib.orders.errors import IllegalTransitionError
+from chalicelib.orders.decision import EVENT_OUTCOMES, OUTCOME_EVENTS, Decision
+from chalicelib.orders.errors import DecisionTakenError, IllegalTransitionError
 from chalicelib.orders.events import Event, EventType
 
 
@@ -88,6 +89,10 @@ class Order:
     trace_header: str | None = None
     # Which service (Chalice function) recorded each event, by event id, as storage knows it.
     recorded_by: dict[str, str] = field(default_factory=dict)
+    # The answer that settled the order (accepted, rejected, cancelled); the first one wins.
+    decision: Decision | None = None
+    # Events whose side effect (telling a person) was due when read and not yet done, by id.
+    due_effects: set[str] = field(default_factory=set)
 
     @property
     def placed_at(self) -> str:
@@ -107,13 +112,37 @@ class Order:
         return next((event for event in self.history if event.type is event_type), None)
 
     def next_status(self, event_type: EventType) -> OrderStatus:
-        """The status this event would lead to; raises if the order does not allow it now."""
+        """The status this event would lead to; raises if the order does not allow it now.
+
+        DecisionTakenError (an IllegalTransitionError naming the winner) when the event would
+        carry out another decision than the one recorded.
+        """
+        outcome = EVENT_OUTCOMES.get(event_type)
+        if outcome is not None and self.decision is not None and self.decision.outcome != outcome:
+            raise DecisionTakenError(
+                self.order_id, self.status.value, event_type.value, self.decision
+            )
         allowed = TRANSITIONS[self.status]
         if event_type not in allowed or self.recorded(event_type) is not None:
             raise IllegalTransitionError(self.order_id, self.status.value, event_type.value)
         return allowed[event_type]
 
     def apply(self, event: Event) -> None:
-        """Move the order by one event, refusing illegal moves."""
+        """Move the order by one event, refusing illegal moves; a decision event decides."""
         self.status = self.next_status(event.type)
         self.history.append(event)
+        self.decision = self.decision or Decision.of(event)
+
+    def decide(self, decision: Decision) -> bool:
+        """Take ``decision`` if it is the first: True if it is new and must be recorded.
+
+        False when the same outcome was decided already (a repeated answer: nothing to record).
+        Raises DecisionTakenError naming the winner when another outcome was decided, and
+        IllegalTransitionError when the status does not allow it (accepting an order the
+        restaurant was not told about yet).
+        """
+        if self.decision is not None and self.decision.outcome == decision.outcome:
+            return False
+        self.next_status(OUTCOME_EVENTS[decision.outcome])
+        self.decision = decision
+        return True

@@ -5,15 +5,26 @@ caused. The choreography handlers publish that event; the state machine's tasks
 return it (and publish it too). A step run twice for the same order returns the
 event it recorded the first time, so redelivered messages and retried tasks have
 one effect.
+
+A step that tells a person records its event first, with the telling due and claimed by
+the one writer whose conditional write won, then tells, then marks it done. A run that
+finds the event recorded with the telling still due (the teller failed or crashed) tells
+again: people are told at least once, and two copies of a message processed at the same
+moment tell once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.orders.decision import Decision, Outcome
 from chalicelib.orders.errors import (
+    ConcurrentUpdateError,
+    DecisionTakenError,
     DuplicateOrderError,
     IdempotencyKeyReusedError,
     InvalidOrderError,
@@ -31,6 +42,10 @@ from chalicelib.ports import Ports
 
 # The most one order may cost: the request schema bounds each line, this bounds their sum.
 MAX_ORDER_TOTAL_CENTS = 200_000
+# How often a decision is tried again when another write (not a decision) changed the order.
+DECISION_ATTEMPTS = 5
+# How long a claim on telling a person holds before a retry may take it over (a crashed teller).
+EFFECT_LEASE = timedelta(seconds=60)
 
 USER_OUTCOMES = {
     OrderStatus.ACCEPTED: "accepted",
@@ -102,7 +117,7 @@ def notify_restaurant(order_id: str, ports: Ports) -> Event:
         EventType.RESTAURANT_NOTIFIED,
         ports,
         data=lambda order: {"restaurant_id": order.restaurant_id},
-        effect=ports.notifier.tell_restaurant,
+        effect=lambda order, event: ports.notifier.tell_restaurant(order),
     )
 
 
@@ -129,8 +144,8 @@ def reject_order(order_id: str, reason: str, ports: Ports) -> Event:
 def notify_user(order_id: str, ports: Ports) -> Event:
     """Tell the customer how the restaurant's part ended: accepted, rejected or cancelled."""
 
-    def tell(order: Order) -> None:
-        ports.notifier.tell_customer(order, USER_OUTCOMES[order.status])
+    def tell(order: Order, told: Event) -> None:
+        ports.notifier.tell_customer(order, told.data["outcome"])
 
     return _advance(
         order_id,
@@ -168,6 +183,45 @@ def cancel_order(order_id: str, reason: CancelReason, ports: Ports) -> Event:
     )
 
 
+def decide(order_id: str, decision: Decision, ports: Ports) -> Order:
+    """Record the answer to an order awaiting its restaurant, if it is the first.
+
+    The order as stored with its decision: this one, recorded now, or the same outcome
+    recorded before (a repeated answer). Raises DecisionTakenError naming the winner when
+    another answer decided first, IllegalTransitionError when the status does not allow it.
+    """
+    for _ in range(DECISION_ATTEMPTS):
+        order = ports.orders.get(order_id)
+        if not order.decide(decision):
+            return order
+        try:
+            ports.orders.record_decision(order)
+        except ConcurrentUpdateError:
+            continue  # read again: a rival decision is then refused by decide()
+        return order
+    raise ConcurrentUpdateError(order_id)
+
+
+def settle_at_deadline(order_id: str, ports: Ports) -> tuple[Decision, Event | None]:
+    """At the restaurant's deadline (orchestration): the recorded decision, else cancel.
+
+    An answer recorded before the deadline wins even if it never reached the workflow
+    (the table, not the workflow, is the authority): it is returned with no event, for the
+    workflow to carry out. Without one, the order is cancelled (restaurant_timeout) through
+    the same conditional rule, and the cancellation returned with its event.
+    """
+    order = ports.orders.get(order_id)
+    if order.decision is not None and order.decision.outcome is not Outcome.CANCELLED:
+        return order.decision, None
+    try:
+        cancelled = cancel_order(order_id, CancelReason.RESTAURANT_TIMEOUT, ports)
+    except DecisionTakenError as taken:
+        return taken.decision, None  # an answer was recorded while we looked
+    decision = Decision.of(cancelled)
+    assert decision is not None, "order_cancelled is a decision event"
+    return decision, cancelled
+
+
 def enforce_restaurant_deadline(order_id: str, ports: Ports) -> Event | None:
     """At the deadline, cancel the order if the restaurant still has not answered.
 
@@ -184,20 +238,59 @@ def _advance(
     event_type: EventType,
     ports: Ports,
     data: Callable[[Order], dict[str, Any]],
-    effect: Callable[[Order], None] | None = None,
+    effect: Callable[[Order, Event], None] | None = None,
 ) -> Event:
     order = ports.orders.get(order_id)
     already = order.recorded(event_type)
     if already is not None:
+        if effect is not None and already.event_id in order.due_effects:
+            _effect_again(order, already, effect, ports)
         return already
-    order.next_status(event_type)  # refuse before any side effect
-    if effect is not None:
-        effect(order)
+    order.next_status(event_type)
     event = _new_event(order, event_type, ports, data(order))
     previous_status = order.status
     order.apply(event)
-    ports.orders.append(order, event, previous_status)
+    try:
+        # Claimed by this writer when the event occurred (one reading of the clock).
+        claimed_at = datetime.fromisoformat(event.occurred_at) if effect is not None else None
+        ports.orders.append(order, event, previous_status, effect_claimed_at=claimed_at)
+    except ConcurrentUpdateError:
+        # Lost a race. To a copy of this very step: its event (its writer tells). To another
+        # step: the rule that step's write broke (DecisionTakenError names the winner).
+        current = ports.orders.get(order_id)
+        recorded = current.recorded(event_type)
+        if recorded is not None:
+            return recorded
+        current.next_status(event_type)
+        raise
+    if effect is not None:
+        _claimed_effect(order, event, effect, ports)
     return event
+
+
+def _effect_again(
+    order: Order, event: Event, effect: Callable[[Order, Event], None], ports: Ports
+) -> None:
+    """The event is recorded but its side effect still due: whoever claims it does it."""
+    if ports.orders.claim_effect(order, event, ports.clock(), EFFECT_LEASE):
+        _claimed_effect(order, event, effect, ports)
+    elif event.event_id in ports.orders.get(order.order_id).due_effects:
+        # Someone else holds the claim (still telling, or crashed less than a lease ago):
+        # fail, so this message or task is retried and finds it done, or takes it over.
+        raise ConcurrentUpdateError(order.order_id)
+
+
+def _claimed_effect(
+    order: Order, event: Event, effect: Callable[[Order, Event], None], ports: Ports
+) -> None:
+    try:
+        effect(order, event)
+    except Exception:
+        # Released so a retry may take it at once; if even that fails, the lease runs out.
+        with suppress(Exception):
+            ports.orders.settle_effect(order, event, done=False)
+        raise
+    ports.orders.settle_effect(order, event, done=True)
 
 
 def _new_event(order: Order, event_type: EventType, ports: Ports, data: dict[str, Any]) -> Event:

@@ -2,7 +2,7 @@
 
 The forgeries are published in the background from the start of the session
 (``slow_scenarios``): each is refused, retried, then moved to its dead-letter queue
-(visibility timeout 10 s x 2 receives locally), and that wait overlaps the tests before this one.
+(locally 3 receives, 30 s apart), and that wait overlaps the tests before this one.
 """
 
 from __future__ import annotations
@@ -14,14 +14,15 @@ import pytest
 from chalicelib.subscriptions import PROMOTIONS, USER_NOTIFIER, Subscription
 from localdev.orders_api import HAPPY_PATH, OrdersApi, eventually
 from tests.e2e.conftest import SlowScenarios
+from tests.e2e.dead_letters import dead_lettered_within
 from tests.e2e.support import queue_url
 
 pytestmark = pytest.mark.e2e
 
-# Publishing waits for an orchestrated order to complete first; then 2 receives x 10 s,
-# plus the pollers' pace.
+# Publishing waits for an orchestrated order to complete first; then max_receive_count receives,
+# a visibility timeout apart, plus the pollers' pace.
 PUBLISHED_WITHIN = 60
-DEAD_LETTERED_WITHIN = 90
+DEAD_LETTERED_WITHIN = max(dead_lettered_within(s) for s in (USER_NOTIFIER, PROMOTIONS))
 
 
 def dead_lettered(

@@ -80,6 +80,7 @@ def test_restaurant_never_answers(api: OrdersApi, flow: str, slow_scenarios: Slo
     assert order["timeline"][3]["data"]["outcome"] == "cancelled"
     late = api.act(order_id, "accept")
     assert late.status == 409
+    assert late.body["decision"] == {"outcome": "cancelled", "reason": "restaurant_timeout"}
 
 
 def test_customer_cancels_then_a_late_accept_is_refused(api: OrdersApi, flow: str) -> None:
@@ -91,7 +92,8 @@ def test_customer_cancels_then_a_late_accept_is_refused(api: OrdersApi, flow: st
 
     late = api.act(order_id, "accept")
     assert late.status == 409
-    assert late.body["code"] in {"illegal_transition", "workflow_not_waiting"}
+    assert late.body["code"] == "decision_taken"
+    assert late.body["decision"] == {"outcome": "cancelled", "reason": "customer_request"}
     assert api.order(order_id) == cancelled
 
 

@@ -32,6 +32,7 @@ from chalicelib.orders.events import Event, EventType
 from chalicelib.orders.flow_choice import FlowWeights, InvalidFlowWeightsError
 from chalicelib.orders.model import Flow, LineItem, Order, OrderStatus
 from chalicelib.settings import ConfigurationError
+from deploy import template
 from localdev.orders_api import eventually
 from tests.localcloud.cloud_helpers import unique_name
 
@@ -81,17 +82,7 @@ def orders(local_cloud: Any) -> Iterator[DynamoDbOrderRepository]:
             for name in ["pk", "sk", "customer_id", "restaurant_id", "placed_at"]
         ],
         # The indexes deploy/template.py declares, from the same constant.
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": index,
-                "KeySchema": [
-                    {"AttributeName": hash_key, "KeyType": "HASH"},
-                    {"AttributeName": range_key, "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-            for index, (hash_key, range_key) in INDEXES.items()
-        ],
+        GlobalSecondaryIndexes=template.global_indexes(INDEXES),
     )
     dynamodb.get_waiter("table_exists").wait(TableName=table)
     yield DynamoDbOrderRepository(table, dynamodb, recorder=RECORDER)

@@ -210,7 +210,8 @@ def test_every_table_topic_and_queue_is_encrypted_with_the_one_rotated_key(stage
     tables = _of_type(resources, "AWS::DynamoDB::Table")
     topics = _of_type(resources, "AWS::SNS::Topic")
     queues = _of_type(resources, "AWS::SQS::Queue")
-    assert (len(tables), len(topics), len(queues)) == (2, 2, 2 * len(SUBSCRIPTIONS))
+    # Topics: order events, notifications to people, alarms.
+    assert (len(tables), len(topics), len(queues)) == (2, 3, 2 * len(SUBSCRIPTIONS))
     for table in tables.values():
         assert table["SSESpecification"] == {
             "SSEEnabled": True,
@@ -296,3 +297,63 @@ def test_functions_may_use_the_key_only_through_the_services_they_call() -> None
     # AND the state machine, which only invokes functions, has no use for it
     order_flow = json.dumps(resources["OrderFlowRole"])
     assert "kms:" not in order_flow
+
+
+# --- nothing stuck: alarms and the state machine's logs (both paths: see the parity test) ---
+
+
+@pytest.mark.parametrize("stage", ["dev", "local"])
+def test_every_dead_letter_queue_and_every_unsuccessful_execution_raises_an_alarm(
+    stage: str,
+) -> None:
+    resources = template.render(Deployment(load_stage(stage), DeployPath.CHALICE))["Resources"]
+    alarms = list(_of_type(resources, "AWS::CloudWatch::Alarm").values())
+    # GIVEN the alarms, each to the alarm topic, quiet while nothing is reported
+    for alarm in alarms:
+        assert alarm["AlarmActions"] == [{"Ref": template.ALARM_TOPIC}]
+        assert alarm["TreatMissingData"] == "notBreaching"
+        assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+    # THEN each dead-letter queue has one on the messages waiting in it
+    watched_queues = [
+        alarm["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+        for alarm in alarms
+        if alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    ]
+    dead_letter_queues = [template.dead_letter_queue_id(s) for s in SUBSCRIPTIONS]
+    assert sorted(watched_queues) == sorted(dead_letter_queues)
+    # AND the state machine one per way an execution can end without succeeding
+    execution_metrics = {
+        alarm["MetricName"]
+        for alarm in alarms
+        if alarm["Namespace"] == "AWS/States"
+        and alarm["Dimensions"] == [{"Name": "StateMachineArn", "Value": {"Ref": "OrderFlow"}}]
+    }
+    assert execution_metrics == {"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"}
+    assert len(alarms) == len(SUBSCRIPTIONS) + len(execution_metrics)
+
+
+def test_cloudwatch_may_publish_to_the_alarm_topic_and_use_its_key() -> None:
+    resources = template.render(CHALICE_PATH)["Resources"]
+    topic_policy = resources[f"{template.ALARM_TOPIC}Policy"]["Properties"]["PolicyDocument"]
+    (allow,) = [s for s in topic_policy["Statement"] if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert allow["Action"] == "sns:Publish"
+    key_policy = resources[template.DATA_KEY]["Properties"]["KeyPolicy"]["Statement"]
+    assert any(s["Principal"] == {"Service": "cloudwatch.amazonaws.com"} for s in key_policy)
+
+
+def test_the_state_machine_logs_its_errors_without_order_data_to_a_kept_encrypted_group() -> None:
+    resources = template.render(CHALICE_PATH)["Resources"]
+    logging = resources["OrderFlow"]["Properties"]["LoggingConfiguration"]
+    assert logging["Level"] in ("ERROR", "ALL")
+    assert logging["IncludeExecutionData"] is False
+    (destination,) = logging["Destinations"]
+    group_id = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+    group = resources[group_id]["Properties"]
+    assert group["RetentionInDays"] > 0
+    assert group["KmsKeyId"] == DATA_KEY_ARN
+    # AND CloudWatch Logs may use the key for that group only
+    key_policy = resources[template.DATA_KEY]["Properties"]["KeyPolicy"]["Statement"]
+    (logs,) = [s for s in key_policy if "logs." in json.dumps(s["Principal"])]
+    context = logs["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"]["Fn::Sub"]
+    assert context.endswith(f":log-group:{group['LogGroupName']}")

@@ -10,6 +10,7 @@ from typing import Any
 
 from chalicelib.bootstrap import order_facts_from
 from chalicelib.orders.access import Principal, Role, is_party
+from chalicelib.orders.decision import Decision
 from chalicelib.orders.errors import (
     ConcurrentUpdateError,
     DuplicateOrderError,
@@ -42,6 +43,8 @@ class FakeOrderRepository(OrderRepository):
         self.keys: dict[tuple[str, str], str] = {}
         # Which service the fake is, recorded with every event as the real store does.
         self.recorder = "api_handler"
+        # When each due side effect was claimed, by event id.
+        self.claims: dict[str, datetime] = {}
 
     def add(self, order: Order, idempotency_key: str | None = None) -> None:
         if order.order_id in self.orders:
@@ -79,13 +82,49 @@ class FakeOrderRepository(OrderRepository):
         except KeyError:
             raise OrderNotFoundError(order_id) from None
 
-    def append(self, order: Order, event: Event, previous_status: OrderStatus) -> None:
+    def append(
+        self,
+        order: Order,
+        event: Event,
+        previous_status: OrderStatus,
+        effect_claimed_at: datetime | None = None,
+    ) -> None:
         stored = self.orders[order.order_id]
         if stored.version != order.version - 1 or stored.status is not previous_status:
             raise ConcurrentUpdateError(order.order_id)
+        decides = Decision.of(event)
+        if decides is not None and stored.decision not in (None, order.decision):
+            raise ConcurrentUpdateError(order.order_id)  # as DynamoDB: another outcome won
         stored.history.append(event)
         stored.status = order.status
         stored.recorded_by[event.event_id] = self.recorder
+        if decides is not None:
+            stored.decision = order.decision
+        if effect_claimed_at is not None:
+            stored.due_effects.add(event.event_id)
+            self.claims[event.event_id] = effect_claimed_at
+
+    def record_decision(self, order: Order) -> None:
+        stored = self.orders[order.order_id]
+        unchanged = stored.version == order.version and stored.status is order.status
+        if stored.decision is not None or not unchanged:
+            raise ConcurrentUpdateError(order.order_id)
+        stored.decision = order.decision
+
+    def claim_effect(self, order: Order, event: Event, now: datetime, lease: timedelta) -> bool:
+        stored = self.orders[order.order_id]
+        claimed_at = self.claims.get(event.event_id)
+        if event.event_id not in stored.due_effects:
+            return False
+        if claimed_at is not None and claimed_at > now - lease:
+            return False
+        self.claims[event.event_id] = now
+        return True
+
+    def settle_effect(self, order: Order, event: Event, done: bool) -> None:
+        self.claims.pop(event.event_id, None)
+        if done:
+            self.orders[order.order_id].due_effects.discard(event.event_id)
 
     def save_callback_token(self, order_id: str, token: str) -> None:
         if order_id not in self.orders:
@@ -126,6 +165,8 @@ class FakeWorkflow(Workflow):
         self.resumed: list[tuple[str, dict[str, Any]]] = []
         self.waiting = True
         self.history: dict[str, list[StateTransition]] = {}
+        # What resume raises instead (DependencyUnavailableError: the orchestrator is down).
+        self.failure: Exception | None = None
 
     def start(self, order_id: str) -> None:
         if order_id not in self.started:
@@ -135,6 +176,8 @@ class FakeWorkflow(Workflow):
         return list(self.history.get(order_id, []))
 
     def resume(self, order: Order, output: dict[str, Any]) -> None:
+        if self.failure is not None:
+            raise self.failure
         if order.callback_token is None or not self.waiting:
             raise WorkflowNotWaitingError(order.order_id, "TaskTimedOut")
         self.resumed.append((order.order_id, output))

@@ -193,14 +193,19 @@ def test_reject_with_an_invalid_body_is_400(client: Client, deps: FakeDependenci
     assert response.json_body["field"] == "reason"
 
 
-def test_orchestration_answer_after_the_deadline_is_409(
+def test_orchestration_answer_after_the_deadline_cancelled_is_409_naming_it(
     client: Client, deps: FakeDependencies
 ) -> None:
     order_id = awaiting_restaurant(client, deps, "orchestration")
+    steps.settle_at_deadline(order_id, deps.ports)  # what the deadline's task did
     deps.workflow.waiting = False
     response = post(client, f"/orders/{order_id}/accept")
     assert response.status_code == 409
-    assert response.json_body["code"] == "workflow_not_waiting"
+    assert response.json_body["code"] == "decision_taken"
+    assert response.json_body["decision"] == {
+        "outcome": "cancelled",
+        "reason": "restaurant_timeout",
+    }
 
 
 def test_accept_after_cancel_is_409_and_changes_nothing(
@@ -211,7 +216,8 @@ def test_accept_after_cancel_is_409_and_changes_nothing(
     before = get(client, f"/orders/{order_id}").json_body
     response = post(client, f"/orders/{order_id}/accept")
     assert response.status_code == 409
-    assert response.json_body["code"] == "illegal_transition"
+    assert response.json_body["code"] == "decision_taken"
+    assert response.json_body["decision"] == {"outcome": "cancelled", "reason": "customer_request"}
     assert get(client, f"/orders/{order_id}").json_body == before
 
 

@@ -19,6 +19,8 @@ NO_RESOURCE_LEVEL = {
     "xray:GetSamplingRules",
     "xray:GetSamplingTargets",
     "states:SendTaskSuccess",
+    # Step Functions' logging to CloudWatch Logs, as AWS documents it for the state machine's role.
+    *template.STATES_LOG_DELIVERY,
 }
 
 
@@ -101,3 +103,14 @@ def test_the_state_machine_may_invoke_only_its_task_functions() -> None:
     names = sorted(arn["Fn::Sub"].rsplit(":", 1)[1] for arn in invoke["Resource"])
     expected = sorted(DEPLOYMENT.function_name(task) for task in template.TASK_FUNCTIONS)
     assert names == expected
+
+
+def test_only_the_state_machine_may_set_up_log_delivery() -> None:
+    # The log delivery actions take no narrower resource than "*": the one role that needs them
+    # (the state machine logs to its own log group) has them, and no function.
+    (delivery,) = [
+        s for s in statements("OrderFlowRole") if "logs:CreateLogDelivery" in s["Action"]
+    ]
+    assert delivery["Action"] == template.STATES_LOG_DELIVERY
+    for function in template.FUNCTIONS:
+        assert not actions_of(template.role_id(function)) & set(template.STATES_LOG_DELIVERY)

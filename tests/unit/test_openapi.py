@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from chalice.test import Client
 
@@ -46,3 +47,11 @@ def test_protected_routes_document_401_and_public_ones_need_no_token() -> None:
         else:
             assert "401" in operation["responses"], route.path
             assert "security" not in operation  # the document's default: bearer
+
+
+def test_every_schema_a_response_names_is_in_the_components() -> None:
+    document = json.dumps(openapi())
+    components = set(openapi()["components"]["schemas"])
+    named = {ref.split("/")[-1] for ref in re.findall(r'"#/components/schemas/[a-z_]+"', document)}
+    assert {name.strip('"') for name in named} <= components
+    assert {"order_list", "timeline"} <= components

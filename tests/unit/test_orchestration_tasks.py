@@ -79,8 +79,11 @@ def test_cancel_task_compensates_with_the_given_reason(
     result = client.lambda_.invoke(
         "cancel_order_task", {"order_id": order_id, "reason": "restaurant_timeout"}
     ).payload
-    assert result["data"] == {"reason": "restaurant_timeout"}
+    assert result["decision"] == "cancelled"
+    assert result["reason"] == "restaurant_timeout"
+    assert result["event"]["data"] == {"reason": "restaurant_timeout"}
     assert deps.orders.get(order_id).status is OrderStatus.CANCELLED
+    assert deps.events.types() == ["order_cancelled"]
 
 
 @pytest.mark.parametrize(

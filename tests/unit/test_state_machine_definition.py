@@ -115,7 +115,13 @@ def test_the_restaurant_deadline_leads_to_compensation_and_telling_the_user(
     cancel = states[timeout["Next"]]
     assert cancel["Parameters"]["Payload"]["reason"] == "restaurant_timeout"
     assert placeholder_of(cancel) == "CancelOrderFunctionArn"
-    assert placeholder_of(states[cancel["Next"]]) == "NotifyUserFunctionArn"
+    # Its task returns the decision that settled the order, as the API's answer would: a
+    # decision recorded before the deadline is followed, the timeout's cancellation told.
+    assert cancel["ResultPath"] == states["NotifyRestaurant"]["ResultPath"] == "$.restaurant"
+    decision = states[cancel["Next"]]
+    assert decision["Type"] == "Choice"
+    cancelled = next(c for c in decision["Choices"] if c["StringEquals"] == "cancelled")
+    assert placeholder_of(states[cancelled["Next"]]) == "NotifyUserFunctionArn"
 
 
 def test_the_decisions_the_api_sends_are_the_ones_the_choice_handles(asl: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import sys
 
 import pytest
@@ -72,3 +73,19 @@ def test_lambda_finds_every_handler_where_chalice_says_it_is(
         module_name, attribute = handler_string.rsplit(".", 1)
         assert callable(getattr(importlib.import_module(module_name), attribute)), handler_string
     sys.modules.pop("app", None)
+
+
+def test_building_an_app_leaves_the_service_logger_as_powertools_configured_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN the service logger, configured by Powertools when chalicelib was imported
+    service_log = logging.getLogger("orders")
+    level, handlers = service_log.level, list(service_log.handlers)
+    # WHEN an app is built while stdout is another stream (as under pytest's capture)
+    with capsys.disabled():
+        create_app(Wiring("orders-logs"))
+    create_app(Wiring("orders-logs-2"))
+    # THEN its level, handlers and propagation are untouched (Chalice would set ERROR)
+    assert (service_log.level, service_log.handlers) == (level, handlers)
+    assert service_log.level <= logging.WARNING
+    assert service_log.propagate

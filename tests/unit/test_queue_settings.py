@@ -1,0 +1,88 @@
+"""Unit tests of every stage's queue settings, as both deploy paths render them.
+
+The rules (AWS's advice for SQS event sources): a message is received at least three times
+before it is dead-lettered, and a queue's visibility timeout is at least six times its consumer's
+function timeout (``.chalice/config.json``), so a batch Lambda had to retry is not handed out
+again while the first try may still run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from chalicelib.subscriptions import SUBSCRIPTIONS, USER_NOTIFIER
+from deploy import template
+from deploy.stages import (
+    MIN_RECEIVES_BEFORE_DEAD_LETTER,
+    STAGES_FILE,
+    Deployment,
+    DeployPath,
+    function_timeout_seconds,
+    load_stage,
+)
+
+STAGES = sorted(json.loads(STAGES_FILE.read_text()))
+
+
+def broken_rules(deployment: Deployment) -> list[str]:
+    """What in the rendered queues breaks the rules above, one line per queue and rule."""
+    resources = template.render(deployment)["Resources"]
+    broken = []
+    for subscription in SUBSCRIPTIONS:
+        queue = resources[template.queue_id(subscription)]["Properties"]
+        receives = queue["RedrivePolicy"]["maxReceiveCount"]
+        if receives < MIN_RECEIVES_BEFORE_DEAD_LETTER:
+            broken.append(f"{subscription.service}: dead-lettered after {receives} receives")
+        consumer = template.consumer_of(subscription) or ""
+        timeout = function_timeout_seconds(deployment.stage.name, consumer)
+        if queue["VisibilityTimeout"] < 6 * timeout:
+            broken.append(
+                f"{subscription.service}: visibility {queue['VisibilityTimeout']} s "
+                f"< 6 x {consumer}'s timeout {timeout} s"
+            )
+    return broken
+
+
+@pytest.mark.parametrize("path", list(DeployPath))
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_stage_retries_three_times_and_outlasts_its_consumers_six_times(
+    stage: str, path: DeployPath
+) -> None:
+    assert broken_rules(Deployment(load_stage(stage), path)) == []
+
+
+def test_the_rules_catch_a_stage_that_dead_letters_after_two_receives() -> None:
+    # GIVEN a stage that gives up after two receives
+    hasty = dataclasses.replace(load_stage("local"), max_receive_count=2)
+    # THEN every queue of it breaks the rule
+    assert len(broken_rules(Deployment(hasty, DeployPath.CHALICE))) == len(SUBSCRIPTIONS)
+
+
+def test_the_visibility_timeout_follows_the_consumers_timeout() -> None:
+    # One source of truth: the function's timeout in .chalice/config.json, never a second number.
+    deployment = Deployment(load_stage("local"), DeployPath.SAM)
+    timeout = function_timeout_seconds("local", "user_notifier")
+    assert template.queue_visibility_timeout_seconds(deployment, USER_NOTIFIER) == 6 * timeout
+
+
+@pytest.mark.parametrize(
+    ("stage", "expected"),
+    [({"lambda_functions": {"user_notifier": {"lambda_timeout": 7}}, "lambda_timeout": 5}, 7)]
+    + [({"lambda_timeout": 5}, 5), ({}, 30)],
+)
+def test_a_functions_timeout_is_its_own_else_its_stages_else_the_apps(
+    stage: dict[str, object], expected: int, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"lambda_timeout": 30, "stages": {"local": stage}}))
+    assert function_timeout_seconds("local", "user_notifier", config) == expected
+
+
+def test_chalice_defaults_the_timeout_when_the_config_sets_none(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"stages": {}}))
+    assert function_timeout_seconds("local", "user_notifier", config) == 60
