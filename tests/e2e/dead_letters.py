@@ -3,8 +3,9 @@
 The cause: the user notifier of the SAM deployment is misconfigured, its notifications topic
 variable naming a topic that does not exist (a bad configuration change, as an operator could
 make), so it cannot tell the customer their order was accepted. Its ``order_accepted`` fails on
-every receive and goes to the dead-letter queue while the order stays ACCEPTED; then the
-configuration is put back ("the cause is fixed"). Nothing in the code knows about this test.
+every receive and goes to the dead-letter queue: the step records user_notified with the telling
+still due (it writes before it tells), and nobody is told; then the configuration is put back
+("the cause is fixed"). Nothing in the code knows about this test.
 
 It runs on the SAM deployment, deployed when the session begins, so that the chalice
 deployment's tests, which accept choreographed orders all the time, never meet the broken
@@ -25,6 +26,7 @@ from chalicelib.subscriptions import USER_NOTIFIER, Subscription
 from deploy import template
 from deploy.stages import Deployment, DeployPath, load_stage
 from localdev.orders_api import OrdersApi, eventually
+from tests.e2e.support import Tap
 
 SAM_LOCAL = Deployment(load_stage("local"), DeployPath.SAM)
 
@@ -47,6 +49,7 @@ class DeadLettered:
     status_when_dead_lettered: str
     dead_letter_queue: str
     seconds_to_dead_letter: float
+    notifications: Tap  # what the SAM deployment told people, from before the accept on
 
 
 def user_notifier(deployment: dict[str, Any]) -> str:
@@ -106,6 +109,7 @@ def dead_letter_an_accepted_order(
     dead_letters_url = sqs.get_queue_url(QueueName=dead_letter_queue)["QueueUrl"]
     order_id = api.place(order)
     api.wait_for(order_id, "RESTAURANT_NOTIFIED")
+    notifications = Tap(cloud, deployment["notifications_topic_arn"], f"e2e-told-{order_id[:8]}")
     with notifications_topic_missing(cloud.client("lambda"), user_notifier(deployment)):
         accepted_at = time.monotonic()
         assert api.act(order_id, "accept").status == 202
@@ -117,4 +121,4 @@ def dead_letter_an_accepted_order(
         )
         took = time.monotonic() - accepted_at
         status = api.order(order_id)["status"]
-    return DeadLettered(order_id, api, status, dead_letter_queue, took)
+    return DeadLettered(order_id, api, status, dead_letter_queue, took, notifications)
