@@ -74,7 +74,7 @@ class Dependencies:
         # boto3 honours AWS_ENDPOINT_URL, which is how functions reach a local cloud.
         if service not in self._clients:
             client = boto3.client(service)
-            # Publish and StartExecution carry the order's trace onwards (chalicelib/tracing.py).
+            # Publish carries the order's trace onwards (chalicelib/tracing.py).
             client.meta.events.register("before-send.sns.Publish", tracing.send_in_order_trace)
             self._clients[service] = client
         return self._clients[service]

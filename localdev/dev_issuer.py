@@ -51,8 +51,7 @@ def signing_key(path: Path = KEY_FILE) -> rsa.RSAPrivateKey:
 
 
 def public_jwks(path: Path = KEY_FILE) -> dict[str, Any]:
-    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(signing_key(path).public_key()))
-    return {"keys": [jwk | {"kid": _key_id(jwk), "use": "sig", "alg": "RS256"}]}
+    return {"keys": [_public_jwk(signing_key(path))]}
 
 
 def token(stage: Stage, role: str, subject: str, ttl_seconds: int = DEFAULT_TTL_SECONDS) -> str:
@@ -70,8 +69,13 @@ def token(stage: Stage, role: str, subject: str, ttl_seconds: int = DEFAULT_TTL_
         "iat": now,
         "exp": now + ttl_seconds,
     }
-    jwk = public_jwks()["keys"][0]
-    return jwt.encode(claims, signing_key(), algorithm="RS256", headers={"kid": jwk["kid"]})
+    key = signing_key()
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": _public_jwk(key)["kid"]})
+
+
+def _public_jwk(key: rsa.RSAPrivateKey) -> dict[str, Any]:
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    return jwk | {"kid": _key_id(jwk), "use": "sig", "alg": "RS256"}
 
 
 def _key_id(jwk: dict[str, Any]) -> str:

@@ -67,13 +67,7 @@ class DynamoDbOrderRepository(OrderRepository):
     def add(self, order: Order, idempotency_key: str | None = None) -> None:
         (first_event,) = order.history
         writes: list[dict[str, Any]] = [
-            {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": self._order_item(order),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            },
+            {"Put": self._new_item(self._order_item(order))},
             {"Put": self._event_put(order.order_id, 1, first_event)},
         ]
         if idempotency_key is not None:
@@ -82,15 +76,7 @@ class DynamoDbOrderRepository(OrderRepository):
                 "sk": {"S": KEY_SK},
                 "order_id": {"S": order.order_id},
             }
-            writes.append(
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": key_item,
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                }
-            )
+            writes.append({"Put": self._new_item(key_item)})
         try:
             self._client.transact_write_items(TransactItems=writes)
         except ClientError as error:
@@ -151,8 +137,8 @@ class DynamoDbOrderRepository(OrderRepository):
             callback_token=state.get("callback_token", {}).get("S"),
             trace_header=state.get("trace_header", {}).get("S"),
             recorded_by={
-                json.loads(item["event"]["S"])["event_id"]: item["recorded_by"]["S"]
-                for item in events
+                event.event_id: item["recorded_by"]["S"]
+                for event, item in zip(history, events, strict=True)
                 if "recorded_by" in item
             },
             decision=_decision(state, history),
@@ -321,15 +307,21 @@ class DynamoDbOrderRepository(OrderRepository):
         } | ({"trace_header": {"S": order.trace_header}} if order.trace_header else {})
 
     def _event_put(self, order_id: str, version: int, event: Event) -> dict[str, Any]:
-        return {
-            "TableName": self._table,
-            "Item": {
+        return self._new_item(
+            {
                 "pk": {"S": order_id},
                 "sk": {"S": event_sk(version)},
                 "type": {"S": event.type.value},
                 "event": {"S": json.dumps(event.to_dict())},
                 "recorded_by": {"S": self._recorder},
-            },
+            }
+        )
+
+    def _new_item(self, item: dict[str, Any]) -> dict[str, Any]:
+        """A Put of an item that must not exist yet."""
+        return {
+            "TableName": self._table,
+            "Item": item,
             "ConditionExpression": "attribute_not_exists(pk)",
         }
 

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import wraps
+from functools import cache, wraps
 from pathlib import Path
 from typing import Any
 
@@ -462,7 +462,13 @@ def _static(name: str, content_type: str) -> Response:
         "img-src 'self' data:",
         "X-Content-Type-Options": "nosniff",
     }
-    return Response(status_code=200, body=(VIEWER / name).read_text(), headers=headers)
+    return Response(status_code=200, body=_viewer_file(name), headers=headers)
+
+
+@cache
+def _viewer_file(name: str) -> str:
+    # Read once per process: the files ship with the code and never change under it.
+    return (VIEWER / name).read_text()
 
 
 def _idempotency_key(request: Request) -> str | None:
