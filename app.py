@@ -2,7 +2,8 @@
 
 - the orders REST API (API Gateway, or ``chalice local``);
 - choreography: SQS handlers, one per service reacting to order events;
-- orchestration: Lambda tasks run by the order-flow state machine.
+- orchestration: Lambda tasks run by the order-flow state machine;
+- the outbox relay: publishes what the table recorded (and starts orchestrated orders).
 The business steps they share live in ``chalicelib/orders``. Which deployment's
 queues the handlers consume is read here, once, from the stage's environment.
 """
@@ -16,3 +17,4 @@ restaurant_notifier = app.handler_map["restaurant_notifier"]
 restaurant_deadline_checker = app.handler_map["restaurant_deadline_checker"]
 user_notifier = app.handler_map["user_notifier"]
 promotions = app.handler_map["promotions"]
+relay_recorded_events = app.handler_map["relay_recorded_events"]

@@ -12,6 +12,7 @@ from chalicelib import settings
 from chalicelib.entrypoints.api import api_blueprint
 from chalicelib.entrypoints.choreography import register_choreography
 from chalicelib.entrypoints.orchestration import orchestration_blueprint
+from chalicelib.entrypoints.relay import register_relay
 from chalicelib.tracing import traced_request
 
 APP_NAME = "orders"
@@ -19,9 +20,11 @@ APP_NAME = "orders"
 
 @dataclass(frozen=True)
 class Wiring:
-    """What differs between deployments of the same code: whose queues the handlers consume."""
+    """What differs between deployments of the same code: whose queues and stream the handlers
+    consume."""
 
     resource_prefix: str
+    orders_stream_arn: str
     sqs_batching_window_seconds: int = 0
 
     @classmethod
@@ -30,7 +33,11 @@ class Wiring:
         window = 0  # AWS stages: Lambda's own default, no window
         if settings.SQS_BATCHING_WINDOW in os.environ:
             window = settings.seconds(settings.SQS_BATCHING_WINDOW, minimum=0)
-        return cls(settings.required(settings.RESOURCE_PREFIX), window)
+        return cls(
+            settings.required(settings.RESOURCE_PREFIX),
+            settings.required(settings.ORDERS_STREAM),
+            window,
+        )
 
 
 def create_app(wiring: Wiring) -> Chalice:
@@ -41,6 +48,7 @@ def create_app(wiring: Wiring) -> Chalice:
     app.register_middleware(trace_request, "http")
     register_choreography(app, wiring.resource_prefix, wiring.sqs_batching_window_seconds)
     app.register_blueprint(orchestration_blueprint())
+    register_relay(app, wiring.orders_stream_arn)
     return app
 
 

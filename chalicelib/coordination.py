@@ -1,10 +1,15 @@
 """The one place where the two coordination styles differ: what the orders API does.
 
-- Choreography: the API runs the step and publishes its event; services that
-  subscribed to that event take it from there. Nobody owns the flow.
-- Orchestration: the API records the order and starts the state machine; a
-  restaurant's or courier's answer is handed to the waiting state, and the state
-  machine runs the steps (publishing the same events for other bounded contexts).
+- Choreography: the API runs the step; the event it records is published (by the outbox
+  relay, ``chalicelib/entrypoints/relay.py``) and services that subscribed to it take it
+  from there. Nobody owns the flow.
+- Orchestration: the API records the order, whose recorded ``order_placed`` starts the state
+  machine (the relay again); a restaurant's or courier's answer is handed to the waiting
+  state, and the state machine runs the steps (their events are published the same way,
+  for other bounded contexts).
+
+Nothing here publishes or starts anything after a write: what a write causes is relayed
+from the table, so a crash right after it loses nothing.
 
 One rule for decisions, both styles: the restaurant's accept or reject and the customer's
 cancel are recorded in the order by a conditional write before the API answers 202; only
@@ -70,28 +75,23 @@ class Coordinator(ABC):
             lambda: steps.cancel_order(order.order_id, CancelReason.CUSTOMER_REQUEST, self.ports)
         )
 
-    def _run(self, step: Callable[[], Event]) -> Event:
-        event = step()
-        self.ports.events.publish(event)
-        return event
-
     def _answer(self, step: Callable[[], Event]) -> Event:
-        """Run an answer's step (its write decides, conditionally) and publish its event.
+        """Run an answer's step (its write decides, conditionally; the relay publishes its event).
 
         A lost race is run again: the step then finds its own answer recorded (a repeat:
         the same event), or the winner's (DecisionTakenError), or room for it still.
         """
         for _ in range(ANSWER_ATTEMPTS - 1):
             try:
-                return self._run(step)
+                return step()
             except ConcurrentUpdateError:
                 continue
-        return self._run(step)
+        return step()
 
 
 class ChoreographyCoordinator(Coordinator):
     def place(self, command: steps.PlaceOrder) -> Event:
-        return self._run(lambda: steps.place_order(command, self.ports))
+        return steps.place_order(command, self.ports)
 
     def accept(self, order: Order) -> None:
         self._answer(lambda: steps.accept_order(order.order_id, self.ports))
@@ -100,7 +100,7 @@ class ChoreographyCoordinator(Coordinator):
         self._answer(lambda: steps.reject_order(order.order_id, reason, self.ports))
 
     def complete(self, order: Order) -> None:
-        self._run(lambda: steps.complete_order(order.order_id, self.ports))
+        steps.complete_order(order.order_id, self.ports)
 
 
 class OrchestrationCoordinator(Coordinator):
@@ -109,9 +109,9 @@ class OrchestrationCoordinator(Coordinator):
         self.workflow = workflow
 
     def place(self, command: steps.PlaceOrder) -> Event:
-        placed = self._run(lambda: steps.place_order(command, self.ports))
-        self.workflow.start(placed.order_id)  # a replay names the order the key placed first
-        return placed
+        # The same step as choreography: the relay starts the workflow of an orchestrated
+        # order_placed (named after the order: a replayed request cannot start a second one).
+        return steps.place_order(command, self.ports)
 
     def accept(self, order: Order) -> None:
         self._decide(order, Answer(Outcome.ACCEPTED))

@@ -47,9 +47,9 @@ def up(deployment: Deployment, session: Any, env: dict[str, str]) -> dict[str, A
     ran = chalice_app.deploy_if_changed(deployment, env, lambda_client, apigateway)
     progress(began, "chalice deploy done" if ran else "chalice deploy: nothing changed")
     app = chalice_app.deployed(deployment)
-    handlers = [app.function_arns[name] for name in template.QUEUE_HANDLERS]
+    handlers = [app.function_arns[name] for name in [*template.QUEUE_HANDLERS, template.RELAY]]
     if event_sources.report_batch_item_failures(lambda_client, handlers, ran):
-        progress(began, "SQS mappings report partial batch failures")
+        progress(began, "SQS and stream mappings report partial batch failures")
     return _result(deployment, stack_outputs, app.rest_api_id, app.rest_api_url, env) | {
         "deployed_with": "CloudFormation stack + chalice deploy",
         "functions": app.function_arns,

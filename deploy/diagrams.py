@@ -320,6 +320,11 @@ def _publishers(consumers: Sequence[str]) -> list[Line]:
     for title, names in (("functions", others), ("state machine tasks", tasks)):
         if names:
             lines += [Line(text, "text") for text in _wrap(f"{title}: {', '.join(names)}", 56)]
+    if template.RELAY in granted:
+        outbox = (
+            "the outbox relay: every event any step recorded, read from the orders table's stream"
+        )
+        lines += [Line(text, "small") for text in _wrap(outbox, 56)]
     return lines
 
 

@@ -1,4 +1,5 @@
-"""Partial batch responses on the SQS mappings of ``chalice deploy`` (it has no option for it)."""
+"""Partial batch responses on the SQS and DynamoDB stream mappings of ``chalice deploy`` (it has
+no option for it)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 def report_batch_item_failures(
     lambda_client: Any, function_arns: list[str], just_deployed: bool
 ) -> int:
-    """Turn on partial batch responses for every SQS mapping of these functions.
+    """Turn on partial batch responses for every SQS and stream mapping of these functions.
 
     The mapping is disabled while its response type changes, then enabled again:
     LocalStack replaces the poller on every update (``chalice deploy`` updates
@@ -24,7 +25,7 @@ def report_batch_item_failures(
             FunctionName=function_arn
         )
         for mapping in (m for page in pages for m in page["EventSourceMappings"]):
-            if mapping["EventSourceArn"].split(":")[2] != "sqs":
+            if mapping["EventSourceArn"].split(":")[2] not in {"sqs", "dynamodb"}:
                 continue
             reports = mapping.get("FunctionResponseTypes") == ["ReportBatchItemFailures"]
             if reports and mapping["State"] == "Enabled":

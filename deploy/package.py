@@ -19,6 +19,9 @@ from deploy import chalice_app, template
 from deploy.stages import BUILD, Deployment
 
 SAM_TEMPLATE = "sam.json"
+# What the app reads as its stream when packaged before its table exists; the merge template
+# puts the stack's own stream in its place.
+PENDING_STREAM = "arn:aws:dynamodb:us-east-1:000000000000:table/pending/stream/pending"
 
 
 def merge_template(deployment: Deployment) -> dict[str, Any]:
@@ -36,7 +39,11 @@ def build(deployment: Deployment, env: dict[str, str]) -> Path:
     merge_file.write_text(json.dumps(merge_template(deployment), indent=2) + "\n")
     # Read by the app when Chalice loads it; the stage's config, if it has it, wins (the queue
     # names it gives are replaced by the merge template either way).
-    env = env | {settings.RESOURCE_PREFIX: deployment.prefix}
+    env = (
+        {settings.ORDERS_STREAM: PENDING_STREAM}
+        | env
+        | {settings.RESOURCE_PREFIX: deployment.prefix}
+    )
     chalice_app.chalice("package", deployment, env, "--merge-template", str(merge_file), str(out))
     return out
 

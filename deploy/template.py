@@ -24,6 +24,7 @@ from chalicelib.adapters import dynamodb_orders
 from chalicelib.application import APP_NAME
 from chalicelib.entrypoints.choreography import HANDLERS
 from chalicelib.entrypoints.orchestration import TASKS
+from chalicelib.entrypoints.relay import relay_recorded_events
 from chalicelib.subscriptions import SUBSCRIPTIONS, Subscription
 from deploy.stages import ASL, Deployment, function_timeout_seconds
 from localdev import dev_issuer
@@ -33,7 +34,9 @@ API_HANDLER = "api_handler"
 TASK_FUNCTIONS = [task.function_name for task in TASKS.values()]
 # Chalice function name -> the subscription whose queue it consumes.
 QUEUE_HANDLERS = {handler.__name__: subscription for subscription, handler in HANDLERS.items()}
-FUNCTIONS = [API_HANDLER, *TASK_FUNCTIONS, *QUEUE_HANDLERS]
+# The outbox relay, on the orders table's stream.
+RELAY = relay_recorded_events.__name__
+FUNCTIONS = [API_HANDLER, *TASK_FUNCTIONS, *QUEUE_HANDLERS, RELAY]
 IAM_ROLE_NAME_LIMIT = 64
 # A new stage sends every order that names no flow to choreography; tools.flow_weights changes it.
 INITIAL_FLOW_WEIGHTS = {"choreography": 100, "orchestration": 0}
@@ -78,6 +81,7 @@ def function_environment(deployment: Deployment) -> Json:
     environment: Json = {
         settings.RESOURCE_PREFIX: deployment.prefix,
         settings.ORDERS_TABLE: {"Ref": "OrdersTable"},
+        settings.ORDERS_STREAM: {"Fn::GetAtt": ["OrdersTable", "StreamArn"]},
         settings.VOUCHERS_TABLE: {"Ref": "VouchersTable"},
         settings.ORDER_EVENTS_TOPIC: {"Ref": "OrderEventsTopic"},
         settings.NOTIFICATIONS_TOPIC: {"Ref": "NotificationsTopic"},
@@ -159,6 +163,11 @@ def read_auth_keys(deployment: Deployment, function: str) -> Statement | None:
     return _allow(["ssm:GetParameter"], sub_arn("ssm", parameter))
 
 
+def read_orders_stream(deployment: Deployment, function: str) -> Statement:
+    actions = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
+    return _allow([*actions, "dynamodb:ListStreams"], {"Fn::GetAtt": ["OrdersTable", "StreamArn"]})
+
+
 def start_flow(deployment: Deployment, function: str) -> Statement:
     return _allow(["states:StartExecution"], state_machine_arn(deployment))
 
@@ -192,6 +201,7 @@ KEY_USING_SERVICES: dict[Grant, str] = {
     write_orders: "dynamodb",
     read_orders: "dynamodb",
     write_vouchers: "dynamodb",
+    read_orders_stream: "dynamodb",
     publish_events: "sns",
     notify_people: "sns",
     consume_own_queue: "sqs",
@@ -212,26 +222,26 @@ def use_data_key(deployment: Deployment, function: str) -> Statement:
 
 EVERY_FUNCTION: list[Grant] = [write_own_logs, send_traces, use_data_key]
 GRANTS: dict[str, list[Grant]] = {
+    # Nobody publishes or starts the workflow after a write but the relay (the outbox).
     API_HANDLER: [
         write_orders,
-        publish_events,
-        start_flow,
         answer_flow,
         read_flow_weights,
         read_auth_keys,
         list_orders,
         read_flow_history,
     ],
-    "notify_restaurant_task": [write_orders, publish_events, notify_people],
-    "accept_order_task": [write_orders, publish_events],
-    "reject_order_task": [write_orders, publish_events],
-    "notify_user_task": [write_orders, publish_events, notify_people],
-    "complete_order_task": [write_orders, publish_events],
-    "cancel_order_task": [write_orders, publish_events],
-    "restaurant_notifier": [write_orders, publish_events, notify_people, consume_own_queue],
-    "restaurant_deadline_checker": [write_orders, publish_events, consume_own_queue],
-    "user_notifier": [write_orders, publish_events, notify_people, consume_own_queue],
+    "notify_restaurant_task": [write_orders, notify_people],
+    "accept_order_task": [write_orders],
+    "reject_order_task": [write_orders],
+    "notify_user_task": [write_orders, notify_people],
+    "complete_order_task": [write_orders],
+    "cancel_order_task": [write_orders],
+    "restaurant_notifier": [write_orders, notify_people, consume_own_queue],
+    "restaurant_deadline_checker": [write_orders, consume_own_queue],
+    "user_notifier": [write_orders, notify_people, consume_own_queue],
     "promotions": [read_orders, write_vouchers, consume_own_queue],
+    RELAY: [read_orders_stream, publish_events, start_flow],
 }
 
 
@@ -390,8 +400,10 @@ def _table(
     keys: list[tuple[str, str]],
     protect: bool,
     indexes: dict[str, tuple[str, str]] | None = None,
+    stream: bool = False,
 ) -> Json:
-    """A table; ``indexes`` maps a global secondary index's name to its (hash, range) keys."""
+    """A table; ``indexes`` maps a global secondary index's name to its (hash, range) keys;
+    ``stream``: with a stream of new items (the outbox relay reads it)."""
     indexes = indexes or {}
     attributes = sorted({key for key, _ in keys} | {k for pair in indexes.values() for k in pair})
     properties: Json = {
@@ -404,6 +416,8 @@ def _table(
     }
     if indexes:
         properties["GlobalSecondaryIndexes"] = global_indexes(indexes)
+    if stream:
+        properties["StreamSpecification"] = {"StreamViewType": "NEW_IMAGE"}
     return {
         "Type": "AWS::DynamoDB::Table",
         "Properties": properties
@@ -776,7 +790,11 @@ def _resources(deployment: Deployment) -> Json:
     resources: Json = {
         **_data_key(deployment),
         "OrdersTable": _table(
-            prefix, [("pk", "HASH"), ("sk", "RANGE")], protect, indexes=dynamodb_orders.INDEXES
+            prefix,
+            [("pk", "HASH"), ("sk", "RANGE")],
+            protect,
+            indexes=dynamodb_orders.INDEXES,
+            stream=True,
         ),
         "VouchersTable": _table(f"{prefix}-vouchers", [("voucher_id", "HASH")], protect),
         **_topic("OrderEventsTopic", f"{prefix}-events"),
@@ -847,4 +865,15 @@ def function_overrides(deployment: Deployment) -> Json:
             f"{function_id}SqsEventSource": {"Properties": event_source}
         }
         overrides[function_id]["DependsOn"] = [queue_id(subscription)]
+    # Chalice writes the stream ARN it was given when it read the app (the other path's, or
+    # none yet); this stack's own table's replaces it.
+    relay_id = logical_id(RELAY)
+    overrides[relay_id]["Properties"]["Events"] = {
+        f"{relay_id}DynamodbEventSource": {
+            "Properties": {
+                "Stream": {"Fn::GetAtt": ["OrdersTable", "StreamArn"]},
+                "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            }
+        }
+    }
     return overrides

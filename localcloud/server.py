@@ -150,6 +150,10 @@ def localstack_environment(install: InstallLayout, instance: InstanceLayout) -> 
         "SKIP_SSL_CERT_DOWNLOAD": "1",
         "DISABLE_EVENTS": "1",
         "DYNAMODB_IN_MEMORY": "1",
+        # Table streams (the orders table's outbox) from DynamoDB Local itself: the default
+        # provider runs them through Kinesis, which it would `npm install` on first use, offline.
+        "PROVIDER_OVERRIDE_DYNAMODB": "v2",
+        "PROVIDER_OVERRIDE_DYNAMODBSTREAMS": "v2",
         # Event source mapping pollers (localstack/services/lambda_/event_source_mapping/
         # esm_worker.py) sleep between polls; Lambda's own long polling hands a message over at
         # once. After a poll that found messages they sleep the poll interval (LocalStack: 1 s),

@@ -13,7 +13,9 @@ Two sparse indexes over the order items list each party's orders, newest first:
 
 Every change writes the order and its event in one transaction whose condition is
 the version and status we read, so a late or duplicate message can never move an
-order backwards, even when two writers race.
+order backwards, even when two writers race. The event item is also the outbox: the
+table's stream hands each inserted event item (with its order's ``trace_header``) to the
+relay, which publishes it (``chalicelib/entrypoints/relay.py``).
 
 The order item's ``decision`` (and ``decision_reason``) is the answer that settled it,
 written once: by ``record_decision`` (no decision yet, version unchanged) or with the
@@ -68,7 +70,7 @@ class DynamoDbOrderRepository(OrderRepository):
         (first_event,) = order.history
         writes: list[dict[str, Any]] = [
             {"Put": self._new_item(self._order_item(order))},
-            {"Put": self._event_put(order.order_id, 1, first_event)},
+            {"Put": self._event_put(order, 1, first_event)},
         ]
         if idempotency_key is not None:
             key_item = {
@@ -193,7 +195,7 @@ class DynamoDbOrderRepository(OrderRepository):
             update += ", decision = :decision" + _reason_update(order.decision)
             condition += " AND (attribute_not_exists(decision) OR decision = :decision)"
             values |= _decision_values(order.decision)
-        event_put = self._event_put(order.order_id, order.version, event)
+        event_put = self._event_put(order, order.version, event)
         if effect_claimed_at is not None:
             event_put["Item"] |= {
                 "effect_due": {"BOOL": True},
@@ -306,16 +308,17 @@ class DynamoDbOrderRepository(OrderRepository):
             "placed_at": {"S": order.placed_at},
         } | ({"trace_header": {"S": order.trace_header}} if order.trace_header else {})
 
-    def _event_put(self, order_id: str, version: int, event: Event) -> dict[str, Any]:
-        return self._new_item(
-            {
-                "pk": {"S": order_id},
-                "sk": {"S": event_sk(version)},
-                "type": {"S": event.type.value},
-                "event": {"S": json.dumps(event.to_dict())},
-                "recorded_by": {"S": self._recorder},
-            }
-        )
+    def _event_put(self, order: Order, version: int, event: Event) -> dict[str, Any]:
+        item = {
+            "pk": {"S": order.order_id},
+            "sk": {"S": event_sk(version)},
+            "type": {"S": event.type.value},
+            "event": {"S": json.dumps(event.to_dict())},
+            "recorded_by": {"S": self._recorder},
+        }
+        if order.trace_header:  # the relay publishes the event in its order's trace
+            item["trace_header"] = {"S": order.trace_header}
+        return self._new_item(item)
 
     def _new_item(self, item: dict[str, Any]) -> dict[str, Any]:
         """A Put of an item that must not exist yet."""

@@ -41,7 +41,7 @@ Reaction = Callable[[Event], Event | None]
 def react_to_each(
     sqs_event: SQSEvent, subscription: Subscription, reaction: Reaction
 ) -> dict[str, Any]:
-    """Run ``reaction`` on every order event of the batch; publish what it causes."""
+    """Run ``reaction`` on every order event of the batch (the relay publishes what it causes)."""
 
     def handle(record: SQSRecord) -> None:
         event = event_from_message(unwrap_sns(record.body))
@@ -57,14 +57,11 @@ def react_to_each(
         refuse_unless_recorded(event)
         with traced(reaction.__name__, event.order_id, event.flow, event.event_id):
             try:
-                caused = reaction(event)
+                reaction(event)
             except IllegalTransitionError as stale:
                 # The order moved on (late, duplicate or out-of-order message): retrying
                 # cannot change that, so the message is acknowledged.
                 logger.warning("stale message acknowledged", extra={"reason": str(stale)})
-                return
-            if caused is not None:
-                dependencies().ports.events.publish(caused)
 
     def handle_logged(record: SQSRecord) -> None:
         try:

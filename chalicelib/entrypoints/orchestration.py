@@ -1,9 +1,9 @@
 """Orchestration: the Lambda tasks of ``statemachines/order_flow.asl.json``.
 
 The state machine owns the flow: the order of steps, the restaurant's deadline,
-retries and compensation. Each task runs one business step, returns its event as
-the task result, and publishes it (the hybrid: other bounded contexts still get
-every order event). A step's domain errors propagate with their class names,
+retries and compensation. Each task runs one business step and returns its event as
+the task result; the outbox relay publishes it (the hybrid: other bounded contexts still
+get every order event). A step's domain errors propagate with their class names,
 which the ASL ``Catch`` clauses name.
 """
 
@@ -115,11 +115,8 @@ def cancel_order_task(payload: dict[str, Any], context: Any) -> dict[str, Any]:
         assert decision is not None, "order_cancelled is a decision event"
         return decision, cancelled
 
-    ports = dependencies().ports
     with traced("cancel_order", order_id, Flow.ORCHESTRATION.value), _named_dependency_errors():
-        decision, event = settle(ports)
-        if event is not None:
-            ports.events.publish(event)
+        decision, event = settle(dependencies().ports)
     rejection = decision.outcome is Outcome.REJECTED
     return {
         "decision": decision.outcome.value,
@@ -149,10 +146,8 @@ def orchestration_blueprint() -> Blueprint:
 
 
 def _run(step_name: str, order_id: str, step: Callable[[Ports], Event]) -> dict[str, Any]:
-    ports = dependencies().ports
     with traced(step_name, order_id, Flow.ORCHESTRATION.value), _named_dependency_errors():
-        event = step(ports)
-        ports.events.publish(event)
+        event = step(dependencies().ports)
     return event.to_dict()
 
 

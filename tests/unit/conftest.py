@@ -27,7 +27,8 @@ def as_party(path: str) -> dict[str, str]:
     return RESTAURANT if path.endswith(RESTAURANT_ACTIONS) else CUSTOMER
 
 
-app = create_app(Wiring(UNIT_PREFIX))
+UNIT_STREAM = "arn:aws:dynamodb:us-east-1:000000000000:table/orders-unit/stream/2026-01-01"
+app = create_app(Wiring(UNIT_PREFIX, UNIT_STREAM))
 
 
 def load_event(name: str) -> dict[str, Any]:

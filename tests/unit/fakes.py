@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import copy
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.bootstrap import order_facts_from
+from chalicelib.entrypoints.relay import relay
 from chalicelib.orders.access import Principal, Role, is_party
 from chalicelib.orders.decision import Decision
 from chalicelib.orders.errors import (
@@ -45,6 +47,8 @@ class FakeOrderRepository(OrderRepository):
         self.recorder = "api_handler"
         # When each due side effect was claimed, by event id.
         self.claims: dict[str, datetime] = {}
+        # The table's stream: told of every event recorded, once it is stored.
+        self.stream: Callable[[Event], None] = lambda event: None
 
     def add(self, order: Order, idempotency_key: str | None = None) -> None:
         if order.order_id in self.orders:
@@ -57,6 +61,8 @@ class FakeOrderRepository(OrderRepository):
         stored = copy.deepcopy(order)
         stored.recorded_by = {event.event_id: self.recorder for event in order.history}
         self.orders[order.order_id] = stored
+        for event in order.history:
+            self.stream(event)
 
     def order_id_for_key(self, customer_id: str, idempotency_key: str) -> str | None:
         return self.keys.get((customer_id, idempotency_key))
@@ -103,6 +109,7 @@ class FakeOrderRepository(OrderRepository):
         if effect_claimed_at is not None:
             stored.due_effects.add(event.event_id)
             self.claims[event.event_id] = effect_claimed_at
+        self.stream(event)
 
     def record_decision(self, order: Order) -> None:
         stored = self.orders[order.order_id]
@@ -238,6 +245,28 @@ def sequential_ids() -> Any:
     return lambda: f"id-{next(counter)}"
 
 
+class FakeRelay:
+    """The outbox relay on the fake table's stream: relays each recorded event in order; one
+    it fails to relay stays pending (as a stream record is retried) and holds back the rest."""
+
+    def __init__(self, events: EventPublisher, workflow: Workflow) -> None:
+        self.events = events
+        self.workflow = workflow
+        self.pending: list[Event] = []
+
+    def __call__(self, event: Event) -> None:
+        self.pending.append(event)
+        self.drain()
+
+    def drain(self) -> None:
+        while self.pending:
+            try:
+                relay(self.pending[0], self.events, self.workflow)
+            except Exception:  # noqa: BLE001 - retried at the next record or drain()
+                return
+            self.pending.pop(0)
+
+
 @dataclass
 class FakeDependencies:
     orders: FakeOrderRepository = field(default_factory=FakeOrderRepository)
@@ -249,6 +278,8 @@ class FakeDependencies:
     tokens: FakeTokenVerifier = field(default_factory=FakeTokenVerifier)
 
     def __post_init__(self) -> None:
+        self.relay = FakeRelay(self.events, self.workflow)
+        self.orders.stream = self.relay
         self.ports = Ports(
             orders=self.orders,
             events=self.events,

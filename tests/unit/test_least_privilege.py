@@ -52,10 +52,20 @@ def test_each_function_has_its_own_role() -> None:
     assert len({template.role_id(f) for f in template.FUNCTIONS}) == len(template.FUNCTIONS)
 
 
-def test_only_the_api_starts_and_answers_the_workflow() -> None:
+def test_only_the_relay_starts_the_workflow_and_only_the_api_answers_it() -> None:
     for function in template.FUNCTIONS:
-        starts = "states:StartExecution" in actions_of(template.role_id(function))
-        assert starts == (function == template.API_HANDLER)
+        actions = actions_of(template.role_id(function))
+        assert ("states:StartExecution" in actions) == (function == template.RELAY)
+        assert ("states:SendTaskSuccess" in actions) == (function == template.API_HANDLER)
+
+
+def test_only_the_relay_publishes_order_events_and_only_it_reads_the_stream() -> None:
+    """The outbox: whoever records an event cannot publish it; the relay reads what was recorded."""
+    for function in template.FUNCTIONS:
+        found = statements(template.role_id(function))
+        publishes = any(s["Resource"] == {"Ref": "OrderEventsTopic"} for s in found)
+        streams = any(s["Resource"] == {"Fn::GetAtt": ["OrdersTable", "StreamArn"]} for s in found)
+        assert publishes == streams == (function == template.RELAY), function
 
 
 def test_only_notifiers_tell_people() -> None:

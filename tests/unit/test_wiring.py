@@ -17,16 +17,25 @@ from tests.unit.conftest import as_party, order_request
 from tests.unit.fakes import FakeDependencies
 
 JSON = {"Content-Type": "application/json"}
+STREAM = "arn:aws:dynamodb:us-east-1:000000000000:table/orders-one/stream/2026-01-01"
 
 
 def queues_of(wiring: Wiring) -> set[str]:
-    return {source.queue for source in create_app(wiring).event_sources}  # type: ignore[attr-defined]
+    sources = create_app(wiring).event_sources  # type: ignore[attr-defined]
+    return {source.queue for source in sources if hasattr(source, "queue")}
+
+
+def test_the_relay_reads_the_stream_of_its_deployment_from_the_oldest_record() -> None:
+    sources = create_app(Wiring("orders-one", STREAM)).event_sources  # type: ignore[attr-defined]
+    (stream,) = [source for source in sources if hasattr(source, "stream_arn")]
+    assert stream.stream_arn == STREAM
+    assert stream.starting_position == "TRIM_HORIZON"
 
 
 def test_two_deployments_in_one_process_consume_their_own_queues() -> None:
     # GIVEN two apps of two stages, built in one process
-    first = queues_of(Wiring("orders-one"))
-    second = queues_of(Wiring("orders-two"))
+    first = queues_of(Wiring("orders-one", STREAM))
+    second = queues_of(Wiring("orders-two", STREAM))
     # THEN each consumes only its own queues
     assert first == {s.queue_for("orders-one") for s in SUBSCRIPTIONS}
     assert second == {s.queue_for("orders-two") for s in SUBSCRIPTIONS}
@@ -34,7 +43,7 @@ def test_two_deployments_in_one_process_consume_their_own_queues() -> None:
 
 def test_two_apps_in_one_process_both_serve_requests(deps: FakeDependencies) -> None:
     # GIVEN two apps built one after the other (routes are not shared between them)
-    apps = [create_app(Wiring("orders-one")), create_app(Wiring("orders-two"))]
+    apps = [create_app(Wiring("orders-one", STREAM)), create_app(Wiring("orders-two", STREAM))]
     for app in apps:
         with Client(app) as client:
             # WHEN each one takes an order THEN each answers it
@@ -48,11 +57,12 @@ def test_two_apps_in_one_process_both_serve_requests(deps: FakeDependencies) -> 
 
 def test_the_wiring_comes_from_the_stage_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ORDERS_RESOURCE_PREFIX", "orders-x")
+    monkeypatch.setenv("ORDERS_TABLE_STREAM_ARN", STREAM)
     monkeypatch.setenv("ORDERS_SQS_BATCHING_WINDOW_SECONDS", "20")
-    assert Wiring.from_environment() == Wiring("orders-x", 20)
+    assert Wiring.from_environment() == Wiring("orders-x", STREAM, 20)
     monkeypatch.delenv("ORDERS_SQS_BATCHING_WINDOW_SECONDS")
-    assert Wiring.from_environment() == Wiring("orders-x", 0)
-    monkeypatch.delenv("ORDERS_RESOURCE_PREFIX")
+    assert Wiring.from_environment() == Wiring("orders-x", STREAM, 0)
+    monkeypatch.delenv("ORDERS_TABLE_STREAM_ARN")
     with pytest.raises(ConfigurationError):
         Wiring.from_environment()
 
@@ -62,13 +72,14 @@ def test_lambda_finds_every_handler_where_chalice_says_it_is(
 ) -> None:
     # GIVEN app.py loaded as Lambda loads it, with a stage's environment
     monkeypatch.setenv("ORDERS_RESOURCE_PREFIX", "orders-unit")
+    monkeypatch.setenv("ORDERS_TABLE_STREAM_ARN", STREAM)
     sys.modules.pop("app", None)
     app_module = importlib.import_module("app")
     app = app_module.app
     handler_strings = [source.handler_string for source in app.event_sources]
     handler_strings += [function.handler_string for function in app.pure_lambda_functions]
     # THEN every handler string names a callable that exists in the package
-    assert len(handler_strings) == len(SUBSCRIPTIONS) + 6
+    assert len(handler_strings) == len(SUBSCRIPTIONS) + 1 + 6  # queues, the stream, the tasks
     for handler_string in handler_strings:
         module_name, attribute = handler_string.rsplit(".", 1)
         assert callable(getattr(importlib.import_module(module_name), attribute)), handler_string
@@ -83,8 +94,8 @@ def test_building_an_app_leaves_the_service_logger_as_powertools_configured_it(
     level, handlers = service_log.level, list(service_log.handlers)
     # WHEN an app is built while stdout is another stream (as under pytest's capture)
     with capsys.disabled():
-        create_app(Wiring("orders-logs"))
-    create_app(Wiring("orders-logs-2"))
+        create_app(Wiring("orders-logs", STREAM))
+    create_app(Wiring("orders-logs-2", STREAM))
     # THEN its level, handlers and propagation are untouched (Chalice would set ERROR)
     assert (service_log.level, service_log.handlers) == (level, handlers)
     assert service_log.level <= logging.WARNING

@@ -1,0 +1,113 @@
+"""The transactional outbox's relay: what a state change causes leaves from the table itself.
+
+A step records its event in the same DynamoDB transaction as the state change (the event
+item is the outbox). This handler reads the orders table's stream and, for every event item
+inserted, publishes the event to the order-events topic and, for an orchestrated order's
+``order_placed``, starts its workflow. A function that crashes right after its write
+therefore loses nothing: the stream still carries the write, and the relay is retried
+(per record: ``ReportBatchItemFailures``) until the publish or start succeeds.
+
+Delivery is at least once: a retried batch may publish an event again, which every
+consumer already tolerates (steps are idempotent, events are checked against the table).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
+    DynamoDBRecord,
+    DynamoDBRecordEventName,
+)
+from chalice.app import Chalice, DynamoDBEvent
+
+from chalicelib.bootstrap import dependencies
+from chalicelib.orders.events import Event
+from chalicelib.orders.events import EventType as OrderEventType
+from chalicelib.orders.model import Flow
+from chalicelib.ports import EventPublisher, Workflow
+from chalicelib.tracing import ORDER_KEYS, continue_order_trace, logger, traced, work_on
+
+BATCH_SIZE = 100
+# A new mapping starts from the oldest record the stream keeps (24 hours): events recorded
+# while the relay was being (re)deployed are relayed, not skipped.
+STARTING_POSITION = "TRIM_HORIZON"
+
+
+def relay(event: Event, events: EventPublisher, workflow: Workflow) -> None:
+    """Make a recorded event happen: publish it; an orchestrated order's placement starts
+    its workflow (named after the order, so a relayed copy cannot start it twice)."""
+    events.publish(event)
+    if event.type is OrderEventType.ORDER_PLACED and event.flow == Flow.ORCHESTRATION.value:
+        workflow.start(event.order_id)
+
+
+def recorded_event(new_image: dict[str, Any]) -> tuple[Event, str | None] | None:
+    """The event an inserted item records, with its order's trace; None for other items."""
+    if not str(new_image.get("sk", "")).startswith("EVENT#") or "event" not in new_image:
+        return None
+    trace_header = new_image.get("trace_header")
+    return Event.from_dict(json.loads(new_image["event"])), trace_header or None
+
+
+class HeldBackError(RuntimeError):
+    """Not tried: an earlier record of the batch failed, and the stream's order is kept."""
+
+
+def relay_recorded_events(stream_event: DynamoDBEvent) -> dict[str, Any]:
+    # Lambda retries a stream batch from its first failed record on; the ones after it are
+    # failed too, unrelayed, so an order's events are never published out of order.
+    failed: list[str] = []
+
+    def handle(record: DynamoDBRecord) -> None:
+        if failed:
+            raise HeldBackError(f"held back behind record {failed[0]}")
+        try:
+            relay_one(record)
+        except Exception:
+            failed.append(str(record.event_id))
+            raise
+
+    def relay_one(record: DynamoDBRecord) -> None:
+        if record.event_name is not DynamoDBRecordEventName.INSERT:
+            return  # an update of an order or of an event's effect: nothing to relay
+        image = record.dynamodb.new_image if record.dynamodb else None
+        found = recorded_event(image or {})
+        if found is None:
+            return
+        event, trace_header = found
+        work_on(event.order_id, event.flow, event.event_id)
+        # Published (and the workflow started) in the order's trace, as the step would have.
+        continue_order_trace(trace_header)
+        try:
+            with traced("relay", event.order_id, event.flow, event.event_id):
+                relay(event, dependencies().ports.events, dependencies().workflow)
+        except Exception as error:
+            logger.exception("event not relayed; it will be retried", extra={"reason": str(error)})
+            raise
+        finally:
+            continue_order_trace(None)
+            logger.remove_keys(list(ORDER_KEYS))
+
+    response = process_partial_response(
+        event=stream_event.to_dict(),
+        record_handler=handle,
+        processor=BatchProcessor(event_type=EventType.DynamoDBStreams),
+        context=None,  # only used by Powertools' own logging
+    )
+    return dict(response)
+
+
+def register_relay(app: Chalice, orders_stream_arn: str) -> None:
+    """The relay on the orders table's stream (the deploy hands its ARN to the app)."""
+    app.on_dynamodb_record(
+        stream_arn=orders_stream_arn,
+        batch_size=BATCH_SIZE,
+        starting_position=STARTING_POSITION,
+    )(relay_recorded_events)

@@ -1,0 +1,111 @@
+"""Unit tests of the outbox relay: the orders table's stream records in, events and starts out."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+from chalice.test import Client
+
+from chalicelib.orders.events import Event, EventType
+from tests.unit.fakes import FakeDependencies
+
+STREAM = "arn:aws:dynamodb:us-east-1:000000000000:table/orders-unit/stream/2026-01-01"
+TRACE = "Root=1-5f84c7a1-2a9f7e3c4b5d6e7f8a9b0c1d;Sampled=1"
+
+
+def event_of(event_type: EventType, flow: str, order_id: str = "o-1") -> Event:
+    return Event(
+        event_id=f"{order_id}-{event_type.value}",
+        type=event_type,
+        order_id=order_id,
+        flow=flow,
+        occurred_at="2026-01-01T12:00:00.000+00:00",
+        data={},
+    )
+
+
+def record(
+    sequence: int, event: Event | None, name: str = "INSERT", sk: str = "EVENT#000001"
+) -> dict[str, Any]:
+    """A stream record as Lambda hands it over (DynamoDB JSON, NEW_IMAGE)."""
+    image: dict[str, Any] = {"pk": {"S": "o-1"}, "sk": {"S": sk}}
+    if event is not None:
+        image |= {"event": {"S": json.dumps(event.to_dict())}, "trace_header": {"S": TRACE}}
+    return {
+        "eventID": str(sequence),
+        "eventName": name,
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "eventSourceARN": STREAM,
+        "dynamodb": {
+            "ApproximateCreationDateTime": 1767268800,
+            "Keys": {"pk": image["pk"], "sk": image["sk"]},
+            "NewImage": image,
+            "SequenceNumber": str(sequence),
+            "SizeBytes": 100,
+            "StreamViewType": "NEW_IMAGE",
+        },
+    }
+
+
+def relay(client: Client, *records: dict[str, Any]) -> Any:
+    return client.lambda_.invoke("relay_recorded_events", {"Records": list(records)}).payload
+
+
+def test_each_inserted_event_item_is_published_in_order(
+    client: Client, deps: FakeDependencies
+) -> None:
+    placed = event_of(EventType.ORDER_PLACED, "choreography")
+    notified = event_of(EventType.RESTAURANT_NOTIFIED, "choreography")
+    answer = relay(client, record(1, placed), record(2, notified, sk="EVENT#000002"))
+    assert answer == {"batchItemFailures": []}
+    assert deps.events.published == [placed, notified]
+    assert deps.workflow.started == []
+
+
+def test_an_orchestrated_placement_starts_its_workflow_and_is_published(
+    client: Client, deps: FakeDependencies
+) -> None:
+    placed = event_of(EventType.ORDER_PLACED, "orchestration")
+    relay(client, record(1, placed))
+    assert deps.workflow.started == ["o-1"]
+    assert deps.events.published == [placed]
+
+
+def test_updates_and_order_items_are_not_relayed(client: Client, deps: FakeDependencies) -> None:
+    settled = event_of(EventType.USER_NOTIFIED, "choreography")
+    answer = relay(
+        client,
+        record(1, settled, name="MODIFY"),  # an effect marked done: the event was relayed already
+        record(2, None, sk="ORDER"),  # the order's own item
+        record(3, None, name="REMOVE"),
+    )
+    assert answer == {"batchItemFailures": []}
+    assert deps.events.published == []
+
+
+def test_a_record_that_cannot_be_published_is_retried_and_holds_back_the_ones_after_it(
+    client: Client, deps: FakeDependencies
+) -> None:
+    placed = event_of(EventType.ORDER_PLACED, "choreography", "o-1")
+    notified = event_of(EventType.RESTAURANT_NOTIFIED, "choreography", "o-1")
+    other = event_of(EventType.ORDER_PLACED, "choreography", "o-2")
+    deps.events.published.append(other)  # published once already
+    published = deps.events.publish
+
+    def publish_all_but(event: Event) -> None:
+        if event == placed:
+            raise ClientError({"Error": {"Code": "Throttling", "Message": "x"}}, "Publish")
+        published(event)
+
+    deps.events.publish = publish_all_but  # type: ignore[method-assign]
+    records = [record(1, other), record(2, placed), record(3, notified, sk="EVENT#000002")]
+    answer = relay(client, *records)
+    # Lambda retries from sequence 2 on; sequence 3 was not published ahead of it
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "2"}, {"itemIdentifier": "3"}]}
+    assert deps.events.published == [other, other]
+    deps.events.publish = published  # type: ignore[method-assign]
+    assert relay(client, *records[1:]) == {"batchItemFailures": []}
+    assert deps.events.published == [other, other, placed, notified]
