@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any, Protocol
 
@@ -90,6 +90,7 @@ class Dependencies:
             notifier=SnsNotifier(settings.required(settings.NOTIFICATIONS_TOPIC), sns),
             clock=utc_now,
             new_id=new_id,
+            effect_lease=timedelta(seconds=settings.seconds(settings.EFFECT_LEASE)),
         )
 
     @cached_property

@@ -159,3 +159,6 @@ class Ports:
     notifier: Notifier
     clock: Callable[[], datetime]
     new_id: Callable[[], str]
+    # How long a claim on telling a person holds before a retry may take it over: a teller
+    # cannot run longer than its function's timeout, so an older claim was left by a crash.
+    effect_lease: timedelta = timedelta(seconds=60)

@@ -87,6 +87,7 @@ def function_environment(deployment: Deployment) -> Json:
         settings.NOTIFICATIONS_TOPIC: {"Ref": "NotificationsTopic"},
         settings.ORDER_FLOW_STATE_MACHINE: state_machine_arn(deployment),
         settings.RESTAURANT_DEADLINE: str(stage.restaurant_deadline_seconds),
+        settings.EFFECT_LEASE: str(effect_lease_seconds(deployment)),
         settings.FLOW_WEIGHTS_PARAMETER: {"Ref": "FlowWeightsParameter"},
         settings.AUTH_ISSUER: stage.auth.issuer,
         settings.AUTH_AUDIENCE: stage.auth.audience,
@@ -100,6 +101,12 @@ def function_environment(deployment: Deployment) -> Json:
     if stage.sqs_batching_window_seconds is not None:
         environment[settings.SQS_BATCHING_WINDOW] = str(stage.sqs_batching_window_seconds)
     return environment
+
+
+def effect_lease_seconds(deployment: Deployment) -> int:
+    """The longest timeout of the functions that tell people (``.chalice/config.json``)."""
+    tellers = [f for f, grants in GRANTS.items() if notify_people in grants]
+    return max(function_timeout_seconds(deployment.stage.name, f) for f in tellers)
 
 
 # --- least privilege: what each function calls, on what -----------------------------------

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from chalicelib.orders.decision import Decision, Outcome
@@ -44,8 +44,6 @@ from chalicelib.ports import Ports
 MAX_ORDER_TOTAL_CENTS = 200_000
 # How often a decision is tried again when another write (not a decision) changed the order.
 DECISION_ATTEMPTS = 5
-# How long a claim on telling a person holds before a retry may take it over (a crashed teller).
-EFFECT_LEASE = timedelta(seconds=60)
 
 USER_OUTCOMES = {
     OrderStatus.ACCEPTED: "accepted",
@@ -272,7 +270,7 @@ def _effect_again(
     order: Order, event: Event, effect: Callable[[Order, Event], None], ports: Ports
 ) -> None:
     """The event is recorded but its side effect still due: whoever claims it does it."""
-    if ports.orders.claim_effect(order, event, ports.clock(), EFFECT_LEASE):
+    if ports.orders.claim_effect(order, event, ports.clock(), ports.effect_lease):
         _claimed_effect(order, event, effect, ports)
     elif event.event_id in ports.orders.get(order.order_id).due_effects:
         # Someone else holds the claim (still telling, or crashed less than a lease ago):
