@@ -13,6 +13,7 @@ from chalicelib.entrypoints.api import api_blueprint
 from chalicelib.entrypoints.choreography import register_choreography
 from chalicelib.entrypoints.orchestration import orchestration_blueprint
 from chalicelib.entrypoints.relay import register_relay
+from chalicelib.entrypoints.sweeper import register_sweeper
 from chalicelib.tracing import traced_request
 
 APP_NAME = "orders"
@@ -49,6 +50,7 @@ def create_app(wiring: Wiring) -> Chalice:
     register_choreography(app, wiring.resource_prefix, wiring.sqs_batching_window_seconds)
     app.register_blueprint(orchestration_blueprint())
     register_relay(app, wiring.orders_stream_arn)
+    register_sweeper(app)
     return app
 
 

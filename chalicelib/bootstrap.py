@@ -19,6 +19,7 @@ from chalicelib.adapters.sns_events import SnsEventPublisher
 from chalicelib.adapters.sns_notifier import SnsNotifier
 from chalicelib.adapters.ssm_flow_weights import SsmFlowWeights
 from chalicelib.adapters.step_functions import StepFunctionsWorkflow
+from chalicelib.orders.deadlines import Deadlines
 from chalicelib.orders.events import EventType
 from chalicelib.ports import (
     FlowWeightsSource,
@@ -84,13 +85,24 @@ class Dependencies:
         sns = self.client("sns")
         return Ports(
             orders=DynamoDbOrderRepository(
-                settings.required(settings.ORDERS_TABLE), self.client("dynamodb"), recorder()
+                settings.required(settings.ORDERS_TABLE),
+                self.client("dynamodb"),
+                recorder(),
+                self.deadlines,
             ),
             events=SnsEventPublisher(settings.required(settings.ORDER_EVENTS_TOPIC), sns),
             notifier=SnsNotifier(settings.required(settings.NOTIFICATIONS_TOPIC), sns),
             clock=utc_now,
             new_id=new_id,
             effect_lease=timedelta(seconds=settings.seconds(settings.EFFECT_LEASE)),
+            deadlines=self.deadlines,
+        )
+
+    @cached_property
+    def deadlines(self) -> Deadlines:
+        return Deadlines(
+            restaurant=timedelta(seconds=settings.seconds(settings.RESTAURANT_DEADLINE)),
+            delivery=timedelta(seconds=settings.seconds(settings.DELIVERY_DEADLINE)),
         )
 
     @cached_property
@@ -99,6 +111,7 @@ class Dependencies:
             settings.required(settings.ORDER_FLOW_STATE_MACHINE),
             self.client("stepfunctions"),
             restaurant_deadline_seconds=settings.seconds(settings.RESTAURANT_DEADLINE),
+            delivery_deadline_seconds=settings.seconds(settings.DELIVERY_DEADLINE),
         )
 
     @cached_property

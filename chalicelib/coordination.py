@@ -120,7 +120,17 @@ class OrchestrationCoordinator(Coordinator):
         self._decide(order, Answer(Outcome.REJECTED, reason))
 
     def complete(self, order: Order) -> None:
-        self._hand_over(order, EventType.ORDER_COMPLETED, {"decision": Decision.DELIVERED})
+        """Hand the delivery to the waiting state; if none waits (the execution ended: a
+        task's retries ran out, or it was stopped), complete the order here: the table, not
+        the workflow, is the authority, and the step's conditional write decides."""
+        try:
+            self._hand_over(order, EventType.ORDER_COMPLETED, {"decision": Decision.DELIVERED})
+        except WorkflowNotWaitingError as not_waiting:
+            logger.warning(
+                "no state waits for the delivery; the order is completed without the workflow",
+                extra={"order_id": order.order_id, "reason": str(not_waiting)},
+            )
+            steps.complete_order(order.order_id, self.ports)
 
     def _decide(self, order: Order, answer: Answer) -> None:
         """Record the restaurant's answer (the first wins), then hand it to the waiting state."""

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.orders.access import Principal
+from chalicelib.orders.deadlines import Deadlines
 from chalicelib.orders.events import Event
 from chalicelib.orders.flow_choice import FlowWeights
 from chalicelib.orders.model import Order, OrderStatus
@@ -86,6 +87,17 @@ class OrderRepository(ABC):
     def recent_for(self, principal: Principal, limit: int) -> list[OrderSummary]:
         """The newest orders the principal is a party to (a customer's, or a restaurant's)."""
 
+    @abstractmethod
+    def overdue(self, now: datetime, limit: int) -> list[str]:
+        """Orders still waiting whose stored deadline (``deadlines.due_at`` at their last
+        write) is ``now`` or earlier, most overdue first, at most ``limit``."""
+
+    @abstractmethod
+    def reschedule(self, order: Order) -> None:
+        """Store the order's deadline again as the domain now computes it (stop watching it
+        when None), only if the order is unchanged since read; else leave it (the write that
+        changed it stored its own)."""
+
 
 class EventPublisher(ABC):
     @abstractmethod
@@ -102,6 +114,11 @@ class Notifier(ABC):
     @abstractmethod
     def tell_customer(self, order: Order, outcome: str) -> None: ...
 
+    @abstractmethod
+    def tell_restaurant_closed(self, order: Order, outcome: str, reason: str | None) -> None:
+        """Tell the restaurant an order it was sent ended without it: "cancelled" (``reason``:
+        the cancel reason) or "undelivered" (it did not confirm delivery in time)."""
+
 
 class Workflow(ABC):
     """The orchestrator (a state machine) as seen by the orders API."""
@@ -113,6 +130,11 @@ class Workflow(ABC):
     @abstractmethod
     def transitions(self, order_id: str) -> list[StateTransition]:
         """The states the order's workflow entered and exited so far, in order (or none)."""
+
+    @abstractmethod
+    def is_running(self, order_id: str) -> bool:
+        """Whether the order's execution is still running (it then owns its own deadlines);
+        False when it ended (succeeded, failed, timed out, stopped) or never started."""
 
     @abstractmethod
     def resume(self, order: Order, output: dict[str, Any]) -> None:
@@ -162,3 +184,5 @@ class Ports:
     # How long a claim on telling a person holds before a retry may take it over: a teller
     # cannot run longer than its function's timeout, so an older claim was left by a crash.
     effect_lease: timedelta = timedelta(seconds=60)
+    # How long each of an order's waits may last (the stage's restaurant and delivery deadlines).
+    deadlines: Deadlines = Deadlines(restaurant=timedelta(minutes=10), delivery=timedelta(hours=2))

@@ -43,6 +43,7 @@ PLACEHOLDER_STAGE = Stage(
     name="<stage>",
     target="aws",
     restaurant_deadline_seconds=0,
+    delivery_deadline_seconds=0,
     max_receive_count=0,
     auth=StageAuth(issuer="", audience="", role_claim="", jwks_url=""),
     sqs_batching_window_seconds=None,

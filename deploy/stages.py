@@ -64,6 +64,8 @@ class Stage:
     name: str
     target: str  # "local" (the local cloud) or "aws"
     restaurant_deadline_seconds: int
+    # How long the restaurant has to confirm delivery once the customer was told of acceptance.
+    delivery_deadline_seconds: int
     # Receives before a message is dead-lettered (at least MIN_RECEIVES_BEFORE_DEAD_LETTER).
     max_receive_count: int
     auth: StageAuth
@@ -115,6 +117,7 @@ def load_stage(name: str) -> Stage:
         name=name,
         target=declared["target"],
         restaurant_deadline_seconds=int(declared["restaurant_deadline_seconds"]),
+        delivery_deadline_seconds=int(declared["delivery_deadline_seconds"]),
         max_receive_count=int(declared["max_receive_count"]),
         auth=StageAuth.parse(name, declared["auth"]),
         sqs_batching_window_seconds=declared.get("local_tuning", {}).get(

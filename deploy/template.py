@@ -25,6 +25,7 @@ from chalicelib.application import APP_NAME
 from chalicelib.entrypoints.choreography import HANDLERS
 from chalicelib.entrypoints.orchestration import TASKS
 from chalicelib.entrypoints.relay import relay_recorded_events
+from chalicelib.entrypoints.sweeper import sweeper
 from chalicelib.subscriptions import SUBSCRIPTIONS, Subscription
 from deploy.stages import ASL, Deployment, function_timeout_seconds
 from localdev import dev_issuer
@@ -36,7 +37,9 @@ TASK_FUNCTIONS = [task.function_name for task in TASKS.values()]
 QUEUE_HANDLERS = {handler.__name__: subscription for subscription, handler in HANDLERS.items()}
 # The outbox relay, on the orders table's stream.
 RELAY = relay_recorded_events.__name__
-FUNCTIONS = [API_HANDLER, *TASK_FUNCTIONS, *QUEUE_HANDLERS, RELAY]
+# Every minute, resumes or ends the orders waiting past their deadline.
+SWEEPER = sweeper.__name__
+FUNCTIONS = [API_HANDLER, *TASK_FUNCTIONS, *QUEUE_HANDLERS, RELAY, SWEEPER]
 IAM_ROLE_NAME_LIMIT = 64
 # A new stage sends every order that names no flow to choreography; tools.flow_weights changes it.
 INITIAL_FLOW_WEIGHTS = {"choreography": 100, "orchestration": 0}
@@ -87,6 +90,7 @@ def function_environment(deployment: Deployment) -> Json:
         settings.NOTIFICATIONS_TOPIC: {"Ref": "NotificationsTopic"},
         settings.ORDER_FLOW_STATE_MACHINE: state_machine_arn(deployment),
         settings.RESTAURANT_DEADLINE: str(stage.restaurant_deadline_seconds),
+        settings.DELIVERY_DEADLINE: str(stage.delivery_deadline_seconds),
         settings.EFFECT_LEASE: str(effect_lease_seconds(deployment)),
         settings.FLOW_WEIGHTS_PARAMETER: {"Ref": "FlowWeightsParameter"},
         settings.AUTH_ISSUER: stage.auth.issuer,
@@ -129,9 +133,22 @@ def write_orders(deployment: Deployment, function: str) -> Statement:
 def list_orders(deployment: Deployment, function: str) -> Statement:
     # A party's orders, through the table's indexes (GET /orders).
     indexes = [
-        {"Fn::Sub": f"${{OrdersTable.Arn}}/index/{name}"} for name in dynamodb_orders.INDEXES
+        {"Fn::Sub": f"${{OrdersTable.Arn}}/index/{name}"}
+        for name in dynamodb_orders.PARTY_INDEX.values()
     ]
     return _allow(["dynamodb:Query"], indexes)
+
+
+def find_waiting_orders(deployment: Deployment, function: str) -> Statement:
+    # The orders waiting past their deadline, through the table's sparse index (the sweeper).
+    index = {"Fn::Sub": f"${{OrdersTable.Arn}}/index/{dynamodb_orders.WAITING_INDEX}"}
+    return _allow(["dynamodb:Query"], index)
+
+
+def check_flow_running(deployment: Deployment, function: str) -> Statement:
+    # Whether an order's execution (named after the order) still runs and owns its deadlines.
+    execution = f"execution:{state_machine_name(deployment)}:*"
+    return _allow(["states:DescribeExecution"], sub_arn("states", execution))
 
 
 def read_flow_history(deployment: Deployment, function: str) -> Statement:
@@ -206,6 +223,7 @@ def send_traces(deployment: Deployment, function: str) -> Statement:
 # received (kms:Decrypt), DynamoDB decrypts and makes the table's keys for reads and writes.
 KEY_USING_SERVICES: dict[Grant, str] = {
     write_orders: "dynamodb",
+    find_waiting_orders: "dynamodb",
     read_orders: "dynamodb",
     write_vouchers: "dynamodb",
     read_orders_stream: "dynamodb",
@@ -232,6 +250,7 @@ GRANTS: dict[str, list[Grant]] = {
     # Nobody publishes or starts the workflow after a write but the relay (the outbox).
     API_HANDLER: [
         write_orders,
+        notify_people,  # a customer's cancellation tells the restaurant that was sent the order
         answer_flow,
         read_flow_weights,
         read_auth_keys,
@@ -243,12 +262,14 @@ GRANTS: dict[str, list[Grant]] = {
     "reject_order_task": [write_orders],
     "notify_user_task": [write_orders, notify_people],
     "complete_order_task": [write_orders],
-    "cancel_order_task": [write_orders],
+    "cancel_order_task": [write_orders, notify_people],
+    "expire_delivery_task": [write_orders, notify_people],
     "restaurant_notifier": [write_orders, notify_people, consume_own_queue],
-    "restaurant_deadline_checker": [write_orders, consume_own_queue],
+    "restaurant_deadline_checker": [write_orders, notify_people, consume_own_queue],
     "user_notifier": [write_orders, notify_people, consume_own_queue],
     "promotions": [read_orders, write_vouchers, consume_own_queue],
     RELAY: [read_orders_stream, publish_events, start_flow],
+    SWEEPER: [write_orders, notify_people, find_waiting_orders, check_flow_running],
 }
 
 

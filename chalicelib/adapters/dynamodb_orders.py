@@ -10,6 +10,11 @@ Item layout (partition key ``pk``, sort key ``sk``):
 
 Two sparse indexes over the order items list each party's orders, newest first:
 ``by-customer`` (customer_id, placed_at) and ``by-restaurant`` (restaurant_id, placed_at).
+A third, ``waiting`` (waiting, due_at), lists the orders still waiting by their deadline,
+for the sweeper: every write of an order item stores ``due_at`` as the domain computes it
+(``chalicelib/orders/deadlines.py``) with ``waiting`` (one constant value), and removes both
+when the order waits for nothing. One partition: fine for the orders in flight at once
+here; shard the constant (``WAITING#0..n``) if writes to it ever approach its limit.
 
 Every change writes the order and its event in one transaction whose condition is
 the version and status we read, so a late or duplicate message can never move an
@@ -29,12 +34,13 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from chalicelib.orders.access import Principal, Role
+from chalicelib.orders.deadlines import Deadlines, due_at
 from chalicelib.orders.decision import Decision, Outcome
 from chalicelib.orders.errors import ConcurrentUpdateError, DuplicateOrderError, OrderNotFoundError
 from chalicelib.orders.events import Event
@@ -47,7 +53,10 @@ ORDER_SK = "ORDER"
 INDEXES = {
     "by-customer": ("customer_id", "placed_at"),
     "by-restaurant": ("restaurant_id", "placed_at"),
+    "waiting": ("waiting", "due_at"),
 }
+WAITING_INDEX = "waiting"
+WAITING = "WAITING"
 PARTY_INDEX = {Role.CUSTOMER: "by-customer", Role.RESTAURANT: "by-restaurant"}
 KEY_SK = "KEY"
 # A racing placement with the same key may still be committing when ours is refused.
@@ -60,11 +69,13 @@ def event_sk(version: int) -> str:
 
 
 class DynamoDbOrderRepository(OrderRepository):
-    def __init__(self, table_name: str, client: Any, recorder: str) -> None:
-        """``recorder``: the service this process is, stored with every event it records."""
+    def __init__(self, table_name: str, client: Any, recorder: str, deadlines: Deadlines) -> None:
+        """``recorder``: the service this process is, stored with every event it records;
+        ``deadlines``: the stage's, which an order's stored deadline is computed from."""
         self._table = table_name
         self._client = client
         self._recorder = recorder
+        self._deadlines = deadlines
 
     def add(self, order: Order, idempotency_key: str | None = None) -> None:
         (first_event,) = order.history
@@ -190,11 +201,17 @@ class DynamoDbOrderRepository(OrderRepository):
             ":previous": {"N": str(order.version - 1)},
             ":was": {"S": previous_status.value},
         }
+        due = due_at(order, self._deadlines)
+        if due is not None:
+            update += ", waiting = :waiting, due_at = :due_at"
+            values |= _due_values(due)
         if Decision.of(event) is not None and order.decision is not None:
             # A decision event: the first decision, or the one recorded before it (orchestration).
             update += ", decision = :decision" + _reason_update(order.decision)
             condition += " AND (attribute_not_exists(decision) OR decision = :decision)"
             values |= _decision_values(order.decision)
+        if due is None:
+            update += " REMOVE waiting, due_at"
         event_put = self._event_put(order, order.version, event)
         if effect_claimed_at is not None:
             event_put["Item"] |= {
@@ -269,6 +286,37 @@ class DynamoDbOrderRepository(OrderRepository):
             UpdateExpression="REMOVE effect_claimed_at" + (", effect_due" if done else ""),
         )
 
+    def overdue(self, now: datetime, limit: int) -> list[str]:
+        page = self._client.query(
+            TableName=self._table,
+            IndexName=WAITING_INDEX,
+            KeyConditionExpression="waiting = :waiting AND due_at <= :due_at",
+            ExpressionAttributeValues=_due_values(now),
+            ProjectionExpression="pk",
+            Limit=limit,
+        )
+        return [item["pk"]["S"] for item in page["Items"]]
+
+    def reschedule(self, order: Order) -> None:
+        due = due_at(order, self._deadlines)
+        values: dict[str, Any] = {":version": {"N": str(order.version)}}
+        if due is None:
+            update = "REMOVE waiting, due_at"
+        else:
+            update = "SET waiting = :waiting, due_at = :due_at"
+            values |= _due_values(due)
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": order.order_id}, "sk": {"S": ORDER_SK}},
+                UpdateExpression=update,
+                ConditionExpression="version = :version",
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as error:
+            if not _lost_race(error):
+                raise
+
     def _event_key(self, order: Order, event: Event) -> dict[str, Any]:
         version = next(
             number
@@ -295,18 +343,24 @@ class DynamoDbOrderRepository(OrderRepository):
             raise
 
     def _order_item(self, order: Order) -> dict[str, Any]:
-        return {
-            "pk": {"S": order.order_id},
-            "sk": {"S": ORDER_SK},
-            "customer_id": {"S": order.customer_id},
-            "restaurant_id": {"S": order.restaurant_id},
-            "items": {"S": json.dumps([item.to_dict() for item in order.items])},
-            "flow": {"S": order.flow.value},
-            "status": {"S": order.status.value},
-            "version": {"N": str(order.version)},
-            "request_fingerprint": {"S": order.request_fingerprint},
-            "placed_at": {"S": order.placed_at},
-        } | ({"trace_header": {"S": order.trace_header}} if order.trace_header else {})
+        due = due_at(order, self._deadlines)
+        waits = {} if due is None else {k[1:]: v for k, v in _due_values(due).items()}
+        return (
+            waits
+            | {
+                "pk": {"S": order.order_id},
+                "sk": {"S": ORDER_SK},
+                "customer_id": {"S": order.customer_id},
+                "restaurant_id": {"S": order.restaurant_id},
+                "items": {"S": json.dumps([item.to_dict() for item in order.items])},
+                "flow": {"S": order.flow.value},
+                "status": {"S": order.status.value},
+                "version": {"N": str(order.version)},
+                "request_fingerprint": {"S": order.request_fingerprint},
+                "placed_at": {"S": order.placed_at},
+            }
+            | ({"trace_header": {"S": order.trace_header}} if order.trace_header else {})
+        )
 
     def _event_put(self, order: Order, version: int, event: Event) -> dict[str, Any]:
         item = {
@@ -344,6 +398,12 @@ def _reason_update(decision: Decision) -> str:
 def _decision_values(decision: Decision) -> dict[str, Any]:
     values = {":decision": {"S": decision.outcome.value}}
     return values | ({":reason": {"S": decision.reason}} if decision.reason else {})
+
+
+def _due_values(due: datetime) -> dict[str, Any]:
+    """``:waiting`` and ``:due_at``: UTC ISO times with milliseconds sort as they compare."""
+    at = due.astimezone(UTC).isoformat(timespec="milliseconds")
+    return {":waiting": {"S": WAITING}, ":due_at": {"S": at}}
 
 
 def _epoch(at: datetime) -> dict[str, str]:

@@ -20,6 +20,19 @@ MESSAGES = {
     "accepted": "Your order {order_id} was accepted and is being prepared.",
     "rejected": "Sorry, the restaurant could not take your order {order_id}.",
     "cancelled": "Your order {order_id} was cancelled.",
+    "undelivered": "Sorry, your order {order_id} was not delivered in time. Please contact us.",
+}
+# What the restaurant learns when an order it was sent ends without it, by outcome.
+RESTAURANT_MESSAGES = {
+    "cancelled": "Order {order_id} was cancelled ({why}): do not prepare it.",
+    "undelivered": "Order {order_id} is closed as undelivered: its delivery was not confirmed "
+    "in time.",
+}
+# Why an order was cancelled, in the restaurant's words (the cancel reasons).
+CANCELLED_BECAUSE = {
+    "customer_request": "the customer cancelled it",
+    "restaurant_timeout": "it was not answered in time",
+    "workflow_failed": "it could not be processed",
 }
 
 
@@ -59,6 +72,16 @@ class SnsNotifier(Notifier):
             order=order,
             about=outcome,
             text=MESSAGES[outcome].format(order_id=order.order_id),
+        )
+
+    def tell_restaurant_closed(self, order: Order, outcome: str, reason: str | None) -> None:
+        why = CANCELLED_BECAUSE.get(reason or "", "no reason given")
+        self._send(
+            audience="restaurant",
+            recipient=order.restaurant_id,
+            order=order,
+            about=outcome,
+            text=RESTAURANT_MESSAGES[outcome].format(order_id=order.order_id, why=why),
         )
 
     def _send(self, audience: str, recipient: str, order: Order, about: str, text: str) -> None:

@@ -27,10 +27,12 @@ class StepFunctionsWorkflow(Workflow):
         state_machine_arn: str,
         client: Any,
         restaurant_deadline_seconds: int,
+        delivery_deadline_seconds: int,
     ) -> None:
         self._state_machine_arn = state_machine_arn
         self._client = client
         self._restaurant_deadline = restaurant_deadline_seconds
+        self._delivery_deadline = delivery_deadline_seconds
 
     def start(self, order_id: str) -> None:
         # The execution continues the placing request's trace: traceHeader in AWS; the input's
@@ -46,6 +48,7 @@ class StepFunctionsWorkflow(Workflow):
                     {
                         "order_id": order_id,
                         "restaurant_deadline_seconds": self._restaurant_deadline,
+                        "delivery_deadline_seconds": self._delivery_deadline,
                         "trace_header": trace_header or "",
                     }
                 ),
@@ -75,9 +78,21 @@ class StepFunctionsWorkflow(Workflow):
                 time.sleep(RESUME_PAUSE_SECONDS * attempt)
         raise DependencyUnavailableError(f"SendTaskSuccess failed: {failure}") from failure
 
-    def transitions(self, order_id: str) -> list[StateTransition]:
+    def is_running(self, order_id: str) -> bool:
+        try:
+            execution = self._client.describe_execution(executionArn=self._execution_arn(order_id))
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ExecutionDoesNotExist":
+                return False
+            raise
+        return bool(execution["status"] == "RUNNING")
+
+    def _execution_arn(self, order_id: str) -> str:
         # The execution is named after the order (see start).
-        arn = self._state_machine_arn.replace(":stateMachine:", ":execution:") + f":{order_id}"
+        return self._state_machine_arn.replace(":stateMachine:", ":execution:") + f":{order_id}"
+
+    def transitions(self, order_id: str) -> list[StateTransition]:
+        arn = self._execution_arn(order_id)
         found: list[StateTransition] = []
         request: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
         while True:

@@ -93,6 +93,16 @@ def complete_order_task(payload: dict[str, Any], context: Any) -> dict[str, Any]
     return _run("complete_order", order_id, lambda ports: steps.complete_order(order_id, ports))
 
 
+def expire_delivery_task(payload: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The delivery deadline passed (NotifyUserAndAwaitDelivery timed out): the order is
+    undelivered, and the customer and restaurant are told; ``event`` is None when the
+    delivery was confirmed after all (completed without the workflow, at the same moment)."""
+    order_id = _order_of(payload)
+    with traced("expire_delivery", order_id, Flow.ORCHESTRATION.value), _named_dependency_errors():
+        event = steps.expire_delivery(order_id, dependencies().ports)
+    return {"event": None if event is None else event.to_dict()}
+
+
 def cancel_order_task(payload: dict[str, Any], context: Any) -> dict[str, Any]:
     """Compensation: cancel the order (restaurant deadline passed, or a step failed).
 
@@ -134,6 +144,7 @@ TASKS: dict[str, Task] = {
     "NotifyUserFunctionArn": Task(notify_user_task, STEP_ERRORS),
     "CompleteOrderFunctionArn": Task(complete_order_task, STEP_ERRORS),
     "CancelOrderFunctionArn": Task(cancel_order_task, STEP_ERRORS),
+    "ExpireDeliveryFunctionArn": Task(expire_delivery_task, STEP_ERRORS),
 }
 
 

@@ -17,6 +17,7 @@ class EventType(StrEnum):
     USER_NOTIFIED = "user_notified"
     ORDER_COMPLETED = "order_completed"
     ORDER_CANCELLED = "order_cancelled"
+    ORDER_UNDELIVERED = "order_undelivered"
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,9 @@ from chalicelib.orders.model import OrderStatus
 MARGIN = timedelta(seconds=30)
 TELLING_THE_CUSTOMER = timedelta(minutes=1)
 DELIVERY = timedelta(hours=2)
-FINAL = frozenset({OrderStatus.COMPLETED, OrderStatus.REJECTED, OrderStatus.CANCELLED})
+FINAL = frozenset(
+    {OrderStatus.COMPLETED, OrderStatus.REJECTED, OrderStatus.CANCELLED, OrderStatus.UNDELIVERED}
+)
 
 
 def expected_within(status: OrderStatus, restaurant_deadline: timedelta) -> timedelta | None:

@@ -26,6 +26,8 @@ class OrderStatus(StrEnum):
     COMPLETED = "COMPLETED"
     REJECTED = "REJECTED"
     CANCELLED = "CANCELLED"
+    # The restaurant did not confirm delivery by the delivery deadline.
+    UNDELIVERED = "UNDELIVERED"
 
 
 class CancelReason(StrEnum):
@@ -47,13 +49,19 @@ TRANSITIONS: dict[OrderStatus, dict[EventType, OrderStatus]] = {
         EventType.ORDER_CANCELLED: OrderStatus.CANCELLED,
     },
     OrderStatus.ACCEPTED: {EventType.USER_NOTIFIED: OrderStatus.USER_NOTIFIED},
-    OrderStatus.USER_NOTIFIED: {EventType.ORDER_COMPLETED: OrderStatus.COMPLETED},
+    OrderStatus.USER_NOTIFIED: {
+        EventType.ORDER_COMPLETED: OrderStatus.COMPLETED,
+        EventType.ORDER_UNDELIVERED: OrderStatus.UNDELIVERED,
+    },
     OrderStatus.REJECTED: {EventType.USER_NOTIFIED: OrderStatus.REJECTED},
     OrderStatus.CANCELLED: {EventType.USER_NOTIFIED: OrderStatus.CANCELLED},
     OrderStatus.COMPLETED: {},
+    OrderStatus.UNDELIVERED: {},
 }
 
 AWAITING_RESTAURANT = frozenset({OrderStatus.PLACED, OrderStatus.RESTAURANT_NOTIFIED})
+# Decided; the customer is told next (USER_NOTIFIED for an accepted order, else recorded only).
+DECIDED = frozenset({OrderStatus.ACCEPTED, OrderStatus.REJECTED, OrderStatus.CANCELLED})
 
 
 @dataclass(frozen=True)

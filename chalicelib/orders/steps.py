@@ -27,6 +27,7 @@ from chalicelib.orders.errors import (
     DecisionTakenError,
     DuplicateOrderError,
     IdempotencyKeyReusedError,
+    IllegalTransitionError,
     InvalidOrderError,
 )
 from chalicelib.orders.events import Event, EventType
@@ -172,13 +173,52 @@ def complete_order(order_id: str, ports: Ports) -> Event:
 
 
 def cancel_order(order_id: str, reason: CancelReason, ports: Ports) -> Event:
-    """Cancel an order the restaurant has not accepted yet (also the compensation step)."""
+    """Cancel an order the restaurant has not accepted yet (also the compensation step).
+
+    A restaurant that was sent the order is told it is cancelled (and why); one that was
+    never sent it has nothing to learn.
+    """
+
+    def tell(order: Order, cancelled: Event) -> None:
+        ports.notifier.tell_restaurant_closed(order, "cancelled", cancelled.data["reason"])
+
     return _advance(
         order_id,
         EventType.ORDER_CANCELLED,
         ports,
         data=lambda order: {"reason": reason.value},
+        effect=tell,
+        effect_when=lambda order: order.recorded(EventType.RESTAURANT_NOTIFIED) is not None,
     )
+
+
+def expire_delivery(order_id: str, ports: Ports) -> Event | None:
+    """At the delivery deadline: the order is undelivered unless the restaurant confirmed it.
+
+    The customer and the restaurant are told. None when the delivery was confirmed (also if
+    the confirmation won a race with this step); a redelivered deadline finishes the telling.
+    """
+
+    def tell(order: Order, _undelivered: Event) -> None:
+        ports.notifier.tell_customer(order, "undelivered")
+        ports.notifier.tell_restaurant_closed(order, "undelivered", None)
+
+    try:
+        return _advance(
+            order_id,
+            EventType.ORDER_UNDELIVERED,
+            ports,
+            data=lambda order: {
+                "customer_id": order.customer_id,
+                "restaurant_id": order.restaurant_id,
+                "deadline_seconds": int(ports.deadlines.delivery.total_seconds()),
+            },
+            effect=tell,
+        )
+    except IllegalTransitionError:
+        if ports.orders.get(order_id).status is OrderStatus.COMPLETED:
+            return None
+        raise
 
 
 def decide(order_id: str, decision: Decision, ports: Ports) -> Order:
@@ -237,7 +277,10 @@ def _advance(
     ports: Ports,
     data: Callable[[Order], dict[str, Any]],
     effect: Callable[[Order, Event], None] | None = None,
+    effect_when: Callable[[Order], bool] = lambda order: True,
 ) -> Event:
+    """Record ``event_type`` once; ``effect`` (telling a person) is due with it if
+    ``effect_when`` holds for the order as it was before the event."""
     order = ports.orders.get(order_id)
     already = order.recorded(event_type)
     if already is not None:
@@ -245,12 +288,17 @@ def _advance(
             _effect_again(order, already, effect, ports)
         return already
     order.next_status(event_type)
+    if effect is not None and not effect_when(order):
+        effect = None
     event = _new_event(order, event_type, ports, data(order))
     previous_status = order.status
     order.apply(event)
-    try:
+    claimed_at = None
+    if effect is not None:
         # Claimed by this writer when the event occurred (one reading of the clock).
-        claimed_at = datetime.fromisoformat(event.occurred_at) if effect is not None else None
+        claimed_at = datetime.fromisoformat(event.occurred_at)
+        order.due_effects.add(event.event_id)  # stored as due: the order waits for it
+    try:
         ports.orders.append(order, event, previous_status, effect_claimed_at=claimed_at)
     except ConcurrentUpdateError:
         # Lost a race. To a copy of this very step: its event (its writer tells). To another
@@ -289,6 +337,7 @@ def _claimed_effect(
             ports.orders.settle_effect(order, event, done=False)
         raise
     ports.orders.settle_effect(order, event, done=True)
+    order.due_effects.discard(event.event_id)
 
 
 def _new_event(order: Order, event_type: EventType, ports: Ports, data: dict[str, Any]) -> Event:

@@ -15,6 +15,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from chalicelib.adapters.sns_events import SnsEventPublisher
 from chalicelib.adapters.sns_notifier import SnsNotifier
 from chalicelib.bootstrap import new_id, utc_now
 from chalicelib.orders import steps
+from chalicelib.orders.deadlines import Deadlines
 from chalicelib.orders.model import Flow, LineItem
 from chalicelib.ports import Ports
 from chalicelib.subscriptions import RESTAURANT_NOTIFIER
@@ -34,6 +36,8 @@ from tests.e2e.support import Tap
 pytestmark = pytest.mark.e2e
 
 REPETITIONS = 3
+# The local stage's (deploy/stages.json): what the deployed functions compute deadlines from.
+DEADLINES = Deadlines(restaurant=timedelta(seconds=20), delivery=timedelta(seconds=90))
 # Copies of one message delivered at once (each invoke gets an environment of its own).
 COPIES = 8
 ANSWERS = ("accept", "reject", "cancel")
@@ -174,7 +178,7 @@ def test_one_event_delivered_to_many_consumers_at_once_tells_once(
     sns = local_cloud.client("sns")
     ports = Ports(
         orders=DynamoDbOrderRepository(
-            chalice_deployment["orders_table"], local_cloud.client("dynamodb"), "e2e"
+            chalice_deployment["orders_table"], local_cloud.client("dynamodb"), "e2e", DEADLINES
         ),
         events=SnsEventPublisher(chalice_deployment["events_topic_arn"], sns),
         notifier=SnsNotifier(chalice_deployment["notifications_topic_arn"], sns),

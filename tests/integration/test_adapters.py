@@ -12,6 +12,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from chalicelib.adapters.sns_notifier import SnsNotifier
 from chalicelib.adapters.ssm_flow_weights import SsmFlowWeights
 from chalicelib.adapters.step_functions import StepFunctionsWorkflow
 from chalicelib.orders.access import Principal, Role
+from chalicelib.orders.deadlines import Deadlines
 from chalicelib.orders.errors import (
     ConcurrentUpdateError,
     DuplicateOrderError,
@@ -38,6 +40,7 @@ from tests.localcloud.cloud_helpers import unique_name
 
 pytestmark = pytest.mark.localcloud
 RECORDER = "integration_test"
+DEADLINES = Deadlines(restaurant=timedelta(seconds=20), delivery=timedelta(seconds=90))
 
 
 def an_event(order_id: str, event_type: EventType, data: dict[str, Any]) -> Event:
@@ -79,13 +82,21 @@ def orders(local_cloud: Any) -> Iterator[DynamoDbOrderRepository]:
         ],
         AttributeDefinitions=[
             {"AttributeName": name, "AttributeType": "S"}
-            for name in ["pk", "sk", "customer_id", "restaurant_id", "placed_at"]
+            for name in [
+                "pk",
+                "sk",
+                "customer_id",
+                "restaurant_id",
+                "placed_at",
+                "waiting",
+                "due_at",
+            ]
         ],
         # The indexes deploy/template.py declares, from the same constant.
         GlobalSecondaryIndexes=template.global_indexes(INDEXES),
     )
     dynamodb.get_waiter("table_exists").wait(TableName=table)
-    yield DynamoDbOrderRepository(table, dynamodb, recorder=RECORDER)
+    yield DynamoDbOrderRepository(table, dynamodb, recorder=RECORDER, deadlines=DEADLINES)
     dynamodb.delete_table(TableName=table)
 
 
@@ -258,7 +269,9 @@ def test_the_workflow_is_started_once_and_resumed_once(
     local_cloud: Any, waiting_machine: WaitingMachine
 ) -> None:
     sfn, sqs = local_cloud.client("stepfunctions"), local_cloud.client("sqs")
-    workflow = StepFunctionsWorkflow(waiting_machine.arn, sfn, restaurant_deadline_seconds=60)
+    workflow = StepFunctionsWorkflow(
+        waiting_machine.arn, sfn, restaurant_deadline_seconds=60, delivery_deadline_seconds=90
+    )
     order = new_order(unique_name("it-order"))
     workflow.start(order.order_id)
     workflow.start(order.order_id)  # a replayed placement starts nothing new
@@ -292,7 +305,10 @@ def test_resuming_without_a_token_is_refused(
     local_cloud: Any, waiting_machine: WaitingMachine
 ) -> None:
     workflow = StepFunctionsWorkflow(
-        waiting_machine.arn, local_cloud.client("stepfunctions"), restaurant_deadline_seconds=60
+        waiting_machine.arn,
+        local_cloud.client("stepfunctions"),
+        restaurant_deadline_seconds=60,
+        delivery_deadline_seconds=90,
     )
     with pytest.raises(WorkflowNotWaitingError):
         workflow.resume(new_order(), {"decision": "accepted"})

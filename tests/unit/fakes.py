@@ -12,6 +12,7 @@ from typing import Any
 from chalicelib.bootstrap import order_facts_from
 from chalicelib.entrypoints.relay import relay
 from chalicelib.orders.access import Principal, Role, is_party
+from chalicelib.orders.deadlines import due_at
 from chalicelib.orders.decision import Decision
 from chalicelib.orders.errors import (
     ConcurrentUpdateError,
@@ -49,6 +50,24 @@ class FakeOrderRepository(OrderRepository):
         self.claims: dict[str, datetime] = {}
         # The table's stream: told of every event recorded, once it is stored.
         self.stream: Callable[[Event], None] = lambda event: None
+        # Each waiting order's deadline as stored with it (the sparse index), by order id.
+        self.deadlines = Ports.deadlines
+        self.due: dict[str, datetime] = {}
+
+    def _store_due(self, order: Order) -> None:
+        due = due_at(order, self.deadlines)
+        if due is None:
+            self.due.pop(order.order_id, None)
+        else:
+            self.due[order.order_id] = due
+
+    def overdue(self, now: datetime, limit: int) -> list[str]:
+        waiting = sorted((due, order_id) for order_id, due in self.due.items() if due <= now)
+        return [order_id for _, order_id in waiting[:limit]]
+
+    def reschedule(self, order: Order) -> None:
+        if self.orders[order.order_id].version == order.version:
+            self._store_due(order)
 
     def add(self, order: Order, idempotency_key: str | None = None) -> None:
         if order.order_id in self.orders:
@@ -61,6 +80,7 @@ class FakeOrderRepository(OrderRepository):
         stored = copy.deepcopy(order)
         stored.recorded_by = {event.event_id: self.recorder for event in order.history}
         self.orders[order.order_id] = stored
+        self._store_due(order)
         for event in order.history:
             self.stream(event)
 
@@ -109,6 +129,7 @@ class FakeOrderRepository(OrderRepository):
         if effect_claimed_at is not None:
             stored.due_effects.add(event.event_id)
             self.claims[event.event_id] = effect_claimed_at
+        self._store_due(order)
         self.stream(event)
 
     def record_decision(self, order: Order) -> None:
@@ -163,6 +184,9 @@ class FakeNotifier(Notifier):
     def tell_customer(self, order: Order, outcome: str) -> None:
         self.sent.append(("customer", order.order_id, outcome))
 
+    def tell_restaurant_closed(self, order: Order, outcome: str, reason: str | None) -> None:
+        self.sent.append(("restaurant", order.order_id, outcome))
+
 
 class FakeWorkflow(Workflow):
     """Records starts and resumes; ``waiting`` says whether a state waits on the token."""
@@ -172,6 +196,8 @@ class FakeWorkflow(Workflow):
         self.resumed: list[tuple[str, dict[str, Any]]] = []
         self.waiting = True
         self.history: dict[str, list[StateTransition]] = {}
+        # Orders whose execution still runs (is_running); the others ended or never started.
+        self.running: set[str] = set()
         # What resume raises instead (DependencyUnavailableError: the orchestrator is down).
         self.failure: Exception | None = None
 
@@ -181,6 +207,9 @@ class FakeWorkflow(Workflow):
 
     def transitions(self, order_id: str) -> list[StateTransition]:
         return list(self.history.get(order_id, []))
+
+    def is_running(self, order_id: str) -> bool:
+        return order_id in self.running
 
     def resume(self, order: Order, output: dict[str, Any]) -> None:
         if self.failure is not None:

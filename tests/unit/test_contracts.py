@@ -32,7 +32,8 @@ def test_every_event_type_has_a_published_schema(event_type: EventType) -> None:
 def test_every_event_the_steps_produce_matches_its_schema() -> None:
     deps = FakeDependencies()
     produced: list[Event] = []
-    for order_id, finish in [("a", "complete"), ("b", "reject"), ("c", "cancel")]:
+    finishes = [("a", "complete"), ("b", "reject"), ("c", "cancel"), ("d", "undelivered")]
+    for order_id, finish in finishes:
         produced.append(
             steps.place_order(
                 steps.PlaceOrder(
@@ -46,6 +47,12 @@ def test_every_event_the_steps_produce_matches_its_schema() -> None:
             produced.append(steps.accept_order(order_id, deps.ports))
             produced.append(steps.notify_user(order_id, deps.ports))
             produced.append(steps.complete_order(order_id, deps.ports))
+        elif finish == "undelivered":
+            produced.append(steps.accept_order(order_id, deps.ports))
+            produced.append(steps.notify_user(order_id, deps.ports))
+            expired = steps.expire_delivery(order_id, deps.ports)
+            assert expired is not None
+            produced.append(expired)
         elif finish == "reject":
             produced.append(steps.reject_order(order_id, "closed", deps.ports))
             produced.append(steps.notify_user(order_id, deps.ports))

@@ -81,6 +81,13 @@ def test_only_notifiers_tell_people() -> None:
         "notify_user_task",
         "restaurant_notifier",
         "user_notifier",
+        # A cancellation tells the restaurant that was sent the order: whoever cancels.
+        "api_handler",
+        "cancel_order_task",
+        "restaurant_deadline_checker",
+        # An undelivered order tells the customer and the restaurant; the sweeper runs any step.
+        "expire_delivery_task",
+        "sweeper",
     }
 
 

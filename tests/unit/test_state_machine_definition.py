@@ -85,8 +85,12 @@ def test_waits_for_people_pass_the_token_and_the_restaurant_has_a_deadline(
     restaurant = waits["NotifyRestaurant"]
     assert restaurant["TimeoutSecondsPath"] == "$.restaurant_deadline_seconds"
     assert any(c["ErrorEquals"] == ["States.Timeout"] for c in restaurant["Catch"])
-    # The choreography has no delivery deadline; the same story ends the same way in both.
-    assert "TimeoutSecondsPath" not in waits["NotifyUserAndAwaitDelivery"]
+    # The delivery has its deadline too (the sweeper enforces the same one in the choreography).
+    delivery = waits["NotifyUserAndAwaitDelivery"]
+    assert delivery["TimeoutSecondsPath"] == "$.delivery_deadline_seconds"
+    (timeout,) = [c for c in delivery["Catch"] if c["ErrorEquals"] == ["States.Timeout"]]
+    assert timeout["Next"] == "ExpireDelivery"
+    assert asl["States"]["ExpireDelivery"]["End"] is True
 
 
 def test_only_failures_before_the_restaurant_answered_are_compensated(asl: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.application import Wiring, create_app
+from chalicelib.entrypoints.orchestration import TASKS
 from chalicelib.settings import ConfigurationError
 from chalicelib.subscriptions import SUBSCRIPTIONS
 from tests.unit.conftest import as_party, order_request
@@ -79,7 +80,8 @@ def test_lambda_finds_every_handler_where_chalice_says_it_is(
     handler_strings = [source.handler_string for source in app.event_sources]
     handler_strings += [function.handler_string for function in app.pure_lambda_functions]
     # THEN every handler string names a callable that exists in the package
-    assert len(handler_strings) == len(SUBSCRIPTIONS) + 1 + 6  # queues, the stream, the tasks
+    # the queues, the stream, the sweeper's schedule, the tasks
+    assert len(handler_strings) == len(SUBSCRIPTIONS) + 1 + 1 + len(TASKS)
     for handler_string in handler_strings:
         module_name, attribute = handler_string.rsplit(".", 1)
         assert callable(getattr(importlib.import_module(module_name), attribute)), handler_string

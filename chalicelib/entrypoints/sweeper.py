@@ -1,0 +1,57 @@
+"""The sweeper: every minute, orders that waited past their deadline are resumed or ended.
+
+It reads the orders still waiting whose deadline passed (a sparse index of the orders table,
+``deadlines.due_at``) and runs what ``chalicelib/orders/sweep.py`` decides for each. An
+orchestrated order whose execution still runs is left to Step Functions, which owns its
+timeouts; one whose execution ended (a task's retries ran out, it was stopped) or never
+started is taken over with the same steps. One order's failure does not stop the others:
+it is logged and the next sweep tries it again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice.app import Chalice, CloudWatchEvent, Rate
+
+from chalicelib.bootstrap import dependencies
+from chalicelib.orders.model import Flow
+from chalicelib.orders.sweep import Action, carry_out, next_action
+from chalicelib.tracing import ORDER_KEYS, logger, traced, work_on
+
+# Orders looked at per run: the function's timeout bounds a run; the rest wait a minute.
+SWEEP_LIMIT = 50
+EVERY_MINUTE = Rate(1, unit=Rate.MINUTES)
+
+
+def sweeper(event: CloudWatchEvent) -> dict[str, Any]:
+    """One sweep; returns what it did per order (an invocation's answer, and its log)."""
+    ports = dependencies().ports
+    now = ports.clock()
+    done: dict[str, str] = {}
+    failed: dict[str, str] = {}
+    for order_id in ports.orders.overdue(now, SWEEP_LIMIT):
+        try:
+            order = ports.orders.get(order_id)
+            work_on(order_id, order.flow.value)
+            if order.flow is Flow.ORCHESTRATION and dependencies().workflow.is_running(order_id):
+                done[order_id] = "left to its running execution"
+                continue
+            action = next_action(order, now, ports.deadlines)
+            if action is not Action.WAIT:
+                with traced(f"sweep: {action.value}", order_id, order.flow.value):
+                    carry_out(action, order, ports)
+            done[order_id] = action.value
+        except Exception as error:  # noqa: BLE001 - one order's failure must not stop the sweep
+            logger.exception("order not swept; the next sweep tries again")
+            failed[order_id] = f"{type(error).__name__}: {error}"
+        finally:
+            logger.remove_keys(list(ORDER_KEYS))
+    if done or failed:
+        logger.info("sweep done", extra={"swept": done, "failed": failed})
+    return {"swept": done, "failed": failed}
+
+
+def register_sweeper(app: Chalice) -> None:
+    """On the app itself (not a blueprint): Lambda finds it as ``app.sweeper``."""
+    app.schedule(EVERY_MINUTE, name=sweeper.__name__)(sweeper)

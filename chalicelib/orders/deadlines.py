@@ -1,0 +1,77 @@
+"""Every wait of an order has a deadline: when the order must have moved on.
+
+- awaiting the restaurant: its answer by the restaurant deadline after placing (owners: the
+  restaurant-deadline queue in the choreography, the NotifyRestaurant state's timeout in the
+  orchestration);
+- decided: the customer told within ``telling`` of the decision (owners: the user-notifier,
+  the NotifyUser tasks);
+- accepted and told: delivery confirmed within the delivery deadline after the customer was
+  told (owners: the sweeper in the choreography, NotifyUserAndAwaitDelivery's timeout in the
+  orchestration);
+- a person's telling left due (its teller failed): done within ``telling`` of its event.
+
+``due_at`` is the earliest of these for an order; the orders table keeps it on the order
+while the order waits (a sparse index the sweeper reads), and None means nothing is left.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from chalicelib.orders.events import EventType
+from chalicelib.orders.expectations import TELLING_THE_CUSTOMER
+from chalicelib.orders.model import AWAITING_RESTAURANT, DECIDED, Order, OrderStatus
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """How long each wait may last (the stage's settings; ``telling`` is the same everywhere)."""
+
+    restaurant: timedelta
+    delivery: timedelta
+    telling: timedelta = TELLING_THE_CUSTOMER
+
+
+def restaurant_due(order: Order, deadlines: Deadlines) -> datetime:
+    return _at(order.placed_at) + deadlines.restaurant
+
+
+def telling_due(order: Order, deadlines: Deadlines) -> datetime | None:
+    """When the customer must have been told of the decision; None if told (or undecided)."""
+    if order.status not in DECIDED or order.recorded(EventType.USER_NOTIFIED) is not None:
+        return None
+    decided = order.history[-1]  # the decision event: nothing follows it until the telling
+    return _at(decided.occurred_at) + deadlines.telling
+
+
+def delivery_due(order: Order, deadlines: Deadlines) -> datetime | None:
+    """When the restaurant must have confirmed delivery; None unless the order awaits it."""
+    told = order.recorded(EventType.USER_NOTIFIED)
+    if order.status is not OrderStatus.USER_NOTIFIED or told is None:
+        return None
+    return _at(told.occurred_at) + deadlines.delivery
+
+
+def effects_due(order: Order, deadlines: Deadlines) -> list[datetime]:
+    """When each telling still due must have been done."""
+    return [
+        _at(event.occurred_at) + deadlines.telling
+        for event in order.history
+        if event.event_id in order.due_effects
+    ]
+
+
+def due_at(order: Order, deadlines: Deadlines) -> datetime | None:
+    """The order's next deadline; None when it waits for nothing (closed, every telling done)."""
+    waits = effects_due(order, deadlines)
+    if order.status in AWAITING_RESTAURANT:
+        waits.append(restaurant_due(order, deadlines))
+    for due in (telling_due(order, deadlines), delivery_due(order, deadlines)):
+        if due is not None:
+            waits.append(due)
+    return min(waits, default=None)
+
+
+def _at(iso_time: str) -> datetime:
+    return datetime.fromisoformat(iso_time)
