@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from chalicelib.orders.deadlines import due_at
 from chalicelib.orders.decision import Decision, Outcome
 from chalicelib.orders.errors import (
     ConcurrentUpdateError,
@@ -338,6 +339,10 @@ def _claimed_effect(
         raise
     ports.orders.settle_effect(order, event, done=True)
     order.due_effects.discard(event.event_id)
+    if due_at(order, ports.deadlines) is None:
+        # The last thing the order waited for: no longer watched (if unchanged since read;
+        # otherwise the later write stored its own deadline, and the sweeper tidies up).
+        ports.orders.reschedule(order)
 
 
 def _new_event(order: Order, event_type: EventType, ports: Ports, data: dict[str, Any]) -> Event:
