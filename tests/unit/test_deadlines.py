@@ -32,11 +32,12 @@ DEADLINES = Deadlines(
 AFTER_EVERYTHING = timedelta(days=1)
 
 
-@pytest.fixture(autouse=True)
-def stage_deadlines(deps: FakeDependencies) -> None:
-    """The fakes compute deadlines as a stage with DEADLINES would."""
+@pytest.fixture
+def deps(deps: FakeDependencies) -> FakeDependencies:
+    """The installed fakes, computing deadlines as a stage with DEADLINES would."""
     deps.ports = dataclasses.replace(deps.ports, deadlines=DEADLINES)
     deps.orders.deadlines = DEADLINES
+    return deps
 
 
 def placed(deps: FakeDependencies, flow: Flow = Flow.CHOREOGRAPHY, order_id: str = "o-1") -> str:
