@@ -338,10 +338,12 @@ def _claimed_effect(
             ports.orders.settle_effect(order, event, done=False)
         raise
     ports.orders.settle_effect(order, event, done=True)
+    waited_until = due_at(order, ports.deadlines)
     order.due_effects.discard(event.event_id)
-    if due_at(order, ports.deadlines) is None:
-        # The last thing the order waited for: no longer watched (if unchanged since read;
-        # otherwise the later write stored its own deadline, and the sweeper tidies up).
+    if due_at(order, ports.deadlines) != waited_until:
+        # The telling was what the order waited for first: its next deadline (or none, once
+        # it waits for nothing) is stored, if the order is unchanged since read; otherwise
+        # the later write stored its own, and the sweeper tidies up what is left.
         ports.orders.reschedule(order)
 
 

@@ -5,7 +5,9 @@ variable naming a topic that does not exist (a bad configuration change, as an o
 make), so it cannot tell the customer their order was accepted. Its ``order_accepted`` fails on
 every receive and goes to the dead-letter queue: the step records user_notified with the telling
 still due (it writes before it tells), and nobody is told; then the configuration is put back
-("the cause is fixed"). Nothing in the code knows about this test.
+("the cause is fixed"). Nothing in the code knows about this test. The deployment's sweeper,
+which would finish the telling (and later expire the delivery) on its own, is switched off
+for the scenario: it proves the operator's path, and test_redrive.py switches it back on.
 
 It runs on the SAM deployment, deployed when the session begins, so that the chalice
 deployment's tests, which accept choreographed orders all the time, never meet the broken
@@ -50,6 +52,15 @@ class DeadLettered:
     dead_letter_queue: str
     seconds_to_dead_letter: float
     notifications: Tap  # what the SAM deployment told people, from before the accept on
+    sweeper_schedules: list[str]  # the SAM deployment's, disabled until the redrive is done
+
+
+def sweeper_schedules(cloud: Any, deployment: dict[str, Any]) -> list[str]:
+    """The EventBridge rules that run the deployment's sweeper."""
+    function = f"{deployment['prefix']}-{template.SWEEPER}"
+    arn = cloud.client("lambda").get_function(FunctionName=function)["Configuration"]
+    rules = cloud.client("events").list_rule_names_by_target(TargetArn=arn["FunctionArn"])
+    return list(rules["RuleNames"])
 
 
 def user_notifier(deployment: dict[str, Any]) -> str:
@@ -110,6 +121,9 @@ def dead_letter_an_accepted_order(
     order_id = api.place(order)
     api.wait_for(order_id, "RESTAURANT_NOTIFIED")
     notifications = Tap(cloud, deployment["notifications_topic_arn"], f"e2e-told-{order_id[:8]}")
+    schedules = sweeper_schedules(cloud, deployment)
+    for rule in schedules:
+        cloud.client("events").disable_rule(Name=rule)
     with notifications_topic_missing(cloud.client("lambda"), user_notifier(deployment)):
         accepted_at = time.monotonic()
         assert api.act(order_id, "accept").status == 202
@@ -121,4 +135,4 @@ def dead_letter_an_accepted_order(
         )
         took = time.monotonic() - accepted_at
         status = api.order(order_id)["status"]
-    return DeadLettered(order_id, api, status, dead_letter_queue, took, notifications)
+    return DeadLettered(order_id, api, status, dead_letter_queue, took, notifications, schedules)

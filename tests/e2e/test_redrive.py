@@ -89,3 +89,5 @@ def test_a_dead_lettered_event_redriven_after_its_cause_is_fixed_finishes_the_or
     # AND nothing waits in the dead-letter queue any more
     assert redrive(local_cloud, "--queue", "user-notifier", "--dry-run")[-1].endswith(" waiting=0")
     stuck.notifications.close()
+    for rule in stuck.sweeper_schedules:  # the scenario switched the back-up off
+        local_cloud.client("events").enable_rule(Name=rule)

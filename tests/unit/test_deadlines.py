@@ -86,6 +86,8 @@ def test_a_decided_order_is_due_to_tell_its_customer(deps: FakeDependencies) -> 
 def test_an_accepted_and_told_order_is_due_to_be_delivered(deps: FakeDependencies) -> None:
     order = deps.orders.get(told_of_acceptance(deps))
     assert due_at(order, DEADLINES) == at(order, EventType.USER_NOTIFIED) + DEADLINES.delivery
+    # Stored once the telling was done (until then the order waited for the telling first).
+    assert deps.orders.due[order.order_id] == due_at(order, DEADLINES)
 
 
 @pytest.mark.parametrize("ending", ["complete", "reject"])
