@@ -12,7 +12,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -98,6 +98,45 @@ def orders(local_cloud: Any) -> Iterator[DynamoDbOrderRepository]:
     dynamodb.get_waiter("table_exists").wait(TableName=table)
     yield DynamoDbOrderRepository(table, dynamodb, recorder=RECORDER, deadlines=DEADLINES)
     dynamodb.delete_table(TableName=table)
+
+
+def test_waiting_orders_are_listed_by_deadline_until_they_wait_for_nothing(
+    orders: DynamoDbOrderRepository,
+) -> None:
+    # GIVEN a placed order: it waits for its restaurant until the restaurant deadline
+    order = new_order("o-waits")
+    orders.add(order)
+    due = datetime.fromisoformat(order.placed_at) + DEADLINES.restaurant
+    # THEN the sweeper's index lists it once that deadline has passed, not before
+    assert "o-waits" not in orders.overdue(due - timedelta(milliseconds=1), 100)
+    assert "o-waits" in orders.overdue(due, 100)
+    # WHEN it is cancelled and its customer told (an event recorded with no telling due)
+    for event_type, data in [
+        (EventType.ORDER_CANCELLED, {"reason": "customer_request"}),
+        (EventType.USER_NOTIFIED, {"customer_id": "c-1", "outcome": "cancelled"}),
+    ]:
+        event = an_event("o-waits", event_type, data)
+        previous = order.status
+        order.apply(event)
+        orders.append(order, event, previous)
+    # THEN it waits for nothing, and is no longer listed
+    assert "o-waits" not in orders.overdue(due + timedelta(days=1), 100)
+
+
+def test_rescheduling_a_changed_order_leaves_its_newer_deadline(
+    orders: DynamoDbOrderRepository,
+) -> None:
+    order = new_order("o-moved")
+    orders.add(order)
+    stale = orders.get("o-moved")
+    cancelled = an_event("o-moved", EventType.ORDER_CANCELLED, {"reason": "customer_request"})
+    order.apply(cancelled)
+    orders.append(order, cancelled, OrderStatus.PLACED)  # due: the customer told, in a minute
+    stale.status = OrderStatus.COMPLETED  # as if nothing were left, from an older read
+    orders.reschedule(stale)  # refused quietly: the version moved on
+    assert "o-moved" in orders.overdue(datetime(2100, 1, 1, tzinfo=UTC), 100)
+    orders.reschedule(orders.get("o-moved"))  # the current order: its deadline, unchanged
+    assert "o-moved" in orders.overdue(datetime(2100, 1, 1, tzinfo=UTC), 100)
 
 
 def test_an_order_and_its_timeline_round_trip(orders: DynamoDbOrderRepository) -> None:
