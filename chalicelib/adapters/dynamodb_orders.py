@@ -80,7 +80,7 @@ class DynamoDbOrderRepository(OrderRepository):
     def add(self, order: Order, idempotency_key: str | None = None) -> None:
         (first_event,) = order.history
         writes: list[dict[str, Any]] = [
-            {"Put": self._new_item(self._order_item(order))},
+            {"Put": self._new_item(self._order_item(order) | self._waiting_attributes(order))},
             {"Put": self._event_put(order, 1, first_event)},
         ]
         if idempotency_key is not None:
@@ -343,24 +343,25 @@ class DynamoDbOrderRepository(OrderRepository):
             raise
 
     def _order_item(self, order: Order) -> dict[str, Any]:
+        return {
+            "pk": {"S": order.order_id},
+            "sk": {"S": ORDER_SK},
+            "customer_id": {"S": order.customer_id},
+            "restaurant_id": {"S": order.restaurant_id},
+            "items": {"S": json.dumps([item.to_dict() for item in order.items])},
+            "flow": {"S": order.flow.value},
+            "status": {"S": order.status.value},
+            "version": {"N": str(order.version)},
+            "request_fingerprint": {"S": order.request_fingerprint},
+            "placed_at": {"S": order.placed_at},
+        } | ({"trace_header": {"S": order.trace_header}} if order.trace_header else {})
+
+    def _waiting_attributes(self, order: Order) -> dict[str, Any]:
+        """``waiting`` and ``due_at`` of an order that waits (for the sweeper's index)."""
         due = due_at(order, self._deadlines)
-        waits = {} if due is None else {k[1:]: v for k, v in _due_values(due).items()}
-        return (
-            waits
-            | {
-                "pk": {"S": order.order_id},
-                "sk": {"S": ORDER_SK},
-                "customer_id": {"S": order.customer_id},
-                "restaurant_id": {"S": order.restaurant_id},
-                "items": {"S": json.dumps([item.to_dict() for item in order.items])},
-                "flow": {"S": order.flow.value},
-                "status": {"S": order.status.value},
-                "version": {"N": str(order.version)},
-                "request_fingerprint": {"S": order.request_fingerprint},
-                "placed_at": {"S": order.placed_at},
-            }
-            | ({"trace_header": {"S": order.trace_header}} if order.trace_header else {})
-        )
+        if due is None:
+            return {}
+        return {name.removeprefix(":"): value for name, value in _due_values(due).items()}
 
     def _event_put(self, order: Order, version: int, event: Event) -> dict[str, Any]:
         item = {
