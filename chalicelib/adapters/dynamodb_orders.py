@@ -160,6 +160,11 @@ class DynamoDbOrderRepository(OrderRepository):
                 for event, item in zip(history, events, strict=True)
                 if "effect_due" in item
             },
+            tellers={
+                event.event_id: (item["told_by"]["S"], item["told_at"]["S"])
+                for event, item in zip(history, events, strict=True)
+                if "told_by" in item and "told_at" in item
+            },
         )
 
     def recent_for(self, principal: Principal, limit: int) -> list[OrderSummary]:
@@ -280,10 +285,22 @@ class DynamoDbOrderRepository(OrderRepository):
         return True
 
     def settle_effect(self, order: Order, event: Event, done: bool) -> None:
+        if not done:
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._event_key(order, event),
+                UpdateExpression="REMOVE effect_claimed_at",
+            )
+            return
+        # Who told, and when: the timeline shows a telling done by another service (the
+        # sweeper finishing one whose teller failed).
+        told_at = datetime.now(UTC).isoformat(timespec="milliseconds")
         self._client.update_item(
             TableName=self._table,
             Key=self._event_key(order, event),
-            UpdateExpression="REMOVE effect_claimed_at" + (", effect_due" if done else ""),
+            UpdateExpression="SET told_by = :teller, told_at = :at "
+            "REMOVE effect_claimed_at, effect_due",
+            ExpressionAttributeValues={":teller": {"S": self._recorder}, ":at": {"S": told_at}},
         )
 
     def overdue(self, now: datetime, limit: int) -> list[str]:

@@ -14,7 +14,12 @@ from chalicelib.orders.decision import Decision, Outcome
 from chalicelib.orders.errors import ConcurrentUpdateError
 from chalicelib.orders.events import EventType
 from chalicelib.orders.model import OrderStatus
-from tests.integration.test_adapters import an_event, new_order, orders  # noqa: F401
+from tests.integration.test_adapters import (  # noqa: F401
+    RECORDER,
+    an_event,
+    new_order,
+    orders,
+)
 
 pytestmark = pytest.mark.localcloud
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
@@ -77,4 +82,6 @@ def test_a_due_side_effect_is_claimed_by_one_at_a_time_and_settled(
     assert orders.claim_effect(order, told, NOW + LEASE * 2, LEASE)
     orders.settle_effect(order, told, done=True)
     assert orders.get("o-1").due_effects == set()
+    (teller, _) = orders.get("o-1").tellers[told.event_id]  # who told, for the timeline
+    assert teller == RECORDER
     assert not orders.claim_effect(order, told, NOW + LEASE * 9, LEASE)

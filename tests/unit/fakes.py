@@ -150,9 +150,13 @@ class FakeOrderRepository(OrderRepository):
         return True
 
     def settle_effect(self, order: Order, event: Event, done: bool) -> None:
-        self.claims.pop(event.event_id, None)
+        claimed_at = self.claims.pop(event.event_id, None)
         if done:
-            self.orders[order.order_id].due_effects.discard(event.event_id)
+            stored = self.orders[order.order_id]
+            stored.due_effects.discard(event.event_id)
+            # Told when claimed, in the steps' clock (the real store reads its own).
+            at = claimed_at.isoformat(timespec="milliseconds") if claimed_at else event.occurred_at
+            stored.tellers[event.event_id] = (self.recorder, at)
 
     def save_callback_token(self, order_id: str, token: str) -> None:
         if order_id not in self.orders:

@@ -23,6 +23,7 @@ from chalicelib.orders.events import EventType
 from chalicelib.orders.expectations import MARGIN
 from chalicelib.orders.model import CancelReason, Flow, LineItem, Order, OrderStatus
 from chalicelib.orders.sweep import Action, next_action
+from chalicelib.orders.timeline import timeline
 from tests.unit.fakes import FakeDependencies
 from tests.unit.test_api import awaiting_restaurant, post
 
@@ -353,3 +354,28 @@ def test_orchestrated_completion_is_still_handed_to_a_waiting_execution(
     assert post(client, f"/orders/{order_id}/complete").status_code == 202
     assert deps.workflow.resumed == [(order_id, {"decision": "delivered"})]
     assert deps.orders.get(order_id).status is OrderStatus.USER_NOTIFIED  # its task completes
+
+
+def test_a_telling_the_sweeper_finished_is_in_the_timeline(deps: FakeDependencies) -> None:
+    # GIVEN an order whose restaurant was never told: the telling failed, and its retries ran out
+    order_id = placed(deps)
+    real = deps.notifier.tell_restaurant
+    deps.notifier.tell_restaurant = failing  # type: ignore[method-assign]
+    with pytest.raises(DependencyUnavailableError):
+        steps.notify_restaurant(order_id, deps.ports)
+    deps.notifier.tell_restaurant = real  # type: ignore[method-assign]
+    # WHEN the sweeper runs past the telling's deadline (the restaurant's passed too: the
+    # telling comes first, the next sweep settles the order)
+    result = sweep_later(deps, DEADLINES.telling + MARGIN)
+    # THEN it told the restaurant, and the timeline says who did, after the event's recorder
+    assert result["swept"] == {order_id: "finish_telling"}
+    assert deps.notifier.sent == [("restaurant", order_id, "new order")]
+    steps_seen = [
+        (step["step"], step["service"], step["kind"])
+        for step in timeline(deps.orders.get(order_id), [])["steps"]
+    ]
+    assert steps_seen == [
+        ("order_placed", "orders API", "event"),
+        ("restaurant_notified", "orders API", "event"),
+        ("restaurant_notified told", "sweeper", "telling"),
+    ]
