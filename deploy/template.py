@@ -441,22 +441,22 @@ def _table(
     }
 
 
-def _topic(topic: str, name: str, *allowed: Statement) -> Json:
+def _topic(topic: str, name: str, *allowed: Statement, fifo: bool = False) -> Json:
     """A topic encrypted with the data key, which only TLS connections may publish to.
 
     ``allowed``: statements letting AWS services publish (the account's principals need none:
-    their IAM policies decide).
+    their IAM policies decide). ``fifo``: a FIFO topic (``name`` ends in ``.fifo``), which
+    drops a message whose deduplication id it delivered in the last five minutes.
     """
+    properties: Json = {"TopicName": name, "KmsMasterKeyId": data_key_arn()}
+    if fifo:
+        properties["FifoTopic"] = True
+    else:
+        # Publish continues the publisher's trace into SNS and on to SQS (AWSTraceHeader);
+        # SNS offers active tracing on standard topics only.
+        properties["TracingConfig"] = "Active"
     return {
-        topic: {
-            "Type": "AWS::SNS::Topic",
-            "Properties": {
-                "TopicName": name,
-                "KmsMasterKeyId": data_key_arn(),
-                # Publish continues the publisher's trace into SNS and on to SQS (AWSTraceHeader).
-                "TracingConfig": "Active",
-            },
-        },
+        topic: {"Type": "AWS::SNS::Topic", "Properties": properties},
         f"{topic}Policy": {
             "Type": "AWS::SNS::TopicPolicy",
             "Properties": {
@@ -805,7 +805,8 @@ def _resources(deployment: Deployment) -> Json:
         ),
         "VouchersTable": _table(f"{prefix}-vouchers", [("voucher_id", "HASH")], protect),
         **_topic("OrderEventsTopic", f"{prefix}-events"),
-        **_topic("NotificationsTopic", f"{prefix}-notifications"),
+        # FIFO: a telling repeated after a crash (told, not yet marked done) is dropped.
+        **_topic("NotificationsTopic", f"{prefix}-notifications.fifo", fifo=True),
         "FlowWeightsParameter": _flow_weights_parameter(deployment),
         **_state_machine(deployment),
         **_alarm_topic(deployment),

@@ -11,12 +11,18 @@ def queue_url(cloud: Any, name: str) -> str:
 
 
 class Tap:
-    """An SQS queue subscribed to a topic with no filter: what was really published."""
+    """An SQS queue subscribed to a topic with no filter: what was really delivered.
+
+    A FIFO topic's tap is a FIFO queue (what AWS requires of a FIFO topic's subscribers).
+    """
 
     def __init__(self, cloud: Any, topic_arn: str, name: str) -> None:
         self.sqs = cloud.client("sqs")
         self.sns = cloud.client("sns")
-        self.url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
+        fifo = {"FifoQueue": "true"} if topic_arn.endswith(".fifo") else {}
+        self.url = self.sqs.create_queue(
+            QueueName=name + (".fifo" if fifo else ""), Attributes=fifo
+        )["QueueUrl"]
         arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])
         self.subscription = self.sns.subscribe(
             TopicArn=topic_arn,
