@@ -111,13 +111,14 @@ def behaviours(orders: int) -> list[Behaviour]:
 
 
 def is_terminal(order: Order) -> bool:
-    """The order's story is over: a final status, the customer told, nothing left due.
+    """The order's story is over: a final status, and the customer told (not still due).
 
     The one definition of terminal (a final status is chalicelib.orders.expectations.FINAL).
+    A restaurant's telling still due does not keep an order open (it is counted where its
+    message is: retried, or dead-lettered).
     """
-    if order.status not in FINAL or order.due_effects:
-        return False
-    return order.recorded(EventType.USER_NOTIFIED) is not None
+    told = order.recorded(EventType.USER_NOTIFIED)
+    return order.status in FINAL and told is not None and told.event_id not in order.due_effects
 
 
 def is_stuck(order: Order, now: datetime, restaurant_deadline: timedelta) -> bool:
@@ -221,10 +222,17 @@ def count_flow(
         late = is_stuck(order, now, restaurant_deadline)
         stuck += late
         events = ",".join(event.type.value for event in order.history)
+        due = [e.type.value for e in order.history if e.event_id in order.due_effects]
+        # What really reached the notifications topic, beside what the order says is due.
+        sent = sorted(
+            str(n.get("notification_id")).split("/", 1)[-1]
+            for n in notifications
+            if n.get("order_id") == entry.order_id
+        )
         problems.append(
             f"{flow} {entry.order_id} ({entry.behaviour}): {'stuck' if late else 'lost'} "
-            f"in {order.status.value}; events {events}; "
-            f"due effects {len(order.due_effects)}; client: {'; '.join(entry.notes) or '-'}"
+            f"in {order.status.value}; events {events}; telling still due for {due or '-'}; "
+            f"notifications sent {sent or '-'}; client: {'; '.join(entry.notes) or '-'}"
         )
     told = duplicates(
         str(n.get("notification_id")) for n in notifications if n.get("order_id") in ids

@@ -55,6 +55,10 @@ def test_terminal_means_a_final_status_with_the_customer_told_and_nothing_due() 
     due = an_order(deps, "due", "cancel", "tell")
     due.due_effects = {due.history[-1].event_id}
     assert not fault_run.is_terminal(due)
+    # The restaurant's telling still due does not keep a told customer's order open
+    untold_restaurant = an_order(deps, "r", "notify", "cancel", "tell")
+    untold_restaurant.due_effects = {untold_restaurant.history[1].event_id}
+    assert fault_run.is_terminal(untold_restaurant)
 
 
 def test_stuck_is_past_the_time_the_status_should_have_moved_on_by() -> None:
@@ -128,6 +132,7 @@ def test_lost_stuck_unplaced_and_dead_lettered_orders_are_counted_and_named() ->
         Placed("choreography", Behaviour.ACCEPT, "c-1", "missing"),
         Placed("choreography", Behaviour.ACCEPT, "c-1", None, notes=["place gave up"]),
     ]
+    stored["stuck"].due_effects = {stored["stuck"].history[1].event_id}  # its telling failed
     later = placed_at(stored["stuck"]) + DEADLINE + timedelta(seconds=40)
     result = counts(placed, stored, dead_letters=["stuck", "someone-else"], now=later)
     assert (result.orders, result.accepted, result.unplaced) == (4, 3, 1)
@@ -135,6 +140,7 @@ def test_lost_stuck_unplaced_and_dead_lettered_orders_are_counted_and_named() ->
     assert (result.terminal, result.lost, result.stuck) == (0, 3, 1)
     assert result.dead_lettered == 1
     assert any("stuck" in p and "RESTAURANT_NOTIFIED" in p for p in result.problems)
+    assert any("telling still due for ['restaurant_notified']" in p for p in result.problems)
     assert any("never accepted" in p and "place gave up" in p for p in result.problems)
     assert not fault_run.passed([result])
 
