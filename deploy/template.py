@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib import settings
+from chalicelib import faults, settings
 from chalicelib.adapters import dynamodb_orders
 from chalicelib.application import APP_NAME
 from chalicelib.entrypoints.choreography import HANDLERS
@@ -89,6 +89,7 @@ def function_environment(deployment: Deployment) -> Json:
         settings.RESTAURANT_DEADLINE: str(stage.restaurant_deadline_seconds),
         settings.EFFECT_LEASE: str(effect_lease_seconds(deployment)),
         settings.FLOW_WEIGHTS_PARAMETER: {"Ref": "FlowWeightsParameter"},
+        settings.FAULTS_PARAMETER: {"Ref": "FaultsParameter"},
         settings.AUTH_ISSUER: stage.auth.issuer,
         settings.AUTH_AUDIENCE: stage.auth.audience,
         settings.AUTH_ROLE_CLAIM: stage.auth.role_claim,
@@ -159,6 +160,12 @@ def notify_people(deployment: Deployment, function: str) -> Statement:
 
 def read_flow_weights(deployment: Deployment, function: str) -> Statement:
     parameter = f"parameter{flow_weights_parameter_name(deployment)}"
+    return _allow(["ssm:GetParameter"], sub_arn("ssm", parameter))
+
+
+def read_fault_switch(deployment: Deployment, function: str) -> Statement:
+    # Every function that writes orders or tells people reads the switch (chalicelib/faults.py).
+    parameter = f"parameter{faults_parameter_name(deployment)}"
     return _allow(["ssm:GetParameter"], sub_arn("ssm", parameter))
 
 
@@ -257,7 +264,10 @@ def _function_role(deployment: Deployment, function: str) -> Json:
     name = f"{deployment.prefix}-{function}-role"
     if len(name) > IAM_ROLE_NAME_LIMIT:
         raise SystemExit(f"role name {name!r} is over {IAM_ROLE_NAME_LIMIT} characters")
-    granted = [grant(deployment, function) for grant in [*GRANTS[function], *EVERY_FUNCTION]]
+    grants = [*GRANTS[function], *EVERY_FUNCTION]
+    if write_orders in grants:  # it runs steps: their writes and tellings obey the fault switch
+        grants.append(read_fault_switch)
+    granted = [grant(deployment, function) for grant in grants]
     statements = [statement for statement in granted if statement is not None]
     return {
         "Type": "AWS::IAM::Role",
@@ -774,6 +784,24 @@ def _flow_weights_parameter(deployment: Deployment) -> Json:
     }
 
 
+def faults_parameter_name(deployment: Deployment) -> str:
+    return f"/{deployment.prefix}/faults"
+
+
+def _faults_parameter(deployment: Deployment) -> Json:
+    # Off. A fault run (python -m tools.fault_run) turns it on and back off; the deploy leaves
+    # a changed value alone until this template's own value changes, like the flow weights.
+    return {
+        "Type": "AWS::SSM::Parameter",
+        "Properties": {
+            "Name": faults_parameter_name(deployment),
+            "Type": "String",
+            "Value": json.dumps(faults.OFF),
+            "Description": "Fault switch: the rate of injected transient failures (0: off)",
+        },
+    }
+
+
 def auth_keys_parameter_name(deployment: Deployment) -> str:
     return f"/{deployment.prefix}/auth-keys"
 
@@ -808,6 +836,7 @@ def _resources(deployment: Deployment) -> Json:
         # FIFO: a telling repeated after a crash (told, not yet marked done) is dropped.
         **_topic("NotificationsTopic", f"{prefix}-notifications.fifo", fifo=True),
         "FlowWeightsParameter": _flow_weights_parameter(deployment),
+        "FaultsParameter": _faults_parameter(deployment),
         **_state_machine(deployment),
         **_alarm_topic(deployment),
     }
