@@ -86,7 +86,8 @@ class Dependencies:
         # The fault switch (off unless a fault run turns it on) sits between the steps and
         # the orders table and the notifier; it reads its parameter on first use.
         injector = faults.FaultInjector(
-            SsmFaultSettings(settings.required(settings.FAULTS_PARAMETER), self.client("ssm"))
+            SsmFaultSettings(settings.required(settings.FAULTS_PARAMETER), self.client("ssm")),
+            service=recorder(),
         )
         orders = DynamoDbOrderRepository(
             settings.required(settings.ORDERS_TABLE), self.client("dynamodb"), recorder()

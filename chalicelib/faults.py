@@ -44,13 +44,26 @@ class InvalidFaultSettingsError(ValueError):
 @dataclass(frozen=True)
 class FaultSettings:
     step_fault_rate: float = 0.0
+    # Functions (by their Chalice names) that crash right after every order write succeeds:
+    # the deterministic fault of the outbox's crash tests (tests/e2e/test_outbox.py).
+    crash_after_write_in: frozenset[str] = frozenset()
 
     @classmethod
     def parse(cls, document: Any) -> FaultSettings:
-        """``{"step_fault_rate": r}`` with 0 <= r <= 1; anything else is refused, named."""
-        if not isinstance(document, dict) or set(document) - {"step_fault_rate"}:
+        """``{"step_fault_rate": r, "crash_after_write_in": [function, ...]}`` with
+        0 <= r <= 1, both optional; anything else is refused, named."""
+        if not isinstance(document, dict) or set(document) - {
+            "step_fault_rate",
+            "crash_after_write_in",
+        }:
             raise InvalidFaultSettingsError(
-                f'expected {{"step_fault_rate": <0..1>}}, got {json.dumps(document)[:200]}'
+                f'expected {{"step_fault_rate": <0..1>, "crash_after_write_in": [<function>]}}, '
+                f"got {json.dumps(document)[:200]}"
+            )
+        crashing = document.get("crash_after_write_in", [])
+        if not isinstance(crashing, list) or not all(isinstance(f, str) for f in crashing):
+            raise InvalidFaultSettingsError(
+                f"crash_after_write_in must be a list of function names, not {crashing!r}"
             )
         rate = document.get("step_fault_rate", 0.0)
         if (
@@ -60,26 +73,34 @@ class FaultSettings:
             or not 0 <= rate <= 1
         ):
             raise InvalidFaultSettingsError(f"step_fault_rate must be within 0..1, not {rate!r}")
-        return cls(step_fault_rate=float(rate))
+        return cls(step_fault_rate=float(rate), crash_after_write_in=frozenset(crashing))
 
 
 class FaultInjector:
     """Decides, per call, whether to fail it, and when: before, or after it succeeded.
 
     ``settings``: the switch as it stands (read on every call, so it should be cached);
-    ``chance``: uniform in [0, 1), injectable so tests choose what happens.
+    ``chance``: uniform in [0, 1), injectable so tests choose what happens; ``service``: the
+    function this process is (``crash_after_write_in`` names functions).
     """
 
     def __init__(
         self,
         settings: Callable[[], FaultSettings],
         chance: Callable[[], float] = random.random,
+        service: str = "",
     ) -> None:
         self._settings = settings
         self._chance = chance
+        self._service = service
 
-    def around(self, what: str, order_id: str, call: Callable[[], T]) -> T:
-        rate = self._settings().step_fault_rate
+    def around(self, what: str, order_id: str, call: Callable[[], T], write: bool = False) -> T:
+        """``call``, or a fault; ``write``: an order write, which crash_after_write_in crashes."""
+        settings = self._settings()
+        if write and self._service in settings.crash_after_write_in:
+            call()
+            raise self._injected(what, order_id, "after")
+        rate = settings.step_fault_rate
         if rate <= 0 or self._chance() >= rate:
             return call()
         if self._chance() < 0.5:
@@ -103,7 +124,9 @@ class OrdersWithFaults(OrderRepository):
         self._faults = faults
 
     def add(self, order: Order, idempotency_key: str | None = None) -> None:
-        self._faults.around("add", order.order_id, lambda: self._inner.add(order, idempotency_key))
+        self._faults.around(
+            "add", order.order_id, lambda: self._inner.add(order, idempotency_key), write=True
+        )
 
     def order_id_for_key(self, customer_id: str, idempotency_key: str) -> str | None:
         return self._inner.order_id_for_key(customer_id, idempotency_key)
@@ -122,11 +145,15 @@ class OrdersWithFaults(OrderRepository):
             f"append {event.type.value}",
             order.order_id,
             lambda: self._inner.append(order, event, previous_status, effect_claimed_at),
+            write=True,
         )
 
     def record_decision(self, order: Order) -> None:
         self._faults.around(
-            "record_decision", order.order_id, lambda: self._inner.record_decision(order)
+            "record_decision",
+            order.order_id,
+            lambda: self._inner.record_decision(order),
+            write=True,
         )
 
     def claim_effect(self, order: Order, event: Event, now: datetime, lease: timedelta) -> bool:

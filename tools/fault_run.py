@@ -79,6 +79,7 @@ from deploy.stages import (
 )
 from localcloud.paths import instance_layout
 from localdev.orders_api import Answer, OrdersApi, development_tokens
+from localdev.topic_tap import Tap
 
 PROJECT = Path(__file__).resolve().parents[1]
 ORDER = json.loads((PROJECT / "tests" / "events" / "place_order_request.json").read_text())
@@ -492,39 +493,6 @@ class Faults:
         time.sleep(MAX_AGE_SECONDS)
 
 
-class Tap:
-    """A queue subscribed (raw) to the notifications topic: every message people were sent."""
-
-    def __init__(self, sqs: Any, sns: Any, topic_arn: str, name: str) -> None:
-        self.sqs, self.sns = sqs, sns
-        self.url = sqs.create_queue(QueueName=name)["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])
-        self.subscription = sns.subscribe(
-            TopicArn=topic_arn,
-            Protocol="sqs",
-            Endpoint=arn["Attributes"]["QueueArn"],
-            Attributes={"RawMessageDelivery": "true"},
-            ReturnSubscriptionArn=True,
-        )["SubscriptionArn"]
-        self.seen: list[dict[str, Any]] = []
-
-    def drain(self) -> list[dict[str, Any]]:
-        """Everything delivered so far (waits until a long poll comes back empty)."""
-        while True:
-            batch = self.sqs.receive_message(
-                QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=1
-            ).get("Messages", [])
-            if not batch:
-                return self.seen
-            for message in batch:
-                self.seen.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
-
-    def close(self) -> None:
-        self.sns.unsubscribe(SubscriptionArn=self.subscription)
-        self.sqs.delete_queue(QueueUrl=self.url)
-
-
 def order_of_message(body: str) -> str | None:
     """The order id of a queued order event (raw, or in its SNS envelope), if it has one."""
     try:
@@ -682,7 +650,7 @@ def main(argv: list[str] | None = None) -> int:
     sqs, sns, ssm = boto3.client("sqs"), boto3.client("sns"), boto3.client("ssm")
     dynamodb = boto3.client("dynamodb")
     faults = Faults(ssm, template.faults_parameter_name(deployment), LocalStackConfig(endpoint))
-    tap = Tap(sqs, sns, outputs["notifications_topic_arn"], f"fault-run-{uuid.uuid4().hex[:8]}")
+    tap = Tap(sqs, sns, outputs["notifications_topic_arn"], f"fault-run-{uuid.uuid4().hex[:8]}", 1)
     run = uuid.uuid4().hex[:6]
     # The local cloud's log, if it is this checkout's instance: throttles are counted from it.
     cloud_log = instance_layout(urlparse(endpoint).port).log_file

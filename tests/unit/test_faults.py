@@ -216,3 +216,22 @@ def test_an_unreadable_or_invalid_switch_keeps_what_was_read_last() -> None:
     ssm.value = json.dumps({"step_fault_rate": 3})
     clock.now += 5
     assert switch().step_fault_rate == 0.3
+
+
+def test_a_function_named_to_crash_after_writes_crashes_after_every_write_and_only_it() -> None:
+    crashing = FaultSettings(crash_after_write_in=frozenset({"api_handler"}))
+    done: list[str] = []
+    api = FaultInjector(lambda: crashing, chances(), service="api_handler")
+    with pytest.raises(DependencyUnavailableError, match="after it succeeded"):
+        api.around("add", "o-1", lambda: done.append("add"), write=True)
+    assert done == ["add"]
+    assert api.around("claim_effect", "o-1", lambda: "claimed") == "claimed"  # not a write
+    other = FaultInjector(lambda: crashing, chances(), service="user_notifier")
+    assert other.around("append", "o-1", lambda: "stored", write=True) == "stored"
+
+
+def test_crash_after_write_in_must_name_functions() -> None:
+    parsed = FaultSettings.parse({"crash_after_write_in": ["api_handler"]})
+    assert parsed.crash_after_write_in == frozenset({"api_handler"})
+    with pytest.raises(InvalidFaultSettingsError):
+        FaultSettings.parse({"crash_after_write_in": "api_handler"})
