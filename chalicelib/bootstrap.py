@@ -11,12 +11,13 @@ from typing import Any, Protocol
 
 import boto3
 
-from chalicelib import settings, tracing
+from chalicelib import faults, settings, tracing
 from chalicelib.adapters.dynamodb_orders import DynamoDbOrderRepository
 from chalicelib.adapters.dynamodb_vouchers import DynamoDbVoucherRepository
 from chalicelib.adapters.jwt_tokens import JwksUrlKeys, JwtVerifier, SsmJwksKeys
 from chalicelib.adapters.sns_events import SnsEventPublisher
 from chalicelib.adapters.sns_notifier import SnsNotifier
+from chalicelib.adapters.ssm_fault_settings import SsmFaultSettings
 from chalicelib.adapters.ssm_flow_weights import SsmFlowWeights
 from chalicelib.adapters.step_functions import StepFunctionsWorkflow
 from chalicelib.orders.deadlines import Deadlines
@@ -83,15 +84,23 @@ class Dependencies:
     @cached_property
     def ports(self) -> Ports:
         sns = self.client("sns")
+        # The fault switch (off unless a fault run turns it on) sits between the steps and
+        # the orders table and the notifier; it reads its parameter on first use.
+        injector = faults.FaultInjector(
+            SsmFaultSettings(settings.required(settings.FAULTS_PARAMETER), self.client("ssm")),
+            service=recorder(),
+        )
+        orders = DynamoDbOrderRepository(
+            settings.required(settings.ORDERS_TABLE),
+            self.client("dynamodb"),
+            recorder(),
+            self.deadlines,
+        )
+        notifier = SnsNotifier(settings.required(settings.NOTIFICATIONS_TOPIC), sns)
         return Ports(
-            orders=DynamoDbOrderRepository(
-                settings.required(settings.ORDERS_TABLE),
-                self.client("dynamodb"),
-                recorder(),
-                self.deadlines,
-            ),
+            orders=faults.OrdersWithFaults(orders, injector),
             events=SnsEventPublisher(settings.required(settings.ORDER_EVENTS_TOPIC), sns),
-            notifier=SnsNotifier(settings.required(settings.NOTIFICATIONS_TOPIC), sns),
+            notifier=faults.NotifierWithFaults(notifier, injector),
             clock=utc_now,
             new_id=new_id,
             effect_lease=timedelta(seconds=settings.seconds(settings.EFFECT_LEASE)),

@@ -50,6 +50,8 @@ RESTAURANT_DEADLINE = "RESTAURANT_DEADLINE_SECONDS"
 DELIVERY_DEADLINE = "DELIVERY_DEADLINE_SECONDS"
 # The SSM parameter with the weights that choose the flow of an order that names none.
 FLOW_WEIGHTS_PARAMETER = "ORDERS_FLOW_WEIGHTS_PARAMETER"
+# The SSM parameter of the fault switch (chalicelib/faults.py): off unless a fault run sets it.
+FAULTS_PARAMETER = "ORDERS_FAULTS_PARAMETER"
 
 # Who issues the bearer tokens the API accepts (any OIDC issuer), and where its keys are:
 # a JWKS URL (AWS stages) or an SSM parameter holding a JWKS (local stages' development issuer).

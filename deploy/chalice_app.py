@@ -95,6 +95,11 @@ def deploy_if_changed(
     ):
         return False
     marker.unlink(missing_ok=True)
+    if _none_present(deployment, lambda_client):
+        # A new (or restarted) local cloud: what Chalice recorded is gone. Deploying against the
+        # record would try to delete the relay's old stream mapping (a new table, a new stream
+        # ARN) and fail on it; without the record, Chalice creates everything afresh.
+        (DEPLOYED / f"{deployment.stage.name}.json").unlink(missing_ok=True)
     chalice("deploy", deployment, env)
     marker.write_text(fingerprint)
     return True
@@ -135,6 +140,21 @@ def _fingerprint(deployment: Deployment) -> str:
             if file.is_file() and "__pycache__" not in file.parts:
                 digest.update(str(file.relative_to(PROJECT)).encode() + b"\0" + file.read_bytes())
     return digest.hexdigest()
+
+
+def _none_present(deployment: Deployment, lambda_client: Any) -> bool:
+    """No function of the last deploy exists any more (or nothing was deployed)."""
+    try:
+        app = deployed(deployment)
+    except SystemExit:
+        return True
+    for arn in app.function_arns.values():
+        try:
+            lambda_client.get_function(FunctionName=arn)
+        except ClientError:
+            continue
+        return False
+    return True
 
 
 def _all_present(deployment: Deployment, lambda_client: Any, apigateway: Any) -> bool:

@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib import settings
+from chalicelib import faults, settings
 from chalicelib.adapters import dynamodb_orders
 from chalicelib.application import APP_NAME
 from chalicelib.entrypoints.choreography import HANDLERS
@@ -93,6 +93,7 @@ def function_environment(deployment: Deployment) -> Json:
         settings.DELIVERY_DEADLINE: str(stage.delivery_deadline_seconds),
         settings.EFFECT_LEASE: str(effect_lease_seconds(deployment)),
         settings.FLOW_WEIGHTS_PARAMETER: {"Ref": "FlowWeightsParameter"},
+        settings.FAULTS_PARAMETER: {"Ref": "FaultsParameter"},
         settings.AUTH_ISSUER: stage.auth.issuer,
         settings.AUTH_AUDIENCE: stage.auth.audience,
         settings.AUTH_ROLE_CLAIM: stage.auth.role_claim,
@@ -176,6 +177,12 @@ def notify_people(deployment: Deployment, function: str) -> Statement:
 
 def read_flow_weights(deployment: Deployment, function: str) -> Statement:
     parameter = f"parameter{flow_weights_parameter_name(deployment)}"
+    return _allow(["ssm:GetParameter"], sub_arn("ssm", parameter))
+
+
+def read_fault_switch(deployment: Deployment, function: str) -> Statement:
+    # Every function that writes orders or tells people reads the switch (chalicelib/faults.py).
+    parameter = f"parameter{faults_parameter_name(deployment)}"
     return _allow(["ssm:GetParameter"], sub_arn("ssm", parameter))
 
 
@@ -278,7 +285,10 @@ def _function_role(deployment: Deployment, function: str) -> Json:
     name = f"{deployment.prefix}-{function}-role"
     if len(name) > IAM_ROLE_NAME_LIMIT:
         raise SystemExit(f"role name {name!r} is over {IAM_ROLE_NAME_LIMIT} characters")
-    granted = [grant(deployment, function) for grant in [*GRANTS[function], *EVERY_FUNCTION]]
+    grants = [*GRANTS[function], *EVERY_FUNCTION]
+    if write_orders in grants:  # it runs steps: their writes and tellings obey the fault switch
+        grants.append(read_fault_switch)
+    granted = [grant(deployment, function) for grant in grants]
     statements = [statement for statement in granted if statement is not None]
     return {
         "Type": "AWS::IAM::Role",
@@ -462,22 +472,22 @@ def _table(
     }
 
 
-def _topic(topic: str, name: str, *allowed: Statement) -> Json:
+def _topic(topic: str, name: str, *allowed: Statement, fifo: bool = False) -> Json:
     """A topic encrypted with the data key, which only TLS connections may publish to.
 
     ``allowed``: statements letting AWS services publish (the account's principals need none:
-    their IAM policies decide).
+    their IAM policies decide). ``fifo``: a FIFO topic (``name`` ends in ``.fifo``), which
+    drops a message whose deduplication id it delivered in the last five minutes.
     """
+    properties: Json = {"TopicName": name, "KmsMasterKeyId": data_key_arn()}
+    if fifo:
+        properties["FifoTopic"] = True
+    else:
+        # Publish continues the publisher's trace into SNS and on to SQS (AWSTraceHeader);
+        # SNS offers active tracing on standard topics only.
+        properties["TracingConfig"] = "Active"
     return {
-        topic: {
-            "Type": "AWS::SNS::Topic",
-            "Properties": {
-                "TopicName": name,
-                "KmsMasterKeyId": data_key_arn(),
-                # Publish continues the publisher's trace into SNS and on to SQS (AWSTraceHeader).
-                "TracingConfig": "Active",
-            },
-        },
+        topic: {"Type": "AWS::SNS::Topic", "Properties": properties},
         f"{topic}Policy": {
             "Type": "AWS::SNS::TopicPolicy",
             "Properties": {
@@ -795,6 +805,24 @@ def _flow_weights_parameter(deployment: Deployment) -> Json:
     }
 
 
+def faults_parameter_name(deployment: Deployment) -> str:
+    return f"/{deployment.prefix}/faults"
+
+
+def _faults_parameter(deployment: Deployment) -> Json:
+    # Off. A fault run (python -m tools.fault_run) turns it on and back off; the deploy leaves
+    # a changed value alone until this template's own value changes, like the flow weights.
+    return {
+        "Type": "AWS::SSM::Parameter",
+        "Properties": {
+            "Name": faults_parameter_name(deployment),
+            "Type": "String",
+            "Value": json.dumps(faults.OFF),
+            "Description": "Fault switch: the rate of injected transient failures (0: off)",
+        },
+    }
+
+
 def auth_keys_parameter_name(deployment: Deployment) -> str:
     return f"/{deployment.prefix}/auth-keys"
 
@@ -826,8 +854,10 @@ def _resources(deployment: Deployment) -> Json:
         ),
         "VouchersTable": _table(f"{prefix}-vouchers", [("voucher_id", "HASH")], protect),
         **_topic("OrderEventsTopic", f"{prefix}-events"),
-        **_topic("NotificationsTopic", f"{prefix}-notifications"),
+        # FIFO: a telling repeated after a crash (told, not yet marked done) is dropped.
+        **_topic("NotificationsTopic", f"{prefix}-notifications.fifo", fifo=True),
         "FlowWeightsParameter": _flow_weights_parameter(deployment),
+        "FaultsParameter": _faults_parameter(deployment),
         **_state_machine(deployment),
         **_alarm_topic(deployment),
     }

@@ -177,6 +177,9 @@ def localstack_environment(install: InstallLayout, instance: InstanceLayout) -> 
         # The requests LocalStack makes to itself (SQS pollers' receives, empty ones too; SNS
         # deliveries; Lambda invokes) in its log too, so the benchmark can count what AWS bills.
         "LOG_LEVEL_OVERRIDES": "localstack.request.internal.aws=INFO",
+        # POST /_localstack/config may change settings while it runs: the fault run
+        # (tools/fault_run.py) turns DYNAMODB_ERROR_PROBABILITY (throttling) on and off with it.
+        "ENABLE_CONFIG_UPDATES": "1",
     }
     for name, value in defaults.items():
         env.setdefault(name, value)

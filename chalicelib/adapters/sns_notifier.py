@@ -1,9 +1,11 @@
 """Sends notifications for people (restaurant app, customer inbox) to a notifications topic.
 
-A push service or an e-mail sender subscribes to the topic, filtering on the
-``audience`` attribute; this system only hands the message over. Delivery is at
-least once (a step retried after a crash tells again), so every message carries a
-``notification_id`` that is the same for every copy: receivers drop repeats by it.
+A push service or an e-mail sender subscribes to the topic (through an SQS FIFO queue),
+filtering on the ``audience`` attribute; this system only hands the message over. A step
+retried after a crash between telling and marking it told tells again, so every message
+carries a ``notification_id`` that is the same for every copy, and it is the message's
+deduplication id on the deployments' FIFO topic: SNS drops a copy published within five
+minutes of the first. Receivers drop later repeats by the same id.
 """
 
 from __future__ import annotations
@@ -91,8 +93,16 @@ class SnsNotifier(Notifier):
             "order_id": order.order_id,
             "text": text,
         }
+        once: dict[str, str] = {}
+        if self._topic_arn.endswith(".fifo"):
+            # One group per order: an order's notifications arrive in order, orders in parallel.
+            once = {
+                "MessageGroupId": order.order_id,
+                "MessageDeduplicationId": message["notification_id"],
+            }
         self._client.publish(
             TopicArn=self._topic_arn,
             Message=json.dumps(message),
             MessageAttributes={"audience": {"DataType": "String", "StringValue": audience}},
+            **once,
         )

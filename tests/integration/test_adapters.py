@@ -227,7 +227,9 @@ class Queue:
 
     def __init__(self, cloud: Any, topic_arn: str) -> None:
         self.sqs = cloud.client("sqs")
-        self.url = self.sqs.create_queue(QueueName=unique_name("it-tap"))["QueueUrl"]
+        fifo = {"FifoQueue": "true"} if topic_arn.endswith(".fifo") else {}
+        name = unique_name("it-tap") + (".fifo" if fifo else "")
+        self.url = self.sqs.create_queue(QueueName=name, Attributes=fifo)["QueueUrl"]
         arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])
         cloud.client("sns").subscribe(
             TopicArn=topic_arn, Protocol="sqs", Endpoint=arn["Attributes"]["QueueArn"]
@@ -239,7 +241,12 @@ class Queue:
             return list(answer.get("Messages", []))
 
         (message,) = eventually(received, 10, "a message on the topic")
+        self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
         return dict(json.loads(message["Body"]))  # the SNS envelope
+
+    def nothing_more(self, seconds: int = 2) -> bool:
+        answer = self.sqs.receive_message(QueueUrl=self.url, WaitTimeSeconds=seconds)
+        return not answer.get("Messages")
 
 
 @pytest.fixture
@@ -269,6 +276,25 @@ def test_every_copy_of_a_notification_has_the_same_id(local_cloud: Any, topic: s
     assert first["MessageAttributes"]["audience"]["Value"] == "customer"
     assert json.loads(first["Message"])["notification_id"] == "o-1/customer/accepted"
     assert json.loads(second["Message"]) == json.loads(first["Message"])
+
+
+def test_a_notification_told_again_on_the_fifo_topic_is_delivered_once(local_cloud: Any) -> None:
+    """A step that crashed after telling tells again on retry: the FIFO topic drops the copy."""
+    sns = local_cloud.client("sns")
+    name = unique_name("it-told") + ".fifo"
+    topic = str(sns.create_topic(Name=name, Attributes={"FifoTopic": "true"})["TopicArn"])
+    try:
+        queue = Queue(local_cloud, topic)
+        notifier = SnsNotifier(topic, sns)
+        notifier.tell_customer(new_order(), "accepted")
+        notifier.tell_customer(new_order(), "accepted")  # the retry's copy
+        notifier.tell_restaurant(new_order())  # another notification of the same order
+        first, second = queue.one(), queue.one()
+        assert json.loads(first["Message"])["notification_id"] == "o-1/customer/accepted"
+        assert json.loads(second["Message"])["notification_id"] == "o-1/restaurant/new_order"
+        assert queue.nothing_more()
+    finally:
+        sns.delete_topic(TopicArn=topic)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,237 @@
+"""Unit tests of the fault switch (chalicelib/faults.py) and its SSM adapter."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from chalicelib.adapters.ssm_fault_settings import SsmFaultSettings
+from chalicelib.faults import (
+    FaultInjector,
+    FaultSettings,
+    InvalidFaultSettingsError,
+    NotifierWithFaults,
+    OrdersWithFaults,
+)
+from chalicelib.orders import steps
+from chalicelib.orders.errors import DependencyUnavailableError
+from chalicelib.orders.events import EventType
+from chalicelib.orders.model import Flow, LineItem, OrderStatus
+from tests.unit.fakes import FakeDependencies
+
+
+def chances(*values: float) -> Any:
+    """A random source that returns these values, in order (and fails if asked once more)."""
+    supply: Iterator[float] = iter(values)
+    return lambda: next(supply)
+
+
+def with_faults(deps: FakeDependencies, rate: float, *values: float) -> FakeDependencies:
+    """``deps`` whose steps see the order repository and notifier behind the fault switch."""
+    injector = FaultInjector(lambda: FaultSettings(rate), chances(*values))
+    deps.ports = dataclasses.replace(
+        deps.ports,
+        orders=OrdersWithFaults(deps.orders, injector),
+        notifier=NotifierWithFaults(deps.notifier, injector),
+    )
+    return deps
+
+
+def place(deps: FakeDependencies) -> None:
+    command = steps.PlaceOrder(
+        "o-1", "c-1", "r-1", (LineItem("Soup", 1, 500),), Flow.CHOREOGRAPHY, "f"
+    )
+    steps.place_order(command, deps.ports)
+
+
+# --- settings --------------------------------------------------------------------------------
+
+
+def test_settings_parse_a_rate_and_default_to_off() -> None:
+    assert FaultSettings.parse({"step_fault_rate": 0.25}).step_fault_rate == 0.25
+    assert FaultSettings.parse({"step_fault_rate": 1}).step_fault_rate == 1.0
+    assert FaultSettings.parse({}).step_fault_rate == 0.0
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"step_fault_rate": -0.1},
+        {"step_fault_rate": 1.5},
+        {"step_fault_rate": "0.1"},
+        {"step_fault_rate": True},
+        {"step_fault_rate": float("nan")},
+        {"step_rate": 0.1},
+        [0.1],
+    ],
+)
+def test_settings_refuse_what_is_not_a_rate(document: Any) -> None:
+    with pytest.raises(InvalidFaultSettingsError):
+        FaultSettings.parse(document)
+
+
+# --- the injector ----------------------------------------------------------------------------
+
+
+def test_off_the_call_runs_and_no_chance_is_drawn() -> None:
+    calls: list[str] = []
+    injector = FaultInjector(lambda: FaultSettings(0.0), chances())  # drawing would fail
+    assert injector.around("add", "o-1", lambda: calls.append("ran") or 7) == 7
+    assert calls == ["ran"]
+
+
+def test_a_chance_at_or_above_the_rate_runs_the_call() -> None:
+    calls: list[str] = []
+    injector = FaultInjector(lambda: FaultSettings(0.1), chances(0.1))
+    injector.around("add", "o-1", lambda: calls.append("ran"))
+    assert calls == ["ran"]
+
+
+def test_a_fault_before_the_call_leaves_it_undone() -> None:
+    calls: list[str] = []
+    injector = FaultInjector(lambda: FaultSettings(0.1), chances(0.05, 0.2))
+    with pytest.raises(DependencyUnavailableError, match="before it ran"):
+        injector.around("add", "o-1", lambda: calls.append("ran"))
+    assert calls == []
+
+
+def test_a_fault_after_the_call_hides_that_it_happened() -> None:
+    calls: list[str] = []
+    injector = FaultInjector(lambda: FaultSettings(0.1), chances(0.05, 0.7))
+    with pytest.raises(DependencyUnavailableError, match="after it succeeded"):
+        injector.around("add", "o-1", lambda: calls.append("ran"))
+    assert calls == ["ran"]
+
+
+def test_the_injected_error_is_exactly_the_class_the_state_machine_retries() -> None:
+    # Lambda reports the class name; the ASL's Retry names DependencyUnavailableError.
+    injector = FaultInjector(lambda: FaultSettings(1.0), chances(0.0, 0.0))
+    with pytest.raises(DependencyUnavailableError) as raised:
+        injector.around("add", "o-1", lambda: None)
+    assert type(raised.value) is DependencyUnavailableError
+
+
+def test_a_call_that_fails_by_itself_is_not_followed_by_an_injected_fault() -> None:
+    injector = FaultInjector(lambda: FaultSettings(0.5), chances(0.1, 0.9))
+
+    def broken() -> None:
+        raise KeyError("its own failure")
+
+    with pytest.raises(KeyError):
+        injector.around("add", "o-1", broken)
+
+
+# --- the ports behind the switch, under the real steps -----------------------------------------
+
+
+def test_a_write_that_happened_but_failed_is_found_done_by_the_retry() -> None:
+    # GIVEN notify_restaurant whose append succeeds but reports a failure (chance 0.05 < 0.5,
+    # then 0.9: after), and then runs clean
+    deps = FakeDependencies()
+    place(deps)
+    deps = with_faults(deps, 0.5, 0.05, 0.9, *[0.99] * 10)
+    with pytest.raises(DependencyUnavailableError):
+        steps.notify_restaurant("o-1", deps.ports)
+    # THEN the event is recorded, its telling still due and nobody told
+    order = deps.orders.get("o-1")
+    assert order.status is OrderStatus.RESTAURANT_NOTIFIED
+    assert order.due_effects
+    assert deps.notifier.sent == []
+
+
+def test_a_telling_that_failed_before_is_done_by_the_retry_once() -> None:
+    # GIVEN the restaurant's telling fails before it is sent (append clean, tell: before)
+    deps = FakeDependencies()
+    place(deps)
+    deps = with_faults(deps, 0.5, 0.9, 0.1, 0.1, *[0.99] * 10)
+    with pytest.raises(DependencyUnavailableError):
+        steps.notify_restaurant("o-1", deps.ports)
+    assert deps.notifier.sent == []
+    # WHEN the step is retried with the switch passing everything
+    event = steps.notify_restaurant("o-1", deps.ports)
+    # THEN the restaurant is told once, and nothing is left due
+    assert event.type is EventType.RESTAURANT_NOTIFIED
+    assert deps.notifier.sent == [("restaurant", "o-1", "new order")]
+    assert not deps.orders.get("o-1").due_effects
+
+
+def test_reads_never_fail() -> None:
+    deps = FakeDependencies()
+    place(deps)
+    deps = with_faults(deps, 1.0)  # every write would fail; no chance may be drawn for reads
+    assert deps.ports.orders.get("o-1").order_id == "o-1"
+    assert deps.ports.orders.order_id_for_key("c-1", "k") is None
+
+
+# --- the SSM adapter -------------------------------------------------------------------------
+
+
+class FakeSsm:
+    def __init__(self, value: str | None) -> None:
+        self.value = value
+        self.reads = 0
+
+    def get_parameter(self, Name: str) -> dict[str, Any]:  # noqa: N803 (boto3's name)
+        self.reads += 1
+        if self.value is None:
+            raise ClientError({"Error": {"Code": "ParameterNotFound"}}, "GetParameter")
+        return {"Parameter": {"Name": Name, "Value": self.value}}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_parameter_is_read_at_most_once_per_max_age() -> None:
+    ssm, clock = FakeSsm(json.dumps({"step_fault_rate": 0.2})), Clock()
+    switch = SsmFaultSettings("/orders-x/faults", ssm, max_age=5, clock=clock)
+    assert switch().step_fault_rate == 0.2
+    ssm.value = json.dumps({"step_fault_rate": 0.0})
+    clock.now += 4.9
+    assert switch().step_fault_rate == 0.2  # cached
+    clock.now += 0.1
+    assert switch().step_fault_rate == 0.0  # read again
+    assert ssm.reads == 2
+
+
+def test_an_unreadable_or_invalid_switch_keeps_what_was_read_last() -> None:
+    ssm, clock = FakeSsm(None), Clock()
+    switch = SsmFaultSettings("/orders-x/faults", ssm, max_age=5, clock=clock)
+    assert switch().step_fault_rate == 0.0  # off at first
+    ssm.value = json.dumps({"step_fault_rate": 0.3})
+    clock.now += 5
+    assert switch().step_fault_rate == 0.3
+    ssm.value = "not json"
+    clock.now += 5
+    assert switch().step_fault_rate == 0.3
+    ssm.value = json.dumps({"step_fault_rate": 3})
+    clock.now += 5
+    assert switch().step_fault_rate == 0.3
+
+
+def test_a_function_named_to_crash_after_writes_crashes_after_every_write_and_only_it() -> None:
+    crashing = FaultSettings(crash_after_write_in=frozenset({"api_handler"}))
+    done: list[str] = []
+    api = FaultInjector(lambda: crashing, chances(), service="api_handler")
+    with pytest.raises(DependencyUnavailableError, match="after it succeeded"):
+        api.around("add", "o-1", lambda: done.append("add"), write=True)
+    assert done == ["add"]
+    assert api.around("claim_effect", "o-1", lambda: "claimed") == "claimed"  # not a write
+    other = FaultInjector(lambda: crashing, chances(), service="user_notifier")
+    assert other.around("append", "o-1", lambda: "stored", write=True) == "stored"
+
+
+def test_crash_after_write_in_must_name_functions() -> None:
+    parsed = FaultSettings.parse({"crash_after_write_in": ["api_handler"]})
+    assert parsed.crash_after_write_in == frozenset({"api_handler"})
+    with pytest.raises(InvalidFaultSettingsError):
+        FaultSettings.parse({"crash_after_write_in": "api_handler"})
