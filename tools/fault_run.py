@@ -64,6 +64,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from chalicelib.faults import MAX_AGE_SECONDS, OFF, FaultSettings
+from chalicelib.orders.deadlines import Deadlines
 from chalicelib.orders.events import EventType
 from chalicelib.orders.expectations import FINAL, MARGIN, TELLING_THE_CUSTOMER, expected_within
 from chalicelib.orders.model import Order
@@ -683,7 +684,13 @@ def main(argv: list[str] | None = None) -> int:
         injected = injected_faults(boto3.client("logs"), deployment, faults_began)
         throttled = storage_throttles(cloud_log, log_offset)
         print(f"faults seen: injected={injected} storage_throttled={throttled}", flush=True)
-        repository = DynamoDbOrderRepository(outputs["orders_table"], dynamodb, "fault_run")
+        deadlines = Deadlines(
+            restaurant=timedelta(seconds=stage.restaurant_deadline_seconds),
+            delivery=timedelta(seconds=stage.delivery_deadline_seconds),
+        )  # (only read here: the deadlines the stored orders were written with)
+        repository = DynamoDbOrderRepository(
+            outputs["orders_table"], dynamodb, "fault_run", deadlines
+        )
         stored = drain(repository, placed, longest_retry_seconds(deployment), print)
         time.sleep(2)  # the last notifications' way through SNS to the tap
         notifications = tap.drain()
