@@ -22,8 +22,9 @@ from typing import Any
 import boto3
 
 from chalicelib import settings
+from chalicelib.adapters import dynamodb_orders
 from chalicelib.subscriptions import SUBSCRIPTIONS
-from deploy import chalice_app, cloudformation, event_sources, package, template
+from deploy import chalice_app, cloudformation, event_sources, package, table_indexes, template
 from deploy.stages import BUILD, PROJECT, Deployment, DeployPath, aws_environment, load_stage
 
 
@@ -41,6 +42,7 @@ def up(deployment: Deployment, session: Any, env: dict[str, str]) -> dict[str, A
         session.client("cloudformation"), deployment.stack_name, None, template_url=url
     )
     progress(began, f"stack {deployment.stack_name} up to date")
+    _add_missing_indexes(session, env, stack_outputs)
     chalice_app.write_stage_config(deployment, stack_outputs)
     lambda_client = session.client("lambda")
     apigateway = session.client("apigateway")
@@ -67,10 +69,21 @@ def sam_up(deployment: Deployment, session: Any, env: dict[str, str]) -> dict[st
         session.client("cloudformation"), deployment.stack_name, None, template_url=url
     )
     progress(began, f"stack {deployment.stack_name} up to date")
+    _add_missing_indexes(session, env, stack_outputs)
     result = _result(
         deployment, stack_outputs, stack_outputs["RestAPIId"], stack_outputs["EndpointURL"], env
     )
     return result | {"deployed_with": "chalice package + CloudFormation (SAM)"}
+
+
+def _add_missing_indexes(session: Any, env: dict[str, str], stack_outputs: dict[str, str]) -> None:
+    if env.get("AWS_ENDPOINT_URL"):  # only the local cloud's CloudFormation leaves them out
+        table = stack_outputs[template.output_key(settings.ORDERS_TABLE)]
+        added = table_indexes.add_missing_indexes(
+            session.client("dynamodb"), table, dynamodb_orders.INDEXES
+        )
+        if added:
+            print(f"indexes added to {table}: {', '.join(added)}", file=sys.stderr)
 
 
 def down(deployment: Deployment, session: Any, env: dict[str, str]) -> None:

@@ -63,6 +63,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from chalicelib.entrypoints.sweeper import SWEEP_PERIOD_SECONDS
 from chalicelib.faults import MAX_AGE_SECONDS, OFF, FaultSettings
 from chalicelib.orders.deadlines import Deadlines
 from chalicelib.orders.events import EventType
@@ -536,8 +537,13 @@ def longest_retry_seconds(deployment: Deployment) -> float:
     tasks = max(function_timeout_seconds(stage.name, task) for task in template.TASK_FUNCTIONS)
     # The state machine's Retry: 6 attempts from 1 s, doubling (63 s), each up to a timeout.
     workflow = 63 + 6 * tasks
-    return stage.restaurant_deadline_seconds + max(
-        stage.max_receive_count * slowest_queue, workflow
+    # Then the sweeper, the back-up of every owner: a telling left due is its business once the
+    # telling window and its margin are over, and it looks once a period.
+    sweeper = TELLING_THE_CUSTOMER + MARGIN + timedelta(seconds=SWEEP_PERIOD_SECONDS)
+    return (
+        stage.restaurant_deadline_seconds
+        + max(stage.max_receive_count * slowest_queue, workflow)
+        + sweeper.total_seconds()
     )
 
 

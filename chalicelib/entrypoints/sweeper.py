@@ -21,7 +21,8 @@ from chalicelib.tracing import ORDER_KEYS, logger, traced, work_on
 
 # Orders looked at per run: the function's timeout bounds a run; the rest wait a minute.
 SWEEP_LIMIT = 50
-EVERY_MINUTE = Rate(1, unit=Rate.MINUTES)
+SWEEP_PERIOD_SECONDS = 60
+EVERY_MINUTE = Rate(SWEEP_PERIOD_SECONDS // 60, unit=Rate.MINUTES)
 
 
 def sweeper(event: CloudWatchEvent) -> dict[str, Any]:
