@@ -72,6 +72,8 @@ def measure(runs: int = 5) -> dict[str, Footprint]:
     """``{"orders": ..., "empty chalice app": ...}``."""
     env = dict(os.environ) | {
         "ORDERS_RESOURCE_PREFIX": "orders-footprint",
+        # What app.py reads when it builds the app: the relay's stream (any well-formed ARN).
+        "ORDERS_TABLE_STREAM_ARN": "arn:aws:dynamodb:us-east-1:0:table/orders-footprint/stream/x",
         "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
     }
     results: dict[str, Footprint] = {}

@@ -52,15 +52,33 @@ class DeadLettered:
     dead_letter_queue: str
     seconds_to_dead_letter: float
     notifications: Tap  # what the SAM deployment told people, from before the accept on
-    sweeper_schedules: list[str]  # the SAM deployment's, disabled until the redrive is done
+    # The SAM deployment's sweeper schedules (rule -> its targets), off until the redrive is done.
+    sweeper_schedules: dict[str, list[dict[str, Any]]]
 
 
-def sweeper_schedules(cloud: Any, deployment: dict[str, Any]) -> list[str]:
-    """The EventBridge rules that run the deployment's sweeper."""
+def sweeper_schedules(cloud: Any, deployment: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """The EventBridge rules that run the deployment's sweeper, with their targets."""
     function = f"{deployment['prefix']}-{template.SWEEPER}"
     arn = cloud.client("lambda").get_function(FunctionName=function)["Configuration"]
-    rules = cloud.client("events").list_rule_names_by_target(TargetArn=arn["FunctionArn"])
-    return list(rules["RuleNames"])
+    events = cloud.client("events")
+    rules = events.list_rule_names_by_target(TargetArn=arn["FunctionArn"])["RuleNames"]
+    return {rule: events.list_targets_by_rule(Rule=rule)["Targets"] for rule in rules}
+
+
+def switch_sweeper_off(cloud: Any, schedules: dict[str, list[dict[str, Any]]]) -> None:
+    """Disable its rules and take their targets away: LocalStack 2026.3.0 still runs a
+    disabled rule's schedule (its job reads only the targets); AWS needs the first alone."""
+    events = cloud.client("events")
+    for rule, targets in schedules.items():
+        events.disable_rule(Name=rule)
+        events.remove_targets(Rule=rule, Ids=[target["Id"] for target in targets])
+
+
+def switch_sweeper_on(cloud: Any, schedules: dict[str, list[dict[str, Any]]]) -> None:
+    events = cloud.client("events")
+    for rule, targets in schedules.items():
+        events.put_targets(Rule=rule, Targets=targets)
+        events.enable_rule(Name=rule)
 
 
 def user_notifier(deployment: dict[str, Any]) -> str:
@@ -122,8 +140,7 @@ def dead_letter_an_accepted_order(
     api.wait_for(order_id, "RESTAURANT_NOTIFIED")
     notifications = Tap(cloud, deployment["notifications_topic_arn"], f"e2e-told-{order_id[:8]}")
     schedules = sweeper_schedules(cloud, deployment)
-    for rule in schedules:
-        cloud.client("events").disable_rule(Name=rule)
+    switch_sweeper_off(cloud, schedules)
     with notifications_topic_missing(cloud.client("lambda"), user_notifier(deployment)):
         accepted_at = time.monotonic()
         assert api.act(order_id, "accept").status == 202

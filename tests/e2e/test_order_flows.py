@@ -78,6 +78,12 @@ def test_restaurant_never_answers(api: OrdersApi, flow: str, slow_scenarios: Slo
     ]
     assert order["timeline"][2]["data"] == {"reason": "restaurant_timeout"}
     assert order["timeline"][3]["data"]["outcome"] == "cancelled"
+    # The deadline's owner cancelled it, not the sweeper, its back-up.
+    customer, _ = api.parties[order_id]
+    steps = api.request("GET", f"/orders/{order_id}/timeline", as_party=customer).body["steps"]
+    (cancelled,) = [s for s in steps if s["step"] == "order_cancelled"]
+    owner = {"choreography": "restaurant_deadline_checker", "orchestration": "cancel_order_task"}
+    assert cancelled["service"] == owner[flow]
     late = api.act(order_id, "accept")
     assert late.status == 409
     assert late.body["decision"] == {"outcome": "cancelled", "reason": "restaurant_timeout"}

@@ -20,7 +20,7 @@ from chalicelib.subscriptions import USER_NOTIFIER
 from deploy import template
 from localdev.orders_api import HAPPY_PATH, eventually
 from tests.e2e.conftest import PROJECT, SlowScenarios
-from tests.e2e.dead_letters import DEAD_LETTERED_WITHIN, SAM_LOCAL
+from tests.e2e.dead_letters import DEAD_LETTERED_WITHIN, SAM_LOCAL, switch_sweeper_on
 
 pytestmark = pytest.mark.e2e
 
@@ -89,5 +89,4 @@ def test_a_dead_lettered_event_redriven_after_its_cause_is_fixed_finishes_the_or
     # AND nothing waits in the dead-letter queue any more
     assert redrive(local_cloud, "--queue", "user-notifier", "--dry-run")[-1].endswith(" waiting=0")
     stuck.notifications.close()
-    for rule in stuck.sweeper_schedules:  # the scenario switched the back-up off
-        local_cloud.client("events").enable_rule(Name=rule)
+    switch_sweeper_on(local_cloud, stuck.sweeper_schedules)  # the scenario switched it off
