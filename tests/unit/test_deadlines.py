@@ -14,7 +14,7 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.entrypoints.orchestration import expire_delivery_task
-from chalicelib.entrypoints.sweeper import sweeper
+from chalicelib.entrypoints.sweeper import RESERVE_MS, sweeper
 from chalicelib.orders import steps
 from chalicelib.orders.deadlines import Deadlines, due_at
 from chalicelib.orders.decision import Decision, Outcome
@@ -379,3 +379,20 @@ def test_a_telling_the_sweeper_finished_is_in_the_timeline(deps: FakeDependencie
         ("restaurant_notified", "orders API", "event"),
         ("restaurant_notified told", "sweeper", "telling"),
     ]
+
+
+def test_a_sweep_stops_while_it_has_its_reserve_of_time_left(deps: FakeDependencies) -> None:
+    """The rest wait for the next run rather than be cut off by the function's timeout."""
+    first, second = placed(deps), placed(deps, order_id="o-2")
+    base = deps.ports.clock()
+    deps.ports = dataclasses.replace(deps.ports, clock=lambda: base + AFTER_EVERYTHING)
+    remaining = iter([RESERVE_MS + 1, RESERVE_MS - 1])
+
+    class Invocation:
+        context = type(
+            "Context", (), {"get_remaining_time_in_millis": lambda self: next(remaining)}
+        )()
+
+    result = sweeper(Invocation())  # type: ignore[arg-type]
+    assert list(result["swept"]) == [first]
+    assert deps.orders.get(second).status is OrderStatus.PLACED
