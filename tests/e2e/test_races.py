@@ -29,6 +29,7 @@ from chalicelib.orders.deadlines import Deadlines
 from chalicelib.orders.model import Flow, LineItem
 from chalicelib.ports import Ports
 from chalicelib.subscriptions import RESTAURANT_NOTIFIER
+from deploy.stages import load_stage
 from localdev.orders_api import Answer, OrdersApi, eventually, stays_false
 from tests.e2e.conftest import an_order
 from tests.e2e.support import Tap
@@ -37,7 +38,11 @@ pytestmark = pytest.mark.e2e
 
 REPETITIONS = 3
 # The local stage's (deploy/stages.json): what the deployed functions compute deadlines from.
-DEADLINES = Deadlines(restaurant=timedelta(seconds=20), delivery=timedelta(seconds=90))
+LOCAL = load_stage("local")
+DEADLINES = Deadlines(
+    restaurant=timedelta(seconds=LOCAL.restaurant_deadline_seconds),
+    delivery=timedelta(seconds=LOCAL.delivery_deadline_seconds),
+)
 # Copies of one message delivered at once (each invoke gets an environment of its own).
 COPIES = 8
 ANSWERS = ("accept", "reject", "cancel")
