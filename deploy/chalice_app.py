@@ -88,14 +88,18 @@ def deploy_if_changed(
     """``chalice deploy`` unless the same code and config are deployed already; True if it ran."""
     marker = DEPLOYED / f"{deployment.stage.name}.fingerprint"
     fingerprint = _fingerprint(deployment)
+    last = _last_deploy(deployment)
+    present = 0 if last is None else _functions_present(last, lambda_client)
     if (
         marker.exists()
         and marker.read_text() == fingerprint
-        and _all_present(deployment, lambda_client, apigateway)
+        and last is not None
+        and present == len(last.function_arns) > 0
+        and _api_present(last, apigateway)
     ):
         return False
     marker.unlink(missing_ok=True)
-    if _none_present(deployment, lambda_client):
+    if present == 0:
         # A new (or restarted) local cloud: what Chalice recorded is gone. Deploying against the
         # record would try to delete the relay's old stream mapping (a new table, a new stream
         # ARN) and fail on it; without the record, Chalice creates everything afresh.
@@ -142,32 +146,29 @@ def _fingerprint(deployment: Deployment) -> str:
     return digest.hexdigest()
 
 
-def _none_present(deployment: Deployment, lambda_client: Any) -> bool:
-    """No function of the last deploy exists any more (or nothing was deployed)."""
+def _last_deploy(deployment: Deployment) -> DeployedApp | None:
     try:
-        app = deployed(deployment)
+        return deployed(deployment)
     except SystemExit:
-        return True
+        return None
+
+
+def _functions_present(app: DeployedApp, lambda_client: Any) -> int:
+    """How many functions of the last deploy still exist (a restarted local cloud, or another
+    checkout's deploy into the same one, leaves none or other ones)."""
+    present = 0
     for arn in app.function_arns.values():
         try:
             lambda_client.get_function(FunctionName=arn)
         except ClientError:
             continue
-        return False
-    return True
+        present += 1
+    return present
 
 
-def _all_present(deployment: Deployment, lambda_client: Any, apigateway: Any) -> bool:
-    """Every function and the REST API of the last deploy still exist (a restarted local cloud,
-    or another checkout's deploy into the same one, leaves other ones)."""
+def _api_present(app: DeployedApp, apigateway: Any) -> bool:
     try:
-        app = deployed(deployment)
-    except SystemExit:
-        return False
-    try:
-        for arn in app.function_arns.values():
-            lambda_client.get_function(FunctionName=arn)
         apigateway.get_rest_api(restApiId=app.rest_api_id)
     except ClientError:
         return False
-    return bool(app.function_arns)
+    return True
