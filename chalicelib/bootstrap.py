@@ -24,6 +24,7 @@ from chalicelib.orders.deadlines import Deadlines
 from chalicelib.orders.events import EventType
 from chalicelib.ports import (
     FlowWeightsSource,
+    Notifier,
     OrderRepository,
     Ports,
     SigningKeys,
@@ -84,23 +85,26 @@ class Dependencies:
     @cached_property
     def ports(self) -> Ports:
         sns = self.client("sns")
-        # The fault switch (off unless a fault run turns it on) sits between the steps and
-        # the orders table and the notifier; it reads its parameter on first use.
-        injector = faults.FaultInjector(
-            SsmFaultSettings(settings.required(settings.FAULTS_PARAMETER), self.client("ssm")),
-            service=recorder(),
-        )
-        orders = DynamoDbOrderRepository(
+        orders: OrderRepository = DynamoDbOrderRepository(
             settings.required(settings.ORDERS_TABLE),
             self.client("dynamodb"),
             recorder(),
             self.deadlines,
         )
-        notifier = SnsNotifier(settings.required(settings.NOTIFICATIONS_TOPIC), sns)
+        notifier: Notifier = SnsNotifier(settings.required(settings.NOTIFICATIONS_TOPIC), sns)
+        if settings.is_set(settings.FAULTS_PARAMETER):
+            # A local stage's fault switch (off unless a fault run turns it on) sits between
+            # the steps and the orders table and the notifier; it reads its parameter on use.
+            injector = faults.FaultInjector(
+                SsmFaultSettings(settings.required(settings.FAULTS_PARAMETER), self.client("ssm")),
+                service=recorder(),
+            )
+            orders = faults.OrdersWithFaults(orders, injector)
+            notifier = faults.NotifierWithFaults(notifier, injector)
         return Ports(
-            orders=faults.OrdersWithFaults(orders, injector),
+            orders=orders,
             events=SnsEventPublisher(settings.required(settings.ORDER_EVENTS_TOPIC), sns),
-            notifier=faults.NotifierWithFaults(notifier, injector),
+            notifier=notifier,
             clock=utc_now,
             new_id=new_id,
             effect_lease=timedelta(seconds=settings.seconds(settings.EFFECT_LEASE)),

@@ -1,7 +1,8 @@
 """The fault switch: transient failures injected into the ports the steps use, on purpose.
 
 A fault run (``python -m tools.fault_run``) turns it on through the deployment's SSM parameter
-``/<prefix>/faults`` (``{"step_fault_rate": 0.1}``); the deploy creates it off. While the rate
+``/<prefix>/faults`` (``{"step_fault_rate": 0.1}``); the deploy creates it off, on local
+stages only (AWS stages have no switch: ``deploy.template.has_fault_switch``). While the rate
 is above zero, each write of the order repository and each telling of the notifier fails at
 that rate, half the time before the call (nothing happened) and half the time right after it
 succeeded (a crash after the write: the caller never learns it happened). The failure is a

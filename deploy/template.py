@@ -93,7 +93,6 @@ def function_environment(deployment: Deployment) -> Json:
         settings.DELIVERY_DEADLINE: str(stage.delivery_deadline_seconds),
         settings.EFFECT_LEASE: str(effect_lease_seconds(deployment)),
         settings.FLOW_WEIGHTS_PARAMETER: {"Ref": "FlowWeightsParameter"},
-        settings.FAULTS_PARAMETER: {"Ref": "FaultsParameter"},
         settings.AUTH_ISSUER: stage.auth.issuer,
         settings.AUTH_AUDIENCE: stage.auth.audience,
         settings.AUTH_ROLE_CLAIM: stage.auth.role_claim,
@@ -105,6 +104,8 @@ def function_environment(deployment: Deployment) -> Json:
         environment[settings.AUTH_JWKS_PARAMETER] = {"Ref": "AuthKeysParameter"}
     if stage.sqs_batching_window_seconds is not None:
         environment[settings.SQS_BATCHING_WINDOW] = str(stage.sqs_batching_window_seconds)
+    if has_fault_switch(deployment):
+        environment[settings.FAULTS_PARAMETER] = {"Ref": "FaultsParameter"}
     return environment
 
 
@@ -286,8 +287,8 @@ def _function_role(deployment: Deployment, function: str) -> Json:
     if len(name) > IAM_ROLE_NAME_LIMIT:
         raise SystemExit(f"role name {name!r} is over {IAM_ROLE_NAME_LIMIT} characters")
     grants = [*GRANTS[function], *EVERY_FUNCTION]
-    if write_orders in grants:  # it runs steps: their writes and tellings obey the fault switch
-        grants.append(read_fault_switch)
+    if write_orders in grants and has_fault_switch(deployment):
+        grants.append(read_fault_switch)  # it runs steps: their writes and tellings obey it
     granted = [grant(deployment, function) for grant in grants]
     statements = [statement for statement in granted if statement is not None]
     return {
@@ -805,6 +806,12 @@ def _flow_weights_parameter(deployment: Deployment) -> Json:
     }
 
 
+def has_fault_switch(deployment: Deployment) -> bool:
+    """Only local stages: a test instrument, and no AWS stage pays an SSM read per container
+    every few seconds, or lets whoever may write a parameter fail its orders."""
+    return deployment.stage.is_local
+
+
 def faults_parameter_name(deployment: Deployment) -> str:
     return f"/{deployment.prefix}/faults"
 
@@ -857,12 +864,13 @@ def _resources(deployment: Deployment) -> Json:
         # FIFO: a telling repeated after a crash (told, not yet marked done) is dropped.
         **_topic("NotificationsTopic", f"{prefix}-notifications.fifo", fifo=True),
         "FlowWeightsParameter": _flow_weights_parameter(deployment),
-        "FaultsParameter": _faults_parameter(deployment),
         **_state_machine(deployment),
         **_alarm_topic(deployment),
     }
     if deployment.stage.auth.jwks_url is None:
         resources["AuthKeysParameter"] = _auth_keys_parameter(deployment)
+    if has_fault_switch(deployment):
+        resources["FaultsParameter"] = _faults_parameter(deployment)
     for subscription in SUBSCRIPTIONS:
         resources.update(_subscribed_queue(deployment, subscription))
     resources.update(_alarms(deployment))

@@ -31,8 +31,10 @@ Against a local stage (AWS_ENDPOINT_URL: the local cloud; ``make fault-run`` set
    - duplicate_effects: notifications that reached the notifications topic more than once
      (same ``notification_id``: order, audience, subject) and vouchers stored more than once
      per order, counted from the tap and the vouchers table, not from logs;
-   - dead_lettered: messages about the run's orders left in the deployment's dead-letter
-     queues;
+   - dead_lettered: messages about the run's orders in the deployment's dead-letter queues
+     once the system drained. The faults, their cause, are off by then, so the run does what
+     an operator would: it redrives them (``tools.redrive``, every dead-letter queue of the
+     stage) and waits for what they carry (a voucher) before it counts;
    - stuck: lost orders past the time their status should have moved on by
      (``overdue``: the restaurant's deadline plus a margin, a minute more to tell the customer).
    Above it, one line per order that went wrong (status, events, what is still due).
@@ -82,6 +84,7 @@ from deploy.stages import (
 from localcloud.paths import instance_layout
 from localdev.orders_api import Answer, OrdersApi, development_tokens
 from localdev.topic_tap import Tap
+from tools.redrive import redrive
 
 PROJECT = Path(__file__).resolve().parents[1]
 ORDER = json.loads((PROJECT / "tests" / "events" / "place_order_request.json").read_text())
@@ -605,6 +608,24 @@ def drain(
         time.sleep(1)
 
 
+def await_vouchers(
+    dynamodb: Any,
+    table: str,
+    stored: dict[str, Order],
+    limit: float,
+    out: Callable[[str], None],
+) -> None:
+    """Wait until every completed order has its voucher, or ``limit`` seconds passed."""
+    completed = {i for i, o in stored.items() if o.recorded(EventType.ORDER_COMPLETED)}
+    until = time.monotonic() + limit
+    while True:
+        missing = completed - {str(v.get("order_id")) for v in scan(dynamodb, table)}
+        if not missing or time.monotonic() >= until:
+            out(f"  after the redrive: {len(missing)} completed orders without a voucher")
+            return
+        time.sleep(2)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tools.fault_run",
@@ -697,11 +718,21 @@ def main(argv: list[str] | None = None) -> int:
         repository = DynamoDbOrderRepository(
             outputs["orders_table"], dynamodb, "fault_run", deadlines
         )
-        stored = drain(repository, placed, longest_retry_seconds(deployment), print)
+        limit = longest_retry_seconds(deployment)
+        stored = drain(repository, placed, limit, print)
+        lettered = dead_letters(sqs, deployment)
+        if lettered:
+            print(f"dead letters about the run's orders: {len(lettered)}; redriving", flush=True)
+            redrive(
+                sqs,
+                template_dead_letter_queues(deployment),
+                dry_run=False,
+                out=lambda line: print(f"  {line}", flush=True),
+            )
+            await_vouchers(dynamodb, outputs["vouchers_table"], stored, limit, print)
         time.sleep(2)  # the last notifications' way through SNS to the tap
         notifications = tap.drain()
         vouchers = scan(dynamodb, outputs["vouchers_table"])
-        lettered = dead_letters(sqs, deployment)
     finally:
         tap.close()
     now = datetime.now(UTC)

@@ -10,7 +10,10 @@ A step that tells a person records its event first, with the telling due and cla
 the one writer whose conditional write won, then tells, then marks it done. A run that
 finds the event recorded with the telling still due (the teller failed or crashed) tells
 again: people are told at least once, and two copies of a message processed at the same
-moment tell once.
+moment tell once. A telling and its marking are each tried a few times at once, within the
+run: SNS FIFO drops a copy of a notification sent within five minutes of the first, so only
+a run that dies between telling and marking leaves a repeat to a later retry, which may
+come after that window (receivers drop repeats by ``notification_id``).
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ from chalicelib.ports import Ports
 MAX_ORDER_TOTAL_CENTS = 200_000
 # How often a decision is tried again when another write (not a decision) changed the order.
 DECISION_ATTEMPTS = 5
+# How often a telling, and then its marking as done, is tried at once before the run fails.
+TELLING_ATTEMPTS = 3
 
 USER_OUTCOMES = {
     OrderStatus.ACCEPTED: "accepted",
@@ -331,13 +336,14 @@ def _claimed_effect(
     order: Order, event: Event, effect: Callable[[Order, Event], None], ports: Ports
 ) -> None:
     try:
-        effect(order, event)
+        _at_once(lambda: effect(order, event))
     except Exception:
         # Released so a retry may take it at once; if even that fails, the lease runs out.
         with suppress(Exception):
             ports.orders.settle_effect(order, event, done=False)
         raise
-    ports.orders.settle_effect(order, event, done=True)
+    # Told: a retry of the whole run would tell again, maybe past SNS FIFO's window.
+    _at_once(lambda: ports.orders.settle_effect(order, event, done=True))
     waited_until = due_at(order, ports.deadlines)
     order.due_effects.discard(event.event_id)
     if due_at(order, ports.deadlines) != waited_until:
@@ -345,6 +351,17 @@ def _claimed_effect(
         # it waits for nothing) is stored, if the order is unchanged since read; otherwise
         # the later write stored its own, and the sweeper tidies up what is left.
         ports.orders.reschedule(order)
+
+
+def _at_once(action: Callable[[], None]) -> None:
+    """``action``, tried up to TELLING_ATTEMPTS times in a row (the SDK backs off throttles)."""
+    for attempt in range(1, TELLING_ATTEMPTS + 1):
+        try:
+            action()
+            return
+        except Exception:
+            if attempt == TELLING_ATTEMPTS:
+                raise
 
 
 def _new_event(order: Order, event_type: EventType, ports: Ports, data: dict[str, Any]) -> Event:

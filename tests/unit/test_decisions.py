@@ -362,6 +362,42 @@ def test_a_retry_tells_the_customer_the_recorded_outcome(deps: FakeDependencies)
     assert deps.notifier.sent[-1] == ("customer", order_id, "accepted")
 
 
+def test_a_telling_that_fails_is_tried_again_within_the_run(deps: FakeDependencies) -> None:
+    # Within the run, a repeat falls in SNS FIFO's five-minute window; a later retry may not.
+    order_id = placed(deps, Flow.CHOREOGRAPHY, notified=False)
+    real_tell = deps.notifier.tell_restaurant
+    failures = iter([DependencyUnavailableError("the notifications topic hiccupped")])
+
+    def flaky(order: Order) -> None:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        real_tell(order)
+
+    deps.notifier.tell_restaurant = flaky  # type: ignore[method-assign]
+    steps.notify_restaurant(order_id, deps.ports)
+    assert deps.notifier.sent == [("restaurant", order_id, "new order")]
+    assert deps.orders.get(order_id).due_effects == set()
+
+
+def test_marking_a_telling_done_is_tried_again_within_the_run(deps: FakeDependencies) -> None:
+    # Told, but not marked: a retry of the whole run, maybe minutes later, would tell again.
+    order_id = placed(deps, Flow.CHOREOGRAPHY, notified=False)
+    real_settle = deps.orders.settle_effect
+    failures = iter([DependencyUnavailableError("throttled"), DependencyUnavailableError("again")])
+
+    def flaky(order: Order, event: object, done: bool) -> None:
+        failure = next(failures, None) if done else None
+        if failure is not None:
+            raise failure
+        real_settle(order, event, done)  # type: ignore[arg-type]
+
+    deps.orders.settle_effect = flaky  # type: ignore[method-assign]
+    steps.notify_restaurant(order_id, deps.ports)
+    assert deps.notifier.sent == [("restaurant", order_id, "new order")]
+    assert deps.orders.get(order_id).due_effects == set()
+
+
 def test_a_telling_someone_else_claimed_is_left_to_them_until_the_lease_ends(
     deps: FakeDependencies,
 ) -> None:

@@ -145,10 +145,11 @@ def test_a_write_that_happened_but_failed_is_found_done_by_the_retry() -> None:
 
 
 def test_a_telling_that_failed_before_is_done_by_the_retry_once() -> None:
-    # GIVEN the restaurant's telling fails before it is sent (append clean, tell: before)
+    # GIVEN the restaurant's telling fails before it is sent, each time the run tries it
+    # (append clean, then tell: before, TELLING_ATTEMPTS times)
     deps = FakeDependencies()
     place(deps)
-    deps = with_faults(deps, 0.5, 0.9, 0.1, 0.1, *[0.99] * 10)
+    deps = with_faults(deps, 0.5, 0.9, *[0.1, 0.1] * steps.TELLING_ATTEMPTS, *[0.99] * 10)
     with pytest.raises(DependencyUnavailableError):
         steps.notify_restaurant("o-1", deps.ports)
     assert deps.notifier.sent == []

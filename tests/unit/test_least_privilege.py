@@ -131,3 +131,23 @@ def test_only_the_state_machine_may_set_up_log_delivery() -> None:
     assert delivery["Action"] == template.STATES_LOG_DELIVERY
     for function in template.FUNCTIONS:
         assert not actions_of(template.role_id(function)) & set(template.STATES_LOG_DELIVERY)
+
+
+@pytest.mark.parametrize("stage", ["local", "dev"])
+def test_only_local_stages_have_a_fault_switch_and_its_readers_are_the_step_runners(
+    stage: str,
+) -> None:
+    """AWS stages neither read the switch (an SSM call per warm container) nor can be failed
+    through it; on local stages exactly the functions that write orders read it."""
+    deployment = Deployment(load_stage(stage), DeployPath.SAM)
+    rendered = template.render(deployment)["Resources"]
+    local = deployment.stage.is_local
+    assert ("FaultsParameter" in rendered) == local
+    environment = template.function_environment(deployment)
+    assert (template.settings.FAULTS_PARAMETER in environment) == local
+    switch = f"parameter{template.faults_parameter_name(deployment)}"
+    for function in template.FUNCTIONS:
+        policies = rendered[template.role_id(function)]["Properties"]["Policies"]
+        reads_switch = switch in json.dumps(policies)
+        writes_orders = template.write_orders in template.GRANTS[function]
+        assert reads_switch == (local and writes_orders), (stage, function)
