@@ -127,14 +127,14 @@ def is_terminal(order: Order) -> bool:
     return order.status in FINAL and told is not None and told.event_id not in order.due_effects
 
 
-def is_stuck(order: Order, now: datetime, restaurant_deadline: timedelta) -> bool:
+def is_stuck(order: Order, now: datetime, deadlines: Deadlines) -> bool:
     """Not terminal, and past the time its status should have moved on by."""
     if is_terminal(order):
         return False
     placed_at = datetime.fromisoformat(order.placed_at)
-    limit = expected_within(order.status, restaurant_deadline)
+    limit = expected_within(order.status, deadlines)
     if limit is None:  # final, but the customer is not told yet: that has its time too
-        limit = restaurant_deadline + MARGIN + TELLING_THE_CUSTOMER
+        limit = deadlines.restaurant + MARGIN + TELLING_THE_CUSTOMER
     return now - placed_at > limit
 
 
@@ -194,7 +194,7 @@ def count_flow(
     vouchers: list[dict[str, Any]],
     dead_letters: list[str],
     now: datetime,
-    restaurant_deadline: timedelta,
+    deadlines: Deadlines,
 ) -> FlowCounts:
     """The counts of one flow from what the run recorded.
 
@@ -225,7 +225,7 @@ def count_flow(
                 problems.append(f"{flow} {entry.order_id} ({entry.behaviour}): no voucher")
             continue
         lost += 1
-        late = is_stuck(order, now, restaurant_deadline)
+        late = is_stuck(order, now, deadlines)
         stuck += late
         events = ",".join(event.type.value for event in order.history)
         due = [e.type.value for e in order.history if e.event_id in order.due_effects]
@@ -714,7 +714,7 @@ def main(argv: list[str] | None = None) -> int:
         deadlines = Deadlines(
             restaurant=timedelta(seconds=stage.restaurant_deadline_seconds),
             delivery=timedelta(seconds=stage.delivery_deadline_seconds),
-        )  # (only read here: the deadlines the stored orders were written with)
+        )  # the deadlines the stored orders were written with
         repository = DynamoDbOrderRepository(
             outputs["orders_table"], dynamodb, "fault_run", deadlines
         )
@@ -736,9 +736,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         tap.close()
     now = datetime.now(UTC)
-    deadline = timedelta(seconds=stage.restaurant_deadline_seconds)
     counts = [
-        count_flow(flow, placed, stored, notifications, vouchers, lettered, now, deadline)
+        count_flow(flow, placed, stored, notifications, vouchers, lettered, now, deadlines)
         for flow in flows
     ]
     for flow_counts in counts:

@@ -17,7 +17,7 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import cache, wraps
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 from chalice.app import Blueprint, Request, Response
 
-from chalicelib import settings, tracing
+from chalicelib import tracing
 from chalicelib.bootstrap import dependencies
 from chalicelib.contracts import validate_request
 from chalicelib.coordination import Coordinator, coordinator_for
@@ -171,7 +171,7 @@ def get_order(request: Request, principal: Principal, order_id: str) -> Response
 def list_orders(request: Request, principal: Principal) -> Response:
     limit = _limit(request.query_params or {})
     now = datetime.now(UTC)
-    deadline = timedelta(seconds=settings.seconds(settings.RESTAURANT_DEADLINE))
+    deadlines = dependencies().ports.deadlines
     orders = []
     for summary in dependencies().ports.orders.recent_for(principal, limit):
         placed_at = datetime.fromisoformat(summary.placed_at)
@@ -185,7 +185,7 @@ def list_orders(request: Request, principal: Principal) -> Response:
                 "restaurant_id": summary.restaurant_id,
                 "placed_at": summary.placed_at,
                 "age_seconds": round((now - placed_at).total_seconds(), 1),
-                "overdue": is_overdue(status, placed_at, now, deadline),
+                "overdue": is_overdue(status, placed_at, now, deadlines),
                 "links": {"self": f"/orders/{summary.order_id}"},
             }
         )

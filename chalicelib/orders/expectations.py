@@ -2,36 +2,41 @@
 
 The viewer highlights orders past these: an order waiting on the restaurant past its
 deadline (plus a margin for the deadline's own delivery), an accepted order whose
-customer was not told within a minute of that, or a delivery not confirmed in two hours.
+customer was not told within a minute of that, or a delivery not confirmed by the stage's
+delivery deadline.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from chalicelib.orders.model import OrderStatus
 
+if TYPE_CHECKING:  # deadlines.py reads TELLING_THE_CUSTOMER from here
+    from chalicelib.orders.deadlines import Deadlines
+
 MARGIN = timedelta(seconds=30)
 TELLING_THE_CUSTOMER = timedelta(minutes=1)
-DELIVERY = timedelta(hours=2)
 FINAL = frozenset(
     {OrderStatus.COMPLETED, OrderStatus.REJECTED, OrderStatus.CANCELLED, OrderStatus.UNDELIVERED}
 )
 
 
-def expected_within(status: OrderStatus, restaurant_deadline: timedelta) -> timedelta | None:
+def expected_within(status: OrderStatus, deadlines: Deadlines) -> timedelta | None:
     """How long after placing an order in ``status`` should have moved on; None if it is done."""
     if status in FINAL:
         return None
+    answered = deadlines.restaurant + MARGIN
     if status in (OrderStatus.PLACED, OrderStatus.RESTAURANT_NOTIFIED):
-        return restaurant_deadline + MARGIN
+        return answered
     if status is OrderStatus.ACCEPTED:
-        return restaurant_deadline + MARGIN + TELLING_THE_CUSTOMER
-    return restaurant_deadline + MARGIN + TELLING_THE_CUSTOMER + DELIVERY
+        return answered + TELLING_THE_CUSTOMER
+    return answered + TELLING_THE_CUSTOMER + deadlines.delivery
 
 
 def is_overdue(
-    status: OrderStatus, placed_at: datetime, now: datetime, restaurant_deadline: timedelta
+    status: OrderStatus, placed_at: datetime, now: datetime, deadlines: Deadlines
 ) -> bool:
-    limit = expected_within(status, restaurant_deadline)
+    limit = expected_within(status, deadlines)
     return limit is not None and now - placed_at > limit

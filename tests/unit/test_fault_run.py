@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from chalicelib.orders import steps
+from chalicelib.orders.deadlines import Deadlines
 from chalicelib.orders.model import CancelReason, Flow, LineItem, Order
 from localdev.orders_api import Answer
 from tests.unit.fakes import FakeDependencies
@@ -14,6 +15,7 @@ from tools import fault_run
 from tools.fault_run import Behaviour, FlowCounts, Placed
 
 DEADLINE = timedelta(seconds=20)
+DEADLINES = Deadlines(restaurant=DEADLINE, delivery=timedelta(seconds=45))
 
 
 def an_order(deps: FakeDependencies, order_id: str, *moves: str) -> Order:
@@ -66,14 +68,14 @@ def test_stuck_is_past_the_time_the_status_should_have_moved_on_by() -> None:
     waiting = an_order(deps, "w", "notify")
     soon = placed_at(waiting) + DEADLINE + timedelta(seconds=29)
     late = placed_at(waiting) + DEADLINE + timedelta(seconds=31)
-    assert not fault_run.is_stuck(waiting, soon, DEADLINE)
-    assert fault_run.is_stuck(waiting, late, DEADLINE)
+    assert not fault_run.is_stuck(waiting, soon, DEADLINES)
+    assert fault_run.is_stuck(waiting, late, DEADLINES)
     # A final status whose customer is not told has a minute more
     untold = an_order(deps, "u", "notify", "reject")
-    assert not fault_run.is_stuck(untold, placed_at(untold) + timedelta(seconds=100), DEADLINE)
-    assert fault_run.is_stuck(untold, placed_at(untold) + timedelta(seconds=111), DEADLINE)
+    assert not fault_run.is_stuck(untold, placed_at(untold) + timedelta(seconds=100), DEADLINES)
+    assert fault_run.is_stuck(untold, placed_at(untold) + timedelta(seconds=111), DEADLINES)
     done = an_order(deps, "d", "cancel", "tell")
-    assert not fault_run.is_stuck(done, placed_at(done) + timedelta(days=1), DEADLINE)
+    assert not fault_run.is_stuck(done, placed_at(done) + timedelta(days=1), DEADLINES)
 
 
 def counts(
@@ -93,7 +95,7 @@ def counts(
         vouchers or [],
         dead_letters or [],
         at,
-        DEADLINE,
+        DEADLINES,
     )
 
 

@@ -12,7 +12,9 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.orders import steps
-from chalicelib.orders.model import CancelReason
+from chalicelib.orders.deadlines import Deadlines
+from chalicelib.orders.expectations import is_overdue
+from chalicelib.orders.model import CancelReason, OrderStatus
 from chalicelib.orders.timeline import StateTransition
 from tests.unit.conftest import CUSTOMER, RESTAURANT, order_request
 from tests.unit.fakes import FakeDependencies, bearer
@@ -147,3 +149,13 @@ def test_the_viewer_page_and_script_are_served_without_a_token(client: Client) -
     assert '<script src="viewer.js">' in page.body.decode()
     assert "default-src 'self'" in page.headers["Content-Security-Policy"]
     assert "orders/${encodeURIComponent(orderId)}/timeline" in script.body.decode()
+
+
+def test_a_delivery_is_overdue_after_the_stages_own_delivery_deadline() -> None:
+    # The local stages' deadlines: an order told of its acceptance waits for its delivery
+    # 20 s (answer) + 30 s (margin) + 60 s (telling) + 45 s (delivery) after placing.
+    deadlines = Deadlines(restaurant=timedelta(seconds=20), delivery=timedelta(seconds=45))
+    placed = datetime(2026, 1, 1, tzinfo=UTC)
+    waiting = OrderStatus.USER_NOTIFIED
+    assert not is_overdue(waiting, placed, placed + timedelta(seconds=154), deadlines)
+    assert is_overdue(waiting, placed, placed + timedelta(seconds=156), deadlines)
