@@ -107,7 +107,6 @@ class Dependencies:
             notifier=notifier,
             clock=utc_now,
             new_id=new_id,
-            effect_lease=timedelta(seconds=settings.seconds(settings.EFFECT_LEASE)),
             deadlines=self.deadlines,
         )
 

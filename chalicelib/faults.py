@@ -7,8 +7,9 @@ is above zero, each write of the order repository and each telling of the notifi
 that rate, half the time before the call (nothing happened) and half the time right after it
 succeeded (a crash after the write: the caller never learns it happened). The failure is a
 ``DependencyUnavailableError``, what the system already treats as transient: the API answers
-503 (the client retries), a choreography message fails and is redelivered, a state machine
-task is retried by its ``Retry`` (which names the class, so it must be exactly that class).
+503 (the client retries), a choreography message fails and is redelivered, the relay's stream
+record is retried, a state machine task is retried by its ``Retry`` (which names the class,
+so it must be exactly that class).
 
 Off, it costs one look at a cached value per write: the parameter is read at most once per
 ``MAX_AGE_SECONDS`` per process.
@@ -19,15 +20,16 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 from chalicelib.orders.access import Principal
 from chalicelib.orders.errors import DependencyUnavailableError
 from chalicelib.orders.events import Event
 from chalicelib.orders.model import Order, OrderStatus
+from chalicelib.orders.tellings import Telling
 from chalicelib.ports import Notifier, OrderRepository, OrderSummary
 from chalicelib.tracing import logger
 
@@ -140,12 +142,12 @@ class OrdersWithFaults(OrderRepository):
         order: Order,
         event: Event,
         previous_status: OrderStatus,
-        effect_claimed_at: datetime | None = None,
+        tellings: Sequence[Telling] = (),
     ) -> None:
         self._faults.around(
             f"append {event.type.value}",
             order.order_id,
-            lambda: self._inner.append(order, event, previous_status, effect_claimed_at),
+            lambda: self._inner.append(order, event, previous_status, tellings),
             write=True,
         )
 
@@ -155,20 +157,6 @@ class OrdersWithFaults(OrderRepository):
             order.order_id,
             lambda: self._inner.record_decision(order),
             write=True,
-        )
-
-    def claim_effect(self, order: Order, event: Event, now: datetime, lease: timedelta) -> bool:
-        return self._faults.around(
-            f"claim_effect {event.type.value}",
-            order.order_id,
-            lambda: self._inner.claim_effect(order, event, now, lease),
-        )
-
-    def settle_effect(self, order: Order, event: Event, done: bool) -> None:
-        self._faults.around(
-            f"settle_effect {event.type.value}",
-            order.order_id,
-            lambda: self._inner.settle_effect(order, event, done),
         )
 
     def save_callback_token(self, order_id: str, token: str) -> None:
@@ -196,21 +184,9 @@ class NotifierWithFaults(Notifier):
         self._inner = inner
         self._faults = faults
 
-    def tell_restaurant(self, order: Order) -> None:
+    def tell(self, telling: Telling) -> None:
         self._faults.around(
-            "tell_restaurant", order.order_id, lambda: self._inner.tell_restaurant(order)
-        )
-
-    def tell_customer(self, order: Order, outcome: str) -> None:
-        self._faults.around(
-            f"tell_customer {outcome}",
-            order.order_id,
-            lambda: self._inner.tell_customer(order, outcome),
-        )
-
-    def tell_restaurant_closed(self, order: Order, outcome: str, reason: str | None) -> None:
-        self._faults.around(
-            f"tell_restaurant {outcome}",
-            order.order_id,
-            lambda: self._inner.tell_restaurant_closed(order, outcome, reason),
+            f"tell {telling.audience} {telling.subject}",
+            telling.order_id,
+            lambda: self._inner.tell(telling),
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,6 +13,7 @@ from chalicelib.orders.deadlines import Deadlines
 from chalicelib.orders.events import Event
 from chalicelib.orders.flow_choice import FlowWeights
 from chalicelib.orders.model import Order, OrderStatus
+from chalicelib.orders.tellings import Telling
 from chalicelib.orders.timeline import StateTransition
 
 
@@ -51,15 +52,14 @@ class OrderRepository(ABC):
         order: Order,
         event: Event,
         previous_status: OrderStatus,
-        effect_claimed_at: datetime | None = None,
+        tellings: Sequence[Telling] = (),
     ) -> None:
         """Store ``event`` (already applied to ``order``) only if nobody else wrote since we read.
 
         Raises ConcurrentUpdateError unless the stored order is still at version
         ``order.version - 1`` and in ``previous_status``, and, for a decision event, has no
         decision yet or the same outcome (``order.decision`` is stored with it).
-        ``effect_claimed_at``: the event's side effect is stored as due, claimed by this writer
-        at that time.
+        ``tellings``: what the event tells people, stored with it for the relay (the outbox).
         """
 
     @abstractmethod
@@ -69,15 +69,6 @@ class OrderRepository(ABC):
         Raises ConcurrentUpdateError unless the stored order has no decision and is still at
         ``order.version`` in ``order.status``: the first decision wins, once.
         """
-
-    @abstractmethod
-    def claim_effect(self, order: Order, event: Event, now: datetime, lease: timedelta) -> bool:
-        """Claim the due side effect of ``event``: True unless it is done, or claimed since
-        ``now - lease`` by someone else (who is doing it, or crashed less than a lease ago)."""
-
-    @abstractmethod
-    def settle_effect(self, order: Order, event: Event, done: bool) -> None:
-        """After a claimed side effect: done, it is no longer due; not done, release the claim."""
 
     @abstractmethod
     def save_callback_token(self, order_id: str, token: str) -> None:
@@ -109,15 +100,8 @@ class Notifier(ABC):
     """Tells people about their order: the restaurant's app, the customer's inbox."""
 
     @abstractmethod
-    def tell_restaurant(self, order: Order) -> None: ...
-
-    @abstractmethod
-    def tell_customer(self, order: Order, outcome: str) -> None: ...
-
-    @abstractmethod
-    def tell_restaurant_closed(self, order: Order, outcome: str, reason: str | None) -> None:
-        """Tell the restaurant an order it was sent ended without it: "cancelled" (``reason``:
-        the cancel reason) or "undelivered" (it did not confirm delivery in time)."""
+    def tell(self, telling: Telling) -> None:
+        """Hand the telling to its recipient (at least once: the relay may hand it again)."""
 
 
 class Workflow(ABC):
@@ -181,8 +165,5 @@ class Ports:
     notifier: Notifier
     clock: Callable[[], datetime]
     new_id: Callable[[], str]
-    # How long a claim on telling a person holds before a retry may take it over: a teller
-    # cannot run longer than its function's timeout, so an older claim was left by a crash.
-    effect_lease: timedelta = timedelta(seconds=60)
     # How long each of an order's waits may last (the stage's restaurant and delivery deadlines).
     deadlines: Deadlines = Deadlines(restaurant=timedelta(minutes=10), delivery=timedelta(hours=2))

@@ -65,9 +65,6 @@ AUTH_JWKS_PARAMETER = "ORDERS_AUTH_JWKS_PARAMETER"
 # Read once, when app.py builds the app: which deployment's queues the handlers consume
 # (Chalice reads the app with the stage's environment at deploy time, Lambda at start-up).
 RESOURCE_PREFIX = "ORDERS_RESOURCE_PREFIX"
-# The longest any function that tells people may run (its timeout): a claim on telling that
-# is older was left by a crashed teller, and a retry takes it over.
-EFFECT_LEASE = "ORDERS_EFFECT_LEASE_SECONDS"
 # The orders table's stream, which the outbox relay reads (read once, as the prefix is).
 ORDERS_STREAM = "ORDERS_TABLE_STREAM_ARN"
 # Local stages only: the SQS event source mappings' batching window (see deploy/stages.json).

@@ -91,7 +91,6 @@ def function_environment(deployment: Deployment) -> Json:
         settings.ORDER_FLOW_STATE_MACHINE: state_machine_arn(deployment),
         settings.RESTAURANT_DEADLINE: str(stage.restaurant_deadline_seconds),
         settings.DELIVERY_DEADLINE: str(stage.delivery_deadline_seconds),
-        settings.EFFECT_LEASE: str(effect_lease_seconds(deployment)),
         settings.FLOW_WEIGHTS_PARAMETER: {"Ref": "FlowWeightsParameter"},
         settings.AUTH_ISSUER: stage.auth.issuer,
         settings.AUTH_AUDIENCE: stage.auth.audience,
@@ -107,12 +106,6 @@ def function_environment(deployment: Deployment) -> Json:
     if has_fault_switch(deployment):
         environment[settings.FAULTS_PARAMETER] = {"Ref": "FaultsParameter"}
     return environment
-
-
-def effect_lease_seconds(deployment: Deployment) -> int:
-    """The longest timeout of the functions that tell people (``.chalice/config.json``)."""
-    tellers = [f for f, grants in GRANTS.items() if notify_people in grants]
-    return max(function_timeout_seconds(deployment.stage.name, f) for f in tellers)
 
 
 # --- least privilege: what each function calls, on what -----------------------------------
@@ -255,29 +248,28 @@ def use_data_key(deployment: Deployment, function: str) -> Statement:
 
 EVERY_FUNCTION: list[Grant] = [write_own_logs, send_traces, use_data_key]
 GRANTS: dict[str, list[Grant]] = {
-    # Nobody publishes or starts the workflow after a write but the relay (the outbox).
+    # Nobody publishes, tells or starts the workflow after a write but the relay (the outbox).
     API_HANDLER: [
         write_orders,
-        notify_people,  # a customer's cancellation tells the restaurant that was sent the order
         answer_flow,
         read_flow_weights,
         read_auth_keys,
         list_orders,
         read_flow_history,
     ],
-    "notify_restaurant_task": [write_orders, notify_people],
+    "notify_restaurant_task": [write_orders],
     "accept_order_task": [write_orders],
     "reject_order_task": [write_orders],
-    "notify_user_task": [write_orders, notify_people],
+    "notify_user_task": [write_orders],
     "complete_order_task": [write_orders],
-    "cancel_order_task": [write_orders, notify_people],
-    "expire_delivery_task": [write_orders, notify_people],
-    "restaurant_notifier": [write_orders, notify_people, consume_own_queue],
-    "restaurant_deadline_checker": [write_orders, notify_people, consume_own_queue],
-    "user_notifier": [write_orders, notify_people, consume_own_queue],
+    "cancel_order_task": [write_orders],
+    "expire_delivery_task": [write_orders],
+    "restaurant_notifier": [write_orders, consume_own_queue],
+    "restaurant_deadline_checker": [write_orders, consume_own_queue],
+    "user_notifier": [write_orders, consume_own_queue],
     "promotions": [read_orders, write_vouchers, consume_own_queue],
-    RELAY: [read_orders_stream, publish_events, start_flow],
-    SWEEPER: [write_orders, notify_people, find_waiting_orders, check_flow_running],
+    RELAY: [read_orders_stream, publish_events, notify_people, start_flow],
+    SWEEPER: [write_orders, find_waiting_orders, check_flow_running],
 }
 
 
@@ -287,8 +279,8 @@ def _function_role(deployment: Deployment, function: str) -> Json:
     if len(name) > IAM_ROLE_NAME_LIMIT:
         raise SystemExit(f"role name {name!r} is over {IAM_ROLE_NAME_LIMIT} characters")
     grants = [*GRANTS[function], *EVERY_FUNCTION]
-    if write_orders in grants and has_fault_switch(deployment):
-        grants.append(read_fault_switch)  # it runs steps: their writes and tellings obey it
+    if has_fault_switch(deployment) and {write_orders, notify_people} & set(grants):
+        grants.append(read_fault_switch)  # its writes or tellings obey the switch
     granted = [grant(deployment, function) for grant in grants]
     statements = [statement for statement in granted if statement is not None]
     return {

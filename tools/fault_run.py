@@ -25,8 +25,9 @@ Against a local stage (AWS_ENDPOINT_URL: the local cloud; ``make fault-run`` set
 6. counts, per flow and in all (the last line of stdout):
    ``orders=N terminal=T lost=L duplicate_effects=D dead_lettered=K stuck=S``
    - orders: orders placed by the run (N per flow, times the flows);
-   - terminal: orders whose story is over (``is_terminal``: COMPLETED, REJECTED or CANCELLED
-     with the customer told, nothing left due);
+   - terminal: orders whose story is over (``is_terminal``: COMPLETED, REJECTED, CANCELLED or
+     UNDELIVERED with the customer told), and whose notification to the customer reached the
+     notifications topic;
    - lost: orders the API accepted (202) that are not terminal at the end;
    - duplicate_effects: notifications that reached the notifications topic more than once
      (same ``notification_id``: order, audience, subject) and vouchers stored more than once
@@ -37,7 +38,7 @@ Against a local stage (AWS_ENDPOINT_URL: the local cloud; ``make fault-run`` set
      stage) and waits for what they carry (a voucher) before it counts;
    - stuck: lost orders past the time their status should have moved on by
      (``overdue``: the restaurant's deadline plus a margin, a minute more to tell the customer).
-   Above it, one line per order that went wrong (status, events, what is still due).
+   Above it, one line per order that went wrong (status, events, what people were sent).
 
 Exit status 0 only if every order placed is terminal and nothing is lost, doubled or stuck.
 """
@@ -117,14 +118,19 @@ def behaviours(orders: int) -> list[Behaviour]:
 
 
 def is_terminal(order: Order) -> bool:
-    """The order's story is over: a final status, and the customer told (not still due).
+    """The order's story is over as the table tells it: a final status, the customer told.
 
     The one definition of terminal (a final status is chalicelib.orders.expectations.FINAL).
-    A restaurant's telling still due does not keep an order open (it is counted where its
-    message is: retried, or dead-lettered).
+    The count also wants the customer's notification to have reached the notifications topic
+    (``customer_notification``): the relay hands it over after the write.
     """
+    return order.status in FINAL and order.recorded(EventType.USER_NOTIFIED) is not None
+
+
+def customer_notification(order: Order) -> str | None:
+    """The ``notification_id`` that tells the customer how the order ended (once told)."""
     told = order.recorded(EventType.USER_NOTIFIED)
-    return order.status in FINAL and told is not None and told.event_id not in order.due_effects
+    return None if told is None else f"{order.order_id}/customer/{told.data['outcome']}"
 
 
 def is_stuck(order: Order, now: datetime, deadlines: Deadlines) -> bool:
@@ -208,6 +214,7 @@ def count_flow(
     terminal = lost = stuck = missing_vouchers = 0
     statuses: Counter[str] = Counter()
     problems: list[str] = []
+    received = {str(n.get("notification_id")) for n in notifications}
     voucher_orders = [str(v.get("order_id")) for v in vouchers if v.get("order_id") in ids]
     for entry in accepted:
         assert entry.order_id is not None
@@ -217,7 +224,8 @@ def count_flow(
             problems.append(f"{flow} {entry.order_id} ({entry.behaviour}): not in the table")
             continue
         statuses[order.status.value] += 1
-        if is_terminal(order):
+        arrived = customer_notification(order) in received
+        if is_terminal(order) and arrived:
             terminal += 1
             completed = order.recorded(EventType.ORDER_COMPLETED) is not None
             if completed and entry.order_id not in voucher_orders:
@@ -228,8 +236,7 @@ def count_flow(
         late = is_stuck(order, now, deadlines)
         stuck += late
         events = ",".join(event.type.value for event in order.history)
-        due = [e.type.value for e in order.history if e.event_id in order.due_effects]
-        # What really reached the notifications topic, beside what the order says is due.
+        # What really reached the notifications topic, beside what the order recorded.
         sent = sorted(
             str(n.get("notification_id")).split("/", 1)[-1]
             for n in notifications
@@ -237,7 +244,7 @@ def count_flow(
         )
         problems.append(
             f"{flow} {entry.order_id} ({entry.behaviour}): {'stuck' if late else 'lost'} "
-            f"in {order.status.value}; events {events}; telling still due for {due or '-'}; "
+            f"in {order.status.value}; events {events}; "
             f"notifications sent {sent or '-'}; client: {'; '.join(entry.notes) or '-'}"
         )
     told = duplicates(
@@ -540,8 +547,8 @@ def longest_retry_seconds(deployment: Deployment) -> float:
     tasks = max(function_timeout_seconds(stage.name, task) for task in template.TASK_FUNCTIONS)
     # The state machine's Retry: 6 attempts from 1 s, doubling (63 s), each up to a timeout.
     workflow = 63 + 6 * tasks
-    # Then the sweeper, the back-up of every owner: a telling left due is its business once the
-    # telling window and its margin are over, and it looks once a period.
+    # Then the sweeper, the back-up of every owner: a customer not told of the decision is its
+    # business once the telling window and its margin are over, and it looks once a period.
     sweeper = TELLING_THE_CUSTOMER + MARGIN + timedelta(seconds=SWEEP_PERIOD_SECONDS)
     return (
         stage.restaurant_deadline_seconds
@@ -605,6 +612,23 @@ def drain(
                 f"  draining: {len(open_orders)} not terminal {dict(waiting)}, "
                 f"{until - now:.0f}s left"
             )
+        time.sleep(1)
+
+
+def await_notifications(
+    tap: Tap, stored: dict[str, Order], out: Callable[[str], None], limit: float = 60
+) -> list[dict[str, Any]]:
+    """What the tap received, once every customer's notification the table promises arrived
+    (the relay hands them over after the writes) or ``limit`` seconds passed."""
+    promised = {customer_notification(order) for order in stored.values()} - {None}
+    until = time.monotonic() + limit
+    while True:
+        notifications = tap.drain()
+        missing = promised - {str(n.get("notification_id")) for n in notifications}
+        if not missing or time.monotonic() >= until:
+            if missing:
+                out(f"  {len(missing)} customers' notifications not arrived after {limit:.0f}s")
+            return notifications
         time.sleep(1)
 
 
@@ -730,8 +754,7 @@ def main(argv: list[str] | None = None) -> int:
                 out=lambda line: print(f"  {line}", flush=True),
             )
             await_vouchers(dynamodb, outputs["vouchers_table"], stored, limit, print)
-        time.sleep(2)  # the last notifications' way through SNS to the tap
-        notifications = tap.drain()
+        notifications = await_notifications(tap, stored, print)
         vouchers = scan(dynamodb, outputs["vouchers_table"])
     finally:
         tap.close()

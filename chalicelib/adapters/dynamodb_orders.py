@@ -20,13 +20,12 @@ Every change writes the order and its event in one transaction whose condition i
 the version and status we read, so a late or duplicate message can never move an
 order backwards, even when two writers race. The event item is also the outbox: the
 table's stream hands each inserted event item (with its order's ``trace_header``) to the
-relay, which publishes it (``chalicelib/entrypoints/relay.py``).
+relay, which publishes it and hands over its tellings (``chalicelib/entrypoints/relay.py``).
 
 The order item's ``decision`` (and ``decision_reason``) is the answer that settled it,
 written once: by ``record_decision`` (no decision yet, version unchanged) or with the
-decision event (no decision yet, or the same outcome). An event item whose step tells a
-person carries ``effect_due`` until the telling is done, and ``effect_claimed_at`` (epoch
-seconds) while someone is telling.
+decision event (no decision yet, or the same outcome). An event item whose step tells
+people carries ``tellings`` (JSON), which the relay hands to the notifications topic.
 """
 
 from __future__ import annotations
@@ -34,7 +33,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -45,6 +45,7 @@ from chalicelib.orders.decision import Decision, Outcome
 from chalicelib.orders.errors import ConcurrentUpdateError, DuplicateOrderError, OrderNotFoundError
 from chalicelib.orders.events import Event
 from chalicelib.orders.model import Flow, LineItem, Order, OrderStatus
+from chalicelib.orders.tellings import Telling
 from chalicelib.ports import OrderRepository, OrderSummary
 
 ORDER_SK = "ORDER"
@@ -56,6 +57,8 @@ INDEXES = {
     "waiting": ("waiting", "due_at"),
 }
 WAITING_INDEX = "waiting"
+# The event item's attribute with what the event tells people (read by the relay).
+TELLINGS = "tellings"
 WAITING = "WAITING"
 PARTY_INDEX = {Role.CUSTOMER: "by-customer", Role.RESTAURANT: "by-restaurant"}
 KEY_SK = "KEY"
@@ -155,16 +158,6 @@ class DynamoDbOrderRepository(OrderRepository):
                 if "recorded_by" in item
             },
             decision=_decision(state, history),
-            due_effects={
-                event.event_id
-                for event, item in zip(history, events, strict=True)
-                if "effect_due" in item
-            },
-            tellers={
-                event.event_id: (item["told_by"]["S"], item["told_at"]["S"])
-                for event, item in zip(history, events, strict=True)
-                if "told_by" in item and "told_at" in item
-            },
         )
 
     def recent_for(self, principal: Principal, limit: int) -> list[OrderSummary]:
@@ -196,7 +189,7 @@ class DynamoDbOrderRepository(OrderRepository):
         order: Order,
         event: Event,
         previous_status: OrderStatus,
-        effect_claimed_at: datetime | None = None,
+        tellings: Sequence[Telling] = (),
     ) -> None:
         update = "SET #status = :status, version = :version"
         condition = "version = :previous AND #status = :was"
@@ -218,11 +211,8 @@ class DynamoDbOrderRepository(OrderRepository):
         if due is None:
             update += " REMOVE waiting, due_at"
         event_put = self._event_put(order, order.version, event)
-        if effect_claimed_at is not None:
-            event_put["Item"] |= {
-                "effect_due": {"BOOL": True},
-                "effect_claimed_at": _epoch(effect_claimed_at),
-            }
+        if tellings:
+            event_put["Item"][TELLINGS] = {"S": json.dumps([t.to_dict() for t in tellings])}
         try:
             self._client.transact_write_items(
                 TransactItems=[
@@ -265,44 +255,6 @@ class DynamoDbOrderRepository(OrderRepository):
                 raise ConcurrentUpdateError(order.order_id) from None
             raise
 
-    def claim_effect(self, order: Order, event: Event, now: datetime, lease: timedelta) -> bool:
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=self._event_key(order, event),
-                UpdateExpression="SET effect_claimed_at = :now",
-                ConditionExpression="attribute_exists(effect_due) AND "
-                "(attribute_not_exists(effect_claimed_at) OR effect_claimed_at < :stale)",
-                ExpressionAttributeValues={
-                    ":now": _epoch(now),
-                    ":stale": _epoch(now - lease),
-                },
-            )
-        except ClientError as error:
-            if _lost_race(error):
-                return False
-            raise
-        return True
-
-    def settle_effect(self, order: Order, event: Event, done: bool) -> None:
-        if not done:
-            self._client.update_item(
-                TableName=self._table,
-                Key=self._event_key(order, event),
-                UpdateExpression="REMOVE effect_claimed_at",
-            )
-            return
-        # Who told, and when: the timeline shows a telling done by another service (the
-        # sweeper finishing one whose teller failed).
-        told_at = datetime.now(UTC).isoformat(timespec="milliseconds")
-        self._client.update_item(
-            TableName=self._table,
-            Key=self._event_key(order, event),
-            UpdateExpression="SET told_by = :teller, told_at = :at "
-            "REMOVE effect_claimed_at, effect_due",
-            ExpressionAttributeValues={":teller": {"S": self._recorder}, ":at": {"S": told_at}},
-        )
-
     def overdue(self, now: datetime, limit: int) -> list[str]:
         page = self._client.query(
             TableName=self._table,
@@ -333,14 +285,6 @@ class DynamoDbOrderRepository(OrderRepository):
         except ClientError as error:
             if not _lost_race(error):
                 raise
-
-    def _event_key(self, order: Order, event: Event) -> dict[str, Any]:
-        version = next(
-            number
-            for number, recorded in enumerate(order.history, start=1)
-            if recorded.event_id == event.event_id
-        )
-        return {"pk": {"S": order.order_id}, "sk": {"S": event_sk(version)}}
 
     def save_callback_token(self, order_id: str, token: str) -> None:
         try:
@@ -422,10 +366,6 @@ def _due_values(due: datetime) -> dict[str, Any]:
     """``:waiting`` and ``:due_at``: UTC ISO times with milliseconds sort as they compare."""
     at = due.astimezone(UTC).isoformat(timespec="milliseconds")
     return {":waiting": {"S": WAITING}, ":due_at": {"S": at}}
-
-
-def _epoch(at: datetime) -> dict[str, str]:
-    return {"N": f"{at.timestamp():.3f}"}
 
 
 def _key_pk(customer_id: str, idempotency_key: str) -> str:

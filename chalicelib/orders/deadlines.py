@@ -7,8 +7,9 @@
   the NotifyUser tasks);
 - accepted and told: delivery confirmed within the delivery deadline after the customer was
   told (owners: the sweeper in the choreography, NotifyUserAndAwaitDelivery's timeout in the
-  orchestration);
-- a person's telling left due (its teller failed): done within ``telling`` of its event.
+  orchestration).
+A telling itself has no deadline here: it is stored with its event, and the relay hands it
+over from the table's stream, retried until it is (``chalicelib/entrypoints/relay.py``).
 
 ``due_at`` is the earliest of these for an order; the orders table keeps it on the order
 while the order waits (a sparse index the sweeper reads), and None means nothing is left.
@@ -53,18 +54,9 @@ def delivery_due(order: Order, deadlines: Deadlines) -> datetime | None:
     return _at(told.occurred_at) + deadlines.delivery
 
 
-def effects_due(order: Order, deadlines: Deadlines) -> list[datetime]:
-    """When each telling still due must have been done."""
-    return [
-        _at(event.occurred_at) + deadlines.telling
-        for event in order.history
-        if event.event_id in order.due_effects
-    ]
-
-
 def due_at(order: Order, deadlines: Deadlines) -> datetime | None:
-    """The order's next deadline; None when it waits for nothing (closed, every telling done)."""
-    waits = effects_due(order, deadlines)
+    """The order's next deadline; None when it waits for nothing (closed, customer told)."""
+    waits: list[datetime] = []
     if order.status in AWAITING_RESTAURANT:
         waits.append(restaurant_due(order, deadlines))
     for due in (telling_due(order, deadlines), delivery_due(order, deadlines)):

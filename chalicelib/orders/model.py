@@ -99,10 +99,6 @@ class Order:
     recorded_by: dict[str, str] = field(default_factory=dict)
     # The answer that settled the order (accepted, rejected, cancelled); the first one wins.
     decision: Decision | None = None
-    # Events whose side effect (telling a person) was due when read and not yet done, by id.
-    due_effects: set[str] = field(default_factory=set)
-    # Who did each event's telling, and when (ISO time), by event id, as storage knows it.
-    tellers: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def placed_at(self) -> str:

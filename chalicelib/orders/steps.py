@@ -1,30 +1,24 @@
 """The business steps of the order flow, written once.
 
 Each step is a plain function of its input and its ports that returns the event it
-caused. The choreography handlers publish that event; the state machine's tasks
-return it (and publish it too). A step run twice for the same order returns the
+caused, recorded in the order; the relay publishes it from the table's stream, and
+the state machine's tasks also return it. A step run twice for the same order returns the
 event it recorded the first time, so redelivered messages and retried tasks have
 one effect.
 
-A step that tells a person records its event first, with the telling due and claimed by
-the one writer whose conditional write won, then tells, then marks it done. A run that
-finds the event recorded with the telling still due (the teller failed or crashed) tells
-again: people are told at least once, and two copies of a message processed at the same
-moment tell once. A telling and its marking are each tried a few times at once, within the
-run: SNS FIFO drops a copy of a notification sent within five minutes of the first, so only
-a run that dies between telling and marking leaves a repeat to a later retry, which may
-come after that window (receivers drop repeats by ``notification_id``).
+A step that tells a person decides what to tell when it records its event, and stores the
+tellings with the event in the same write (``chalicelib/orders/tellings.py``): the relay
+hands them over from the table's stream. So a step never tells after its write, and two
+copies of a message processed at the same moment record (and tell) once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import suppress
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from chalicelib.orders.deadlines import due_at
+from chalicelib.orders import tellings
 from chalicelib.orders.decision import Decision, Outcome
 from chalicelib.orders.errors import (
     ConcurrentUpdateError,
@@ -43,14 +37,13 @@ from chalicelib.orders.model import (
     Order,
     OrderStatus,
 )
+from chalicelib.orders.tellings import Telling
 from chalicelib.ports import Ports
 
 # The most one order may cost: the request schema bounds each line, this bounds their sum.
 MAX_ORDER_TOTAL_CENTS = 200_000
 # How often a decision is tried again when another write (not a decision) changed the order.
 DECISION_ATTEMPTS = 5
-# How often a telling, and then its marking as done, is tried at once before the run fails.
-TELLING_ATTEMPTS = 3
 
 USER_OUTCOMES = {
     OrderStatus.ACCEPTED: "accepted",
@@ -122,7 +115,7 @@ def notify_restaurant(order_id: str, ports: Ports) -> Event:
         EventType.RESTAURANT_NOTIFIED,
         ports,
         data=lambda order: {"restaurant_id": order.restaurant_id},
-        effect=lambda order, event: ports.notifier.tell_restaurant(order),
+        tell=lambda order, event: [tellings.new_order(order)],
     )
 
 
@@ -149,8 +142,8 @@ def reject_order(order_id: str, reason: str, ports: Ports) -> Event:
 def notify_user(order_id: str, ports: Ports) -> Event:
     """Tell the customer how the restaurant's part ended: accepted, rejected or cancelled."""
 
-    def tell(order: Order, told: Event) -> None:
-        ports.notifier.tell_customer(order, told.data["outcome"])
+    def tell(order: Order, told: Event) -> list[Telling]:
+        return [tellings.customer_told(order, told.data["outcome"])]
 
     return _advance(
         order_id,
@@ -160,7 +153,7 @@ def notify_user(order_id: str, ports: Ports) -> Event:
             "customer_id": order.customer_id,
             "outcome": USER_OUTCOMES[order.status],
         },
-        effect=tell,
+        tell=tell,
     )
 
 
@@ -185,16 +178,16 @@ def cancel_order(order_id: str, reason: CancelReason, ports: Ports) -> Event:
     never sent it has nothing to learn.
     """
 
-    def tell(order: Order, cancelled: Event) -> None:
-        ports.notifier.tell_restaurant_closed(order, "cancelled", cancelled.data["reason"])
+    def tell(order: Order, cancelled: Event) -> list[Telling]:
+        return [tellings.restaurant_closed(order, "cancelled", cancelled.data["reason"])]
 
     return _advance(
         order_id,
         EventType.ORDER_CANCELLED,
         ports,
         data=lambda order: {"reason": reason.value},
-        effect=tell,
-        effect_when=lambda order: order.recorded(EventType.RESTAURANT_NOTIFIED) is not None,
+        tell=tell,
+        tell_when=lambda order: order.recorded(EventType.RESTAURANT_NOTIFIED) is not None,
     )
 
 
@@ -202,12 +195,14 @@ def expire_delivery(order_id: str, ports: Ports) -> Event | None:
     """At the delivery deadline: the order is undelivered unless the restaurant confirmed it.
 
     The customer and the restaurant are told. None when the delivery was confirmed (also if
-    the confirmation won a race with this step); a redelivered deadline finishes the telling.
+    the confirmation won a race with this step).
     """
 
-    def tell(order: Order, _undelivered: Event) -> None:
-        ports.notifier.tell_customer(order, "undelivered")
-        ports.notifier.tell_restaurant_closed(order, "undelivered", None)
+    def tell(order: Order, _undelivered: Event) -> list[Telling]:
+        return [
+            tellings.customer_told(order, "undelivered"),
+            tellings.restaurant_closed(order, "undelivered", None),
+        ]
 
     try:
         return _advance(
@@ -219,7 +214,7 @@ def expire_delivery(order_id: str, ports: Ports) -> Event | None:
                 "restaurant_id": order.restaurant_id,
                 "deadline_seconds": int(ports.deadlines.delivery.total_seconds()),
             },
-            effect=tell,
+            tell=tell,
         )
     except IllegalTransitionError:
         if ports.orders.get(order_id).status is OrderStatus.COMPLETED:
@@ -282,86 +277,33 @@ def _advance(
     event_type: EventType,
     ports: Ports,
     data: Callable[[Order], dict[str, Any]],
-    effect: Callable[[Order, Event], None] | None = None,
-    effect_when: Callable[[Order], bool] = lambda order: True,
+    tell: Callable[[Order, Event], list[Telling]] = lambda order, event: [],
+    tell_when: Callable[[Order], bool] = lambda order: True,
 ) -> Event:
-    """Record ``event_type`` once; ``effect`` (telling a person) is due with it if
-    ``effect_when`` holds for the order as it was before the event."""
+    """Record ``event_type`` once, with what ``tell`` says it tells people if ``tell_when``
+    holds for the order as it was before the event (stored in the same write: the outbox)."""
     order = ports.orders.get(order_id)
     already = order.recorded(event_type)
     if already is not None:
-        if effect is not None and already.event_id in order.due_effects:
-            _effect_again(order, already, effect, ports)
         return already
     order.next_status(event_type)
-    if effect is not None and not effect_when(order):
-        effect = None
+    telling = tell_when(order)
     event = _new_event(order, event_type, ports, data(order))
     previous_status = order.status
     order.apply(event)
-    claimed_at = None
-    if effect is not None:
-        # Claimed by this writer when the event occurred (one reading of the clock).
-        claimed_at = datetime.fromisoformat(event.occurred_at)
-        order.due_effects.add(event.event_id)  # stored as due: the order waits for it
+    told = tell(order, event) if telling else []
     try:
-        ports.orders.append(order, event, previous_status, effect_claimed_at=claimed_at)
+        ports.orders.append(order, event, previous_status, tellings=told)
     except ConcurrentUpdateError:
-        # Lost a race. To a copy of this very step: its event (its writer tells). To another
-        # step: the rule that step's write broke (DecisionTakenError names the winner).
+        # Lost a race. To a copy of this very step: its event (stored with its tellings). To
+        # another step: the rule that step's write broke (DecisionTakenError names the winner).
         current = ports.orders.get(order_id)
         recorded = current.recorded(event_type)
         if recorded is not None:
             return recorded
         current.next_status(event_type)
         raise
-    if effect is not None:
-        _claimed_effect(order, event, effect, ports)
     return event
-
-
-def _effect_again(
-    order: Order, event: Event, effect: Callable[[Order, Event], None], ports: Ports
-) -> None:
-    """The event is recorded but its side effect still due: whoever claims it does it."""
-    if ports.orders.claim_effect(order, event, ports.clock(), ports.effect_lease):
-        _claimed_effect(order, event, effect, ports)
-    elif event.event_id in ports.orders.get(order.order_id).due_effects:
-        # Someone else holds the claim (still telling, or crashed less than a lease ago):
-        # fail, so this message or task is retried and finds it done, or takes it over.
-        raise ConcurrentUpdateError(order.order_id)
-
-
-def _claimed_effect(
-    order: Order, event: Event, effect: Callable[[Order, Event], None], ports: Ports
-) -> None:
-    try:
-        _at_once(lambda: effect(order, event))
-    except Exception:
-        # Released so a retry may take it at once; if even that fails, the lease runs out.
-        with suppress(Exception):
-            ports.orders.settle_effect(order, event, done=False)
-        raise
-    # Told: a retry of the whole run would tell again, maybe past SNS FIFO's window.
-    _at_once(lambda: ports.orders.settle_effect(order, event, done=True))
-    waited_until = due_at(order, ports.deadlines)
-    order.due_effects.discard(event.event_id)
-    if due_at(order, ports.deadlines) != waited_until:
-        # The telling was what the order waited for first: its next deadline (or none, once
-        # it waits for nothing) is stored, if the order is unchanged since read; otherwise
-        # the later write stored its own, and the sweeper tidies up what is left.
-        ports.orders.reschedule(order)
-
-
-def _at_once(action: Callable[[], None]) -> None:
-    """``action``, tried up to TELLING_ATTEMPTS times in a row (the SDK backs off throttles)."""
-    for attempt in range(1, TELLING_ATTEMPTS + 1):
-        try:
-            action()
-            return
-        except Exception:
-            if attempt == TELLING_ATTEMPTS:
-                raise
 
 
 def _new_event(order: Order, event_type: EventType, ports: Ports, data: dict[str, Any]) -> Event:

@@ -11,7 +11,6 @@ it runs is recorded by the sweeper (the timeline shows who resumed or ended the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -24,15 +23,12 @@ from chalicelib.orders.deadlines import (
     telling_due,
 )
 from chalicelib.orders.decision import Decision, Outcome
-from chalicelib.orders.events import Event, EventType
 from chalicelib.orders.expectations import MARGIN
-from chalicelib.orders.model import AWAITING_RESTAURANT, CancelReason, Flow, Order
+from chalicelib.orders.model import AWAITING_RESTAURANT, Flow, Order
 from chalicelib.ports import Ports
 
 
 class Action(StrEnum):
-    # A telling recorded but never done (its teller's retries ran out): do it.
-    FINISH_TELLING = "finish_telling"
     # The restaurant's wait is over: the recorded answer, else cancel; carry it out, tell.
     SETTLE_AT_DEADLINE = "settle_at_deadline"
     TELL_CUSTOMER = "tell_customer"
@@ -47,12 +43,6 @@ def next_action(order: Order, now: datetime, deadlines: Deadlines) -> Action:
     """What the sweeper does with ``order`` at ``now`` (a pure rule; see the module)."""
     # Orchestration: called only once the execution ended, so nobody else will act.
     margin = MARGIN if order.flow is Flow.CHOREOGRAPHY else timedelta(0)
-    if any(
-        now >= datetime.fromisoformat(event.occurred_at) + deadlines.telling + margin
-        for event in order.history
-        if event.event_id in order.due_effects
-    ):
-        return Action.FINISH_TELLING
     awaiting = order.status in AWAITING_RESTAURANT
     if awaiting and now >= restaurant_due(order, deadlines) + margin:
         return Action.SETTLE_AT_DEADLINE
@@ -73,11 +63,7 @@ def carry_out(action: Action, order: Order, ports: Ports) -> None:
     an owner acting at the same moment makes this a repeat or a lost race, never a second
     effect)."""
     order_id = order.order_id
-    if action is Action.FINISH_TELLING:
-        for event in order.history:
-            if event.event_id in order.due_effects:
-                TELLING_STEPS[event.type](order_id, event, ports)
-    elif action is Action.SETTLE_AT_DEADLINE:
+    if action is Action.SETTLE_AT_DEADLINE:
         decision, _ = steps.settle_at_deadline(order_id, ports)
         _carry_out_decision(order_id, decision, ports)
         steps.notify_user(order_id, ports)
@@ -95,19 +81,3 @@ def _carry_out_decision(order_id: str, decision: Decision, ports: Ports) -> None
         steps.accept_order(order_id, ports)
     elif decision.outcome is Outcome.REJECTED:
         steps.reject_order(order_id, decision.reason or "not given", ports)
-
-
-# The step that recorded each kind of event whose telling may be left due; run again, it
-# finds its event recorded and does the telling.
-TELLING_STEPS: dict[EventType, Callable[[str, Event, Ports], object]] = {
-    EventType.RESTAURANT_NOTIFIED: lambda order_id, event, ports: steps.notify_restaurant(
-        order_id, ports
-    ),
-    EventType.USER_NOTIFIED: lambda order_id, event, ports: steps.notify_user(order_id, ports),
-    EventType.ORDER_CANCELLED: lambda order_id, event, ports: steps.cancel_order(
-        order_id, CancelReason(event.data["reason"]), ports
-    ),
-    EventType.ORDER_UNDELIVERED: lambda order_id, event, ports: steps.expire_delivery(
-        order_id, ports
-    ),
-}

@@ -31,9 +31,7 @@ class TimelineStep:
     at: datetime
     service: str
     step: str
-    # "event" (recorded in the order), "telling" (an event's telling, finished by another
-    # service than the one that recorded it) or "state" (the workflow's history)
-    kind: str
+    kind: str  # "event" (recorded in the order) or "state" (the workflow's history)
     event_id: str | None = None
 
     def to_dict(self, placed_at: datetime, previous_at: datetime) -> dict[str, Any]:
@@ -70,19 +68,6 @@ def timeline(order: Order, transitions: list[StateTransition]) -> dict[str, Any]
             event_id=event.event_id,
         )
         for event in order.history
-    ]
-    steps += [
-        TimelineStep(
-            at=datetime.fromisoformat(told_at),
-            service=service_of(teller),
-            step=f"{event.type.value} told",
-            kind="telling",
-            event_id=event.event_id,
-        )
-        for event in order.history
-        for teller, told_at in [order.tellers.get(event.event_id, ("", ""))]
-        # The telling of a step is part of it; shown apart only when someone else finished it.
-        if teller and teller != order.recorded_by.get(event.event_id)
     ]
     steps += [TimelineStep(t.at, STATE_MACHINE, t.step, "state") for t in transitions]
     steps.sort(key=lambda step: (step.at, step.kind != "event"))

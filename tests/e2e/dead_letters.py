@@ -1,13 +1,13 @@
 """An order whose event was dead-lettered for a real cause, which is then fixed (test_redrive.py).
 
-The cause: the user notifier of the SAM deployment is misconfigured, its notifications topic
-variable naming a topic that does not exist (a bad configuration change, as an operator could
-make), so it cannot tell the customer their order was accepted. Its ``order_accepted`` fails on
-every receive and goes to the dead-letter queue: the step records user_notified with the telling
-still due (it writes before it tells), and nobody is told; then the configuration is put back
-("the cause is fixed"). Nothing in the code knows about this test. The deployment's sweeper,
-which would finish the telling (and later expire the delivery) on its own, is switched off
-for the scenario: it proves the operator's path, and test_redrive.py switches it back on.
+The cause: the user notifier of the SAM deployment is misconfigured, its orders table variable
+naming a table that does not exist (a bad configuration change, as an operator could make), so
+it cannot record that the customer is told their order was accepted. Its ``order_accepted``
+fails on every receive and goes to the dead-letter queue: the order stays ACCEPTED, and nobody
+is told; then the configuration is put back ("the cause is fixed"). Nothing in the code knows
+about this test. The deployment's sweeper, which would tell the customer (and later expire the
+delivery) on its own, is switched off for the scenario: it proves the operator's path, and
+test_redrive.py switches it back on.
 
 It runs on the SAM deployment, deployed when the session begins, so that the chalice
 deployment's tests, which accept choreographed orders all the time, never meet the broken
@@ -86,15 +86,13 @@ def user_notifier(deployment: dict[str, Any]) -> str:
 
 
 @contextmanager
-def notifications_topic_missing(lambda_client: Any, function: str) -> Iterator[None]:
-    """The function's notifications topic variable names a topic that does not exist, until
-    the block ends: then its configuration is what it was."""
+def orders_table_missing(lambda_client: Any, function: str) -> Iterator[None]:
+    """The function's orders table variable names a table that does not exist, until the
+    block ends: then its configuration is what it was."""
     variables = lambda_client.get_function_configuration(FunctionName=function)["Environment"][
         "Variables"
     ]
-    broken = variables | {
-        settings.NOTIFICATIONS_TOPIC: variables[settings.NOTIFICATIONS_TOPIC] + "-gone"
-    }
+    broken = variables | {settings.ORDERS_TABLE: variables[settings.ORDERS_TABLE] + "-gone"}
     _configure(lambda_client, function, broken)
     try:
         yield
@@ -141,7 +139,7 @@ def dead_letter_an_accepted_order(
     notifications = Tap(cloud, deployment["notifications_topic_arn"], f"e2e-told-{order_id[:8]}")
     schedules = sweeper_schedules(cloud, deployment)
     switch_sweeper_off(cloud, schedules)
-    with notifications_topic_missing(cloud.client("lambda"), user_notifier(deployment)):
+    with orders_table_missing(cloud.client("lambda"), user_notifier(deployment)):
         accepted_at = time.monotonic()
         assert api.act(order_id, "accept").status == 202
         eventually(

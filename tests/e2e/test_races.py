@@ -221,8 +221,8 @@ def test_one_event_delivered_to_many_consumers_at_once_tells_once(
 
     replies = at_once([deliver] * COPIES)
 
-    # THEN the order records it once and the restaurant is told once; a consumer that found
-    # the telling under way fails its record, to be retried (nothing is lost).
+    # THEN the order records it once and the restaurant is told once: the telling left with
+    # the one event recorded (a consumer that lost the race finds it recorded).
     failed = [reply for reply in replies if reply != {"batchItemFailures": []}]
     print(f"{COPIES} deliveries at once; the consumers that failed (to be retried): {failed}")
     order = api.wait_for(order_id, "RESTAURANT_NOTIFIED")

@@ -22,6 +22,7 @@ from chalicelib.adapters.sns_events import SnsEventPublisher
 from chalicelib.adapters.sns_notifier import SnsNotifier
 from chalicelib.adapters.ssm_flow_weights import SsmFlowWeights
 from chalicelib.adapters.step_functions import StepFunctionsWorkflow
+from chalicelib.orders import tellings
 from chalicelib.orders.access import Principal, Role
 from chalicelib.orders.deadlines import Deadlines
 from chalicelib.orders.errors import (
@@ -270,8 +271,8 @@ def test_events_are_published_with_type_and_flow_attributes(local_cloud: Any, to
 def test_every_copy_of_a_notification_has_the_same_id(local_cloud: Any, topic: str) -> None:
     queue = Queue(local_cloud, topic)
     notifier = SnsNotifier(topic, local_cloud.client("sns"))
-    notifier.tell_customer(new_order(), "accepted")
-    notifier.tell_customer(new_order(), "accepted")
+    notifier.tell(tellings.customer_told(new_order(), "accepted"))
+    notifier.tell(tellings.customer_told(new_order(), "accepted"))
     first, second = queue.one(), queue.one()
     assert first["MessageAttributes"]["audience"]["Value"] == "customer"
     assert json.loads(first["Message"])["notification_id"] == "o-1/customer/accepted"
@@ -279,16 +280,16 @@ def test_every_copy_of_a_notification_has_the_same_id(local_cloud: Any, topic: s
 
 
 def test_a_notification_told_again_on_the_fifo_topic_is_delivered_once(local_cloud: Any) -> None:
-    """A step that crashed after telling tells again on retry: the FIFO topic drops the copy."""
+    """A relay retried after telling tells again: the FIFO topic drops the copy."""
     sns = local_cloud.client("sns")
     name = unique_name("it-told") + ".fifo"
     topic = str(sns.create_topic(Name=name, Attributes={"FifoTopic": "true"})["TopicArn"])
     try:
         queue = Queue(local_cloud, topic)
         notifier = SnsNotifier(topic, sns)
-        notifier.tell_customer(new_order(), "accepted")
-        notifier.tell_customer(new_order(), "accepted")  # the retry's copy
-        notifier.tell_restaurant(new_order())  # another notification of the same order
+        notifier.tell(tellings.customer_told(new_order(), "accepted"))
+        notifier.tell(tellings.customer_told(new_order(), "accepted"))  # the retry's copy
+        notifier.tell(tellings.new_order(new_order()))  # another notification of the order
         first, second = queue.one(), queue.one()
         assert json.loads(first["Message"])["notification_id"] == "o-1/customer/accepted"
         assert json.loads(second["Message"])["notification_id"] == "o-1/restaurant/new_order"

@@ -1,15 +1,16 @@
-"""The decision and side-effect conditions of the DynamoDB adapter, on the local cloud's DynamoDB.
+"""The DynamoDB adapter's decision conditions and outbox items, on the local cloud's DynamoDB.
 
 The fakes enforce the same conditions (tests/unit/fakes.py); these prove DynamoDB does.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
+from boto3.dynamodb.types import TypeDeserializer
 
-from chalicelib.adapters.dynamodb_orders import DynamoDbOrderRepository
+from chalicelib.adapters.dynamodb_orders import TELLINGS, DynamoDbOrderRepository, event_sk
+from chalicelib.entrypoints.relay import recorded_event
+from chalicelib.orders import tellings
 from chalicelib.orders.decision import Decision, Outcome
 from chalicelib.orders.errors import ConcurrentUpdateError
 from chalicelib.orders.events import EventType
@@ -22,8 +23,6 @@ from tests.integration.test_adapters import (  # noqa: F401
 )
 
 pytestmark = pytest.mark.localcloud
-NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
-LEASE = timedelta(seconds=60)
 
 
 def notified(orders: DynamoDbOrderRepository) -> None:  # noqa: F811
@@ -31,7 +30,7 @@ def notified(orders: DynamoDbOrderRepository) -> None:  # noqa: F811
     orders.add(order)
     told = an_event("o-1", EventType.RESTAURANT_NOTIFIED, {"restaurant_id": "r-1"})
     order.apply(told)
-    orders.append(order, told, OrderStatus.PLACED, effect_claimed_at=NOW)
+    orders.append(order, told, OrderStatus.PLACED)
 
 
 def test_a_decision_is_recorded_once(orders: DynamoDbOrderRepository) -> None:  # noqa: F811
@@ -68,20 +67,26 @@ def test_a_decision_event_needs_no_decision_or_the_same(
     assert (stored.status, stored.decision) == (OrderStatus.ACCEPTED, Decision(Outcome.ACCEPTED))
 
 
-def test_a_due_side_effect_is_claimed_by_one_at_a_time_and_settled(
+def test_an_events_tellings_are_stored_in_its_item_as_the_relay_reads_them(
     orders: DynamoDbOrderRepository,  # noqa: F811
 ) -> None:
     notified(orders)
     order = orders.get("o-1")
-    told = order.history[-1]
-    assert order.due_effects == {told.event_id}
-    # Claimed by the writer at NOW: nobody else within the lease; anyone after it.
-    assert not orders.claim_effect(order, told, NOW + LEASE / 2, LEASE)
-    assert orders.claim_effect(order, told, NOW + LEASE * 2, LEASE)
-    orders.settle_effect(order, told, done=False)  # released: claimable at once
-    assert orders.claim_effect(order, told, NOW + LEASE * 2, LEASE)
-    orders.settle_effect(order, told, done=True)
-    assert orders.get("o-1").due_effects == set()
-    (teller, _) = orders.get("o-1").tellers[told.event_id]  # who told, for the timeline
-    assert teller == RECORDER
-    assert not orders.claim_effect(order, told, NOW + LEASE * 9, LEASE)
+    cancelled = an_event("o-1", EventType.ORDER_CANCELLED, {"reason": "customer_request"})
+    order.apply(cancelled)
+    told = tellings.restaurant_closed(order, "cancelled", "customer_request")
+    orders.append(order, cancelled, OrderStatus.RESTAURANT_NOTIFIED, tellings=[told])
+    # The event item as the table's stream carries it (Powertools hands the relay plain values)
+    item = orders._client.get_item(  # the raw item is what is under test
+        TableName=orders._table,
+        Key={"pk": {"S": "o-1"}, "sk": {"S": event_sk(order.version)}},
+    )["Item"]
+    image = {name: TypeDeserializer().deserialize(value) for name, value in item.items()}
+    recorded = recorded_event(image)
+    assert recorded is not None
+    assert recorded.event == cancelled
+    assert recorded.tellings == (told,)
+    # An event that tells nobody stores no tellings
+    first = {"pk": {"S": "o-1"}, "sk": {"S": event_sk(2)}}
+    notified_item = orders._client.get_item(TableName=orders._table, Key=first)["Item"]
+    assert TELLINGS not in notified_item

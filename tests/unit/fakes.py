@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.bootstrap import order_facts_from
-from chalicelib.entrypoints.relay import relay
+from chalicelib.entrypoints.relay import Recorded, relay
 from chalicelib.orders.access import Principal, Role, is_party
 from chalicelib.orders.deadlines import due_at
 from chalicelib.orders.decision import Decision
@@ -24,6 +24,7 @@ from chalicelib.orders.errors import (
 from chalicelib.orders.events import Event
 from chalicelib.orders.flow_choice import FlowWeights
 from chalicelib.orders.model import Order, OrderStatus
+from chalicelib.orders.tellings import Telling
 from chalicelib.orders.timeline import StateTransition
 from chalicelib.ports import (
     EventPublisher,
@@ -46,10 +47,10 @@ class FakeOrderRepository(OrderRepository):
         self.keys: dict[tuple[str, str], str] = {}
         # Which service the fake is, recorded with every event as the real store does.
         self.recorder = "api_handler"
-        # When each due side effect was claimed, by event id.
-        self.claims: dict[str, datetime] = {}
-        # The table's stream: told of every event recorded, once it is stored.
-        self.stream: Callable[[Event], None] = lambda event: None
+        # What each recorded event tells people, by event id (stored with the event).
+        self.tellings: dict[str, tuple[Telling, ...]] = {}
+        # The table's stream: told of every event recorded (with its tellings), once stored.
+        self.stream: Callable[[Recorded], None] = lambda recorded: None
         # Each waiting order's deadline as stored with it (the sparse index), by order id.
         self.deadlines = Ports.deadlines
         self.due: dict[str, datetime] = {}
@@ -82,7 +83,7 @@ class FakeOrderRepository(OrderRepository):
         self.orders[order.order_id] = stored
         self._store_due(order)
         for event in order.history:
-            self.stream(event)
+            self.stream(Recorded(event))
 
     def order_id_for_key(self, customer_id: str, idempotency_key: str) -> str | None:
         return self.keys.get((customer_id, idempotency_key))
@@ -113,7 +114,7 @@ class FakeOrderRepository(OrderRepository):
         order: Order,
         event: Event,
         previous_status: OrderStatus,
-        effect_claimed_at: datetime | None = None,
+        tellings: Sequence[Telling] = (),
     ) -> None:
         stored = self.orders[order.order_id]
         if stored.version != order.version - 1 or stored.status is not previous_status:
@@ -126,11 +127,9 @@ class FakeOrderRepository(OrderRepository):
         stored.recorded_by[event.event_id] = self.recorder
         if decides is not None:
             stored.decision = order.decision
-        if effect_claimed_at is not None:
-            stored.due_effects.add(event.event_id)
-            self.claims[event.event_id] = effect_claimed_at
+        self.tellings[event.event_id] = tuple(tellings)
         self._store_due(order)
-        self.stream(event)
+        self.stream(Recorded(event, tuple(tellings)))
 
     def record_decision(self, order: Order) -> None:
         stored = self.orders[order.order_id]
@@ -138,25 +137,6 @@ class FakeOrderRepository(OrderRepository):
         if stored.decision is not None or not unchanged:
             raise ConcurrentUpdateError(order.order_id)
         stored.decision = order.decision
-
-    def claim_effect(self, order: Order, event: Event, now: datetime, lease: timedelta) -> bool:
-        stored = self.orders[order.order_id]
-        claimed_at = self.claims.get(event.event_id)
-        if event.event_id not in stored.due_effects:
-            return False
-        if claimed_at is not None and claimed_at > now - lease:
-            return False
-        self.claims[event.event_id] = now
-        return True
-
-    def settle_effect(self, order: Order, event: Event, done: bool) -> None:
-        claimed_at = self.claims.pop(event.event_id, None)
-        if done:
-            stored = self.orders[order.order_id]
-            stored.due_effects.discard(event.event_id)
-            # Told when claimed, in the steps' clock (the real store reads its own).
-            at = claimed_at.isoformat(timespec="milliseconds") if claimed_at else event.occurred_at
-            stored.tellers[event.event_id] = (self.recorder, at)
 
     def save_callback_token(self, order_id: str, token: str) -> None:
         if order_id not in self.orders:
@@ -181,15 +161,16 @@ class FakeEventPublisher(EventPublisher):
 class FakeNotifier(Notifier):
     def __init__(self) -> None:
         self.sent: list[tuple[str, str, str]] = []
+        self.texts: list[str] = []
+        self.failure: Exception | None = None
 
-    def tell_restaurant(self, order: Order) -> None:
-        self.sent.append(("restaurant", order.order_id, "new order"))
-
-    def tell_customer(self, order: Order, outcome: str) -> None:
-        self.sent.append(("customer", order.order_id, outcome))
-
-    def tell_restaurant_closed(self, order: Order, outcome: str, reason: str | None) -> None:
-        self.sent.append(("restaurant", order.order_id, outcome))
+    def tell(self, telling: Telling) -> None:
+        if self.failure is not None:
+            raise self.failure
+        # Labelled as people read them: "new order" for the restaurant's new order.
+        subject = "new order" if telling.subject == "new_order" else telling.subject
+        self.sent.append((telling.audience, telling.order_id, subject))
+        self.texts.append(telling.text)
 
 
 class FakeWorkflow(Workflow):
@@ -282,19 +263,20 @@ class FakeRelay:
     """The outbox relay on the fake table's stream: relays each recorded event in order; one
     it fails to relay stays pending (as a stream record is retried) and holds back the rest."""
 
-    def __init__(self, events: EventPublisher, workflow: Workflow) -> None:
-        self.events = events
+    def __init__(self, ports: Callable[[], Ports], workflow: Workflow) -> None:
+        self.ports = ports  # the steps' ports as they are now (a test may wrap them)
         self.workflow = workflow
-        self.pending: list[Event] = []
+        self.pending: list[Recorded] = []
 
-    def __call__(self, event: Event) -> None:
-        self.pending.append(event)
+    def __call__(self, recorded: Recorded) -> None:
+        self.pending.append(recorded)
         self.drain()
 
     def drain(self) -> None:
         while self.pending:
+            ports = self.ports()
             try:
-                relay(self.pending[0], self.events, self.workflow)
+                relay(self.pending[0], ports.events, ports.notifier, self.workflow)
             except Exception:  # noqa: BLE001 - retried at the next record or drain()
                 return
             self.pending.pop(0)
@@ -311,7 +293,7 @@ class FakeDependencies:
     tokens: FakeTokenVerifier = field(default_factory=FakeTokenVerifier)
 
     def __post_init__(self) -> None:
-        self.relay = FakeRelay(self.events, self.workflow)
+        self.relay = FakeRelay(lambda: self.ports, self.workflow)
         self.orders.stream = self.relay
         self.ports = Ports(
             orders=self.orders,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from chalice.test import Client
@@ -23,7 +24,6 @@ from chalicelib.orders.events import EventType
 from chalicelib.orders.expectations import MARGIN
 from chalicelib.orders.model import CancelReason, Flow, LineItem, Order, OrderStatus
 from chalicelib.orders.sweep import Action, next_action
-from chalicelib.orders.timeline import timeline
 from tests.unit.fakes import FakeDependencies
 from tests.unit.test_api import awaiting_restaurant, post
 
@@ -106,21 +106,6 @@ def test_a_closed_order_with_every_telling_done_waits_for_nothing(
     assert due_at(deps.orders.get(order_id), DEADLINES) is None
 
 
-def test_a_telling_left_due_keeps_a_closed_order_waiting(deps: FakeDependencies) -> None:
-    order_id = placed(deps)
-    steps.cancel_order(order_id, CancelReason.CUSTOMER_REQUEST, deps.ports)
-    deps.notifier.tell_customer = failing  # type: ignore[method-assign]
-    with pytest.raises(DependencyUnavailableError):
-        steps.notify_user(order_id, deps.ports)
-    order = deps.orders.get(order_id)
-    assert due_at(order, DEADLINES) == at(order, EventType.USER_NOTIFIED) + DEADLINES.telling
-    assert order_id in deps.orders.due  # stored: the sweeper finds it
-
-
-def failing(*args: object) -> None:
-    raise DependencyUnavailableError("the notifications topic is down")
-
-
 # --- the restaurant is told of a cancellation ------------------------------------------------
 
 
@@ -143,23 +128,6 @@ def test_a_cancellation_tells_no_restaurant_that_never_got_the_order(
     steps.cancel_order(order_id, CancelReason.CUSTOMER_REQUEST, deps.ports)
     steps.cancel_order(order_id, CancelReason.CUSTOMER_REQUEST, deps.ports)  # a repeat
     assert deps.notifier.sent == []
-    assert deps.orders.get(order_id).due_effects == set()
-
-
-def test_a_redelivered_deadline_finishes_telling_the_restaurant(deps: FakeDependencies) -> None:
-    order_id = placed(deps)
-    steps.notify_restaurant(order_id, deps.ports)
-    real = deps.notifier.tell_restaurant_closed
-    deps.notifier.tell_restaurant_closed = failing  # type: ignore[method-assign]
-    with pytest.raises(DependencyUnavailableError):
-        steps.enforce_restaurant_deadline(order_id, deps.ports)
-    assert deps.orders.get(order_id).status is OrderStatus.CANCELLED
-    deps.notifier.tell_restaurant_closed = real  # type: ignore[method-assign]
-    # The deadline's message again: the order is cancelled already, so the check itself says
-    # nothing is left; the cancel step (the sweeper's finish) does what was left.
-    steps.cancel_order(order_id, CancelReason.RESTAURANT_TIMEOUT, deps.ports)
-    assert deps.notifier.sent[-1] == ("restaurant", order_id, "cancelled")
-    assert deps.orders.get(order_id).due_effects == set()
 
 
 # --- the delivery deadline -------------------------------------------------------------------
@@ -237,16 +205,6 @@ def test_the_sweeper_owns_the_choreography_delivery_deadline(deps: FakeDependenc
     assert next_action(order, deadline, DEADLINES) is Action.EXPIRE_DELIVERY
 
 
-def test_a_telling_left_due_is_finished_before_anything_else(deps: FakeDependencies) -> None:
-    order_id = placed(deps)
-    deps.notifier.tell_restaurant = failing  # type: ignore[method-assign]
-    with pytest.raises(DependencyUnavailableError):
-        steps.notify_restaurant(order_id, deps.ports)
-    order = deps.orders.get(order_id)
-    later = at(order, EventType.RESTAURANT_NOTIFIED) + DEADLINES.telling + MARGIN
-    assert next_action(order, later, DEADLINES) is Action.FINISH_TELLING
-
-
 def test_a_closed_order_is_no_longer_watched(deps: FakeDependencies) -> None:
     order_id = told_of_acceptance(deps)
     steps.complete_order(order_id, deps.ports)
@@ -317,7 +275,14 @@ def test_the_sweeper_expires_an_undelivered_order(deps: FakeDependencies) -> Non
 def test_one_orders_failure_does_not_stop_the_sweep(deps: FakeDependencies) -> None:
     first = told_of_acceptance(deps)
     second = placed(deps, order_id="o-2")
-    deps.notifier.tell_customer = failing  # type: ignore[method-assign]
+    real_append = deps.orders.append
+
+    def failing_for_first(order: Order, *args: Any, **kwargs: Any) -> None:
+        if order.order_id == first:
+            raise DependencyUnavailableError("the orders table is throttling")
+        real_append(order, *args, **kwargs)
+
+    deps.orders.append = failing_for_first  # type: ignore[method-assign]
     result = sweep_later(deps)
     assert "DependencyUnavailableError" in str(result["failed"][first])  # type: ignore[index]
     assert deps.orders.get(second).status is OrderStatus.CANCELLED
@@ -354,31 +319,6 @@ def test_orchestrated_completion_is_still_handed_to_a_waiting_execution(
     assert post(client, f"/orders/{order_id}/complete").status_code == 202
     assert deps.workflow.resumed == [(order_id, {"decision": "delivered"})]
     assert deps.orders.get(order_id).status is OrderStatus.USER_NOTIFIED  # its task completes
-
-
-def test_a_telling_the_sweeper_finished_is_in_the_timeline(deps: FakeDependencies) -> None:
-    # GIVEN an order whose restaurant was never told: the telling failed, and its retries ran out
-    order_id = placed(deps)
-    real = deps.notifier.tell_restaurant
-    deps.notifier.tell_restaurant = failing  # type: ignore[method-assign]
-    with pytest.raises(DependencyUnavailableError):
-        steps.notify_restaurant(order_id, deps.ports)
-    deps.notifier.tell_restaurant = real  # type: ignore[method-assign]
-    # WHEN the sweeper runs past the telling's deadline (the restaurant's passed too: the
-    # telling comes first, the next sweep settles the order)
-    result = sweep_later(deps, DEADLINES.telling + MARGIN)
-    # THEN it told the restaurant, and the timeline says who did, after the event's recorder
-    assert result["swept"] == {order_id: "finish_telling"}
-    assert deps.notifier.sent == [("restaurant", order_id, "new order")]
-    steps_seen = [
-        (step["step"], step["service"], step["kind"])
-        for step in timeline(deps.orders.get(order_id), [])["steps"]
-    ]
-    assert steps_seen == [
-        ("order_placed", "orders API", "event"),
-        ("restaurant_notified", "orders API", "event"),
-        ("restaurant_notified told", "sweeper", "telling"),
-    ]
 
 
 def test_a_sweep_stops_while_it_has_its_reserve_of_time_left(deps: FakeDependencies) -> None:

@@ -7,7 +7,6 @@ telling that failed is done again by the next run of the step.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import pytest
 from chalice.test import Client
@@ -322,96 +321,29 @@ def test_two_copies_run_at_the_same_moment_tell_once(deps: FakeDependencies) -> 
     assert deps.notifier.sent == [("restaurant", order_id, "new order")]
 
 
-def test_a_telling_that_failed_after_the_write_is_done_by_the_retry(
+def test_a_step_tells_nobody_itself_its_tellings_leave_with_its_event(
     deps: FakeDependencies,
 ) -> None:
+    # GIVEN the notifications topic is down
     order_id = placed(deps, Flow.CHOREOGRAPHY, notified=False)
-    real_tell = deps.notifier.tell_restaurant
-
-    def down(order: Order) -> None:
-        raise DependencyUnavailableError("the notifications topic is down")
-
-    deps.notifier.tell_restaurant = down  # type: ignore[method-assign]
-    with pytest.raises(DependencyUnavailableError):
-        steps.notify_restaurant(order_id, deps.ports)
-    recorded = deps.orders.get(order_id)
-    assert recorded.status is OrderStatus.RESTAURANT_NOTIFIED
-    assert recorded.due_effects == {recorded.history[-1].event_id}
-
-    deps.notifier.tell_restaurant = real_tell  # type: ignore[method-assign]
-    again = steps.notify_restaurant(order_id, deps.ports)
-    assert again == recorded.history[-1]
+    deps.notifier.failure = DependencyUnavailableError("the notifications topic is down")
+    # WHEN the step runs: it records its event with the telling, and succeeds
+    event = steps.notify_restaurant(order_id, deps.ports)
+    assert deps.orders.get(order_id).status is OrderStatus.RESTAURANT_NOTIFIED
+    assert deps.orders.tellings[event.event_id][0].notification_id == (
+        f"{order_id}/restaurant/new_order"
+    )
+    assert deps.notifier.sent == []  # the relay's record failed: it stays on the stream
+    # THEN the relay's retry tells, once, and a redelivered step tells nobody again
+    deps.notifier.failure = None
+    deps.relay.drain()
     steps.notify_restaurant(order_id, deps.ports)
     assert deps.notifier.sent == [("restaurant", order_id, "new order")]
-    assert deps.orders.get(order_id).due_effects == set()
 
 
-def test_a_retry_tells_the_customer_the_recorded_outcome(deps: FakeDependencies) -> None:
+def test_the_relay_tells_the_customer_the_recorded_outcome(deps: FakeDependencies) -> None:
     order_id = placed(deps, Flow.CHOREOGRAPHY)
     steps.accept_order(order_id, deps.ports)
-    real_tell = deps.notifier.tell_customer
-
-    def down(order: Order, outcome: str) -> None:
-        raise DependencyUnavailableError("down")
-
-    deps.notifier.tell_customer = down  # type: ignore[method-assign]
-    with pytest.raises(DependencyUnavailableError):
-        steps.notify_user(order_id, deps.ports)
-    deps.notifier.tell_customer = real_tell  # type: ignore[method-assign]
-    steps.notify_user(order_id, deps.ports)  # the order is USER_NOTIFIED by now
+    steps.notify_user(order_id, deps.ports)
     assert deps.notifier.sent[-1] == ("customer", order_id, "accepted")
-
-
-def test_a_telling_that_fails_is_tried_again_within_the_run(deps: FakeDependencies) -> None:
-    # Within the run, a repeat falls in SNS FIFO's five-minute window; a later retry may not.
-    order_id = placed(deps, Flow.CHOREOGRAPHY, notified=False)
-    real_tell = deps.notifier.tell_restaurant
-    failures = iter([DependencyUnavailableError("the notifications topic hiccupped")])
-
-    def flaky(order: Order) -> None:
-        failure = next(failures, None)
-        if failure is not None:
-            raise failure
-        real_tell(order)
-
-    deps.notifier.tell_restaurant = flaky  # type: ignore[method-assign]
-    steps.notify_restaurant(order_id, deps.ports)
-    assert deps.notifier.sent == [("restaurant", order_id, "new order")]
-    assert deps.orders.get(order_id).due_effects == set()
-
-
-def test_marking_a_telling_done_is_tried_again_within_the_run(deps: FakeDependencies) -> None:
-    # Told, but not marked: a retry of the whole run, maybe minutes later, would tell again.
-    order_id = placed(deps, Flow.CHOREOGRAPHY, notified=False)
-    real_settle = deps.orders.settle_effect
-    failures = iter([DependencyUnavailableError("throttled"), DependencyUnavailableError("again")])
-
-    def flaky(order: Order, event: object, done: bool) -> None:
-        failure = next(failures, None) if done else None
-        if failure is not None:
-            raise failure
-        real_settle(order, event, done)  # type: ignore[arg-type]
-
-    deps.orders.settle_effect = flaky  # type: ignore[method-assign]
-    steps.notify_restaurant(order_id, deps.ports)
-    assert deps.notifier.sent == [("restaurant", order_id, "new order")]
-    assert deps.orders.get(order_id).due_effects == set()
-
-
-def test_a_telling_someone_else_claimed_is_left_to_them_until_the_lease_ends(
-    deps: FakeDependencies,
-) -> None:
-    order_id = placed(deps, Flow.CHOREOGRAPHY, notified=False)
-    real_settle = deps.orders.settle_effect
-    deps.orders.settle_effect = lambda *args, **kwargs: None  # type: ignore[method-assign]
-    steps.notify_restaurant(order_id, deps.ports)  # told, then "crashed" before marking it
-    deps.orders.settle_effect = real_settle  # type: ignore[method-assign]
-    with pytest.raises(ConcurrentUpdateError):  # the claim is fresh: retried later
-        steps.notify_restaurant(order_id, deps.ports)
-    assert len(deps.notifier.sent) == 1
-
-    long_ago = datetime(2025, 1, 1, tzinfo=UTC)  # more than a lease before the steps' clock
-    deps.orders.claims = {event_id: long_ago for event_id in deps.orders.claims}
-    steps.notify_restaurant(order_id, deps.ports)  # the lease ran out: told again
-    assert len(deps.notifier.sent) == 2  # at least once: the crash made it twice
-    assert deps.orders.get(order_id).due_effects == set()
+    assert deps.notifier.texts[-1] == f"Your order {order_id} was accepted and is being prepared."

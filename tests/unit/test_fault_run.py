@@ -44,7 +44,7 @@ def placed_at(order: Order) -> datetime:
     return datetime.fromisoformat(order.placed_at)
 
 
-def test_terminal_means_a_final_status_with_the_customer_told_and_nothing_due() -> None:
+def test_terminal_means_a_final_status_with_the_customer_told() -> None:
     deps = FakeDependencies()
     assert fault_run.is_terminal(an_order(deps, "done", "notify", "accept", "tell", "complete"))
     assert fault_run.is_terminal(an_order(deps, "rejected", "notify", "reject", "tell"))
@@ -53,14 +53,19 @@ def test_terminal_means_a_final_status_with_the_customer_told_and_nothing_due() 
     assert not fault_run.is_terminal(an_order(deps, "untold", "notify", "reject"))
     # Told, but not delivered
     assert not fault_run.is_terminal(an_order(deps, "waiting", "notify", "accept", "tell"))
-    # Told, but the telling is still due (it failed after the event was recorded)
-    due = an_order(deps, "due", "cancel", "tell")
-    due.due_effects = {due.history[-1].event_id}
-    assert not fault_run.is_terminal(due)
-    # The restaurant's telling still due does not keep a told customer's order open
-    untold_restaurant = an_order(deps, "r", "notify", "cancel", "tell")
-    untold_restaurant.due_effects = {untold_restaurant.history[1].event_id}
-    assert fault_run.is_terminal(untold_restaurant)
+
+
+def test_an_order_whose_customer_notification_never_arrived_is_not_terminal() -> None:
+    # The table says the customer was told; the relay never handed the telling over.
+    deps = FakeDependencies()
+    stored = {"a": an_order(deps, "a", "notify", "reject", "tell")}
+    placed = [Placed("choreography", Behaviour.REJECT, "c-1", "a")]
+    restaurant_only = [{"notification_id": "a/restaurant/new_order", "order_id": "a"}]
+    result = counts(placed, stored, restaurant_only)
+    assert (result.terminal, result.lost) == (0, 1)
+    assert any("notifications sent ['restaurant/new_order']" in p for p in result.problems)
+    arrived = [*restaurant_only, {"notification_id": "a/customer/rejected", "order_id": "a"}]
+    assert counts(placed, stored, arrived).terminal == 1
 
 
 def test_stuck_is_past_the_time_the_status_should_have_moved_on_by() -> None:
@@ -134,7 +139,6 @@ def test_lost_stuck_unplaced_and_dead_lettered_orders_are_counted_and_named() ->
         Placed("choreography", Behaviour.ACCEPT, "c-1", "missing"),
         Placed("choreography", Behaviour.ACCEPT, "c-1", None, notes=["place gave up"]),
     ]
-    stored["stuck"].due_effects = {stored["stuck"].history[1].event_id}  # its telling failed
     later = placed_at(stored["stuck"]) + DEADLINE + timedelta(seconds=40)
     result = counts(placed, stored, dead_letters=["stuck", "someone-else"], now=later)
     assert (result.orders, result.accepted, result.unplaced) == (4, 3, 1)
@@ -142,7 +146,6 @@ def test_lost_stuck_unplaced_and_dead_lettered_orders_are_counted_and_named() ->
     assert (result.terminal, result.lost, result.stuck) == (0, 3, 1)
     assert result.dead_lettered == 1
     assert any("stuck" in p and "RESTAURANT_NOTIFIED" in p for p in result.problems)
-    assert any("telling still due for ['restaurant_notified']" in p for p in result.problems)
     assert any("never accepted" in p and "place gave up" in p for p in result.problems)
     assert not fault_run.passed([result])
 
@@ -170,7 +173,8 @@ def test_copies_of_a_notification_or_a_voucher_beyond_the_first_are_duplicate_ef
 def test_a_completed_order_without_a_voucher_fails_the_run() -> None:
     deps = FakeDependencies()
     stored = {"a": an_order(deps, "a", "notify", "accept", "tell", "complete")}
-    result = counts([Placed("choreography", Behaviour.ACCEPT, "c-1", "a")], stored)
+    told = [{"notification_id": "a/customer/accepted", "order_id": "a"}]
+    result = counts([Placed("choreography", Behaviour.ACCEPT, "c-1", "a")], stored, told)
     assert result.terminal == 1 and result.missing_vouchers == 1
     assert not fault_run.passed([result])
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib.adapters.sns_notifier import SnsNotifier, quoted
+from chalicelib.adapters.sns_notifier import SnsNotifier
+from chalicelib.orders import tellings
 from chalicelib.orders.model import Flow, LineItem, Order, OrderStatus
+from chalicelib.orders.tellings import quoted
 
 
 class RecordingSns:
@@ -32,7 +34,7 @@ def test_an_item_name_with_markup_newlines_and_quotes_is_escaped_and_quoted() ->
     sns = RecordingSns()
     order = an_order(LineItem(HOSTILE_NAME, 2, 900), LineItem("Gyoza", 1, 500))
     # WHEN the restaurant is told about it
-    SnsNotifier("arn:topic", sns).tell_restaurant(order)
+    SnsNotifier("arn:topic", sns).tell(tellings.new_order(order))
     # THEN the name arrives as one quoted line of inert text
     (request,) = sns.published
     text = json.loads(request["Message"])["text"]

@@ -86,13 +86,3 @@ def test_chalice_defaults_the_timeout_when_the_config_sets_none(tmp_path: Path) 
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"stages": {}}))
     assert function_timeout_seconds("local", "user_notifier", config) == 60
-
-
-@pytest.mark.parametrize("stage", STAGES)
-def test_a_claim_on_telling_outlasts_every_function_that_tells(stage: str) -> None:
-    """A retry takes over a claim only once the claimant cannot still be running."""
-    deployment = Deployment(load_stage(stage), DeployPath.CHALICE)
-    lease = int(template.function_environment(deployment)["ORDERS_EFFECT_LEASE_SECONDS"])
-    tellers = [f for f, grants in template.GRANTS.items() if template.notify_people in grants]
-    assert tellers
-    assert lease >= max(function_timeout_seconds(stage, f) for f in tellers)

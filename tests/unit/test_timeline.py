@@ -22,11 +22,6 @@ from tests.unit.fakes import FakeDependencies, bearer
 JSON = {"Content-Type": "application/json"}
 
 
-@pytest.fixture(autouse=True)
-def restaurant_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RESTAURANT_DEADLINE_SECONDS", "20")
-
-
 def placed(client: Client, flow: str, **changes: Any) -> str:
     body = order_request(flow) | changes
     headers = JSON | bearer("customer", body["customer_id"])
