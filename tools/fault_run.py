@@ -745,8 +745,10 @@ def main(argv: list[str] | None = None) -> int:
         limit = longest_retry_seconds(deployment)
         stored = drain(repository, placed, limit, print)
         lettered = dead_letters(sqs, deployment)
-        if lettered:
-            print(f"dead letters about the run's orders: {len(lettered)}; redriving", flush=True)
+        run_ids = {p.order_id for p in placed}
+        ours = sum(1 for order_id in lettered if order_id in run_ids)
+        if ours:
+            print(f"dead letters about the run's orders: {ours}; redriving", flush=True)
             redrive(
                 sqs,
                 template_dead_letter_queues(deployment),

@@ -20,8 +20,7 @@ from chalicelib.orders.sweep import Action, carry_out, next_action
 from chalicelib.tracing import ORDER_KEYS, logger, traced, work_on
 
 # Orders looked at per run, at most; a run also stops while it has RESERVE_MS of its time left
-# (its function's timeout, which also bounds the lease on a telling: kept short), and the
-# rest wait for the next run.
+# (its function's timeout), and the rest wait for the next run.
 SWEEP_LIMIT = 500
 RESERVE_MS = 2_000
 SWEEP_PERIOD_SECONDS = 60

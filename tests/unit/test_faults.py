@@ -224,7 +224,7 @@ def test_a_function_named_to_crash_after_writes_crashes_after_every_write_and_on
     with pytest.raises(DependencyUnavailableError, match="after it succeeded"):
         api.around("add", "o-1", lambda: done.append("add"), write=True)
     assert done == ["add"]
-    assert api.around("claim_effect", "o-1", lambda: "claimed") == "claimed"  # not a write
+    assert api.around("tell customer accepted", "o-1", lambda: "told") == "told"  # not a write
     other = FaultInjector(lambda: crashing, chances(), service="user_notifier")
     assert other.around("append", "o-1", lambda: "stored", write=True) == "stored"
 
