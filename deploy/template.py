@@ -712,6 +712,10 @@ def dead_letter_queue_id(subscription: Subscription) -> str:
     return f"{queue_id(subscription)}DeadLetters"
 
 
+# How far behind the table's stream the relay may fall (its IteratorAge) before it alarms.
+RELAY_BEHIND_MS = 60_000
+
+
 def _alarm_topic(deployment: Deployment) -> Json:
     """Where every alarm goes (subscribe a pager, an e-mail or a chat hook to it)."""
     cloudwatch_publishes = {
@@ -727,8 +731,9 @@ def _alarm_topic(deployment: Deployment) -> Json:
     return _topic(ALARM_TOPIC, f"{deployment.prefix}-alarms", cloudwatch_publishes)
 
 
-def _alarm(name: str, description: str, metric: Json) -> Json:
-    """Alarm as soon as one period's value is above zero; no data (nothing happened) is fine."""
+def _alarm(name: str, description: str, metric: Json, threshold: int = 0) -> Json:
+    """Alarm as soon as one period's value is above ``threshold`` (by default: any); no data
+    (nothing happened) is fine."""
     return {
         "Type": "AWS::CloudWatch::Alarm",
         "Properties": {
@@ -737,7 +742,7 @@ def _alarm(name: str, description: str, metric: Json) -> Json:
             **metric,
             "Period": 60,
             "EvaluationPeriods": 1,
-            "Threshold": 0,
+            "Threshold": threshold,
             "ComparisonOperator": "GreaterThanThreshold",
             "TreatMissingData": "notBreaching",
             "AlarmActions": [{"Ref": ALARM_TOPIC}],
@@ -777,6 +782,19 @@ def _alarms(deployment: Deployment) -> Json:
                 "Statistic": "Sum",
             },
         )
+    alarms["RelayBehindAlarm"] = _alarm(
+        f"{deployment.prefix}-relay-behind",
+        "The outbox relay is over a minute behind the orders table's stream: events, tellings "
+        "and executions wait. A record keeps failing (it holds back the ones after it) or the "
+        "relay cannot keep up; its logs name the record and why ('event not relayed').",
+        {
+            "Namespace": "AWS/Lambda",
+            "MetricName": "IteratorAge",
+            "Dimensions": [{"Name": "FunctionName", "Value": deployment.function_name(RELAY)}],
+            "Statistic": "Maximum",
+        },
+        threshold=RELAY_BEHIND_MS,
+    )
     return alarms
 
 

@@ -303,7 +303,7 @@ def test_functions_may_use_the_key_only_through_the_services_they_call() -> None
 
 
 @pytest.mark.parametrize("stage", ["dev", "local"])
-def test_every_dead_letter_queue_and_every_unsuccessful_execution_raises_an_alarm(
+def test_every_dead_letter_queue_every_unsuccessful_execution_and_a_late_relay_raise_an_alarm(
     stage: str,
 ) -> None:
     resources = template.render(Deployment(load_stage(stage), DeployPath.CHALICE))["Resources"]
@@ -312,7 +312,14 @@ def test_every_dead_letter_queue_and_every_unsuccessful_execution_raises_an_alar
     for alarm in alarms:
         assert alarm["AlarmActions"] == [{"Ref": template.ALARM_TOPIC}]
         assert alarm["TreatMissingData"] == "notBreaching"
-        assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+        assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    # AND the outbox relay's: over a minute behind the table's stream (every other: any value)
+    (relay,) = [alarm for alarm in alarms if alarm["MetricName"] == "IteratorAge"]
+    assert relay["Dimensions"] == [
+        {"Name": "FunctionName", "Value": f"orders-{stage}-{template.RELAY}"}
+    ]
+    assert (relay["Statistic"], relay["Threshold"]) == ("Maximum", 60_000)
+    assert all(alarm["Threshold"] == 0 for alarm in alarms if alarm is not relay)
     # THEN each dead-letter queue has one on the messages waiting in it
     watched_queues = [
         alarm["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
@@ -329,7 +336,7 @@ def test_every_dead_letter_queue_and_every_unsuccessful_execution_raises_an_alar
         and alarm["Dimensions"] == [{"Name": "StateMachineArn", "Value": {"Ref": "OrderFlow"}}]
     }
     assert execution_metrics == {"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"}
-    assert len(alarms) == len(SUBSCRIPTIONS) + len(execution_metrics)
+    assert len(alarms) == len(SUBSCRIPTIONS) + len(execution_metrics) + 1  # + the relay
 
 
 def test_cloudwatch_may_publish_to_the_alarm_topic_and_use_its_key() -> None:
