@@ -109,9 +109,6 @@ class SlowScenarios:
     # An order of the SAM deployment whose order_accepted was dead-lettered for a real cause,
     # since fixed (tests/e2e/dead_letters.py); test_redrive.py redrives it.
     dead_lettered: Future[DeadLettered]
-    # flow -> an order accepted, its customer told, and never delivered: its delivery deadline
-    # (45 s) passes while other tests run (test_deadlines.py)
-    undelivered: Future[dict[str, str]]
 
 
 @dataclass(frozen=True)
@@ -120,17 +117,6 @@ class Forgeries:
 
     cancelled: Event  # claims choreography, for a completed orchestrated order
     completed: Event  # an inflated total, for a choreographed order that is not completed
-
-
-def accept_and_leave_undelivered(api: OrdersApi) -> dict[str, str]:
-    """An order of each flow, accepted and its customer told, that nobody will deliver."""
-    orders = {flow: api.place(an_order(flow)) for flow in ("choreography", "orchestration")}
-    for order_id in orders.values():
-        api.wait_for(order_id, "RESTAURANT_NOTIFIED")
-        assert api.act(order_id, "accept").status == 202
-    for order_id in orders.values():
-        api.wait_for(order_id, "USER_NOTIFIED")
-    return orders
 
 
 def publish_forgeries(api: OrdersApi, cloud: Any, deployment: dict[str, Any]) -> Forgeries:
@@ -164,9 +150,8 @@ def publish_forgeries(api: OrdersApi, cloud: Any, deployment: dict[str, Any]) ->
 
 @pytest.fixture(scope="session", autouse=True)
 def slow_scenarios(
-    api: OrdersApi, local_cloud: Any, chalice_deployment: dict[str, Any], notifications: Tap
+    api: OrdersApi, local_cloud: Any, chalice_deployment: dict[str, Any]
 ) -> SlowScenarios:
-    # (``notifications`` taps the topic from now on: the slow scenarios' tellings are seen)
     sqs = local_cloud.client("sqs")
     queue = chalice_deployment["queues"][RESTAURANT_DEADLINE.service]
     poison = f'{{"not": "an order event", "marker": "{uuid.uuid4().hex}"}}'
@@ -179,9 +164,6 @@ def slow_scenarios(
     # an order through first), so their wait overlaps the tests before test_forged_events.
     forgeries = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forgeries").submit(
         publish_forgeries, api, local_cloud, chalice_deployment
-    )
-    undelivered = ThreadPoolExecutor(max_workers=1, thread_name_prefix="undelivered").submit(
-        accept_and_leave_undelivered, api
     )
     # The SAM deployment, and an order of it dead-lettered (its retries take a minute and a half).
     sam = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sam")
@@ -196,7 +178,6 @@ def slow_scenarios(
         forgeries=forgeries,
         sam_deployed=sam_deployed,
         dead_lettered=dead_lettered,
-        undelivered=undelivered,
     )
 
 

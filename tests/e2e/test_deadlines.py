@@ -25,7 +25,7 @@ import pytest
 
 from deploy.stages import load_stage
 from localdev.orders_api import HAPPY_PATH, OrdersApi, eventually
-from tests.e2e.conftest import SlowScenarios, an_order
+from tests.e2e.conftest import an_order
 from tests.e2e.support import Tap
 
 pytestmark = pytest.mark.e2e
@@ -139,11 +139,13 @@ def test_an_order_not_delivered_by_its_deadline_is_ended_and_both_parties_told_o
     notifications: Tap,
     local_cloud: Any,
     chalice_deployment: dict[str, Any],
-    slow_scenarios: SlowScenarios,
 ) -> None:
     # GIVEN an order of each flow accepted, its customer told, and never delivered (both at
-    # once, when the session began: their deadlines pass together, while other tests run)
-    orders = slow_scenarios.undelivered.result(timeout=120)
+    # once: their deadlines pass together)
+    orders = {flow: api.place(an_order(flow)) for flow in ("choreography", "orchestration")}
+    for order_id in orders.values():
+        api.wait_for(order_id, "RESTAURANT_NOTIFIED")
+        assert api.act(order_id, "accept").status == 202
     told = [
         occurred(api.wait_for(id_, "USER_NOTIFIED"), "user_notified") for id_ in orders.values()
     ]
