@@ -68,10 +68,9 @@ from urllib.parse import urlparse
 
 from chalicelib.entrypoints.sweeper import SWEEP_PERIOD_SECONDS
 from chalicelib.faults import MAX_AGE_SECONDS, OFF, FaultSettings
-from chalicelib.orders.deadlines import Deadlines
+from chalicelib.orders.deadlines import MARGIN, TELLING_THE_CUSTOMER, Deadlines, expected_within
 from chalicelib.orders.events import EventType
-from chalicelib.orders.expectations import FINAL, MARGIN, TELLING_THE_CUSTOMER, expected_within
-from chalicelib.orders.model import Order
+from chalicelib.orders.model import FINAL, Order
 from chalicelib.subscriptions import SUBSCRIPTIONS
 from deploy import template
 from deploy.stages import (
@@ -120,7 +119,7 @@ def behaviours(orders: int) -> list[Behaviour]:
 def is_terminal(order: Order) -> bool:
     """The order's story is over as the table tells it: a final status, the customer told.
 
-    The one definition of terminal (a final status is chalicelib.orders.expectations.FINAL).
+    The one definition of terminal (a final status is chalicelib.orders.model.FINAL).
     The count also wants the customer's notification to have reached the notifications topic
     (``customer_notification``): the relay hands it over after the write.
     """
@@ -140,7 +139,7 @@ def is_stuck(order: Order, now: datetime, deadlines: Deadlines) -> bool:
     placed_at = datetime.fromisoformat(order.placed_at)
     limit = expected_within(order.status, deadlines)
     if limit is None:  # final, but the customer is not told yet: that has its time too
-        limit = deadlines.restaurant + MARGIN + TELLING_THE_CUSTOMER
+        limit = deadlines.restaurant + MARGIN + deadlines.telling
     return now - placed_at > limit
 
 

@@ -32,6 +32,7 @@ from chalicelib.contracts import validate_request
 from chalicelib.coordination import Coordinator, coordinator_for
 from chalicelib.openapi import RouteDoc, document
 from chalicelib.orders.access import Action, Principal, check_may, check_may_place
+from chalicelib.orders.deadlines import is_overdue
 from chalicelib.orders.errors import (
     ConcurrentUpdateError,
     DecisionTakenError,
@@ -44,7 +45,6 @@ from chalicelib.orders.errors import (
     OrderNotFoundError,
     WorkflowNotWaitingError,
 )
-from chalicelib.orders.expectations import is_overdue
 from chalicelib.orders.flow_choice import InvalidFlowWeightsError
 from chalicelib.orders.model import Flow, LineItem, Order, OrderStatus
 from chalicelib.orders.steps import MAX_ORDER_TOTAL_CENTS, PlaceOrder

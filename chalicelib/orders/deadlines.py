@@ -1,4 +1,4 @@
-"""Every wait of an order has a deadline: when the order must have moved on.
+"""Every wait of an order has a deadline, and what each wait is expected to take.
 
 - awaiting the restaurant: its answer by the restaurant deadline after placing (owners: the
   restaurant-deadline queue in the choreography, the NotifyRestaurant state's timeout in the
@@ -13,6 +13,11 @@ over from the table's stream, retried until it is (``chalicelib/entrypoints/rela
 
 ``due_at`` is the earliest of these for an order; the orders table keeps it on the order
 while the order waits (a sparse index the sweeper reads), and None means nothing is left.
+
+``expected_within`` is how long after placing an order in a status should have moved on
+(the viewer highlights orders past it, the fault run counts them as stuck): the restaurant's
+deadline plus ``MARGIN`` (for the deadline's own delivery), then the telling, then the
+delivery deadline.
 """
 
 from __future__ import annotations
@@ -21,8 +26,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from chalicelib.orders.events import EventType
-from chalicelib.orders.expectations import TELLING_THE_CUSTOMER
-from chalicelib.orders.model import AWAITING_RESTAURANT, DECIDED, Order, OrderStatus
+from chalicelib.orders.model import AWAITING_RESTAURANT, DECIDED, FINAL, Order, OrderStatus
+
+# How long past a deadline its owner's own retries may still be on their way: the sweeper
+# waits this long before it acts for another owner, the viewer before it calls an order late.
+MARGIN = timedelta(seconds=30)
+TELLING_THE_CUSTOMER = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,25 @@ def due_at(order: Order, deadlines: Deadlines) -> datetime | None:
         if due is not None:
             waits.append(due)
     return min(waits, default=None)
+
+
+def expected_within(status: OrderStatus, deadlines: Deadlines) -> timedelta | None:
+    """How long after placing an order in ``status`` should have moved on; None if it is done."""
+    if status in FINAL:
+        return None
+    answered = deadlines.restaurant + MARGIN
+    if status in AWAITING_RESTAURANT:
+        return answered
+    if status is OrderStatus.ACCEPTED:
+        return answered + deadlines.telling
+    return answered + deadlines.telling + deadlines.delivery
+
+
+def is_overdue(
+    status: OrderStatus, placed_at: datetime, now: datetime, deadlines: Deadlines
+) -> bool:
+    limit = expected_within(status, deadlines)
+    return limit is not None and now - placed_at > limit
 
 
 def _at(iso_time: str) -> datetime:

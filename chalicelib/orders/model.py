@@ -62,6 +62,10 @@ TRANSITIONS: dict[OrderStatus, dict[EventType, OrderStatus]] = {
 AWAITING_RESTAURANT = frozenset({OrderStatus.PLACED, OrderStatus.RESTAURANT_NOTIFIED})
 # Decided; the customer is told next (USER_NOTIFIED for an accepted order, else recorded only).
 DECIDED = frozenset({OrderStatus.ACCEPTED, OrderStatus.REJECTED, OrderStatus.CANCELLED})
+# No other status follows these (a rejected or cancelled order still records the telling).
+FINAL = frozenset(
+    {OrderStatus.COMPLETED, OrderStatus.REJECTED, OrderStatus.CANCELLED, OrderStatus.UNDELIVERED}
+)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from enum import StrEnum
 
 from chalicelib.orders import steps
 from chalicelib.orders.deadlines import (
+    MARGIN,
     Deadlines,
     delivery_due,
     due_at,
@@ -23,7 +24,6 @@ from chalicelib.orders.deadlines import (
     telling_due,
 )
 from chalicelib.orders.decision import Decision, Outcome
-from chalicelib.orders.expectations import MARGIN
 from chalicelib.orders.model import AWAITING_RESTAURANT, Flow, Order
 from chalicelib.ports import Ports
 

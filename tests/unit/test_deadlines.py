@@ -17,11 +17,10 @@ from chalice.test import Client
 from chalicelib.entrypoints.orchestration import expire_delivery_task
 from chalicelib.entrypoints.sweeper import RESERVE_MS, sweeper
 from chalicelib.orders import steps
-from chalicelib.orders.deadlines import Deadlines, due_at
+from chalicelib.orders.deadlines import MARGIN, Deadlines, due_at
 from chalicelib.orders.decision import Decision, Outcome
 from chalicelib.orders.errors import DependencyUnavailableError, IllegalTransitionError
 from chalicelib.orders.events import EventType
-from chalicelib.orders.expectations import MARGIN
 from chalicelib.orders.model import CancelReason, Flow, LineItem, Order, OrderStatus
 from chalicelib.orders.sweep import Action, next_action
 from tests.unit.fakes import FakeDependencies

@@ -4,7 +4,7 @@ import pytest
 
 from chalicelib.orders.errors import IllegalTransitionError
 from chalicelib.orders.events import Event, EventType
-from chalicelib.orders.model import TRANSITIONS, Flow, LineItem, Order, OrderStatus
+from chalicelib.orders.model import FINAL, TRANSITIONS, Flow, LineItem, Order, OrderStatus
 
 
 def an_order(status: OrderStatus = OrderStatus.PLACED) -> Order:
@@ -65,6 +65,11 @@ def test_a_cancelled_order_never_moves_back(late: EventType) -> None:
     with pytest.raises(IllegalTransitionError):
         order.apply(an_event(late))
     assert order.status is OrderStatus.CANCELLED
+
+
+def test_the_final_statuses_are_those_no_event_leads_out_of() -> None:
+    closed = {status for status, moves in TRANSITIONS.items() if set(moves.values()) <= {status}}
+    assert closed == FINAL
 
 
 def test_telling_the_user_about_a_rejection_keeps_it_rejected_and_happens_once() -> None:

@@ -12,8 +12,7 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.orders import steps
-from chalicelib.orders.deadlines import Deadlines
-from chalicelib.orders.expectations import is_overdue
+from chalicelib.orders.deadlines import Deadlines, is_overdue
 from chalicelib.orders.model import CancelReason, OrderStatus
 from chalicelib.orders.timeline import StateTransition
 from tests.unit.conftest import CUSTOMER, RESTAURANT, order_request
