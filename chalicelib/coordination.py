@@ -23,12 +23,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from enum import StrEnum
-from typing import Any
 
 from chalicelib.orders import steps
-from chalicelib.orders.decision import Decision as Answer
-from chalicelib.orders.decision import Outcome
+from chalicelib.orders.decision import NO_REASON, Decision, Outcome
 from chalicelib.orders.errors import (
     ConcurrentUpdateError,
     DependencyUnavailableError,
@@ -44,13 +41,20 @@ from chalicelib.tracing import logger
 ANSWER_ATTEMPTS = 3
 
 
-class Decision(StrEnum):
-    """What a person's answer tells the waiting state machine (its Choice states read it)."""
+# What a state waiting on a person resumes with (the output ``Workflow.resume`` hands over).
+def restaurant_answered(decision: Decision) -> dict[str, str]:
+    """The restaurant's wait ends with the recorded decision: the RestaurantDecision state
+    reads ``decision`` (its outcome), RejectOrder the ``reason``."""
+    output = {"decision": decision.outcome.value}
+    if decision.outcome is Outcome.REJECTED:
+        output["reason"] = decision.reason or NO_REASON
+    return output
 
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"
-    CANCELLED = "cancelled"
-    DELIVERED = "delivered"
+
+def delivery_confirmed() -> dict[str, str]:
+    """The delivery's wait ends with the restaurant's confirmation. No state reads it
+    (CompleteOrder runs next); the execution's history shows why the wait ended."""
+    return {"decision": "delivered"}
 
 
 class Coordinator(ABC):
@@ -114,17 +118,17 @@ class OrchestrationCoordinator(Coordinator):
         return steps.place_order(command, self.ports)
 
     def accept(self, order: Order) -> None:
-        self._decide(order, Answer(Outcome.ACCEPTED))
+        self._decide(order, Decision(Outcome.ACCEPTED))
 
     def reject(self, order: Order, reason: str) -> None:
-        self._decide(order, Answer(Outcome.REJECTED, reason))
+        self._decide(order, Decision(Outcome.REJECTED, reason))
 
     def complete(self, order: Order) -> None:
         """Hand the delivery to the waiting state; if none waits (the execution ended: a
         task's retries ran out, or it was stopped), complete the order here: the table, not
         the workflow, is the authority, and the step's conditional write decides."""
         try:
-            self._hand_over(order, EventType.ORDER_COMPLETED, {"decision": Decision.DELIVERED})
+            self._hand_over_delivery(order)
         except WorkflowNotWaitingError as not_waiting:
             logger.warning(
                 "no state waits for the delivery; the order is completed without the workflow",
@@ -132,15 +136,15 @@ class OrchestrationCoordinator(Coordinator):
             )
             steps.complete_order(order.order_id, self.ports)
 
-    def _decide(self, order: Order, answer: Answer) -> None:
-        """Record the restaurant's answer (the first wins), then hand it to the waiting state."""
-        decided = steps.decide(order.order_id, answer, self.ports)
+    def _decide(self, order: Order, decision: Decision) -> None:
+        """Record the restaurant's decision (the first wins), then hand it to the waiting state."""
+        decided = steps.decide(order.order_id, decision, self.ports)
         if decided.status not in AWAITING_RESTAURANT:
             return  # a repeated answer the workflow has carried out already
         assert decided.decision is not None, "decide() returns the order with its decision"
         self._resume_with(decided, decided.decision)
 
-    def _resume_with(self, order: Order, decision: Answer) -> None:
+    def _resume_with(self, order: Order, decision: Decision) -> None:
         """Hand the recorded decision to the state waiting for the restaurant, if one waits.
 
         The decision is recorded already, so the answer stands whatever happens here: if
@@ -148,23 +152,20 @@ class OrchestrationCoordinator(Coordinator):
         recorded decision (settle_at_deadline); if no state waits yet, the workflow's next
         step finds the order decided.
         """
-        output: dict[str, Any] = {"decision": decision.outcome.value}
-        if decision.outcome is Outcome.REJECTED:
-            output["reason"] = decision.reason or "not given"
         try:
-            self.workflow.resume(order, output)
+            self.workflow.resume(order, restaurant_answered(decision))
         except (WorkflowNotWaitingError, DependencyUnavailableError) as not_handed:
             logger.warning(
                 "decision recorded, not handed to the workflow; it follows it at the deadline",
                 extra={"order_id": order.order_id, "reason": str(not_handed)},
             )
 
-    def _hand_over(self, order: Order, outcome: EventType, output: dict[str, str]) -> None:
-        """Give a person's answer to the waiting workflow, which then runs the step."""
-        if order.recorded(outcome) is not None:
+    def _hand_over_delivery(self, order: Order) -> None:
+        """Give the delivery's confirmation to the waiting workflow, which then runs the step."""
+        if order.recorded(EventType.ORDER_COMPLETED) is not None:
             return  # a repeated request the workflow has carried out already: as choreography
-        order.next_status(outcome)  # answer 409 now rather than fail in the workflow
-        self.workflow.resume(order, output)
+        order.next_status(EventType.ORDER_COMPLETED)  # answer 409 now, not fail in the workflow
+        self.workflow.resume(order, delivery_confirmed())
 
     def cancel(self, order: Order) -> None:
         # The cancellation is carried out at once, as in the choreography (its write records

@@ -33,6 +33,7 @@ from chalicelib.coordination import Coordinator, coordinator_for
 from chalicelib.openapi import RouteDoc, document
 from chalicelib.orders.access import Action, Principal, check_may, check_may_place
 from chalicelib.orders.deadlines import is_overdue
+from chalicelib.orders.decision import NO_REASON
 from chalicelib.orders.errors import (
     ConcurrentUpdateError,
     DecisionTakenError,
@@ -218,7 +219,7 @@ def reject_order(request: Request, principal: Principal, order_id: str) -> Respo
     order = _load(principal, Action.REJECT, order_id)
     raw = request.raw_body
     body = validate_request("reject_order", _json_body(raw) if raw else {})
-    _coordinator(order.flow).reject(order, body.get("reason", "not given"))
+    _coordinator(order.flow).reject(order, body.get("reason", NO_REASON))
     return _requested(order_id, Action.REJECT)
 
 

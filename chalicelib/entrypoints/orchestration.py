@@ -19,7 +19,7 @@ from chalice.app import Blueprint
 
 from chalicelib.bootstrap import dependencies
 from chalicelib.orders import steps
-from chalicelib.orders.decision import Decision, Outcome
+from chalicelib.orders.decision import NO_REASON, Decision, Outcome
 from chalicelib.orders.errors import (
     ConcurrentUpdateError,
     DependencyUnavailableError,
@@ -131,7 +131,7 @@ def cancel_order_task(payload: dict[str, Any], context: Any) -> dict[str, Any]:
     return {
         "decision": decision.outcome.value,
         # RejectOrder needs a reason; the others carry theirs only for the record.
-        "reason": decision.reason or ("not given" if rejection else ""),
+        "reason": decision.reason or (NO_REASON if rejection else ""),
         "event": None if event is None else event.to_dict(),
     }
 

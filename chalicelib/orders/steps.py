@@ -45,10 +45,11 @@ MAX_ORDER_TOTAL_CENTS = 200_000
 # How often a decision is tried again when another write (not a decision) changed the order.
 DECISION_ATTEMPTS = 5
 
+# What the customer is told the decision was, by the status it left the order in.
 USER_OUTCOMES = {
-    OrderStatus.ACCEPTED: "accepted",
-    OrderStatus.REJECTED: "rejected",
-    OrderStatus.CANCELLED: "cancelled",
+    OrderStatus.ACCEPTED: Outcome.ACCEPTED,
+    OrderStatus.REJECTED: Outcome.REJECTED,
+    OrderStatus.CANCELLED: Outcome.CANCELLED,
 }
 
 
@@ -151,7 +152,7 @@ def notify_user(order_id: str, ports: Ports) -> Event:
         ports,
         data=lambda order: {
             "customer_id": order.customer_id,
-            "outcome": USER_OUTCOMES[order.status],
+            "outcome": USER_OUTCOMES[order.status].value,
         },
         tell=tell,
     )

@@ -23,7 +23,7 @@ from chalicelib.orders.deadlines import (
     restaurant_due,
     telling_due,
 )
-from chalicelib.orders.decision import Decision, Outcome
+from chalicelib.orders.decision import NO_REASON, Decision, Outcome
 from chalicelib.orders.model import AWAITING_RESTAURANT, Flow, Order
 from chalicelib.ports import Ports
 
@@ -80,4 +80,4 @@ def _carry_out_decision(order_id: str, decision: Decision, ports: Ports) -> None
     if decision.outcome is Outcome.ACCEPTED:
         steps.accept_order(order_id, ports)
     elif decision.outcome is Outcome.REJECTED:
-        steps.reject_order(order_id, decision.reason or "not given", ports)
+        steps.reject_order(order_id, decision.reason or NO_REASON, ports)

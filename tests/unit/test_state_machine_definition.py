@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.coordination import Decision
+from chalicelib.coordination import restaurant_answered
 from chalicelib.entrypoints.orchestration import TASKS
+from chalicelib.orders.decision import Decision, Outcome
 from tests.unit.conftest import app
 
 ASL_PATH = Path(__file__).parents[2] / "statemachines" / "order_flow.asl.json"
@@ -130,4 +131,5 @@ def test_the_restaurant_deadline_leads_to_compensation_and_telling_the_user(
 
 def test_the_decisions_the_api_sends_are_the_ones_the_choice_handles(asl: dict[str, Any]) -> None:
     handled = {c["StringEquals"] for c in asl["States"]["RestaurantDecision"]["Choices"]}
-    assert handled == {Decision.ACCEPTED, Decision.REJECTED, Decision.CANCELLED}
+    sent = {restaurant_answered(Decision(outcome))["decision"] for outcome in Outcome}
+    assert handled == sent == {"accepted", "rejected", "cancelled"}
