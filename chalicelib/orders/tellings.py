@@ -14,7 +14,7 @@ import unicodedata
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from chalicelib.orders.model import Order
+from chalicelib.orders.model import CancelReason, Order
 
 CUSTOMER_MESSAGES = {
     "accepted": "Your order {order_id} was accepted and is being prepared.",
@@ -28,11 +28,11 @@ RESTAURANT_MESSAGES = {
     "undelivered": "Order {order_id} is closed as undelivered: its delivery was not confirmed "
     "in time.",
 }
-# Why an order was cancelled, in the restaurant's words (the cancel reasons).
-CANCELLED_BECAUSE = {
-    "customer_request": "the customer cancelled it",
-    "restaurant_timeout": "it was not answered in time",
-    "workflow_failed": "it could not be processed",
+# Why an order was cancelled, in the restaurant's words.
+CANCELLED_BECAUSE: dict[str, str] = {
+    CancelReason.CUSTOMER_REQUEST: "the customer cancelled it",
+    CancelReason.RESTAURANT_TIMEOUT: "it was not answered in time",
+    CancelReason.WORKFLOW_FAILED: "it could not be processed",
 }
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from chalicelib.adapters.sns_notifier import SnsNotifier
 from chalicelib.orders import tellings
-from chalicelib.orders.model import Flow, LineItem, Order, OrderStatus
+from chalicelib.orders.model import CancelReason, Flow, LineItem, Order, OrderStatus
 from chalicelib.orders.tellings import quoted
 
 
@@ -49,3 +49,10 @@ def test_quoting_cannot_be_escaped_from() -> None:
     # A name cannot end its own quotes, whatever it holds.
     assert quoted('"') == '"&quot;"'
     assert quoted("a\tb\x00c") == '"a b c"'
+
+
+def test_the_restaurant_is_told_why_for_every_cancel_reason() -> None:
+    order = an_order(LineItem("Gyoza", 1, 500))
+    for reason in CancelReason:
+        told = tellings.restaurant_closed(order, "cancelled", reason.value)
+        assert "no reason given" not in told.text, reason
