@@ -16,7 +16,7 @@ from chalice.app import Chalice, CloudWatchEvent, Rate
 
 from chalicelib.bootstrap import dependencies
 from chalicelib.orders.model import Flow
-from chalicelib.orders.sweep import Action, carry_out, next_action
+from chalicelib.orders.sweep import SweepAction, carry_out, next_action
 from chalicelib.tracing import ORDER_KEYS, logger, traced, work_on
 
 # Orders looked at per run, at most; a run also stops while it has RESERVE_MS of its time left
@@ -43,7 +43,7 @@ def sweeper(event: CloudWatchEvent) -> dict[str, Any]:
                 done[order_id] = "left to its running execution"
                 continue
             action = next_action(order, now, ports.deadlines)
-            if action is not Action.WAIT:
+            if action is not SweepAction.WAIT:
                 with traced(f"sweep: {action.value}", order_id, order.flow.value):
                     carry_out(action, order, ports)
             done[order_id] = action.value

@@ -28,7 +28,7 @@ from chalicelib.orders.model import AWAITING_RESTAURANT, Flow, Order
 from chalicelib.ports import Ports
 
 
-class Action(StrEnum):
+class SweepAction(StrEnum):
     # The restaurant's wait is over: the recorded answer, else cancel; carry it out, tell.
     SETTLE_AT_DEADLINE = "settle_at_deadline"
     TELL_CUSTOMER = "tell_customer"
@@ -39,39 +39,39 @@ class Action(StrEnum):
     WAIT = "wait"
 
 
-def next_action(order: Order, now: datetime, deadlines: Deadlines) -> Action:
+def next_action(order: Order, now: datetime, deadlines: Deadlines) -> SweepAction:
     """What the sweeper does with ``order`` at ``now`` (a pure rule; see the module)."""
     # Orchestration: called only once the execution ended, so nobody else will act.
     margin = MARGIN if order.flow is Flow.CHOREOGRAPHY else timedelta(0)
     awaiting = order.status in AWAITING_RESTAURANT
     if awaiting and now >= restaurant_due(order, deadlines) + margin:
-        return Action.SETTLE_AT_DEADLINE
+        return SweepAction.SETTLE_AT_DEADLINE
     told_by = telling_due(order, deadlines)
     if told_by is not None and now >= told_by + margin:
-        return Action.TELL_CUSTOMER
+        return SweepAction.TELL_CUSTOMER
     delivered_by = delivery_due(order, deadlines)
     if delivered_by is not None and now >= delivered_by:  # the sweeper owns it: no margin
-        return Action.EXPIRE_DELIVERY
+        return SweepAction.EXPIRE_DELIVERY
     next_due = due_at(order, deadlines)
     if next_due is None or next_due > now:
-        return Action.RESCHEDULE
-    return Action.WAIT
+        return SweepAction.RESCHEDULE
+    return SweepAction.WAIT
 
 
-def carry_out(action: Action, order: Order, ports: Ports) -> None:
+def carry_out(action: SweepAction, order: Order, ports: Ports) -> None:
     """Run the steps ``action`` stands for on ``order`` (each is idempotent and conditional:
     an owner acting at the same moment makes this a repeat or a lost race, never a second
     effect)."""
     order_id = order.order_id
-    if action is Action.SETTLE_AT_DEADLINE:
+    if action is SweepAction.SETTLE_AT_DEADLINE:
         decision, _ = steps.settle_at_deadline(order_id, ports)
         _carry_out_decision(order_id, decision, ports)
         steps.notify_user(order_id, ports)
-    elif action is Action.TELL_CUSTOMER:
+    elif action is SweepAction.TELL_CUSTOMER:
         steps.notify_user(order_id, ports)
-    elif action is Action.EXPIRE_DELIVERY:
+    elif action is SweepAction.EXPIRE_DELIVERY:
         steps.expire_delivery(order_id, ports)
-    elif action is Action.RESCHEDULE:
+    elif action is SweepAction.RESCHEDULE:
         ports.orders.reschedule(order)
 
 

@@ -22,7 +22,7 @@ from chalicelib.orders.decision import Decision, Outcome
 from chalicelib.orders.errors import DependencyUnavailableError, IllegalTransitionError
 from chalicelib.orders.events import EventType
 from chalicelib.orders.model import CancelReason, Flow, LineItem, Order, OrderStatus
-from chalicelib.orders.sweep import Action, next_action
+from chalicelib.orders.sweep import SweepAction, next_action
 from tests.unit.fakes import FakeDependencies
 from tests.unit.test_api import awaiting_restaurant, post
 
@@ -174,8 +174,8 @@ def test_the_sweeper_gives_the_restaurant_deadline_checker_its_margin(
 ) -> None:
     order = deps.orders.get(placed(deps))
     deadline = at(order, EventType.ORDER_PLACED) + DEADLINES.restaurant
-    assert next_action(order, deadline, DEADLINES) is Action.WAIT
-    assert next_action(order, deadline + MARGIN, DEADLINES) is Action.SETTLE_AT_DEADLINE
+    assert next_action(order, deadline, DEADLINES) is SweepAction.WAIT
+    assert next_action(order, deadline + MARGIN, DEADLINES) is SweepAction.SETTLE_AT_DEADLINE
 
 
 def test_an_orchestrated_order_whose_execution_ended_is_settled_at_the_deadline(
@@ -184,8 +184,8 @@ def test_an_orchestrated_order_whose_execution_ended_is_settled_at_the_deadline(
     # The sweeper looks at it only once the execution ended: nobody else is left, no margin.
     order = deps.orders.get(placed(deps, Flow.ORCHESTRATION))
     deadline = at(order, EventType.ORDER_PLACED) + DEADLINES.restaurant
-    assert next_action(order, deadline - timedelta(seconds=1), DEADLINES) is Action.RESCHEDULE
-    assert next_action(order, deadline, DEADLINES) is Action.SETTLE_AT_DEADLINE
+    assert next_action(order, deadline - timedelta(seconds=1), DEADLINES) is SweepAction.RESCHEDULE
+    assert next_action(order, deadline, DEADLINES) is SweepAction.SETTLE_AT_DEADLINE
 
 
 def test_a_decided_order_whose_customer_was_not_told_is_told(deps: FakeDependencies) -> None:
@@ -193,22 +193,23 @@ def test_a_decided_order_whose_customer_was_not_told_is_told(deps: FakeDependenc
     steps.cancel_order(order_id, CancelReason.CUSTOMER_REQUEST, deps.ports)
     order = deps.orders.get(order_id)
     telling = at(order, EventType.ORDER_CANCELLED) + DEADLINES.telling
-    assert next_action(order, telling, DEADLINES) is Action.WAIT  # the user-notifier's margin
-    assert next_action(order, telling + MARGIN, DEADLINES) is Action.TELL_CUSTOMER
+    assert next_action(order, telling, DEADLINES) is SweepAction.WAIT  # the user-notifier's margin
+    assert next_action(order, telling + MARGIN, DEADLINES) is SweepAction.TELL_CUSTOMER
 
 
 def test_the_sweeper_owns_the_choreography_delivery_deadline(deps: FakeDependencies) -> None:
     order = deps.orders.get(told_of_acceptance(deps))
     deadline = at(order, EventType.USER_NOTIFIED) + DEADLINES.delivery
-    assert next_action(order, deadline - timedelta(seconds=1), DEADLINES) is Action.RESCHEDULE
-    assert next_action(order, deadline, DEADLINES) is Action.EXPIRE_DELIVERY
+    assert next_action(order, deadline - timedelta(seconds=1), DEADLINES) is SweepAction.RESCHEDULE
+    assert next_action(order, deadline, DEADLINES) is SweepAction.EXPIRE_DELIVERY
 
 
 def test_a_closed_order_is_no_longer_watched(deps: FakeDependencies) -> None:
     order_id = told_of_acceptance(deps)
     steps.complete_order(order_id, deps.ports)
     order = deps.orders.get(order_id)
-    assert next_action(order, at(order, EventType.ORDER_COMPLETED), DEADLINES) is Action.RESCHEDULE
+    closed_at = at(order, EventType.ORDER_COMPLETED)
+    assert next_action(order, closed_at, DEADLINES) is SweepAction.RESCHEDULE
 
 
 # --- the sweeper's entry point, with fakes ---------------------------------------------------
