@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -249,3 +251,60 @@ def test_unbalanced_or_unknown_markers_fail(
     assert "docs/deeper/page.md: " in error and message in error
     assert (root / "docs" / "deeper" / "page.md").read_text() == page
     assert (root / "README.md").read_text() == PAGE  # nothing is written while a file fails
+
+
+# --- Mermaid's own parser ---------------------------------------------------------------------
+
+PARSER_SOURCE = Path(__file__).parents[1] / "mermaid"
+PARSER = diagrams.ROOT / "build" / "mermaid"
+
+
+@pytest.fixture(scope="module")
+def mermaid_parser() -> Path:
+    """Mermaid and jsdom, installed by npm from tests/mermaid/'s lock file into build/mermaid."""
+    PARSER.mkdir(parents=True, exist_ok=True)
+    with (PARSER.parent / "mermaid.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one install, however many test processes ask
+        files = ("package.json", "package-lock.json", "parse.mjs")
+        copied = all(
+            (PARSER / name).is_file()
+            and (PARSER / name).read_bytes() == (PARSER_SOURCE / name).read_bytes()
+            for name in files
+        )
+        if not copied or not (PARSER / "node_modules" / ".package-lock.json").is_file():
+            for name in files:
+                shutil.copy(PARSER_SOURCE / name, PARSER / name)
+            subprocess.run(
+                ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                cwd=PARSER,
+                check=True,
+            )
+    return PARSER / "parse.mjs"
+
+
+def test_every_diagram_is_valid_mermaid(mermaid_parser: Path, tmp_path: Path) -> None:
+    blocks = {
+        **diagrams.rendered(),
+        "nested": diagrams.state_machine(NESTED_ASL),
+        "no handler": diagrams.choreography((*SUBSCRIPTIONS, FRAUD_CHECK), HANDLERS),
+        # The parser does reject: a label that is never closed.
+        "broken": "flowchart LR\n    a -->|label| b[[unclosed\n",
+    }
+    for name, text in blocks.items():
+        (tmp_path / f"{name}.mmd").write_text(text)
+
+    parsed = subprocess.run(
+        ["node", mermaid_parser, *sorted(tmp_path.glob("*.mmd"))],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    results = dict(line.split(": ", 1) for line in parsed.stdout.splitlines())
+    expected = {"order_flow": "stateDiagram", "nested": "stateDiagram"}
+    for name in blocks:
+        result = results[str(tmp_path / f"{name}.mmd")]
+        if name == "broken":
+            assert result.startswith("error: Parse error")
+        else:
+            assert result == f"ok ({expected.get(name, 'flowchart-v2')})", f"{name}: {result}"
