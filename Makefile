@@ -22,7 +22,7 @@ help:
 	@echo "make fault-run  both flows under injected faults; counts lost, doubled and stuck orders"
 	@echo "make deploy STAGE=dev / make teardown STAGE=dev   (an AWS account: no AWS_ENDPOINT_URL set)"
 	@echo "make teardown STAGE=local   remove both local deployments from the local cloud"
-	@echo "make diagrams   redraw docs/diagrams/ (state machine, choreography) from the source"
+	@echo "make diagrams   regenerate the Mermaid diagrams embedded in README.md and docs/ from the sources"
 	@echo "make openapi    rewrite docs/openapi.json (the API's description) from the routes and schemas"
 	@echo "make localcloud-start / localcloud-stop"
 

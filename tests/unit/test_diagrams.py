@@ -1,23 +1,23 @@
-"""The diagrams in docs/diagrams/ are what ``deploy/diagrams.py`` draws from the sources now."""
+"""The Mermaid diagrams ``tools/diagrams.py`` generates, and the blocks it keeps in the docs."""
 
 from __future__ import annotations
 
-import copy
-import functools
+import fcntl
 import json
-import math
-import xml.etree.ElementTree as ET
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from chalicelib.entrypoints.choreography import HANDLERS
 from chalicelib.orders.events import EventType
 from chalicelib.orders.model import Flow
 from chalicelib.subscriptions import SUBSCRIPTIONS, Subscription
-from deploy import diagrams
-from deploy.stages import ASL
+from tools import diagrams
 
-SVG = "{http://www.w3.org/2000/svg}"
 FRAUD_CHECK = Subscription("fraud-check", frozenset({EventType.ORDER_PLACED}), frozenset(Flow))
 NESTED_ASL = {
     "StartAt": "Fan",
@@ -48,136 +48,263 @@ NESTED_ASL = {
         "Stop": {"Type": "Fail", "Error": "GaveUp"},
     },
 }
+PAGE = """# A page
+
+Text before.
+
+<!-- diagram:order_flow -->
+<!-- /diagram:order_flow -->
+
+Between.
+
+<!-- diagram:choreography -->
+<!-- /diagram:choreography -->
+Text after.
+"""
 
 
-@pytest.fixture
 def asl() -> dict[str, Any]:
-    definition: dict[str, Any] = json.loads(ASL.read_text())
+    definition: dict[str, Any] = json.loads((diagrams.ROOT / diagrams.ASL).read_text())
     return definition
 
 
-def test_the_committed_diagrams_are_current() -> None:
-    stale = diagrams.stale()
-    assert not stale, (
-        f"stale diagrams in docs/diagrams/: {', '.join(stale)}; "
-        "run `python -m tools.diagrams` and commit them"
-    )
+def transitions(definition: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """Every (state, next state) of an ASL definition and the machines nested in it."""
+    for name, state in definition["States"].items():
+        targets = [state.get("Next"), state.get("Default")]
+        targets += [rule["Next"] for rule in state.get("Choices", [])]
+        targets += [catcher["Next"] for catcher in state.get("Catch", [])]
+        yield from ((name, target) for target in targets if target)
+        for machine in [*state.get("Branches", []), state.get("ItemProcessor")]:
+            yield from transitions(machine) if machine else ()
 
 
-def test_drawing_is_deterministic(asl: dict[str, Any]) -> None:
-    assert diagrams.state_machine_files(asl) == diagrams.state_machine_files(copy.deepcopy(asl))
-    assert diagrams.choreography_files(SUBSCRIPTIONS) == diagrams.choreography_files(SUBSCRIPTIONS)
+def state_names(definition: dict[str, Any]) -> Iterator[str]:
+    for name, state in definition["States"].items():
+        yield name
+        for machine in [*state.get("Branches", []), state.get("ItemProcessor")]:
+            yield from state_names(machine) if machine else ()
 
 
-def test_a_new_state_changes_the_state_machine_diagram(asl: dict[str, Any]) -> None:
-    changed = copy.deepcopy(asl)
-    changed["States"]["ArchiveOrder"] = {"Type": "Pass", "End": True}
-    del changed["States"]["CompleteOrder"]["End"]
-    changed["States"]["CompleteOrder"]["Next"] = "ArchiveOrder"
-
-    before = diagrams.state_machine_files(asl)
-    after = diagrams.state_machine_files(changed)
-
-    for name, text in after.items():
-        assert text != before[name]
-        assert "ArchiveOrder" in text
-        assert "ArchiveOrder" not in before[name]
+def project(tmp_path: Path, page: str = PAGE) -> Path:
+    """A copy of the project's ASL and one page with both diagrams' markers."""
+    (tmp_path / diagrams.ASL).parent.mkdir(parents=True)
+    shutil.copy(diagrams.ROOT / diagrams.ASL, tmp_path / diagrams.ASL)
+    (tmp_path / "docs" / "deeper").mkdir(parents=True)
+    (tmp_path / "docs" / "deeper" / "page.md").write_text(page)
+    return tmp_path
 
 
-def test_the_state_machine_diagram_shows_the_definition(asl: dict[str, Any]) -> None:
-    svg = diagrams.state_machine_files(asl)["order_flow.svg"]
-
-    for name in asl["States"]:
-        assert f">{name}<" in svg
-    assert ">catch States.Timeout<" in svg  # a Catch edge, labelled with its ErrorEquals
-    assert "&quot;accepted&quot;" in svg or '"accepted"' in svg  # a Choice rule
-    assert ">deadline: $.restaurant_deadline_seconds<" in svg  # the restaurant's deadline
-    assert ">retry R1, R2<" in svg and "up to 6 retries" in svg
-    assert ">Fail · OrderWorkflowFailed<" in svg
+def test_the_embedded_diagrams_are_current() -> None:
+    assert diagrams.main(["--check"]) == 0
+    assert diagrams.sync(diagrams.ROOT, diagrams.rendered(), write=False) == []
 
 
-def test_nested_machines_are_walked() -> None:
-    files = diagrams.state_machine_files(NESTED_ASL)
+@pytest.mark.parametrize("definition", [asl(), NESTED_ASL], ids=["order_flow", "nested"])
+def test_the_state_machine_shows_every_state_and_transition(definition: dict[str, Any]) -> None:
+    lines = diagrams.state_machine(definition).splitlines()
+    stripped = [line.strip() for line in lines]
 
-    for text in files.values():
-        for shown in ("Left", "Right", "Item", "Fan: every branch done", "Each: every item done"):
-            assert shown in text
-        assert "&lt; 3" in text or "#lt; 3" in text  # the loop back, a NumericLessThan rule
+    assert lines[0] == "stateDiagram-v2"
+    names = list(state_names(definition))
+    assert len(names) > 3
+    for name in names:
+        assert any(line.startswith(f"{name} : {name}<br/>") for line in stripped), name
+    for source, target in transitions(definition):
+        assert any(line.startswith(f"{source} --> {target}") for line in stripped)
+
+
+def test_the_state_machine_shows_waits_choices_and_catches() -> None:
+    text = diagrams.state_machine(asl())
+
+    assert "waits for its task token<br/>timeout $.restaurant_deadline_seconds" in text
+    assert "RestaurantDecision --> AcceptOrder : StringEquals accepted" in text
+    assert "RestaurantDecision --> CancelAfterFailure : otherwise" in text
+    assert "NotifyRestaurant --> CancelAtDeadline : catch States.Timeout" in text
+    assert "WorkflowFailed : WorkflowFailed<br/>Fail OrderWorkflowFailed" in text
+
+
+def test_nested_machines_are_drawn_inside_their_state() -> None:
+    text = diagrams.state_machine(NESTED_ASL)
+
+    fan = text[text.index("state Fan {") : text.index("}", text.index("state Fan {"))]
+    assert "[*] --> Left" in fan and "--" in fan and "[*] --> Right" in fan
+    assert "Again --> Fan : NumericLessThan 3" in text
 
 
 def test_a_transition_to_no_state_is_an_error() -> None:
     broken = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "Nowhere"}}}
 
     with pytest.raises(ValueError, match="Nowhere"):
-        diagrams.state_machine_files(broken)
+        diagrams.state_machine(broken)
 
 
-def test_a_new_subscription_changes_the_choreography_diagram() -> None:
-    before = diagrams.choreography_files(SUBSCRIPTIONS)
-    after = diagrams.choreography_files((*SUBSCRIPTIONS, FRAUD_CHECK))
+def test_the_choreography_shows_every_queue_filter_and_handler() -> None:
+    text = diagrams.choreography(SUBSCRIPTIONS, HANDLERS)
 
-    for name, text in after.items():
-        assert text != before[name]
-        assert "fraud-check" in text and "fraud-check" not in before[name]
-    svg = after["choreography.svg"]
-    assert ">orders-&lt;stage&gt;-fraud-check<" in svg  # its queue, named as the deploy does
-    assert ">orders-&lt;stage&gt;-fraud-check-dlq<" in svg
-    assert ">no consumer<" in svg  # no handler consumes it yet
-
-
-def test_the_choreography_diagram_shows_each_consumer() -> None:
-    consumers = {**diagrams.deployed_consumers(), FRAUD_CHECK: "fraud_checker"}
-
-    svg = diagrams.choreography_files((*SUBSCRIPTIONS, FRAUD_CHECK), consumers)["choreography.svg"]
-
-    for subscription, handler in consumers.items():
-        assert f">{subscription.service}<" in svg
-        assert f">{handler}<" in svg
-    assert ">orders-&lt;stage&gt;-fraud_checker<" in svg
-    assert ">no consumer<" not in svg
-    assert ">delivery delay: the restaurant deadline<" in svg
+    assert 'topic{{"SNS topic<br/>order events"}}' in text
+    assert "relay_recorded_events" in text
+    for subscription in SUBSCRIPTIONS:
+        queue = "queue_" + subscription.service.replace("-", "_")
+        assert f'{queue}[["SQS queue<br/>{subscription.service}' in text
+        for values in subscription.filter_policy().values():
+            assert ", ".join(values) in text
+        handler = HANDLERS[subscription].__name__
+        assert f'{queue} -->|"batches of 10"| handler_{handler}("{handler}")' in text
+    assert text.count("delayed until the restaurant deadline") == sum(
+        s.delayed_until_deadline for s in SUBSCRIPTIONS
+    )
 
 
-def _rect(element: ET.Element) -> tuple[float, float, float, float]:
-    x, y = float(element.get("x", 0)), float(element.get("y", 0))
-    return x, y, x + float(element.get("width", 0)), y + float(element.get("height", 0))
+def test_a_subscription_without_a_handler_has_a_queue_and_no_consumer() -> None:
+    text = diagrams.choreography((*SUBSCRIPTIONS, FRAUD_CHECK), HANDLERS)
+
+    assert 'queue_fraud_check[["SQS queue<br/>fraud-check"]]' in text
+    assert "queue_fraud_check -->" not in text
 
 
-def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+def test_rewriting_fills_the_blocks_and_is_idempotent(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    page = root / "docs" / "deeper" / "page.md"
+
+    assert diagrams.main([], root=root) == 0
+    written = page.read_text()
+    assert diagrams.main([], root=root) == 0
+    assert diagrams.main(["--check"], root=root) == 0
+
+    assert page.read_text() == written
+    rendered = diagrams.rendered(root)
+    assert written == PAGE.replace(
+        "<!-- diagram:order_flow -->\n",
+        f"<!-- diagram:order_flow -->\n```mermaid\n{rendered['order_flow']}```\n",
+    ).replace(
+        "<!-- diagram:choreography -->\n",
+        f"<!-- diagram:choreography -->\n```mermaid\n{rendered['choreography']}```\n",
+    )
 
 
-@functools.cache
-def _drawings() -> dict[str, str]:
-    return {
-        **{name: text for name, text in diagrams.render_all().items() if name.endswith(".svg")},
-        "nested.svg": diagrams.state_machine_files(NESTED_ASL)["order_flow.svg"],
-        "extra subscription.svg": diagrams.choreography_files((*SUBSCRIPTIONS, FRAUD_CHECK))[
-            "choreography.svg"
-        ],
-    }
+def test_a_changed_source_fails_the_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = project(tmp_path)
+    assert diagrams.main([], root=root) == 0
+    changed = asl()
+    changed["States"]["ArchiveOrder"] = {"Type": "Pass", "End": True}
+    del changed["States"]["CompleteOrder"]["End"]
+    changed["States"]["CompleteOrder"]["Next"] = "ArchiveOrder"
+    (root / diagrams.ASL).write_text(json.dumps(changed))
+    capsys.readouterr()
+
+    assert diagrams.main(["--check"], root=root) == 1
+
+    assert capsys.readouterr().err.splitlines() == [
+        "docs/deeper/page.md: order_flow is stale: run `python -m tools.diagrams` and commit it"
+    ]
+    assert "ArchiveOrder" not in (root / "docs" / "deeper" / "page.md").read_text()
+    assert diagrams.main([], root=root) == 0
+    assert "CompleteOrder --> ArchiveOrder" in (root / "docs" / "deeper" / "page.md").read_text()
+
+
+def test_an_edited_block_fails_the_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = project(tmp_path)
+    (root / "README.md").write_text(PAGE)
+    assert diagrams.main([], root=root) == 0
+    readme = root / "README.md"
+    readme.write_text(readme.read_text().replace("relay --> topic", "relay -.-> topic"))
+    capsys.readouterr()
+
+    assert diagrams.main(["--check"], root=root) == 1
+
+    assert "README.md: choreography is stale" in capsys.readouterr().err
+    assert diagrams.main([], root=root) == 0
+    assert "relay --> topic" in readme.read_text()
 
 
 @pytest.mark.parametrize(
-    "name", ["order_flow.svg", "choreography.svg", "nested.svg", "extra subscription.svg"]
+    ("page", "message"),
+    [
+        ("<!-- diagram:sequence -->\n<!-- /diagram:sequence -->\n", "no diagram is called"),
+        ("<!-- diagram:order_flow -->\n\n", "diagram:order_flow is never closed"),
+        ("<!-- /diagram:order_flow -->\n", "line 1: /diagram:order_flow closes no open"),
+        (
+            "<!-- diagram:order_flow -->\n<!-- /diagram:choreography -->\n",
+            "line 2: /diagram:choreography closes no open",
+        ),
+        (
+            "<!-- diagram:order_flow -->\n<!-- diagram:choreography -->\n",
+            "line 2: diagram:choreography opens before order_flow is closed",
+        ),
+    ],
 )
-def test_nothing_overlaps(name: str) -> None:
-    root = ET.fromstring(_drawings()[name])
-    groups = [g.find(f"{SVG}rect") for g in root.iter(f"{SVG}g")]
-    boxes = [_rect(rect) for rect in groups if rect is not None]
-    labels = [_rect(r) for r in root.findall(f"{SVG}rect") if r.get("rx") == "3"]
-    assert boxes and len(labels) > 1
+def test_unbalanced_or_unknown_markers_fail(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], page: str, message: str
+) -> None:
+    root = project(tmp_path, page)
+    (root / "README.md").write_text(PAGE)  # good markers, stale blocks
 
-    for index, box in enumerate(boxes + labels):
-        for other in (boxes + labels)[index + 1 :]:
-            assert not _overlap(box, other), f"{name}: {box} overlaps {other}"
-    # No edge crosses a box: edges start and end on a box's border, never inside one.
-    for line in root.iter(f"{SVG}polyline"):
-        points = [tuple(map(float, p.split(","))) for p in line.get("points", "").split()]
-        for (x1, y1), (x2, y2) in zip(points, points[1:], strict=False):
-            steps = max(1, math.ceil(math.hypot(x2 - x1, y2 - y1)))
-            for step in range(steps + 1):
-                x, y = x1 + (x2 - x1) * step / steps, y1 + (y2 - y1) * step / steps
-                for box in boxes:
-                    inside = box[0] + 2 < x < box[2] - 2 and box[1] + 2 < y < box[3] - 2
-                    assert not inside, f"{name}: an edge crosses the box at {box}"
+    assert diagrams.main(["--check"], root=root) == 1
+    assert diagrams.main([], root=root) == 1
+
+    error = capsys.readouterr().err
+    assert "docs/deeper/page.md: " in error and message in error
+    assert (root / "docs" / "deeper" / "page.md").read_text() == page
+    assert (root / "README.md").read_text() == PAGE  # nothing is written while a file fails
+
+
+# --- Mermaid's own parser ---------------------------------------------------------------------
+
+PARSER_SOURCE = Path(__file__).parents[1] / "mermaid"
+PARSER = diagrams.ROOT / "build" / "mermaid"
+
+
+@pytest.fixture(scope="module")
+def mermaid_parser() -> Path:
+    """Mermaid and jsdom, installed by npm from tests/mermaid/'s lock file into build/mermaid."""
+    PARSER.mkdir(parents=True, exist_ok=True)
+    with (PARSER.parent / "mermaid.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one install, however many test processes ask
+        files = ("package.json", "package-lock.json", "parse.mjs")
+        copied = all(
+            (PARSER / name).is_file()
+            and (PARSER / name).read_bytes() == (PARSER_SOURCE / name).read_bytes()
+            for name in files
+        )
+        if not copied or not (PARSER / "node_modules" / ".package-lock.json").is_file():
+            for name in files:
+                shutil.copy(PARSER_SOURCE / name, PARSER / name)
+            subprocess.run(
+                ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                cwd=PARSER,
+                check=True,
+            )
+    return PARSER / "parse.mjs"
+
+
+def test_every_diagram_is_valid_mermaid(mermaid_parser: Path, tmp_path: Path) -> None:
+    blocks = {
+        **diagrams.rendered(),
+        "nested": diagrams.state_machine(NESTED_ASL),
+        "no handler": diagrams.choreography((*SUBSCRIPTIONS, FRAUD_CHECK), HANDLERS),
+        # The parser does reject: a label that is never closed.
+        "broken": "flowchart LR\n    a -->|label| b[[unclosed\n",
+    }
+    for name, text in blocks.items():
+        (tmp_path / f"{name}.mmd").write_text(text)
+
+    parsed = subprocess.run(
+        ["node", mermaid_parser, *sorted(tmp_path.glob("*.mmd"))],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    results = dict(line.split(": ", 1) for line in parsed.stdout.splitlines())
+    expected = {"order_flow": "stateDiagram", "nested": "stateDiagram"}
+    for name in blocks:
+        result = results[str(tmp_path / f"{name}.mmd")]
+        if name == "broken":
+            assert result.startswith("error: Parse error")
+        else:
+            assert result == f"ok ({expected.get(name, 'flowchart-v2')})", f"{name}: {result}"
