@@ -55,12 +55,12 @@ openapi: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit
 
-# Chromium (Debian's, for the browser tests) installs in the background while the venv installs
-# and lint runs; scripts/ensure-chromium then waits for it (one lock) or reports its failure.
-test: chromium-early $(STAMP) lint
-	bash localcloud/run install
-	@bash scripts/ensure-chromium > /dev/null
-	$(PY) -m pytest
+# Chromium (Debian's, for the browser tests) installs in the background meanwhile;
+# scripts/ensure-chromium then waits for it (one lock) or reports its failure.
+# scripts/test: the local cloud and the deploys get a head start while the venv installs and lint
+# runs, then pytest runs in several processes.
+test: chromium-early
+	bash scripts/test
 
 chromium-early:
 	@mkdir -p build/logs && (bash scripts/ensure-chromium > build/logs/chromium-install.log 2>&1 &)

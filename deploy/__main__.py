@@ -13,10 +13,13 @@ local cloud; without it, to the AWS account of your usual credentials.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -126,6 +129,16 @@ def _result(
     }
 
 
+@contextlib.contextmanager
+def one_deploy_at_a_time(deployment: Deployment) -> Iterator[None]:
+    """Two deploys of one deployment at once would race on its stack and Chalice's record
+    (``make test`` warms up while its tests may ask too): the second waits, then finds it done."""
+    BUILD.mkdir(exist_ok=True)
+    with (BUILD / f"deploy-{deployment.prefix}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m deploy", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -156,12 +169,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     os.environ.update(env)
     session = boto3.Session()
-    if args.command in ("down", "sam-down"):
-        down(deployment, session, env)
-        return 0
-    result = (sam_up if sam else up)(deployment, session, env)
-    BUILD.mkdir(exist_ok=True)
-    deployment.outputs_file.write_text(json.dumps(result, indent=2) + "\n")
+    with one_deploy_at_a_time(deployment):
+        if args.command in ("down", "sam-down"):
+            down(deployment, session, env)
+            return 0
+        result = (sam_up if sam else up)(deployment, session, env)
+        deployment.outputs_file.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: result[k] for k in ("stage", "deployed_with", "api_url")}, indent=2))
     print(f"outputs written to {deployment.outputs_file.relative_to(PROJECT)}", file=sys.stderr)
     return 0

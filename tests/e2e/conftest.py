@@ -1,7 +1,8 @@
 """End-to-end wiring: the system deployed to the local cloud, both ways, and taps on its topics.
 
 Deploying is idempotent, so these tests can run again and again against one
-running cloud (for example the one ``make run`` started).
+running cloud (for example the one ``make run`` started). Each deployment is made once per
+test run, by the first of its processes that needs it (``tests/conftest.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from localdev import chalice_local
 from localdev.orders_api import OrdersApi
 from tests.e2e.dead_letters import DeadLettered, dead_letter_an_accepted_order
 from tests.e2e.support import Tap
+from tests.shared_run import once_per_run
 
 PROJECT = Path(__file__).resolve().parents[2]
 ORDER = json.loads((PROJECT / "tests" / "events" / "place_order_request.json").read_text())
@@ -50,7 +52,7 @@ def deploy(cloud: Any, *command: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def chalice_deployment(local_cloud: Any) -> dict[str, Any]:
-    return deploy(local_cloud, "up", "--stage", "local")
+    return once_per_run("deploy-local", lambda: deploy(local_cloud, "up", "--stage", "local"))
 
 
 @pytest.fixture(scope="session")
@@ -98,8 +100,11 @@ def an_order(flow: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class SlowScenarios:
-    """Begun when the session begins, looked at by their tests later: each takes a deadline
-    (20 s) or a message's retries to show its outcome, and so these waits overlap other tests."""
+    """Begun by the first test that asks, looked at by their tests later: each takes a deadline
+    (20 s) or a message's retries to show its outcome, and so these waits overlap other tests.
+
+    One process of the run holds them: every test that asks for them (or for the SAM
+    deployment, which waits for them) is in the xdist group ``SCENARIOS``."""
 
     unanswered: dict[str, str]  # flow -> an order whose restaurant never answers
     poison: str  # a message no handler can read, in the restaurant-deadline queue
@@ -148,7 +153,11 @@ def publish_forgeries(api: OrdersApi, cloud: Any, deployment: dict[str, Any]) ->
     return forgeries
 
 
-@pytest.fixture(scope="session", autouse=True)
+# Tests that use the slow scenarios (or sam_deployment) carry this mark: one process runs them.
+SCENARIOS = pytest.mark.xdist_group("scenarios")
+
+
+@pytest.fixture(scope="session")
 def slow_scenarios(
     api: OrdersApi, local_cloud: Any, chalice_deployment: dict[str, Any]
 ) -> SlowScenarios:
@@ -167,7 +176,9 @@ def slow_scenarios(
     )
     # The SAM deployment, and an order of it dead-lettered (its retries take a minute and a half).
     sam = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sam")
-    sam_deployed = sam.submit(deploy, local_cloud, "sam-up", "--stage", "local")
+    sam_deployed = sam.submit(
+        once_per_run, "deploy-sam-local", lambda: deploy(local_cloud, "sam-up", "--stage", "local")
+    )
     dead_lettered = sam.submit(
         dead_letter_an_accepted_order, local_cloud, sam_deployed, an_order("choreography")
     )

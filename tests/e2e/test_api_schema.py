@@ -1,5 +1,8 @@
-"""End to end: schemathesis sends over 1,000 generated requests to ``chalice local`` and
-checks every answer against the API's OpenAPI description (``GET /openapi.json``).
+"""End to end: schemathesis sends generated requests to ``chalice local`` and checks every
+answer against the API's OpenAPI description (``GET /openapi.json``).
+
+``make test`` sends a small sample (a few hundred cases); ``make fuzz`` the long version (over
+1,000 cases: ``ORDERS_FUZZ_EXAMPLES=150 ORDERS_FUZZ_MINIMUM_CASES=1000``).
 
 Valid and invalid bodies, ids, headers and methods, as a customer with a development
 token (and without one: schemathesis's ignored_auth check): no 5xx, every status and
@@ -9,6 +12,7 @@ valid by the schema but names another customer is refused (403), as documented.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -23,12 +27,12 @@ pytestmark = pytest.mark.e2e
 PROJECT = Path(__file__).resolve().parents[2]
 REPORTS = PROJECT / "build" / "schemathesis"
 SCHEMATHESIS = Path(sys.executable).with_name("st")
-EXAMPLES_PER_OPERATION = 150
-MINIMUM_CASES = 1_000
+EXAMPLES_PER_OPERATION = int(os.environ.get("ORDERS_FUZZ_EXAMPLES", "20"))
+MINIMUM_CASES = int(os.environ.get("ORDERS_FUZZ_MINIMUM_CASES", "150"))
 SEED = 20261123  # fixed, so a failure reproduces; change it to explore other cases
 
 
-def test_over_a_thousand_generated_requests_get_documented_answers(local_api: OrdersApi) -> None:
+def test_generated_requests_get_documented_answers(local_api: OrdersApi) -> None:
     REPORTS.mkdir(parents=True, exist_ok=True)
     token = local_api.tokens("customer", "customer-42")
     completed = subprocess.run(

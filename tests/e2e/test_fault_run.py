@@ -1,7 +1,7 @@
 """The fault run, as an operator runs it: both flows under step and storage faults.
 
 ``python -m tools.fault_run`` turns the deployment's fault switch and LocalStack's DynamoDB
-throttling on, plays 20 orders per flow (accept, reject, late answer, cancel, racing answers),
+throttling on, plays 10 orders per flow (accept, reject, late answer, cancel, racing answers),
 turns them off, waits for the system to drain and counts from what was recorded (the tap on
 the notifications topic, the vouchers table, the orders table, the dead-letter queues).
 """
@@ -15,15 +15,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from tests.e2e.conftest import SCENARIOS
 from tools.fault_run import STORAGE_FAULT_VARIABLE, LocalStackConfig
 
 PROJECT = Path(__file__).resolve().parents[2]
-ORDERS_PER_FLOW = 20
+ORDERS_PER_FLOW = 10  # the long version: make fault-run (200 per flow)
 SUMMARY = re.compile(
     r"orders=(?P<orders>\d+) terminal=(?P<terminal>\d+) lost=(?P<lost>\d+) "
     r"duplicate_effects=(?P<duplicate_effects>\d+) dead_lettered=(?P<dead_lettered>\d+) "
     r"stuck=(?P<stuck>\d+)"
 )
+# The storage faults are the whole local cloud's: no other local-cloud test runs meanwhile.
+pytestmark = [pytest.mark.e2e, pytest.mark.exclusive, SCENARIOS]
 FAULTS_SEEN = re.compile(r"faults seen: injected=(\d+) storage_throttled=(\d+)")
 
 

@@ -13,11 +13,11 @@ import pytest
 
 from chalicelib.subscriptions import PROMOTIONS, USER_NOTIFIER, Subscription
 from localdev.orders_api import HAPPY_PATH, OrdersApi, eventually
-from tests.e2e.conftest import SlowScenarios
+from tests.e2e.conftest import SCENARIOS, SlowScenarios
 from tests.e2e.dead_letters import dead_lettered_within
 from tests.e2e.support import queue_url
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, SCENARIOS]
 
 # Publishing waits for an orchestrated order to complete first; then max_receive_count receives,
 # a visibility timeout apart, plus the pollers' pace.

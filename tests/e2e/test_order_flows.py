@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from localdev.orders_api import HAPPY_PATH, OrdersApi, eventually
-from tests.e2e.conftest import SlowScenarios, an_order
+from tests.e2e.conftest import SCENARIOS, SlowScenarios, an_order
 from tests.e2e.support import Tap
 
 pytestmark = pytest.mark.e2e
@@ -67,6 +67,7 @@ def test_restaurant_rejects(api: OrdersApi, notifications: Tap, flow: str) -> No
     assert told[0]["recipient"] == order["customer_id"]
 
 
+@SCENARIOS
 def test_restaurant_never_answers(api: OrdersApi, flow: str, slow_scenarios: SlowScenarios) -> None:
     order_id = slow_scenarios.unanswered[flow]  # placed when the session began
     order = api.wait_for(order_id, "CANCELLED", timeout=PAST_THE_DEADLINE, user_notified=1)

@@ -24,7 +24,8 @@ from localdev.orders_api import OrdersApi, eventually
 from tests.e2e.conftest import an_order
 from tests.e2e.support import Tap
 
-pytestmark = pytest.mark.e2e
+# The fault switch is the whole stage's: no other local-cloud test runs meanwhile.
+pytestmark = [pytest.mark.e2e, pytest.mark.exclusive]
 
 FLOWS = ("choreography", "orchestration")
 

@@ -13,11 +13,11 @@ import pytest
 from chalicelib.subscriptions import RESTAURANT_DEADLINE
 from deploy import template
 from localdev.orders_api import OrdersApi, eventually
-from tests.e2e.conftest import SlowScenarios
+from tests.e2e.conftest import SCENARIOS, SlowScenarios
 from tests.e2e.dead_letters import dead_lettered_within
 from tests.e2e.support import queue_url
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, SCENARIOS]
 
 
 def test_a_poison_message_lands_in_the_dead_letter_queue_and_nothing_else_is_affected(

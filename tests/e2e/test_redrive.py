@@ -19,10 +19,10 @@ import pytest
 from chalicelib.subscriptions import USER_NOTIFIER
 from deploy import template
 from localdev.orders_api import HAPPY_PATH, eventually
-from tests.e2e.conftest import PROJECT, SlowScenarios
+from tests.e2e.conftest import PROJECT, SCENARIOS, SlowScenarios
 from tests.e2e.dead_letters import DEAD_LETTERED_WITHIN, SAM_LOCAL, switch_sweeper_on
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, SCENARIOS]
 
 # SQS reports queue depths to CloudWatch every minute, and the alarm looks every minute.
 ALARM_WITHIN = 150

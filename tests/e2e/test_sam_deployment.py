@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from localdev.orders_api import HAPPY_PATH, OrdersApi
-from tests.e2e.conftest import an_order
+from tests.e2e.conftest import SCENARIOS, an_order
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, SCENARIOS]
 
 
 @pytest.fixture(scope="module")

@@ -24,9 +24,11 @@ from typing import Any
 import pytest
 
 from localdev.orders_api import OrdersApi, eventually
-from tests.e2e.conftest import PROJECT, SlowScenarios, an_order
+from tests.e2e.conftest import PROJECT, SCENARIOS, SlowScenarios, an_order
 
-pytestmark = pytest.mark.e2e
+# One fake X-Ray daemon address for every function: one process runs these (and the
+# forgeries test needs the slow scenarios).
+pytestmark = [pytest.mark.e2e, SCENARIOS]
 
 FUNCTION_ORIGIN = "AWS::Lambda::Function"
 PLACE = "POST /orders"
