@@ -11,7 +11,7 @@ ifneq ($(filter local%,$(STAGE)),)
 TARGET := AWS_ENDPOINT_URL=$$(bash localcloud/run start | tail -n 1)
 endif
 
-.PHONY: help venv lock test chromium-early unit lint run demo benchmark fault-run diagrams openapi deploy teardown localcloud-start localcloud-stop clean
+.PHONY: help venv lock test chromium-early unit lint run demo benchmark fault-run fuzz diagrams openapi deploy teardown localcloud-start localcloud-stop clean
 
 help:
 	@echo "make run        start the local cloud, deploy both paths, serve the orders API (chalice local)"
@@ -19,7 +19,8 @@ help:
 	@echo "make unit       only the unit tests (no cloud needed)"
 	@echo "make demo       like run, and first place one order through each flow and print both timelines"
 	@echo "make benchmark  time both flows on the local cloud (and the local cloud itself); prints figures"
-	@echo "make fault-run  both flows under injected faults; counts lost, doubled and stuck orders"
+	@echo "make fault-run  both flows under injected faults, 200 orders each; counts lost, doubled, stuck"
+	@echo "make fuzz       over 1,000 generated API requests checked against the OpenAPI description"
 	@echo "make deploy STAGE=dev / make teardown STAGE=dev   (an AWS account: no AWS_ENDPOINT_URL set)"
 	@echo "make teardown STAGE=local   remove both local deployments from the local cloud"
 	@echo "make diagrams   regenerate the Mermaid diagrams embedded in README.md and docs/ from the sources"
@@ -79,11 +80,17 @@ benchmark: $(STAMP)
 	AWS_ENDPOINT_URL=$$endpoint $(PY) -m tools.benchmark_flows $(BENCHMARK_ARGS)
 	$(PY) -m localcloud.benchmark
 
-# Options for the fault run: make fault-run FAULT_RUN_ARGS="--orders 200 --storage-fault-rate 0.6"
-FAULT_RUN_ARGS ?= --orders 20
+# The full fault run (make test runs 10 orders per flow): 200 orders per flow, about 10 minutes.
+# Other options: make fault-run FAULT_RUN_ARGS="--orders 200 --storage-fault-rate 0.6"
+FAULT_RUN_ARGS ?= --orders 200
 fault-run: $(STAMP)
 	endpoint=$$(bash localcloud/run start | tail -n 1) && \
 	AWS_ENDPOINT_URL=$$endpoint $(PY) -m tools.fault_run $(FAULT_RUN_ARGS)
+
+# The long fuzz: over 1,000 generated requests checked against the OpenAPI description (make test
+# sends a small sample of the same run).
+fuzz: $(STAMP)
+	ORDERS_FUZZ_EXAMPLES=150 ORDERS_FUZZ_MINIMUM_CASES=1000 $(PY) -m pytest tests/e2e/test_api_schema.py
 
 deploy: $(STAMP)
 	$(TARGET) $(PY) -m deploy up --stage $(STAGE)

@@ -50,3 +50,8 @@ _.close_connection
 _.__getattr__
 # tests/unit/test_tokens.py: http.server calls log_message (silenced for the test's JWKS server).
 _.log_message
+
+# tests/conftest.py: pytest hooks, and an autouse fixture (pytest calls them by name).
+_.pytest_configure
+_.pytest_sessionfinish
+_.local_cloud_turn

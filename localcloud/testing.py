@@ -102,12 +102,6 @@ def ensure_local_cloud(port: int | None = None) -> LocalCloud:
     return LocalCloud(endpoint=endpoint, started_here=True, port=port)
 
 
-def stop_local_cloud(cloud: LocalCloud) -> None:
-    """Stops the embedded cloud if `cloud` was started here and LOCALCLOUD_KEEP is not 1."""
-    if cloud.started_here and os.environ.get("LOCALCLOUD_KEEP") != "1":
-        run_command("stop", port=cloud.port)
-
-
 def wait_for[T](
     probe: Callable[[], T | None],
     timeout: float,
