@@ -23,6 +23,8 @@ DEFAULT_PORT = 4566
 REGION = "us-east-1"
 # The plux plugin name of our Lambda runtime executor (see lambda_executor/pyproject.toml).
 EXECUTOR_PLUGIN_NAME = "local-process"
+# What each function process runs before its handler (local-only instruments: localdev/faults/).
+FUNCTION_HOOK = REPO_ROOT / "localdev" / "faults"
 
 
 def home() -> Path:

@@ -21,6 +21,7 @@ from localcloud import processes
 from localcloud.install import dynamodb_local_dir, find_java_home, install_all, log
 from localcloud.paths import (
     EXECUTOR_PLUGIN_NAME,
+    FUNCTION_HOOK,
     InstallLayout,
     InstanceLayout,
     install_layout,
@@ -180,6 +181,10 @@ def localstack_environment(install: InstallLayout, instance: InstanceLayout) -> 
         # POST /_localstack/config may change settings while it runs: the fault run
         # (tools/fault_run.py) turns DYNAMODB_ERROR_PROBABILITY (throttling) on and off with it.
         "ENABLE_CONFIG_UPDATES": "1",
+        # Run in every function process before its handler (the Lambda executor's run_hook):
+        # attaches the fault switch where a local stage's environment names it. Test instruments
+        # come from this checkout, never from a deployment package (an empty value: none).
+        "LOCALCLOUD_FUNCTION_HOOK": str(FUNCTION_HOOK),
     }
     for name, value in defaults.items():
         env.setdefault(name, value)
