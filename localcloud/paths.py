@@ -99,6 +99,11 @@ class InstanceLayout:
         return self.root / "localstack.pid"
 
     @property
+    def executor_file(self) -> Path:
+        """The hash of the Lambda executor's sources this instance was started with."""
+        return self.root / "executor.sha256"
+
+    @property
     def lock_file(self) -> Path:
         return self.root / "lifecycle.lock"
 
