@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -11,20 +12,18 @@ from typing import Any, Protocol
 
 import boto3
 
-from chalicelib import faults, settings, tracing
+from chalicelib import settings, tracing
 from chalicelib.adapters.dynamodb_orders import DynamoDbOrderRepository
 from chalicelib.adapters.dynamodb_vouchers import DynamoDbVoucherRepository
 from chalicelib.adapters.jwt_tokens import JwksUrlKeys, JwtVerifier, SsmJwksKeys
 from chalicelib.adapters.sns_events import SnsEventPublisher
 from chalicelib.adapters.sns_notifier import SnsNotifier
-from chalicelib.adapters.ssm_fault_settings import SsmFaultSettings
 from chalicelib.adapters.ssm_flow_weights import SsmFlowWeights
 from chalicelib.adapters.step_functions import StepFunctionsWorkflow
 from chalicelib.orders.deadlines import Deadlines
 from chalicelib.orders.events import EventType
 from chalicelib.ports import (
     FlowWeightsSource,
-    Notifier,
     OrderRepository,
     Ports,
     SigningKeys,
@@ -67,6 +66,24 @@ def order_facts_from(orders: OrderRepository) -> OrderFactsLookup:
     return facts
 
 
+# Takes the ports as built and the boto3 client of a service (``client("ssm")``); returns the
+# ports to hand out instead.
+PortsWrapper = Callable[[Ports, Callable[[str], Any]], Ports]
+_port_wrappers: list[PortsWrapper] = []
+
+
+def wrap_ports(wrapper: PortsWrapper) -> None:
+    """From now on the real dependencies hand out ``wrapper(ports, client)``, not the ports built.
+
+    The seam for an instrument attached from outside this package, before the handler is
+    imported: on a local stage, the local cloud's Lambda executor attaches its test instruments
+    here (``run_hook`` in localcloud/lambda_executor/). Nothing in the package registers one, so
+    a deployed package hands out the ports exactly as built. Ports are built once per process:
+    register before the first request.
+    """
+    _port_wrappers.append(wrapper)
+
+
 @dataclass
 class Dependencies:
     """Everything the entry points need. Each piece is built on first use."""
@@ -85,30 +102,22 @@ class Dependencies:
     @cached_property
     def ports(self) -> Ports:
         sns = self.client("sns")
-        orders: OrderRepository = DynamoDbOrderRepository(
-            settings.required(settings.ORDERS_TABLE),
-            self.client("dynamodb"),
-            recorder(),
-            self.deadlines,
-        )
-        notifier: Notifier = SnsNotifier(settings.required(settings.NOTIFICATIONS_TOPIC), sns)
-        if settings.is_set(settings.FAULTS_PARAMETER):
-            # A local stage's fault switch (off unless a fault run turns it on) sits between
-            # the steps and the orders table and the notifier; it reads its parameter on use.
-            injector = faults.FaultInjector(
-                SsmFaultSettings(settings.required(settings.FAULTS_PARAMETER), self.client("ssm")),
-                service=recorder(),
-            )
-            orders = faults.OrdersWithFaults(orders, injector)
-            notifier = faults.NotifierWithFaults(notifier, injector)
-        return Ports(
-            orders=orders,
+        ports = Ports(
+            orders=DynamoDbOrderRepository(
+                settings.required(settings.ORDERS_TABLE),
+                self.client("dynamodb"),
+                recorder(),
+                self.deadlines,
+            ),
             events=SnsEventPublisher(settings.required(settings.ORDER_EVENTS_TOPIC), sns),
-            notifier=notifier,
+            notifier=SnsNotifier(settings.required(settings.NOTIFICATIONS_TOPIC), sns),
             clock=utc_now,
             new_id=new_id,
             deadlines=self.deadlines,
         )
+        for wrap in _port_wrappers:
+            ports = wrap(ports, self.client)
+        return ports
 
     @cached_property
     def deadlines(self) -> Deadlines:

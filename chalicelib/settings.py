@@ -50,9 +50,6 @@ RESTAURANT_DEADLINE = "RESTAURANT_DEADLINE_SECONDS"
 DELIVERY_DEADLINE = "DELIVERY_DEADLINE_SECONDS"
 # The SSM parameter with the weights that choose the flow of an order that names none.
 FLOW_WEIGHTS_PARAMETER = "ORDERS_FLOW_WEIGHTS_PARAMETER"
-# The SSM parameter of the fault switch (chalicelib/faults.py): off unless a fault run sets it.
-# Only local stages have one; where it is not set, nothing is injected and nothing is read.
-FAULTS_PARAMETER = "ORDERS_FAULTS_PARAMETER"
 
 # Who issues the bearer tokens the API accepts (any OIDC issuer), and where its keys are:
 # a JWKS URL (AWS stages) or an SSM parameter holding a JWKS (local stages' development issuer).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -24,7 +25,12 @@ BOTOCORE_DATA = Path(__file__).with_name("botocore_data")
 # the Lambda runtime has those, and leaving out botocore's 2,000 files makes the zip 18 MB smaller,
 # which every function create, upload and unzip pays for (locally about 1.5 s a function).
 APP_SOURCES = ["app.py", "requirements.txt", "chalicelib"]
-CHALICE_ENVIRONMENT = {"AWS_DATA_PATH": str(BOTOCORE_DATA), "PIP_NO_DEPS": "1"}
+# Chalice imports the app before it zips chalicelib/: no bytecode caches of its own in the zip.
+CHALICE_ENVIRONMENT = {
+    "AWS_DATA_PATH": str(BOTOCORE_DATA),
+    "PIP_NO_DEPS": "1",
+    "PYTHONDONTWRITEBYTECODE": "1",
+}
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,7 @@ def write_stage_config(deployment: Deployment, stack_outputs: dict[str, str]) ->
 
 def chalice(command: str, deployment: Deployment, env: dict[str, str], *arguments: str) -> None:
     """``chalice <command> --stage <stage> <arguments>``; its output only if it fails."""
+    _remove_bytecode_caches()
     completed = subprocess.run(
         [str(CHALICE), command, "--stage", deployment.stage.name, *arguments],
         cwd=PROJECT,
@@ -80,6 +87,14 @@ def chalice(command: str, deployment: Deployment, env: dict[str, str], *argument
     )
     if completed.returncode != 0:
         raise SystemExit(f"chalice {command} failed:\n{completed.stdout}")
+
+
+def _remove_bytecode_caches() -> None:
+    """Chalice zips every file under chalicelib/, and so the bytecode caches that whoever ran the
+    code here left: stale ones too, of modules moved out since (the fault switch's), with this
+    checkout's paths in them. Python writes them again when it needs them."""
+    for cache in (PROJECT / "chalicelib").rglob("__pycache__"):
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 def deploy_if_changed(

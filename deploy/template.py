@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib import faults, settings
+from chalicelib import settings
 from chalicelib.adapters import dynamodb_orders
 from chalicelib.application import APP_NAME
 from chalicelib.entrypoints.choreography import HANDLERS
@@ -28,7 +28,7 @@ from chalicelib.entrypoints.relay import relay_recorded_events
 from chalicelib.entrypoints.sweeper import sweeper
 from chalicelib.subscriptions import SUBSCRIPTIONS, Subscription
 from deploy.stages import ASL, Deployment, function_timeout_seconds
-from localdev import dev_issuer
+from localdev import dev_issuer, faults
 
 Json = dict[str, Any]
 API_HANDLER = "api_handler"
@@ -104,7 +104,7 @@ def function_environment(deployment: Deployment) -> Json:
     if stage.sqs_batching_window_seconds is not None:
         environment[settings.SQS_BATCHING_WINDOW] = str(stage.sqs_batching_window_seconds)
     if has_fault_switch(deployment):
-        environment[settings.FAULTS_PARAMETER] = {"Ref": "FaultsParameter"}
+        environment[faults.FAULTS_PARAMETER] = {"Ref": "FaultsParameter"}
     return environment
 
 
@@ -175,7 +175,7 @@ def read_flow_weights(deployment: Deployment, function: str) -> Statement:
 
 
 def read_fault_switch(deployment: Deployment, function: str) -> Statement:
-    # Every function that writes orders or tells people reads the switch (chalicelib/faults.py).
+    # Every function that writes orders or tells people reads the switch (localdev/faults/).
     parameter = f"parameter{faults_parameter_name(deployment)}"
     return _allow(["ssm:GetParameter"], sub_arn("ssm", parameter))
 

@@ -50,6 +50,7 @@ def command_install(_: argparse.Namespace) -> int:
     with server.file_lock(layout.lock_file):
         install_all(layout)
     print(f"localcloud: installed under {layout.root}", file=sys.stderr)
+    server.warn_if_executor_changed(instance_layout())
     return 0
 
 

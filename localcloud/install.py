@@ -160,8 +160,8 @@ def install_localstack(layout: InstallLayout, base_python: Path) -> None:
     Stamp(layout, "executor").clear()
 
 
-def install_executor(layout: InstallLayout) -> None:
-    stamp = Stamp(layout, "executor")
+def executor_digest() -> str:
+    """A hash of the executor's sources: what its install stamp, and a started instance, record."""
     sources = sorted(
         path
         for path in EXECUTOR_PROJECT.rglob("*")
@@ -169,7 +169,12 @@ def install_executor(layout: InstallLayout) -> None:
         and path.suffix in (".py", ".toml", ".typed")
         and "build" not in path.relative_to(EXECUTOR_PROJECT).parts
     )
-    wanted = digest(*(str(path) for path in sources), *(path.read_bytes() for path in sources))
+    return digest(*(str(path) for path in sources), *(path.read_bytes() for path in sources))
+
+
+def install_executor(layout: InstallLayout) -> None:
+    stamp = Stamp(layout, "executor")
+    wanted = executor_digest()
     if stamp.matches(wanted):
         return
     log("installing the Lambda process executor plugin into LocalStack's venv")

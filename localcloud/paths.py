@@ -23,6 +23,8 @@ DEFAULT_PORT = 4566
 REGION = "us-east-1"
 # The plux plugin name of our Lambda runtime executor (see lambda_executor/pyproject.toml).
 EXECUTOR_PLUGIN_NAME = "local-process"
+# What each function process runs before its handler (local-only instruments: localdev/faults/).
+FUNCTION_HOOK = REPO_ROOT / "localdev" / "faults"
 
 
 def home() -> Path:
@@ -95,6 +97,11 @@ class InstanceLayout:
     @property
     def pid_file(self) -> Path:
         return self.root / "localstack.pid"
+
+    @property
+    def executor_file(self) -> Path:
+        """The hash of the Lambda executor's sources this instance was started with."""
+        return self.root / "executor.sha256"
 
     @property
     def lock_file(self) -> Path:

@@ -18,9 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from localcloud import processes
-from localcloud.install import dynamodb_local_dir, find_java_home, install_all, log
+from localcloud.install import (
+    dynamodb_local_dir,
+    executor_digest,
+    find_java_home,
+    install_all,
+    log,
+)
 from localcloud.paths import (
     EXECUTOR_PLUGIN_NAME,
+    FUNCTION_HOOK,
     InstallLayout,
     InstanceLayout,
     install_layout,
@@ -180,6 +187,10 @@ def localstack_environment(install: InstallLayout, instance: InstanceLayout) -> 
         # POST /_localstack/config may change settings while it runs: the fault run
         # (tools/fault_run.py) turns DYNAMODB_ERROR_PROBABILITY (throttling) on and off with it.
         "ENABLE_CONFIG_UPDATES": "1",
+        # Run in every function process before its handler (the Lambda executor's run_hook):
+        # attaches the fault switch where a local stage's environment names it. Test instruments
+        # come from this checkout, never from a deployment package (an empty value: none).
+        "LOCALCLOUD_FUNCTION_HOOK": str(FUNCTION_HOOK),
     }
     for name, value in defaults.items():
         env.setdefault(name, value)
@@ -211,7 +222,25 @@ def spawn_localstack(install: InstallLayout, instance: InstanceLayout) -> int:
             start_new_session=True,
         )
     instance.pid_file.write_text(str(process.pid))
+    instance.executor_file.write_text(executor_digest())  # just installed: what it runs
     return process.pid
+
+
+def warn_if_executor_changed(instance: InstanceLayout) -> None:
+    """A running LocalStack keeps the Lambda executor it was started with, for every function
+    process it starts from then on; says so if this checkout's has changed since."""
+    if running_pid(instance) is None:
+        return
+    try:
+        started_with = instance.executor_file.read_text()
+    except FileNotFoundError:
+        started_with = ""
+    if started_with != executor_digest():
+        log(
+            f"the LocalStack on port {instance.port} runs the Lambda executor as it was when it "
+            "started; localcloud/lambda_executor/ has changed since. To use it: "
+            "bash localcloud/run stop && bash localcloud/run start"
+        )
 
 
 def wait_until_ready(instance: InstanceLayout, pid: int, timeout: float) -> None:
@@ -236,6 +265,7 @@ def start(port: int | None = None) -> Endpoint:
         if running_pid(instance) is None and is_healthy(url):
             return Endpoint(url, started_here=False)  # someone else's LocalStack on this port
         if running_pid(instance) is not None and is_healthy(url):
+            warn_if_executor_changed(instance)
             return Endpoint(url, started_here=True)
         install = install_layout()
         with file_lock(install.lock_file):

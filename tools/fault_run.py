@@ -9,7 +9,7 @@ Against a local stage (AWS_ENDPOINT_URL: the local cloud; ``make fault-run`` set
    ``--no-deploy``;
 2. subscribes a tap queue to the notifications topic (what people were told);
 3. turns the faults on: the deployment's fault switch (SSM ``/<prefix>/faults``,
-   chalicelib/faults.py: each order write and each telling fails at ``--step-fault-rate``,
+   localdev/faults/: each order write and each telling fails at ``--step-fault-rate``,
    before or right after it succeeded) and LocalStack's ``DYNAMODB_ERROR_PROBABILITY`` (every
    DynamoDB call throttled at ``--storage-fault-rate``; the SDK retries a throttle up to 10
    times, so below about 0.3 it tests little), through ``POST /_localstack/config``;
@@ -67,7 +67,6 @@ from typing import Any
 from urllib.parse import urlparse
 
 from chalicelib.entrypoints.sweeper import SWEEP_PERIOD_SECONDS
-from chalicelib.faults import MAX_AGE_SECONDS, OFF, FaultSettings
 from chalicelib.orders.deadlines import MARGIN, TELLING_THE_CUSTOMER, Deadlines, expected_within
 from chalicelib.orders.events import EventType
 from chalicelib.orders.model import FINAL, Order
@@ -82,6 +81,7 @@ from deploy.stages import (
     load_stage,
 )
 from localcloud.paths import instance_layout
+from localdev.faults import MAX_AGE_SECONDS, OFF, FaultSettings
 from localdev.orders_api import Answer, OrdersApi, development_tokens
 from localdev.topic_tap import Tap
 from tools.redrive import redrive

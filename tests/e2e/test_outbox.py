@@ -1,10 +1,10 @@
 """End to end: a function that crashes right after its write loses nothing (the outbox).
 
-The fault switch (``chalicelib/faults.py``) makes the named functions fail right after each
-order write succeeded, as a crash would: the caller never learns that the write happened, and
-nothing the function would have done after it is done. What the write causes still happens,
-because it leaves from the table: the relay publishes the recorded event and starts the
-orchestrated order's workflow.
+The fault switch (``localdev/faults/``, which the local cloud attaches to a local stage's
+functions) makes the named functions fail right after each order write succeeded, as a crash
+would: the caller never learns that the write happened, and nothing the function would have
+done after it is done. What the write causes still happens, because it leaves from the table:
+the relay publishes the recorded event and starts the orchestrated order's workflow.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.faults import MAX_AGE_SECONDS, OFF
 from deploy import template
 from deploy.stages import Deployment, DeployPath, load_stage
+from localdev.faults import MAX_AGE_SECONDS, OFF
 from localdev.orders_api import OrdersApi, eventually
 from tests.e2e.conftest import an_order
 from tests.e2e.support import Tap

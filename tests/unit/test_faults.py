@@ -1,4 +1,4 @@
-"""Unit tests of the fault switch (chalicelib/faults.py) and its SSM adapter."""
+"""Unit tests of the fault switch (localdev/faults/), its SSM adapter, and how it is attached."""
 
 from __future__ import annotations
 
@@ -10,18 +10,13 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib.adapters.ssm_fault_settings import SsmFaultSettings
-from chalicelib.faults import (
-    FaultInjector,
-    FaultSettings,
-    InvalidFaultSettingsError,
-    NotifierWithFaults,
-    OrdersWithFaults,
-)
 from chalicelib.orders import steps
 from chalicelib.orders.errors import DependencyUnavailableError
 from chalicelib.orders.events import EventType
 from chalicelib.orders.model import Flow, LineItem, OrderStatus
+from localdev.faults import FaultSettings, InvalidFaultSettingsError
+from localdev.faults.ssm_settings import SsmFaultSettings
+from localdev.faults.switch import FaultInjector, NotifierWithFaults, OrdersWithFaults
 from tests.unit.fakes import FakeDependencies
 
 

@@ -133,7 +133,7 @@ def test_only_local_stages_have_a_fault_switch_and_its_readers_are_the_writers_a
     local = deployment.stage.is_local
     assert ("FaultsParameter" in rendered) == local
     environment = template.function_environment(deployment)
-    assert (template.settings.FAULTS_PARAMETER in environment) == local
+    assert (template.faults.FAULTS_PARAMETER in environment) == local
     switch = f"parameter{template.faults_parameter_name(deployment)}"
     for function in template.FUNCTIONS:
         policies = rendered[template.role_id(function)]["Properties"]["Policies"]

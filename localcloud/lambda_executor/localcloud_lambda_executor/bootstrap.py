@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import decimal
 import importlib
+import importlib.util
 import json
 import logging
 import os
@@ -150,6 +151,38 @@ def load_handler(handler_name: str) -> Callable[[Any, LambdaContext], Any]:
     return handler
 
 
+# The name the hook is imported under: its own, so it cannot collide with the function's modules.
+HOOK_MODULE = "localcloud_function_hook"
+
+
+def run_hook(path: str) -> None:
+    """Imports the local cloud's function hook and calls its ``attach()``; raises InitError.
+
+    ``path``: a module file or a package folder (loaded under HOOK_MODULE, so a package imports
+    its own modules relatively). It runs in every function, after the code folder is on
+    sys.path (it may import the function's modules) and before the handler is imported: the
+    local cloud's way to add an instrument no deployment package carries.
+    """
+    location = os.path.abspath(path)
+    is_package = os.path.isdir(location)
+    try:
+        spec = importlib.util.spec_from_file_location(
+            HOOK_MODULE,
+            os.path.join(location, "__init__.py") if is_package else location,
+            submodule_search_locations=[location] if is_package else None,
+        )
+        if spec is None or spec.loader is None:
+            raise ImportError(f"not a Python module or package: {location}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[HOOK_MODULE] = module
+        spec.loader.exec_module(module)
+        module.attach()
+    except Exception as error:  # noqa: BLE001 - any failure of the hook fails the init, loudly
+        raise InitError(
+            error_document(error, message=f"local cloud function hook {location}: {error}")
+        ) from None
+
+
 class InitError(Exception):
     def __init__(self, document: dict[str, Any]) -> None:
         super().__init__(document["errorMessage"])
@@ -241,6 +274,8 @@ def main() -> None:
     # Not used here: it puts the instance directory on our command line so that `run stop`
     # can find function processes that lost their parent.
     parser.add_argument("--instance-dir", default="")
+    # LOCALCLOUD_FUNCTION_HOOK, passed on by the executor: see run_hook.
+    parser.add_argument("--hook", default="")
     arguments = parser.parse_args()
 
     exit_with_parent(arguments.parent_pid)
@@ -251,6 +286,8 @@ def main() -> None:
     configure_logging()
 
     try:
+        if arguments.hook:
+            run_hook(arguments.hook)
         handler = load_handler(os.environ.get("_HANDLER", ""))
     except InitError as error:
         log_error(error.document)

@@ -227,6 +227,8 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             code_dir=self._code_dir(),
             environment=self._environment,
             instance_dir=os.environ.get("LOCALCLOUD_INSTANCE_DIR", ""),
+            # Set by `localcloud/run start`: what each function process runs before its handler.
+            hook=os.environ.get("LOCALCLOUD_FUNCTION_HOOK", ""),
         )
         self._process = process
         if self._stopped.is_set():  # stop() raced with this start

@@ -88,6 +88,7 @@ class FunctionProcess:
         code_dir: Path,
         environment: dict[str, str],
         instance_dir: str,
+        hook: str = "",
     ) -> None:
         self.output = OutputCollector()
         self._close_lock = threading.Lock()
@@ -110,6 +111,8 @@ class FunctionProcess:
                 str(os.getpid()),
                 "--instance-dir",
                 instance_dir,
+                "--hook",
+                hook,
             ],
             cwd=code_dir,
             env=environment,

@@ -1,4 +1,4 @@
-"""The fault switch as an SSM parameter, cached per process (chalicelib/faults.py)."""
+"""The fault switch as an SSM parameter, cached per process (see ``__init__.py``)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.faults import MAX_AGE_SECONDS, FaultSettings, InvalidFaultSettingsError
 from chalicelib.tracing import logger
+
+from . import MAX_AGE_SECONDS, FaultSettings, InvalidFaultSettingsError
 
 
 class SsmFaultSettings:

@@ -1,82 +1,48 @@
-"""The fault switch: transient failures injected into the ports the steps use, on purpose.
+"""The switch itself: an injector, and the order repository and notifier behind it.
 
-A fault run (``python -m tools.fault_run``) turns it on through the deployment's SSM parameter
-``/<prefix>/faults`` (``{"step_fault_rate": 0.1}``); the deploy creates it off, on local
-stages only (AWS stages have no switch: ``deploy.template.has_fault_switch``). While the rate
-is above zero, each write of the order repository and each telling of the notifier fails at
-that rate, half the time before the call (nothing happened) and half the time right after it
-succeeded (a crash after the write: the caller never learns it happened). The failure is a
-``DependencyUnavailableError``, what the system already treats as transient: the API answers
-503 (the client retries), a choreography message fails and is redelivered, the relay's stream
-record is retried, a state machine task is retried by its ``Retry`` (which names the class,
-so it must be exactly that class).
-
-Off, it costs one look at a cached value per write: the parameter is read at most once per
-``MAX_AGE_SECONDS`` per process.
+Imports the orders app (``chalicelib``), so it is imported only by ``attach()`` in a process
+that names the switch's parameter, and by the tests; see ``__init__.py`` for what the switch does.
 """
 
 from __future__ import annotations
 
-import json
-import math
+import dataclasses
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+from chalicelib import bootstrap
 from chalicelib.orders.access import Principal
 from chalicelib.orders.errors import DependencyUnavailableError
 from chalicelib.orders.events import Event
 from chalicelib.orders.model import Order, OrderStatus
 from chalicelib.orders.tellings import Telling
-from chalicelib.ports import Notifier, OrderRepository, OrderSummary
+from chalicelib.ports import Notifier, OrderRepository, OrderSummary, Ports
 from chalicelib.tracing import logger
 
-# How long a process keeps the switch it read: a change reaches every function within this.
-MAX_AGE_SECONDS = 5
-OFF: dict[str, Any] = {"step_fault_rate": 0.0}
+from . import FaultSettings
+from .ssm_settings import SsmFaultSettings
 
 T = TypeVar("T")
 
 
-class InvalidFaultSettingsError(ValueError):
-    """The parameter does not hold valid fault settings."""
+def attach_switch(parameter: str) -> None:
+    """From now on this process's ports obey the switch stored in SSM ``parameter``."""
 
+    def with_faults(ports: Ports, client: Callable[[str], Any]) -> Ports:
+        # Sits between the steps and the orders table and the notifier; reads its parameter
+        # on use (functions that neither write orders nor tell anyone never read it).
+        injector = FaultInjector(
+            SsmFaultSettings(parameter, client("ssm")), service=bootstrap.recorder()
+        )
+        return dataclasses.replace(
+            ports,
+            orders=OrdersWithFaults(ports.orders, injector),
+            notifier=NotifierWithFaults(ports.notifier, injector),
+        )
 
-@dataclass(frozen=True)
-class FaultSettings:
-    step_fault_rate: float = 0.0
-    # Functions (by their Chalice names) that crash right after every order write succeeds:
-    # the deterministic fault of the outbox's crash tests (tests/e2e/test_outbox.py).
-    crash_after_write_in: frozenset[str] = frozenset()
-
-    @classmethod
-    def parse(cls, document: Any) -> FaultSettings:
-        """``{"step_fault_rate": r, "crash_after_write_in": [function, ...]}`` with
-        0 <= r <= 1, both optional; anything else is refused, named."""
-        if not isinstance(document, dict) or set(document) - {
-            "step_fault_rate",
-            "crash_after_write_in",
-        }:
-            raise InvalidFaultSettingsError(
-                f'expected {{"step_fault_rate": <0..1>, "crash_after_write_in": [<function>]}}, '
-                f"got {json.dumps(document)[:200]}"
-            )
-        crashing = document.get("crash_after_write_in", [])
-        if not isinstance(crashing, list) or not all(isinstance(f, str) for f in crashing):
-            raise InvalidFaultSettingsError(
-                f"crash_after_write_in must be a list of function names, not {crashing!r}"
-            )
-        rate = document.get("step_fault_rate", 0.0)
-        if (
-            isinstance(rate, bool)
-            or not isinstance(rate, int | float)
-            or not math.isfinite(rate)
-            or not 0 <= rate <= 1
-        ):
-            raise InvalidFaultSettingsError(f"step_fault_rate must be within 0..1, not {rate!r}")
-        return cls(step_fault_rate=float(rate), crash_after_write_in=frozenset(crashing))
+    bootstrap.wrap_ports(with_faults)
 
 
 class FaultInjector:
