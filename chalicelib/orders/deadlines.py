@@ -15,7 +15,7 @@ over from the table's stream, retried until it is (``chalicelib/entrypoints/rela
 while the order waits (a sparse index the sweeper reads), and None means nothing is left.
 
 ``expected_within`` is how long after placing an order in a status should have moved on
-(the viewer highlights orders past it, the fault run counts them as stuck): the restaurant's
+(the viewer highlights orders past it, the operators' tools count them as stuck): the restaurant's
 deadline plus ``MARGIN`` (for the deadline's own delivery), then the telling, then the
 delivery deadline.
 """

@@ -28,7 +28,7 @@ def test_promotions_issue_a_voucher_for_either_flow(
 ) -> None:
     order = api.complete(an_order(flow))
     issued = eventually(
-        lambda: voucher(local_cloud, chalice_deployment, order["order_id"]), 20, "a voucher"
+        lambda: voucher(local_cloud, chalice_deployment, order["order_id"]), 60, "a voucher"
     )
     assert issued["customer_id"]["S"] == order["customer_id"]
     assert int(issued["amount_cents"]["N"]) == order["total_cents"] // 10
