@@ -115,4 +115,4 @@ localcloud-stop:
 	bash localcloud/run stop
 
 clean: localcloud-stop
-	rm -rf $(VENV) .localcloud .chalice/deployments .chalice/deployed
+	rm -rf $(VENV) vendor .localcloud .chalice/deployments .chalice/deployed
