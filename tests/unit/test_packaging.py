@@ -53,7 +53,7 @@ for module in pkgutil.walk_packages(chalicelib.__path__, "chalicelib."):
     importlib.import_module(module.name)
 from chalicelib import tracing
 assert tracing.configure(), "tracing is off"
-from chalicelib.adapters.jwt_tokens import JwksUrlKeys, JwtVerifier, SsmJwksKeys
+from chalicelib.adapters.jwt_tokens import JwksUrlKeys, JwtVerifier
 from chalicelib.ports import SigningKeys
 import jwt
 given = json.load(sys.stdin)
@@ -166,7 +166,7 @@ def test_every_library_a_function_loads_is_listed_or_in_the_lambda_runtime(
 ) -> None:
     libraries = _distributions(loaded) - {CHALICE}
     assert libraries - LAMBDA_RUNTIME - IF_INSTALLED <= set(listed())
-    # (the measure sees the libraries: these are certainly loaded)
+    # (and the measure sees them: these four are loaded for certain)
     assert {"aws-lambda-powertools", "aws-xray-sdk", "cryptography", "pyjwt"} <= libraries
 
 
