@@ -2,7 +2,11 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
+# One venv: make run installs what running needs (RUN_STAMP), make test adds the test tools (STAMP).
 STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+# The venv itself, made by whichever of the two installs comes first.
+NEW_VENV = @test -x $(PY) || bash scripts/uv venv --quiet --python "$$(bash scripts/find-python)" $(VENV)
 STAGE ?= dev
 # make run's progress lines count from here, installs included.
 export ORDERS_RUN_STARTED := $(shell date +%s.%N)
@@ -27,17 +31,28 @@ help:
 	@echo "make openapi    rewrite docs/openapi.json (the API's description) from the routes and schemas"
 	@echo "make localcloud-start / localcloud-stop"
 
-# Exactly the versions in requirements-dev.lock (made by `make lock`), installed with uv.
+# Everything, test tools included: exactly the versions in requirements-dev.lock (made by
+# `make lock`), installed with uv.
 $(STAMP): requirements-dev.lock scripts/find-python scripts/uv
-	@test -x $(PY) || bash scripts/uv venv --quiet --python "$$(bash scripts/find-python)" $(VENV)
+	$(NEW_VENV)
 	bash scripts/uv pip sync --quiet --python $(PY) requirements-dev.lock
+	@touch $@
+
+# What running needs: the versions in requirements-run.lock, a subset of requirements-dev.lock
+# with the same versions. Installed, not synced, so make run after make test keeps the test tools.
+$(RUN_STAMP): requirements-run.lock scripts/find-python scripts/uv
+	$(NEW_VENV)
+	bash scripts/uv pip install --quiet --python $(PY) -r requirements-run.lock
 	@touch $@
 
 venv: $(STAMP)
 
+# The run lock takes each version from the dev lock: switching between them changes no version.
 lock:
 	bash scripts/uv pip compile --quiet --universal --python-version 3.12 --generate-hashes \
 		requirements-dev.txt -o requirements-dev.lock
+	bash scripts/uv pip compile --quiet --universal --python-version 3.12 --generate-hashes \
+		requirements-run.txt -c requirements-dev.lock -o requirements-run.lock
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -70,7 +85,7 @@ chromium-early:
 # tools.run_local then finds it up, or waits for it (both take the same lock), or reports its failure.
 run demo:
 	@mkdir -p build/logs && (bash localcloud/run start > build/logs/local-cloud-early.log 2>&1 &)
-	@$(MAKE) --no-print-directory venv
+	@$(MAKE) --no-print-directory $(RUN_STAMP)
 	$(PY) -m tools.run_local $(if $(filter demo,$@),--demo)
 
 # Options for the flows' benchmark: make benchmark BENCHMARK_ARGS="--orders 20 --concurrency 1,8"
@@ -92,19 +107,19 @@ fault-run: $(STAMP)
 fuzz: $(STAMP)
 	ORDERS_FUZZ_EXAMPLES=150 ORDERS_FUZZ_MINIMUM_CASES=1000 $(PY) -m pytest tests/e2e/test_api_schema.py
 
-deploy: $(STAMP)
+deploy: $(RUN_STAMP)
 	$(TARGET) $(PY) -m deploy up --stage $(STAGE)
 
 # Both paths of the stage: nothing of it is left behind.
-teardown: $(STAMP)
+teardown: $(RUN_STAMP)
 	$(TARGET) $(PY) -m deploy down --stage $(STAGE)
 	$(TARGET) $(PY) -m deploy sam-down --stage $(STAGE)
 
-localcloud-start: $(STAMP)
+localcloud-start: $(RUN_STAMP)
 	bash localcloud/run start
 
 localcloud-stop:
 	bash localcloud/run stop
 
 clean: localcloud-stop
-	rm -rf $(VENV) .localcloud .chalice/deployments .chalice/deployed
+	rm -rf $(VENV) vendor .localcloud .chalice/deployments .chalice/deployed

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from deploy import template
+from deploy import function_package, template
 from deploy.stages import CHALICE_CONFIG, PROJECT, Deployment
 
 CHALICE = Path(sys.executable).with_name("chalice")
@@ -21,16 +20,12 @@ DEPLOYED = PROJECT / ".chalice" / "deployed"
 # Lambda waiters that poll five times a second (botocore's FunctionUpdated waits 5 s a poll,
 # which made each function update of `chalice deploy` cost 5-10 s).
 BOTOCORE_DATA = Path(__file__).with_name("botocore_data")
-# Chalice's pip then packages only requirements.txt, a closed list without boto3 and botocore:
-# the Lambda runtime has those, and leaving out botocore's 2,000 files makes the zip 18 MB smaller,
-# which every function create, upload and unzip pays for (locally about 1.5 s a function).
-APP_SOURCES = ["app.py", "requirements.txt", "chalicelib"]
-# Chalice imports the app before it zips chalicelib/: no bytecode caches of its own in the zip.
-CHALICE_ENVIRONMENT = {
-    "AWS_DATA_PATH": str(BOTOCORE_DATA),
-    "PIP_NO_DEPS": "1",
-    "PYTHONDONTWRITEBYTECODE": "1",
-}
+# What Chalice packages: the app, and in vendor/ the libraries the functions import and nothing
+# else (deploy/function_package.py). Every function create, upload and unzip pays for each
+# megabyte of it (locally about 1.5 s a function for boto3's 18 MB, which the runtime has).
+APP_SOURCES = ["app.py", "chalicelib", "vendor"]
+# Chalice imports the app to package it: no bytecode from that into chalicelib/ (and the zip).
+CHALICE_ENVIRONMENT = {"AWS_DATA_PATH": str(BOTOCORE_DATA), "PYTHONDONTWRITEBYTECODE": "1"}
 
 
 @dataclass(frozen=True)
@@ -76,7 +71,8 @@ def write_stage_config(deployment: Deployment, stack_outputs: dict[str, str]) ->
 
 def chalice(command: str, deployment: Deployment, env: dict[str, str], *arguments: str) -> None:
     """``chalice <command> --stage <stage> <arguments>``; its output only if it fails."""
-    _remove_bytecode_caches()
+    # Chalice zips every file under chalicelib/, stale bytecode caches too: prepare removes them.
+    function_package.prepare()
     completed = subprocess.run(
         [str(CHALICE), command, "--stage", deployment.stage.name, *arguments],
         cwd=PROJECT,
@@ -89,18 +85,11 @@ def chalice(command: str, deployment: Deployment, env: dict[str, str], *argument
         raise SystemExit(f"chalice {command} failed:\n{completed.stdout}")
 
 
-def _remove_bytecode_caches() -> None:
-    """Chalice zips every file under chalicelib/, and so the bytecode caches that whoever ran the
-    code here left: stale ones too, of modules moved out since (the fault switch's), with this
-    checkout's paths in them. Python writes them again when it needs them."""
-    for cache in (PROJECT / "chalicelib").rglob("__pycache__"):
-        shutil.rmtree(cache, ignore_errors=True)
-
-
 def deploy_if_changed(
     deployment: Deployment, env: dict[str, str], lambda_client: Any, apigateway: Any
 ) -> bool:
     """``chalice deploy`` unless the same code and config are deployed already; True if it ran."""
+    function_package.prepare()
     marker = DEPLOYED / f"{deployment.stage.name}.fingerprint"
     fingerprint = _fingerprint(deployment)
     last = _last_deploy(deployment)

@@ -15,7 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib import settings
-from deploy import chalice_app, template
+from deploy import chalice_app, function_package, template
 from deploy.stages import BUILD, Deployment
 
 SAM_TEMPLATE = "sam.json"
@@ -44,6 +44,7 @@ def build(deployment: Deployment, env: dict[str, str]) -> Path:
         | env
         | {settings.RESOURCE_PREFIX: deployment.prefix}
     )
+    function_package.prepare()
     chalice_app.chalice("package", deployment, env, "--merge-template", str(merge_file), str(out))
     return out
 

@@ -14,7 +14,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy import chalice_app
+from deploy import chalice_app, function_package
 from localcloud.paths import install_layout
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -77,6 +77,7 @@ def measure(runs: int = 5) -> dict[str, Footprint]:
         "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
     }
     results: dict[str, Footprint] = {}
+    function_package.prepare()  # the orders app's package as the deploy makes it
     with tempfile.TemporaryDirectory() as scratch:
         empty = Path(scratch) / "empty"
         (empty / ".chalice").mkdir(parents=True)

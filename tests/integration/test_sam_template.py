@@ -21,7 +21,7 @@ import pytest
 from chalicelib.entrypoints.choreography import HANDLERS
 from chalicelib.entrypoints.orchestration import TASKS
 from chalicelib.subscriptions import SUBSCRIPTIONS
-from deploy import package, template
+from deploy import function_package, package, template
 from deploy.stages import ASL, Deployment, DeployPath, load_stage
 
 CFN_LINT = Path(sys.executable).with_name("cfn-lint")
@@ -184,11 +184,15 @@ def test_an_aws_stage_packages_from_a_fresh_checkout_with_only_the_declared_role
     # THEN the only roles are the declared ones (Chalice adds no role of its own)
     roles = {k for k, v in built["Resources"].items() if v["Type"] == "AWS::IAM::Role"}
     assert roles == {template.role_id(f) for f in template.FUNCTIONS} | {"OrderFlowRole"}
-    # AND the code holds the listed libraries but not what the Lambda runtime brings (botocore)
+    # AND the code holds the app and the functions' libraries (tests/unit/test_packaging.py), not
+    # what the Lambda runtime brings (botocore), no part they leave out, no bytecode cache
     with zipfile.ZipFile(out / "deployment.zip") as code:
-        top_level = {name.split("/")[0] for name in code.namelist()}
-    assert {"app.py", "chalicelib", "aws_xray_sdk", "aws_lambda_powertools", "wrapt"} <= top_level
-    assert not {"botocore", "boto3", "urllib3"} & top_level
+        names = code.namelist()
+    libraries = {entry.name for entry in function_package.VENDOR.iterdir()}
+    assert {name.split("/")[0] for name in names} == {"app.py", "chalice", "chalicelib"} | libraries
+    unused = [Path(part) for part in function_package.UNUSED]
+    assert not [n for n in names if any(Path(n).is_relative_to(p) for p in unused)]
+    assert not [name for name in names if "__pycache__" in name]
 
 
 # --- data at rest and in transit (both paths declare the same resources: see the parity test)

@@ -1,14 +1,34 @@
-"""Unit tests: what Chalice packages into the functions is a closed list (see requirements.txt)."""
+"""Unit tests: the functions' package holds what they import, a closed list, and nothing else.
+
+requirements-functions.txt lists the libraries; deploy/function_package.py installs them for the
+Lambda runtime without the parts no function imports. What the functions import is measured
+here: a fresh interpreter with a Lambda function's environment loads the app and every module of
+chalicelib, turns tracing on, and verifies an RS256 and an ES256 token.
+"""
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-REQUIREMENTS = Path(__file__).resolve().parents[2] / "requirements.txt"
+from deploy import function_package
+
+PROJECT = Path(__file__).resolve().parents[2]
 # What the AWS Lambda Python runtimes provide (and the local cloud's runtime venvs install).
 LAMBDA_RUNTIME = {
     "boto3",
@@ -19,10 +39,40 @@ LAMBDA_RUNTIME = {
     "urllib3",
     "six",
 }
+# Chalice adds its own runtime (chalice/app.py) to every package.
+CHALICE = "chalice"
+# Loaded when installed, not needed: botocore takes certifi's CA bundle if it can, else its own.
+IF_INSTALLED = {"certifi"}
+ISSUER, AUDIENCE = "https://issuer.example", "orders-api"
+# Loads what a function loads, then prints the modules it loaded (not the interpreter's start).
+FUNCTION = """
+import importlib, json, pkgutil, sys
+started = set(sys.modules)
+import app, chalicelib
+for module in pkgutil.walk_packages(chalicelib.__path__, "chalicelib."):
+    importlib.import_module(module.name)
+from chalicelib import tracing
+assert tracing.configure(), "tracing is off"
+from chalicelib.adapters.jwt_tokens import JwksUrlKeys, JwtVerifier
+from chalicelib.ports import SigningKeys
+import jwt
+given = json.load(sys.stdin)
+class Keys(SigningKeys):
+    def key_for(self, token):
+        kid = jwt.get_unverified_header(token)["kid"]
+        return next(k.key for k in jwt.PyJWKSet.from_dict(given["jwks"]).keys if k.key_id == kid)
+verifier = JwtVerifier(Keys(), given["issuer"], given["audience"], "role")
+for token in given["tokens"]:
+    verifier.verify(token)
+JwksUrlKeys("https://issuer.example/.well-known/jwks.json")
+tracing.logger.info("loaded")
+modules = {name: getattr(m, "__file__", None) for name, m in list(sys.modules.items())}
+print(json.dumps({name: file for name, file in modules.items() if name not in started}))
+"""
 
 
-def packaged() -> dict[str, Requirement]:
-    lines = [line.strip() for line in REQUIREMENTS.read_text().splitlines()]
+def listed() -> dict[str, Requirement]:
+    lines = [line.strip() for line in function_package.REQUIREMENTS.read_text().splitlines()]
     requirements = [Requirement(line) for line in lines if line and not line.startswith("#")]
     return {canonicalize_name(r.name): r for r in requirements}
 
@@ -40,15 +90,109 @@ def dependencies_left_out(requirements: dict[str, Requirement]) -> set[str]:
     return missing
 
 
-def test_every_dependency_of_a_packaged_library_is_packaged_or_in_the_lambda_runtime() -> None:
-    assert dependencies_left_out(packaged()) == set()
+def _signed_tokens() -> dict[str, Any]:
+    keys, tokens = [], []
+    now = int(time.time())
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "customer-42", "role": "customer"}
+    for algorithm, key in (
+        ("RS256", rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+        ("ES256", ec.generate_private_key(ec.SECP256R1())),
+    ):
+        jwk = json.loads(jwt.get_algorithm_by_name(algorithm).to_jwk(key.public_key()))
+        keys.append(jwk | {"kid": algorithm, "alg": algorithm})
+        headers = {"kid": algorithm}
+        tokens.append(jwt.encode(claims | {"exp": now + 300}, key, algorithm, headers=headers))
+    return {"jwks": {"keys": keys}, "tokens": tokens, "issuer": ISSUER, "audience": AUDIENCE}
+
+
+@pytest.fixture(scope="module")
+def loaded() -> dict[str, Path]:
+    """Module name -> file, of the modules a function loads from the installed libraries."""
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(PROJECT),
+        "AWS_LAMBDA_FUNCTION_NAME": "orders-unit",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "LAMBDA_TASK_ROOT": str(PROJECT),
+        "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1",
+        "ORDERS_RESOURCE_PREFIX": "orders-unit",
+        "ORDERS_TABLE_STREAM_ARN": "arn:aws:dynamodb:us-east-1:0:table/orders-unit/stream/x",
+    }
+    completed = subprocess.run(
+        [sys.executable, "-c", FUNCTION],
+        cwd=PROJECT,
+        env=env,
+        input=json.dumps(_signed_tokens()),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    modules: dict[str, str | None] = json.loads(completed.stdout.splitlines()[-1])
+    site_packages = Path(sysconfig.get_paths()["purelib"])
+    return {
+        name: Path(file).relative_to(site_packages)
+        for name, file in modules.items()
+        if file and Path(file).is_relative_to(site_packages)
+    }
+
+
+def _distributions(module_names: Iterable[str]) -> set[str]:
+    """The installed libraries the modules come from."""
+    installed = _installed()
+    return {canonicalize_name(d) for name in module_names for d in installed[name.split(".")[0]]}
+
+
+@functools.cache
+def _installed() -> Mapping[str, list[str]]:
+    return importlib.metadata.packages_distributions()
+
+
+def test_every_dependency_of_a_listed_library_is_listed_or_in_the_lambda_runtime() -> None:
+    assert dependencies_left_out(listed()) == set()
 
 
 def test_the_check_notices_a_dependency_left_out() -> None:
-    without_wrapt = {n: r for n, r in packaged().items() if n != "wrapt"}
+    without_wrapt = {n: r for n, r in listed().items() if n != "wrapt"}
     assert dependencies_left_out(without_wrapt) == {"aws-xray-sdk needs wrapt"}
 
 
-def test_every_packaged_library_is_pinned_to_the_version_the_tests_run() -> None:
-    for name, requirement in packaged().items():
+def test_every_listed_library_is_pinned_to_the_version_the_tests_run() -> None:
+    for name, requirement in listed().items():
         assert str(requirement.specifier) == f"=={importlib.metadata.version(name)}", name
+
+
+def test_every_library_a_function_loads_is_listed_or_in_the_lambda_runtime(
+    loaded: dict[str, Path],
+) -> None:
+    libraries = _distributions(loaded) - {CHALICE}
+    assert libraries - LAMBDA_RUNTIME - IF_INSTALLED <= set(listed())
+    # (and the measure sees them: these four are loaded for certain)
+    assert {"aws-lambda-powertools", "aws-xray-sdk", "cryptography", "pyjwt"} <= libraries
+
+
+def test_nothing_a_function_loads_is_left_out_of_the_package(loaded: dict[str, Path]) -> None:
+    left_out = [Path(part) for part in function_package.UNUSED]
+    assert {
+        name: str(file)
+        for name, file in loaded.items()
+        if any(file.is_relative_to(part) for part in left_out)
+    } == {}
+
+
+def test_the_package_holds_the_libraries_functions_load_and_no_others(
+    loaded: dict[str, Path],
+) -> None:
+    # GIVEN the functions' libraries as the deploy packages them
+    vendor = function_package.vendor()
+    # THEN each module or package in it is loaded by a function, and each loaded one is in it
+    packaged = {
+        entry.name.split(".")[0] for entry in vendor.iterdir() if entry.suffix != ".dist-info"
+    }
+    elsewhere = LAMBDA_RUNTIME | IF_INSTALLED | {CHALICE}
+    runtime = {name for name in loaded if _distributions([name]) & elsewhere}
+    assert packaged == {name.split(".")[0] for name in loaded.keys() - runtime}
+    # AND each listed library's metadata, its licence among it, is there at the listed version
+    for name, requirement in listed().items():
+        version = str(requirement.specifier).removeprefix("==")
+        metadata = vendor / f"{name.replace('-', '_')}-{version}.dist-info"
+        assert list(metadata.glob("**/LICENSE*")), metadata.name
