@@ -8,6 +8,7 @@ test run, by the first of its processes that needs it (``tests/conftest.py``).
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -39,7 +40,7 @@ def deploy(cloud: Any, *command: str) -> dict[str, Any]:
     completed = subprocess.run(
         [sys.executable, "-m", "deploy", *command],
         cwd=PROJECT,
-        env=cloud.environment(),
+        env=os.environ | cloud.environment(),
         capture_output=True,
         text=True,
         timeout=900,

@@ -5,6 +5,7 @@ changes them (``python -m tools.flow_weights``); every order finishes on the flo
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ def set_weights(cloud: Any, choreography: int, orchestration: int) -> dict[str, 
         [sys.executable, "-m", "tools.flow_weights", "--stage", "local", "set"]
         + [f"choreography={choreography}", f"orchestration={orchestration}"],
         cwd=PROJECT,
-        env=cloud.environment(),
+        env=os.environ | cloud.environment(),
         capture_output=True,
         text=True,
         timeout=60,

@@ -63,6 +63,8 @@ def promotions_unsubscribed(local_cloud: Any, chalice_deployment: dict[str, Any]
     )
 
 
+# Other tests' orders would lose their vouchers meanwhile: no other local-cloud test runs.
+@pytest.mark.exclusive
 @pytest.mark.usefixtures("promotions_unsubscribed")
 def test_without_promotions_the_flow_is_unchanged(
     api: OrdersApi, local_cloud: Any, chalice_deployment: dict[str, Any], flow: str

@@ -33,7 +33,7 @@ def redrive(cloud: Any, *arguments: str) -> list[str]:
     completed = subprocess.run(
         [sys.executable, "-m", "tools.redrive", "--stage", "local", "--path", "sam", *arguments],
         cwd=PROJECT,
-        env=cloud.environment(),
+        env=os.environ | cloud.environment(),
         capture_output=True,
         text=True,
         timeout=120,

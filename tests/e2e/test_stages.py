@@ -7,6 +7,7 @@ and deployment records are left as they were.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -49,7 +50,7 @@ def run_deploy(project: Path, cloud: Any, command: str) -> tuple[dict[str, Any],
     completed = subprocess.run(
         [sys.executable, "-m", "deploy", command, "--stage", STAGE],
         cwd=project,
-        env=cloud.environment(),
+        env=os.environ | cloud.environment(),
         capture_output=True,
         text=True,
         timeout=600,
