@@ -10,6 +10,7 @@ does what an operator would: look at the alarm, count the dead letters, redrive 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from typing import Any
