@@ -23,6 +23,7 @@ import boto3
 
 from chalicelib import settings
 from chalicelib.adapters import dynamodb_orders
+from chalicelib.functions import FUNCTIONS
 from chalicelib.subscriptions import SUBSCRIPTIONS
 from deploy import chalice_app, cloudformation, event_sources, package, table_indexes, template
 from deploy.stages import BUILD, PROJECT, Deployment, DeployPath, aws_environment, load_stage
@@ -49,7 +50,7 @@ def up(deployment: Deployment, session: Any, env: dict[str, str]) -> dict[str, A
     ran = chalice_app.deploy_if_changed(deployment, env, lambda_client, apigateway)
     progress(began, "chalice deploy done" if ran else "chalice deploy: nothing changed")
     app = chalice_app.deployed(deployment)
-    handlers = [app.function_arns[name] for name in [*template.QUEUE_HANDLERS, template.RELAY]]
+    handlers = [app.function_arns[f.name] for f in FUNCTIONS if f.reads_batches]
     if event_sources.report_batch_item_failures(lambda_client, handlers, ran):
         progress(began, "SQS and stream mappings report partial batch failures")
     return _result(deployment, stack_outputs, app.rest_api_id, app.rest_api_url, env) | {

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from chalicelib.entrypoints.choreography import BATCH_SIZE
+from chalicelib.functions import QUEUE_BATCH
 from chalicelib.subscriptions import SUBSCRIPTIONS, Subscription
 from deploy import template
 from deploy.layered_svg import Diagram, Edge, Line, Node, to_mermaid, to_svg
@@ -382,7 +382,7 @@ def choreography_diagram(
         handler = consumers.get(subscription)
         consumer: tuple[Line, ...]
         if handler is None:
-            consumer = (Line("no consumer", "warning"), Line("(no handler in HANDLERS)", "small"))
+            consumer = (Line("no consumer", "warning"), Line("(no function consumes it)", "small"))
             kind = "missing"
         else:
             publishes = template.publish_events in template.GRANTS.get(handler, [])
@@ -397,7 +397,7 @@ def choreography_diagram(
         edges += [
             Edge("topic", f"subscription {service}", (), "flow"),
             Edge(f"subscription {service}", f"queue {service}", (), "flow"),
-            Edge(f"queue {service}", f"consumer {service}", (f"batches of {BATCH_SIZE}",), "flow"),
+            Edge(f"queue {service}", f"consumer {service}", (f"batches of {QUEUE_BATCH}",), "flow"),
         ]
     sam_prefix = Deployment(PLACEHOLDER_STAGE, DeployPath.SAM).prefix
     notes = [

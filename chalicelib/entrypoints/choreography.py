@@ -1,16 +1,15 @@
 """Choreography: independent services, each reacting to the order events it subscribed to.
 
 No handler knows the whole flow. Which events reach which queue is declared in
-``chalicelib/subscriptions.py`` (the deploy turns it into SNS filter policies).
-The handlers are registered for one deployment: its queues carry the deployment's prefix.
+``chalicelib/subscriptions.py`` (the deploy turns it into SNS filter policies), which
+handler consumes which queue in ``chalicelib/functions.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from chalice.app import Chalice, SQSEvent
+from chalice.app import SQSEvent
 
 from chalicelib.bootstrap import dependencies
 from chalicelib.entrypoints.messages import react_to_each
@@ -22,10 +21,7 @@ from chalicelib.subscriptions import (
     RESTAURANT_DEADLINE,
     RESTAURANT_NOTIFIER,
     USER_NOTIFIER,
-    Subscription,
 )
-
-BATCH_SIZE = 10
 
 
 def restaurant_notifier(sqs_event: SQSEvent) -> dict[str, Any]:
@@ -58,25 +54,3 @@ def promotions(sqs_event: SQSEvent) -> dict[str, Any]:
         issue_voucher(event, dependencies().order_facts, dependencies().vouchers)
 
     return react_to_each(sqs_event, PROMOTIONS, issue_completion_voucher)
-
-
-HANDLERS: dict[Subscription, Callable[[SQSEvent], dict[str, Any]]] = {
-    RESTAURANT_NOTIFIER: restaurant_notifier,
-    RESTAURANT_DEADLINE: restaurant_deadline_checker,
-    USER_NOTIFIER: user_notifier,
-    PROMOTIONS: promotions,
-}
-
-
-def register_choreography(app: Chalice, resource_prefix: str, batching_window_seconds: int) -> None:
-    """One SQS handler per subscription, on this deployment's queues.
-
-    Registered on the app itself, not a blueprint: Lambda then finds each handler as
-    ``app.<name>`` (Chalice's handler string), which ``app.py`` exports.
-    """
-    for subscription, handler in HANDLERS.items():
-        app.on_sqs_message(
-            queue=subscription.queue_for(resource_prefix),
-            batch_size=BATCH_SIZE,
-            maximum_batching_window_in_seconds=batching_window_seconds,
-        )(handler)

@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.entrypoints.choreography import HANDLERS
 from chalicelib.entrypoints.orchestration import TASKS
+from chalicelib.functions import consumer_of
+from chalicelib.functions import function as declared_function
 from chalicelib.subscriptions import SUBSCRIPTIONS
 from deploy import package, template
 from deploy.stages import ASL, Deployment, DeployPath, load_stage
@@ -101,7 +102,7 @@ def test_the_parity_check_fails_when_one_path_gains_a_queue(
         test_both_paths_declare_the_same_infrastructure(sam, stack_template)
 
 
-def test_every_sam_function_uses_the_declared_role_environment_and_name(
+def test_every_sam_function_uses_the_declared_role_environment_name_and_settings(
     sam_template: dict[str, Any],
 ) -> None:
     functions = {
@@ -111,11 +112,15 @@ def test_every_sam_function_uses_the_declared_role_environment_and_name(
     }
     assert set(functions) == {template.logical_id(f) for f in template.FUNCTIONS}
     environment = template.function_environment(SAM_PATH)
-    for function in template.FUNCTIONS:
-        properties = functions[template.logical_id(function)]
-        assert properties["Role"] == {"Fn::GetAtt": [template.role_id(function), "Arn"]}
+    for name in template.FUNCTIONS:
+        properties = functions[template.logical_id(name)]
+        assert properties["Role"] == {"Fn::GetAtt": [template.role_id(name), "Arn"]}
         assert properties["Environment"]["Variables"] == environment
-        assert properties["FunctionName"] == SAM_PATH.function_name(function)
+        assert properties["FunctionName"] == SAM_PATH.function_name(name)
+        # chalicelib/functions.py's timeout and memory, as for the chalice deploy path
+        declared = declared_function(name)
+        assert properties["Timeout"] == declared.timeout.seconds(LOCAL.is_local)
+        assert properties["MemorySize"] == declared.memory_mb
 
 
 def test_the_state_machine_is_the_one_asl_file_with_every_task_substituted(
@@ -156,7 +161,10 @@ def test_every_sqs_handler_reports_batch_item_failures_on_its_own_queue(
     }
     assert len(sources) == len(SUBSCRIPTIONS)
     for subscription in SUBSCRIPTIONS:
-        source = sources[template.logical_id(HANDLERS[subscription].__name__)]
+        consumer = consumer_of(subscription)
+        assert consumer is not None
+        source = sources[template.logical_id(consumer.name)]
+        assert source["BatchSize"] == consumer.trigger.batch_size  # type: ignore[union-attr]
         assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         assert source["Queue"] == template.sub_arn("sqs", subscription.queue_for(SAM_PATH.prefix))
         assert source["MaximumBatchingWindowInSeconds"] == LOCAL.sqs_batching_window_seconds
@@ -167,9 +175,8 @@ def test_aws_stages_have_no_local_tuning() -> None:
     assert "ORDERS_SQS_BATCHING_WINDOW_SECONDS" not in template.function_environment(dev)
     overrides = template.function_overrides(dev)
     for subscription in SUBSCRIPTIONS:
-        events = overrides[template.logical_id(HANDLERS[subscription].__name__)]["Properties"][
-            "Events"
-        ]
+        consumer = template.consumer_of(subscription) or ""
+        events = overrides[template.logical_id(consumer)]["Properties"]["Events"]
         (source,) = events.values()
         assert "MaximumBatchingWindowInSeconds" not in source["Properties"]
 
