@@ -100,4 +100,4 @@ localcloud-stop:
 	bash localcloud/run stop
 
 clean: localcloud-stop
-	rm -rf $(VENV) .localcloud .chalice/deployments .chalice/deployed
+	rm -rf $(VENV) .localcloud build/chalice .chalice/deployments .chalice/deployed

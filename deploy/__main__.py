@@ -1,7 +1,8 @@
 """``python -m deploy {up,down,sam-up,sam-down,render} [--stage NAME]``.
 
 - ``up``: the stage's infrastructure stack (``deploy/template.py``), then
-  ``chalice deploy`` with the stack's outputs as the functions' environment and roles.
+  ``chalice deploy`` with the stack's outputs as the functions' environment and roles
+  (in ``build/chalice/<prefix>/``: ``deploy/chalice_app.py``).
 - ``sam-up``: the same infrastructure merged into ``chalice package`` output, one stack.
 - ``down`` / ``sam-down``: delete what ``up`` / ``sam-up`` made.
 - ``render``: print the infrastructure template of a path (no cloud needed).
@@ -44,7 +45,7 @@ def up(deployment: Deployment, session: Any, env: dict[str, str]) -> dict[str, A
     )
     progress(began, f"stack {deployment.stack_name} up to date")
     _add_missing_indexes(session, env, stack_outputs)
-    chalice_app.write_stage_config(deployment, stack_outputs)
+    chalice_app.render_project(deployment, stack_outputs)
     lambda_client = session.client("lambda")
     apigateway = session.client("apigateway")
     ran = chalice_app.deploy_if_changed(deployment, env, lambda_client, apigateway)

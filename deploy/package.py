@@ -33,12 +33,13 @@ def merge_template(deployment: Deployment) -> dict[str, Any]:
 
 def build(deployment: Deployment, env: dict[str, str]) -> Path:
     """``chalice package`` with the merge template; returns the folder with sam.json."""
+    chalice_app.render_project(deployment, None)  # the stack's outputs: the merge template's
     out = BUILD / f"sam-{deployment.prefix}"
     out.mkdir(parents=True, exist_ok=True)
     merge_file = BUILD / f"merge-{deployment.prefix}.json"
     merge_file.write_text(json.dumps(merge_template(deployment), indent=2) + "\n")
-    # Read by the app when Chalice loads it; the stage's config, if it has it, wins (the queue
-    # names it gives are replaced by the merge template either way).
+    # Read by the app when Chalice loads it (the queue and stream it gives are replaced by the
+    # merge template).
     env = (
         {settings.ORDERS_STREAM: PENDING_STREAM}
         | env

@@ -17,6 +17,7 @@ from chalicelib.application import APP_NAME
 
 PROJECT = Path(__file__).resolve().parents[1]
 STAGES_FILE = Path(__file__).with_name("stages.json")
+# What a person writes of Chalice's config; the deploy renders the rest (deploy/chalice_app.py).
 CHALICE_CONFIG = PROJECT / ".chalice" / "config.json"
 ASL = PROJECT / "statemachines" / "order_flow.asl.json"
 BUILD = PROJECT / "build"
@@ -103,6 +104,12 @@ class Deployment:
     @property
     def outputs_file(self) -> Path:
         return BUILD / f"outputs-{self.prefix}.json"
+
+    @property
+    def chalice_project(self) -> Path:
+        """Where Chalice runs for this deployment: the app's sources linked, its rendered
+        ``.chalice/config.json``, and what Chalice records of its deploys."""
+        return BUILD / "chalice" / self.prefix
 
 
 def load_stage(name: str) -> Stage:
