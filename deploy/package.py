@@ -38,13 +38,11 @@ def build(deployment: Deployment, env: dict[str, str]) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     merge_file = BUILD / f"merge-{deployment.prefix}.json"
     merge_file.write_text(json.dumps(merge_template(deployment), indent=2) + "\n")
-    # Read by the app when Chalice loads it (the queue and stream it gives are replaced by the
-    # merge template).
-    env = (
-        {settings.ORDERS_STREAM: PENDING_STREAM}
-        | env
-        | {settings.RESOURCE_PREFIX: deployment.prefix}
-    )
+    # The stage's own values, read by the app when Chalice loads it, so that its queues and
+    # batching window are this deployment's; the merge template replaces the stream.
+    stage_values = template.function_environment(deployment).items()
+    env = env | {k: v for k, v in stage_values if isinstance(v, str)}
+    env[settings.ORDERS_STREAM] = PENDING_STREAM
     chalice_app.chalice("package", deployment, env, "--merge-template", str(merge_file), str(out))
     return out
 

@@ -499,12 +499,6 @@ def _topic(topic: str, name: str, *allowed: Statement, fifo: bool = False) -> Js
 VISIBILITY_TIMEOUTS_PER_FUNCTION_TIMEOUT = 6
 
 
-def consumer_of(subscription: Subscription) -> str | None:
-    """The Chalice function that consumes the subscription's queue (None: no handler yet)."""
-    consumer = functions.consumer_of(subscription)
-    return None if consumer is None else consumer.name
-
-
 def queue_visibility_timeout_seconds(deployment: Deployment, subscription: Subscription) -> int:
     """Derived from the consuming function's timeout (``chalicelib/functions.py``), never
     declared. A queue with no handler yet gets the standard function timeout."""
@@ -911,8 +905,8 @@ def render(deployment: Deployment) -> Json:
 
 
 def function_overrides(deployment: Deployment) -> Json:
-    """For the SAM path: what ``chalice package`` does not know of each declared function (its
-    name, role and environment in this stack, and its event source's queue or stream)."""
+    """For the SAM path: what ``chalice package`` does not know of each declared function: its
+    name, role and environment in this stack, this stack's stream, and partial batch responses."""
     environment = function_environment(deployment)
     # `chalice deploy` turns X-Ray tracing on for the API stage (config "xray": true);
     # `chalice package` leaves it out of the SAM API, so it is set here.
@@ -928,21 +922,14 @@ def function_overrides(deployment: Deployment) -> Json:
         }
         match function.trigger:
             case SqsQueue(subscription):
-                # Chalice writes the queue as an Fn::Sub ARN; the same intrinsic replaces it (a
-                # merge keeps both keys of two different ones), and DependsOn orders it after
-                # the queue.
-                event_source: Json = {
-                    "Queue": sub_arn("sqs", subscription.queue_for(deployment.prefix)),
-                    "FunctionResponseTypes": ["ReportBatchItemFailures"],
-                }
-                window = deployment.stage.sqs_batching_window_seconds
-                if window is not None:
-                    event_source["MaximumBatchingWindowInSeconds"] = window
-                events = {f"{function_id}SqsEventSource": {"Properties": event_source}}
+                # Chalice writes the queue and its batching (the app read the stage's values);
+                # partial batch responses and the order after the queue are added here.
+                partial = {"FunctionResponseTypes": ["ReportBatchItemFailures"]}
+                events = {f"{function_id}SqsEventSource": {"Properties": partial}}
                 override["DependsOn"] = [queue_id(subscription)]
             case OrdersStream():
-                # Chalice writes the stream ARN it was given when it read the app (none yet);
-                # this stack's own table's replaces it.
+                # Chalice writes the stream ARN the app was given (none yet); this stack's
+                # own table's replaces it.
                 stream = {
                     "Stream": {"Fn::GetAtt": ["OrdersTable", "StreamArn"]},
                     "FunctionResponseTypes": ["ReportBatchItemFailures"],

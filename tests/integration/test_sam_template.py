@@ -170,17 +170,6 @@ def test_every_sqs_handler_reports_batch_item_failures_on_its_own_queue(
         assert source["MaximumBatchingWindowInSeconds"] == LOCAL.sqs_batching_window_seconds
 
 
-def test_aws_stages_have_no_local_tuning() -> None:
-    dev = Deployment(load_stage("dev"), DeployPath.SAM)
-    assert "ORDERS_SQS_BATCHING_WINDOW_SECONDS" not in template.function_environment(dev)
-    overrides = template.function_overrides(dev)
-    for subscription in SUBSCRIPTIONS:
-        consumer = template.consumer_of(subscription) or ""
-        events = overrides[template.logical_id(consumer)]["Properties"]["Events"]
-        (source,) = events.values()
-        assert "MaximumBatchingWindowInSeconds" not in source["Properties"]
-
-
 def test_an_aws_stage_packages_from_a_fresh_checkout_with_only_the_declared_roles() -> None:
     # GIVEN an AWS stage that was never deployed (its config has no environment or roles)
     dev = Deployment(load_stage("dev"), DeployPath.SAM)
@@ -191,6 +180,18 @@ def test_an_aws_stage_packages_from_a_fresh_checkout_with_only_the_declared_role
     # THEN the only roles are the declared ones (Chalice adds no role of its own)
     roles = {k for k, v in built["Resources"].items() if v["Type"] == "AWS::IAM::Role"}
     assert roles == {template.role_id(f) for f in template.FUNCTIONS} | {"OrderFlowRole"}
+    # AND it has no local tuning: no SQS mapping waits to fill a batch (in AWS a batching
+    # window delays every message), and the functions are not told of one
+    assert "ORDERS_SQS_BATCHING_WINDOW_SECONDS" not in template.function_environment(dev)
+    functions = [r for r in built["Resources"].values() if r["Type"] == "AWS::Serverless::Function"]
+    sqs = [
+        e
+        for f in functions
+        for e in f["Properties"].get("Events", {}).values()
+        if e["Type"] == "SQS"
+    ]
+    assert len(sqs) == len(SUBSCRIPTIONS)
+    assert all(not e["Properties"].get("MaximumBatchingWindowInSeconds") for e in sqs)
     # AND the code holds the listed libraries but not what the Lambda runtime brings (botocore)
     with zipfile.ZipFile(out / "deployment.zip") as code:
         top_level = {name.split("/")[0] for name in code.namelist()}
