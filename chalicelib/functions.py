@@ -1,15 +1,15 @@
-"""Every Lambda function of the app and how it is wired: the one declaration of it.
+"""Every Lambda function of the app, how it is invoked and what it may take: one declaration.
 
-Each row says what invokes the function, its handler, its timeout and its memory. Three
-readers, nothing restated:
-- ``chalicelib/application.py`` registers each handler with its trigger (the Chalice
-  decorators), for the deployment's queues and stream;
-- ``deploy/template.py``: the SAM path's merge template gives each function its name, role,
-  environment and event source from it, and every queue a visibility timeout from its
-  consumer's timeout;
-- ``deploy/chalice_app.py`` renders the ``chalice deploy`` path's ``.chalice/config.json``
-  under ``build/``, each function with its timeout, memory and role (``chalice package``, for
-  the SAM path, reads the same rendering).
+A row per function: its trigger (with its batch size, stream position or schedule), its
+handler, its timeout (in AWS and on the local cloud) and its memory. Which handler fills which
+placeholder of the state machine (``orchestration.TASKS``) and which consumes which
+subscription's queue (``choreography.HANDLERS``) is declared beside the handlers. Read by:
+- ``chalicelib/application.py``, which registers each handler with its trigger for the
+  deployment's queues and stream (``chalice deploy`` and ``chalice package`` both read that);
+- ``deploy/chalice_app.py``, which renders Chalice's config for both deploy paths under
+  ``build/``: each function's timeout and memory, and on the ``chalice deploy`` path its role;
+- ``deploy/template.py``: one role per function, each queue's visibility timeout (six times
+  its consumer's timeout), and for the SAM path each function's name, role and environment.
 """
 
 from __future__ import annotations
@@ -19,13 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.entrypoints import choreography, orchestration, relay, sweeper
-from chalicelib.subscriptions import (
-    PROMOTIONS,
-    RESTAURANT_DEADLINE,
-    RESTAURANT_NOTIFIER,
-    USER_NOTIFIER,
-    Subscription,
-)
+from chalicelib.subscriptions import Subscription
 
 # Chalice's name for the function that serves every route of the REST API.
 API_HANDLER = "api_handler"
@@ -124,12 +118,10 @@ class Function:
 FUNCTIONS: tuple[Function, ...] = (
     Function(RestApi()),
     *(Function(StateMachineTask(p), task.handler) for p, task in orchestration.TASKS.items()),
-    Function(SqsQueue(RESTAURANT_NOTIFIER), choreography.restaurant_notifier, QUEUE_CONSUMER),
-    Function(
-        SqsQueue(RESTAURANT_DEADLINE), choreography.restaurant_deadline_checker, QUEUE_CONSUMER
+    *(
+        Function(SqsQueue(subscription), handler, QUEUE_CONSUMER)
+        for subscription, handler in choreography.HANDLERS.items()
     ),
-    Function(SqsQueue(USER_NOTIFIER), choreography.user_notifier, QUEUE_CONSUMER),
-    Function(SqsQueue(PROMOTIONS), choreography.promotions, QUEUE_CONSUMER),
     # A new mapping starts from the oldest record the stream keeps (24 hours): events recorded
     # while the relay was being (re)deployed are relayed, not skipped.
     Function(

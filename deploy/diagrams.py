@@ -382,7 +382,7 @@ def choreography_diagram(
         handler = consumers.get(subscription)
         consumer: tuple[Line, ...]
         if handler is None:
-            consumer = (Line("no consumer", "warning"), Line("(no function consumes it)", "small"))
+            consumer = (Line("no consumer", "warning"), Line("(no handler in HANDLERS)", "small"))
             kind = "missing"
         else:
             publishes = template.publish_events in template.GRANTS.get(handler, [])

@@ -1,12 +1,14 @@
 """Choreography: independent services, each reacting to the order events it subscribed to.
 
 No handler knows the whole flow. Which events reach which queue is declared in
-``chalicelib/subscriptions.py`` (the deploy turns it into SNS filter policies), which
-handler consumes which queue in ``chalicelib/functions.py``.
+``chalicelib/subscriptions.py`` (the deploy turns it into SNS filter policies); which
+handler consumes which subscription's queue in ``HANDLERS`` (and how, with the other
+functions, in ``chalicelib/functions.py``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from chalice.app import SQSEvent
@@ -21,6 +23,7 @@ from chalicelib.subscriptions import (
     RESTAURANT_DEADLINE,
     RESTAURANT_NOTIFIER,
     USER_NOTIFIER,
+    Subscription,
 )
 
 
@@ -54,3 +57,11 @@ def promotions(sqs_event: SQSEvent) -> dict[str, Any]:
         issue_voucher(event, dependencies().order_facts, dependencies().vouchers)
 
     return react_to_each(sqs_event, PROMOTIONS, issue_completion_voucher)
+
+
+HANDLERS: dict[Subscription, Callable[[SQSEvent], dict[str, Any]]] = {
+    RESTAURANT_NOTIFIER: restaurant_notifier,
+    RESTAURANT_DEADLINE: restaurant_deadline_checker,
+    USER_NOTIFIER: user_notifier,
+    PROMOTIONS: promotions,
+}
