@@ -47,6 +47,9 @@ def render_project(deployment: Deployment, stack_outputs: dict[str, str] | None)
     the stack's outputs on the ``chalice deploy`` path; None for ``chalice package``)."""
     project = deployment.chalice_project
     (project / ".chalice").mkdir(parents=True, exist_ok=True)
+    for link in project.iterdir():
+        if link.is_symlink() and link.name not in APP_SOURCES:
+            link.unlink()  # a source no longer packaged
     for source in APP_SOURCES:
         link, target = project / source, PROJECT / source
         if link.is_symlink() and os.readlink(link) == str(target):

@@ -97,11 +97,14 @@ def test_the_rendered_project_is_the_apps_sources_with_the_rendered_config(
     monkeypatch.setattr(stages, "BUILD", tmp_path)
     deployment = Deployment(load_stage("local"), DeployPath.CHALICE)
     outputs = stack_outputs(deployment)
-    # WHEN the deployment's Chalice project is rendered, twice
+    # GIVEN a project rendered before, with a source no longer packaged
     chalice_app.render_project(deployment, outputs)
+    (deployment.chalice_project / "retired.py").symlink_to(PROJECT / "app.py")
+    # WHEN the deployment's Chalice project is rendered again
     project = chalice_app.render_project(deployment, outputs)
-    # THEN it is under build/, its sources are this checkout's
+    # THEN it is under build/, its sources are this checkout's, and only them
     assert project == tmp_path / "chalice" / deployment.prefix
+    assert {path.name for path in project.iterdir()} == {".chalice", *chalice_app.APP_SOURCES}
     for source in chalice_app.APP_SOURCES:
         assert (project / source).resolve() == (PROJECT / source).resolve()
     # AND Chalice's own command line reads the rendered config there
