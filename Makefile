@@ -122,4 +122,4 @@ localcloud-stop:
 	bash localcloud/run stop
 
 clean: localcloud-stop
-	rm -rf $(VENV) vendor .localcloud .chalice/deployments .chalice/deployed
+	rm -rf $(VENV) vendor .localcloud build/chalice .chalice/deployments .chalice/deployed

@@ -6,14 +6,20 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from chalice.app import Chalice, Request, Response
+from chalice.app import Blueprint, Chalice, Rate, Request, Response
 
 from chalicelib import settings
+from chalicelib.entrypoints import orchestration
 from chalicelib.entrypoints.api import api_blueprint
-from chalicelib.entrypoints.choreography import register_choreography
-from chalicelib.entrypoints.orchestration import orchestration_blueprint
-from chalicelib.entrypoints.relay import register_relay
-from chalicelib.entrypoints.sweeper import register_sweeper
+from chalicelib.functions import (
+    FUNCTIONS,
+    Every,
+    Function,
+    OrdersStream,
+    RestApi,
+    SqsQueue,
+    StateMachineTask,
+)
 from chalicelib.tracing import traced_request
 
 APP_NAME = "orders"
@@ -47,11 +53,40 @@ def create_app(wiring: Wiring) -> Chalice:
     app = Chalice(app_name=APP_NAME, configure_logs=False)
     app.register_blueprint(api_blueprint())
     app.register_middleware(trace_request, "http")
-    register_choreography(app, wiring.resource_prefix, wiring.sqs_batching_window_seconds)
-    app.register_blueprint(orchestration_blueprint())
-    register_relay(app, wiring.orders_stream_arn)
-    register_sweeper(app)
+    tasks = Blueprint(orchestration.__name__)
+    for function in FUNCTIONS:
+        register(app, tasks, function, wiring)
+    app.register_blueprint(tasks)
     return app
+
+
+def register(app: Chalice, tasks: Blueprint, function: Function, wiring: Wiring) -> None:
+    """The function's handler, registered with its trigger (``chalicelib/functions.py``).
+
+    The state machine's tasks go on a blueprint of their module, which Lambda imports directly;
+    the event handlers on the app itself, where Lambda finds each as ``app.<name>`` (Chalice's
+    handler string), which ``app.py`` exports.
+    """
+    handler = function.handler
+    match function.trigger:
+        case RestApi():
+            return  # the routes of api_blueprint
+        case StateMachineTask():
+            tasks.lambda_function(name=function.name)(handler)
+        case SqsQueue(subscription, batch_size):
+            app.on_sqs_message(
+                queue=subscription.queue_for(wiring.resource_prefix),
+                batch_size=batch_size,
+                maximum_batching_window_in_seconds=wiring.sqs_batching_window_seconds,
+            )(handler)
+        case OrdersStream(batch_size, starting_position):
+            app.on_dynamodb_record(
+                stream_arn=wiring.orders_stream_arn,
+                batch_size=batch_size,
+                starting_position=starting_position,
+            )(handler)
+        case Every(minutes):
+            app.schedule(Rate(minutes, unit=Rate.MINUTES), name=function.name)(handler)
 
 
 def trace_request(request: Request, get_response: Any) -> Response:

@@ -1,7 +1,8 @@
 """``python -m deploy {up,down,sam-up,sam-down,render} [--stage NAME]``.
 
 - ``up``: the stage's infrastructure stack (``deploy/template.py``), then
-  ``chalice deploy`` with the stack's outputs as the functions' environment and roles.
+  ``chalice deploy`` with the stack's outputs as the functions' environment and roles
+  (in ``build/chalice/<prefix>/``: ``deploy/chalice_app.py``).
 - ``sam-up``: the same infrastructure merged into ``chalice package`` output, one stack.
 - ``down`` / ``sam-down``: delete what ``up`` / ``sam-up`` made.
 - ``render``: print the infrastructure template of a path (no cloud needed).
@@ -26,6 +27,7 @@ import boto3
 
 from chalicelib import settings
 from chalicelib.adapters import dynamodb_orders
+from chalicelib.functions import FUNCTIONS
 from chalicelib.subscriptions import SUBSCRIPTIONS
 from deploy import chalice_app, cloudformation, event_sources, package, table_indexes, template
 from deploy.stages import BUILD, PROJECT, Deployment, DeployPath, aws_environment, load_stage
@@ -46,13 +48,13 @@ def up(deployment: Deployment, session: Any, env: dict[str, str]) -> dict[str, A
     )
     progress(began, f"stack {deployment.stack_name} up to date")
     _add_missing_indexes(session, env, stack_outputs)
-    chalice_app.write_stage_config(deployment, stack_outputs)
+    chalice_app.render_project(deployment, stack_outputs)
     lambda_client = session.client("lambda")
     apigateway = session.client("apigateway")
     ran = chalice_app.deploy_if_changed(deployment, env, lambda_client, apigateway)
     progress(began, "chalice deploy done" if ran else "chalice deploy: nothing changed")
     app = chalice_app.deployed(deployment)
-    handlers = [app.function_arns[name] for name in [*template.QUEUE_HANDLERS, template.RELAY]]
+    handlers = [app.function_arns[f.name] for f in FUNCTIONS if f.reads_batches]
     if event_sources.report_batch_item_failures(lambda_client, handlers, ran):
         progress(began, "SQS and stream mappings report partial batch failures")
     return _result(deployment, stack_outputs, app.rest_api_id, app.rest_api_url, env) | {

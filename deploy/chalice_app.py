@@ -1,9 +1,17 @@
-"""``chalice deploy`` / ``chalice delete`` of a stage, fed by the infrastructure stack's outputs."""
+"""Chalice runs for a deployment in a project rendered under ``build/chalice/<prefix>/``.
+
+The tracked ``.chalice/config.json`` holds only what a person writes. The rendered project
+links the app's sources and holds its own ``.chalice/config.json``: the written one plus, for
+the stage, each declared function's timeout and memory (``chalicelib/functions.py``) and, on the
+``chalice deploy`` path, what the infrastructure stack gave (the functions' environment and
+roles). What Chalice records of a deploy (``.chalice/deployed/``) stays there too.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -12,11 +20,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from chalicelib.functions import FUNCTIONS
 from deploy import function_package, template
 from deploy.stages import CHALICE_CONFIG, PROJECT, Deployment
 
 CHALICE = Path(sys.executable).with_name("chalice")
-DEPLOYED = PROJECT / ".chalice" / "deployed"
 # Lambda waiters that poll five times a second (botocore's FunctionUpdated waits 5 s a poll,
 # which made each function update of `chalice deploy` cost 5-10 s).
 BOTOCORE_DATA = Path(__file__).with_name("botocore_data")
@@ -35,46 +43,58 @@ class DeployedApp:
     rest_api_url: str
 
 
-def write_stage_config(deployment: Deployment, stack_outputs: dict[str, str]) -> None:
-    """The stage's environment and per-function roles in ``.chalice/config.json``.
+def render_project(deployment: Deployment, stack_outputs: dict[str, str] | None) -> Path:
+    """The deployment's Chalice project: the app's sources linked, its config rendered (with
+    the stack's outputs on the ``chalice deploy`` path; None for ``chalice package``)."""
+    project = deployment.chalice_project
+    (project / ".chalice").mkdir(parents=True, exist_ok=True)
+    for link in project.iterdir():
+        if link.is_symlink() and link.name not in APP_SOURCES:
+            link.unlink()  # a source no longer packaged
+    for source in APP_SOURCES:
+        link, target = project / source, PROJECT / source
+        if link.is_symlink() and os.readlink(link) == str(target):
+            continue
+        link.unlink(missing_ok=True)
+        link.symlink_to(target)
+    text = json.dumps(chalice_config(deployment, stack_outputs), indent=2) + "\n"
+    config = project / ".chalice" / "config.json"
+    if not config.exists() or config.read_text() != text:
+        config.write_text(text)
+    return project
 
-    Values come from the stack's outputs; other keys of the stage (timeouts, ...) stay.
-    """
-    config = json.loads(CHALICE_CONFIG.read_text())
-    stage = config["stages"].setdefault(deployment.stage.name, {})
-    environment = template.function_environment(deployment)
-    roles = {
-        function: stack_outputs[template.role_id(function) + "Arn"]
-        for function in template.FUNCTIONS
-    }
-    stage.update(
-        {
-            "api_gateway_stage": "api",
-            "manage_iam_role": False,
-            "iam_role_arn": roles[template.API_HANDLER],
-            "environment_variables": {
-                variable: stack_outputs[template.output_key(variable)] for variable in environment
-            },
-            # A function's own settings (a lambda_timeout, ...) stay; its role is the stack's.
-            "lambda_functions": {
-                function: stage.get("lambda_functions", {}).get(function, {})
-                | {"iam_role_arn": arn}
-                for function, arn in roles.items()
-                if function != template.API_HANDLER
-            },
+
+def chalice_config(deployment: Deployment, stack_outputs: dict[str, str] | None) -> dict[str, Any]:
+    """The written ``.chalice/config.json`` with the stage's functions as Chalice must make them."""
+    written: dict[str, Any] = json.loads(CHALICE_CONFIG.read_text())
+    local = deployment.stage.is_local
+    functions: dict[str, dict[str, Any]] = {
+        function.name: {
+            "lambda_timeout": function.timeout.seconds(local),
+            "lambda_memory_size": function.memory_mb,
         }
-    )
-    text = json.dumps(config, indent=2) + "\n"
-    if CHALICE_CONFIG.read_text() != text:
-        CHALICE_CONFIG.write_text(text)
+        for function in FUNCTIONS
+    }
+    stage: dict[str, Any] = {"lambda_functions": functions}
+    if stack_outputs is not None:
+        for name, settings in functions.items():
+            settings["iam_role_arn"] = stack_outputs[template.role_id(name) + "Arn"]
+        stage["environment_variables"] = {
+            variable: stack_outputs[template.output_key(variable)]
+            for variable in template.function_environment(deployment)
+        }
+    name = deployment.stage.name
+    return written | {"stages": {name: written.get("stages", {}).get(name, {}) | stage}}
 
 
 def chalice(command: str, deployment: Deployment, env: dict[str, str], *arguments: str) -> None:
-    """``chalice <command> --stage <stage> <arguments>``; its output only if it fails."""
+    """``chalice <command> --stage <stage> <arguments>`` in the deployment's rendered project;
+    its output only if it fails."""
     # Chalice zips every file under chalicelib/, stale bytecode caches too: prepare removes them.
     function_package.prepare()
     completed = subprocess.run(
-        [str(CHALICE), command, "--stage", deployment.stage.name, *arguments],
+        [str(CHALICE), "--project-dir", str(deployment.chalice_project), command]
+        + ["--stage", deployment.stage.name, *arguments],
         cwd=PROJECT,
         env=env | CHALICE_ENVIRONMENT,
         stdout=subprocess.PIPE,
@@ -90,7 +110,8 @@ def deploy_if_changed(
 ) -> bool:
     """``chalice deploy`` unless the same code and config are deployed already; True if it ran."""
     function_package.prepare()
-    marker = DEPLOYED / f"{deployment.stage.name}.fingerprint"
+    _adopt_earlier_record(deployment)
+    marker = _deployed(deployment, "fingerprint")
     fingerprint = _fingerprint(deployment)
     last = _last_deploy(deployment)
     present = 0 if last is None else _functions_present(last, lambda_client)
@@ -107,20 +128,39 @@ def deploy_if_changed(
         # A new (or restarted) local cloud: what Chalice recorded is gone. Deploying against the
         # record would try to delete the relay's old stream mapping (a new table, a new stream
         # ARN) and fail on it; without the record, Chalice creates everything afresh.
-        (DEPLOYED / f"{deployment.stage.name}.json").unlink(missing_ok=True)
+        _deployed(deployment, "json").unlink(missing_ok=True)
     chalice("deploy", deployment, env)
     marker.write_text(fingerprint)
     return True
 
 
 def delete(deployment: Deployment, env: dict[str, str]) -> None:
-    if (DEPLOYED / f"{deployment.stage.name}.json").exists():
+    _adopt_earlier_record(deployment)
+    if _deployed(deployment, "json").exists():
         chalice("delete", deployment, env)
-    (DEPLOYED / f"{deployment.stage.name}.fingerprint").unlink(missing_ok=True)
+    _deployed(deployment, "fingerprint").unlink(missing_ok=True)
+
+
+def _deployed(deployment: Deployment, suffix: str) -> Path:
+    """Chalice's record of the stage's deploy (``json``), or the fingerprint of what it was."""
+    return (
+        deployment.chalice_project / ".chalice" / "deployed" / f"{deployment.stage.name}.{suffix}"
+    )
+
+
+def _adopt_earlier_record(deployment: Deployment) -> None:
+    """A checkout that ran Chalice in the project folder itself keeps its record of the stage
+    in ``.chalice/deployed/``: moved into the rendered project, Chalice updates what it made
+    (without it, Chalice would make the event source mappings again, and fail on them)."""
+    for suffix in ("json", "fingerprint"):
+        earlier = PROJECT / ".chalice" / "deployed" / f"{deployment.stage.name}.{suffix}"
+        if earlier.exists() and not _deployed(deployment, suffix).exists():
+            _deployed(deployment, suffix).parent.mkdir(parents=True, exist_ok=True)
+            earlier.rename(_deployed(deployment, suffix))
 
 
 def deployed(deployment: Deployment) -> DeployedApp:
-    record = DEPLOYED / f"{deployment.stage.name}.json"
+    record = _deployed(deployment, "json")
     if not record.exists():
         raise SystemExit(
             f"nothing deployed for stage {deployment.stage.name} ({record} is missing)"
@@ -136,11 +176,9 @@ def deployed(deployment: Deployment) -> DeployedApp:
 
 
 def _fingerprint(deployment: Deployment) -> str:
+    """Of the rendered config and the app's sources."""
     digest = hashlib.sha256()
-    config = json.loads(CHALICE_CONFIG.read_text())
-    settings = {k: v for k, v in config.items() if k != "stages"}
-    settings["stage"] = config["stages"][deployment.stage.name]
-    digest.update(json.dumps(settings, sort_keys=True).encode())
+    digest.update((deployment.chalice_project / ".chalice" / "config.json").read_bytes())
     for source in APP_SOURCES:
         path = PROJECT / source
         files = sorted(path.rglob("*")) if path.is_dir() else [path]

@@ -15,7 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib import settings
-from deploy import chalice_app, function_package, template
+from deploy import chalice_app, template
 from deploy.stages import BUILD, Deployment
 
 SAM_TEMPLATE = "sam.json"
@@ -33,18 +33,16 @@ def merge_template(deployment: Deployment) -> dict[str, Any]:
 
 def build(deployment: Deployment, env: dict[str, str]) -> Path:
     """``chalice package`` with the merge template; returns the folder with sam.json."""
+    chalice_app.render_project(deployment, None)  # the stack's outputs: the merge template's
     out = BUILD / f"sam-{deployment.prefix}"
     out.mkdir(parents=True, exist_ok=True)
     merge_file = BUILD / f"merge-{deployment.prefix}.json"
     merge_file.write_text(json.dumps(merge_template(deployment), indent=2) + "\n")
-    # Read by the app when Chalice loads it; the stage's config, if it has it, wins (the queue
-    # names it gives are replaced by the merge template either way).
-    env = (
-        {settings.ORDERS_STREAM: PENDING_STREAM}
-        | env
-        | {settings.RESOURCE_PREFIX: deployment.prefix}
-    )
-    function_package.prepare()
+    # The stage's own values, read by the app when Chalice loads it, so that its queues and
+    # batching window are this deployment's; the merge template replaces the stream.
+    stage_values = template.function_environment(deployment).items()
+    env = env | {k: v for k, v in stage_values if isinstance(v, str)}
+    env[settings.ORDERS_STREAM] = PENDING_STREAM
     chalice_app.chalice("package", deployment, env, "--merge-template", str(merge_file), str(out))
     return out
 

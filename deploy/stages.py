@@ -13,13 +13,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from chalice.config import Config
-from chalice.constants import DEFAULT_LAMBDA_TIMEOUT
-
 from chalicelib.application import APP_NAME
 
 PROJECT = Path(__file__).resolve().parents[1]
 STAGES_FILE = Path(__file__).with_name("stages.json")
+# What a person writes of Chalice's config; the deploy renders the rest (deploy/chalice_app.py).
 CHALICE_CONFIG = PROJECT / ".chalice" / "config.json"
 ASL = PROJECT / "statemachines" / "order_flow.asl.json"
 BUILD = PROJECT / "build"
@@ -107,6 +105,12 @@ class Deployment:
     def outputs_file(self) -> Path:
         return BUILD / f"outputs-{self.prefix}.json"
 
+    @property
+    def chalice_project(self) -> Path:
+        """Where Chalice runs for this deployment: the app's sources linked, its rendered
+        ``.chalice/config.json``, and what Chalice records of its deploys."""
+        return BUILD / "chalice" / self.prefix
+
 
 def load_stage(name: str) -> Stage:
     stages = json.loads(STAGES_FILE.read_text())
@@ -125,24 +129,6 @@ def load_stage(name: str) -> Stage:
         ),
         protect_data=bool(declared.get("protect_data", True)),
     )
-
-
-def function_timeout_seconds(
-    stage_name: str, function: str, chalice_config: Path = CHALICE_CONFIG
-) -> int:
-    """A function's timeout as ``chalice deploy`` and ``chalice package`` set it.
-
-    ``.chalice/config.json`` is its one source, read as Chalice reads it: the function's own
-    ``lambda_timeout`` in the stage, else the stage's, else the function's at the top level,
-    else the top level's, else Chalice's default.
-    """
-    config = Config(
-        chalice_stage=stage_name,
-        function_name=function,
-        config_from_disk=json.loads(chalice_config.read_text()),
-    )
-    timeout = config.lambda_timeout
-    return DEFAULT_LAMBDA_TIMEOUT if timeout is None else int(timeout)
 
 
 def aws_environment() -> dict[str, str]:

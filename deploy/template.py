@@ -19,27 +19,26 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib import settings
+from chalicelib import functions, settings
 from chalicelib.adapters import dynamodb_orders
 from chalicelib.application import APP_NAME
-from chalicelib.entrypoints.choreography import HANDLERS
-from chalicelib.entrypoints.orchestration import TASKS
-from chalicelib.entrypoints.relay import relay_recorded_events
-from chalicelib.entrypoints.sweeper import sweeper
+from chalicelib.functions import API_HANDLER, Every, OrdersStream, SqsQueue, StateMachineTask
 from chalicelib.subscriptions import SUBSCRIPTIONS, Subscription
-from deploy.stages import ASL, Deployment, function_timeout_seconds
+from deploy.stages import ASL, Deployment
 from localdev import dev_issuer, faults
 
 Json = dict[str, Any]
-API_HANDLER = "api_handler"
-TASK_FUNCTIONS = [task.function_name for task in TASKS.values()]
+# The functions' names, by what invokes them (chalicelib/functions.py declares them).
+FUNCTIONS = [function.name for function in functions.FUNCTIONS]
+TASK_FUNCTIONS = [f.name for f in functions.FUNCTIONS if isinstance(f.trigger, StateMachineTask)]
 # Chalice function name -> the subscription whose queue it consumes.
-QUEUE_HANDLERS = {handler.__name__: subscription for subscription, handler in HANDLERS.items()}
+QUEUE_HANDLERS = {
+    f.name: f.trigger.subscription for f in functions.FUNCTIONS if isinstance(f.trigger, SqsQueue)
+}
 # The outbox relay, on the orders table's stream.
-RELAY = relay_recorded_events.__name__
+(RELAY,) = [f.name for f in functions.FUNCTIONS if isinstance(f.trigger, OrdersStream)]
 # Every minute, resumes or ends the orders waiting past their deadline.
-SWEEPER = sweeper.__name__
-FUNCTIONS = [API_HANDLER, *TASK_FUNCTIONS, *QUEUE_HANDLERS, RELAY, SWEEPER]
+(SWEEPER,) = [f.name for f in functions.FUNCTIONS if isinstance(f.trigger, Every)]
 IAM_ROLE_NAME_LIMIT = 64
 # A new stage sends every order that names no flow to choreography; tools.flow_weights changes it.
 INITIAL_FLOW_WEIGHTS = {"choreography": 100, "orchestration": 0}
@@ -500,20 +499,12 @@ def _topic(topic: str, name: str, *allowed: Statement, fifo: bool = False) -> Js
 VISIBILITY_TIMEOUTS_PER_FUNCTION_TIMEOUT = 6
 
 
-def consumer_of(subscription: Subscription) -> str | None:
-    """The Chalice function that consumes the subscription's queue (None: no handler yet)."""
-    handler = HANDLERS.get(subscription)
-    return None if handler is None else handler.__name__
-
-
 def queue_visibility_timeout_seconds(deployment: Deployment, subscription: Subscription) -> int:
-    """Derived from the consuming function's timeout (``.chalice/config.json``), never declared.
-
-    A queue with no handler yet gets the stage's function timeout.
-    """
-    consumer = consumer_of(subscription) or ""
-    timeout = function_timeout_seconds(deployment.stage.name, consumer)
-    return VISIBILITY_TIMEOUTS_PER_FUNCTION_TIMEOUT * timeout
+    """Derived from the consuming function's timeout (``chalicelib/functions.py``), never
+    declared. A queue with no handler yet gets the standard function timeout."""
+    consumer = functions.consumer_of(subscription)
+    timeout = consumer.timeout if consumer else functions.STANDARD
+    return VISIBILITY_TIMEOUTS_PER_FUNCTION_TIMEOUT * timeout.seconds(deployment.stage.is_local)
 
 
 DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600
@@ -666,8 +657,9 @@ def _state_machine(deployment: Deployment) -> Json:
                 "RoleArn": {"Fn::GetAtt": ["OrderFlowRole", "Arn"]},
                 "DefinitionString": ASL.read_text(),
                 "DefinitionSubstitutions": {
-                    placeholder: function_arn(deployment, task.function_name)
-                    for placeholder, task in TASKS.items()
+                    function.trigger.placeholder: function_arn(deployment, function.name)
+                    for function in functions.FUNCTIONS
+                    if isinstance(function.trigger, StateMachineTask)
                 },
                 "TracingConfiguration": {"Enabled": True},
                 # Failed, timed-out and aborted executions, and the task failures behind them,
@@ -913,43 +905,39 @@ def render(deployment: Deployment) -> Json:
 
 
 def function_overrides(deployment: Deployment) -> Json:
-    """For the SAM path: each Chalice function's name, role, environment and queue."""
+    """For the SAM path: what ``chalice package`` does not know of each declared function: its
+    name, role and environment in this stack, this stack's stream, and partial batch responses."""
     environment = function_environment(deployment)
     # `chalice deploy` turns X-Ray tracing on for the API stage (config "xray": true);
     # `chalice package` leaves it out of the SAM API, so it is set here.
     overrides: Json = {"RestAPI": {"Properties": {"TracingEnabled": True}}}
-    for function in FUNCTIONS:
-        properties: Json = {
-            "FunctionName": deployment.function_name(function),
-            "Role": {"Fn::GetAtt": [role_id(function), "Arn"]},
-            "Environment": {"Variables": environment},
-        }
-        overrides[logical_id(function)] = {"Properties": properties}
-    for handler, subscription in QUEUE_HANDLERS.items():
-        # Chalice writes the queue as an Fn::Sub ARN; the same intrinsic replaces it (a merge
-        # keeps both keys of two different ones), and DependsOn orders it after the queue.
-        queue_name = subscription.queue_for(deployment.prefix)
-        event_source: Json = {
-            "Queue": sub_arn("sqs", queue_name),
-            "FunctionResponseTypes": ["ReportBatchItemFailures"],
-        }
-        if deployment.stage.sqs_batching_window_seconds is not None:
-            window = deployment.stage.sqs_batching_window_seconds
-            event_source["MaximumBatchingWindowInSeconds"] = window
-        function_id = logical_id(handler)
-        overrides[function_id]["Properties"]["Events"] = {
-            f"{function_id}SqsEventSource": {"Properties": event_source}
-        }
-        overrides[function_id]["DependsOn"] = [queue_id(subscription)]
-    # Chalice writes the stream ARN it was given when it read the app (the other path's, or
-    # none yet); this stack's own table's replaces it.
-    relay_id = logical_id(RELAY)
-    overrides[relay_id]["Properties"]["Events"] = {
-        f"{relay_id}DynamodbEventSource": {
+    for function in functions.FUNCTIONS:
+        function_id = logical_id(function.name)
+        override: Json = {
             "Properties": {
-                "Stream": {"Fn::GetAtt": ["OrdersTable", "StreamArn"]},
-                "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                "FunctionName": deployment.function_name(function.name),
+                "Role": {"Fn::GetAtt": [role_id(function.name), "Arn"]},
+                "Environment": {"Variables": environment},
             }
         }
-    }
+        match function.trigger:
+            case SqsQueue(subscription):
+                # Chalice writes the queue and its batching (the app read the stage's values);
+                # partial batch responses and the order after the queue are added here.
+                partial = {"FunctionResponseTypes": ["ReportBatchItemFailures"]}
+                events = {f"{function_id}SqsEventSource": {"Properties": partial}}
+                override["DependsOn"] = [queue_id(subscription)]
+            case OrdersStream():
+                # Chalice writes the stream ARN the app was given (none yet); this stack's
+                # own table's replaces it.
+                stream = {
+                    "Stream": {"Fn::GetAtt": ["OrdersTable", "StreamArn"]},
+                    "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                }
+                events = {f"{function_id}DynamodbEventSource": {"Properties": stream}}
+            case _:
+                events = {}
+        if events:
+            override["Properties"]["Events"] = events
+        overrides[function_id] = override
     return overrides

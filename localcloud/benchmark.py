@@ -70,7 +70,7 @@ def handler(event, context):
 
 STAGES_FILE = REPO_ROOT / "deploy" / "stages.json"
 OUTPUT_FILE = REPO_ROOT / "build" / "benchmark" / "localcloud.json"
-# As chalicelib/entrypoints/choreography.py BATCH_SIZE (not imported: this module needs only the
+# As chalicelib/functions.py QUEUE_BATCH (not imported: this module needs only the
 # standard library and boto3, not the application).
 CHOREOGRAPHY_BATCH_SIZE = 10
 POLL_INTERVAL_VARIABLE = "LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC"

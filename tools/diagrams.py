@@ -29,8 +29,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from chalicelib.entrypoints.choreography import BATCH_SIZE, HANDLERS
+from chalicelib.entrypoints.choreography import HANDLERS
 from chalicelib.entrypoints.relay import relay_recorded_events
+from chalicelib.functions import QUEUE_BATCH
 from chalicelib.subscriptions import SUBSCRIPTIONS, Subscription
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -143,7 +144,7 @@ def choreography(
         lines.append(f'    topic -->|"{label}"| {queue}[["SQS queue<br/>{service}{delay}"]]')
         if subscription in handlers:
             name = handlers[subscription].__name__
-            lines.append(f'    {queue} -->|"batches of {BATCH_SIZE}"| handler_{name}("{name}")')
+            lines.append(f'    {queue} -->|"batches of {QUEUE_BATCH}"| handler_{name}("{name}")')
     return "\n".join(lines) + "\n"
 
 

@@ -66,7 +66,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from chalicelib.entrypoints.sweeper import SWEEP_PERIOD_SECONDS
+from chalicelib.functions import SWEEP, function
 from chalicelib.orders.deadlines import MARGIN, TELLING_THE_CUSTOMER, Deadlines, expected_within
 from chalicelib.orders.events import EventType
 from chalicelib.orders.model import FINAL, Order
@@ -77,7 +77,6 @@ from deploy.stages import (
     DeployPath,
     Stage,
     aws_environment,
-    function_timeout_seconds,
     load_stage,
 )
 from localcloud.paths import instance_layout
@@ -543,12 +542,12 @@ def longest_retry_seconds(deployment: Deployment) -> float:
     slowest_queue = max(
         template.queue_visibility_timeout_seconds(deployment, s) for s in SUBSCRIPTIONS
     )
-    tasks = max(function_timeout_seconds(stage.name, task) for task in template.TASK_FUNCTIONS)
+    tasks = max(function(task).timeout.seconds(stage.is_local) for task in template.TASK_FUNCTIONS)
     # The state machine's Retry: 6 attempts from 1 s, doubling (63 s), each up to a timeout.
     workflow = 63 + 6 * tasks
     # Then the sweeper, the back-up of every owner: a customer not told of the decision is its
     # business once the telling window and its margin are over, and it looks once a period.
-    sweeper = TELLING_THE_CUSTOMER + MARGIN + timedelta(seconds=SWEEP_PERIOD_SECONDS)
+    sweeper = TELLING_THE_CUSTOMER + MARGIN + timedelta(seconds=SWEEP.seconds)
     return (
         stage.restaurant_deadline_seconds
         + max(stage.max_receive_count * slowest_queue, workflow)

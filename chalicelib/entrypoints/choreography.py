@@ -1,8 +1,9 @@
 """Choreography: independent services, each reacting to the order events it subscribed to.
 
 No handler knows the whole flow. Which events reach which queue is declared in
-``chalicelib/subscriptions.py`` (the deploy turns it into SNS filter policies).
-The handlers are registered for one deployment: its queues carry the deployment's prefix.
+``chalicelib/subscriptions.py`` (the deploy turns it into SNS filter policies); which
+handler consumes which subscription's queue in ``HANDLERS`` (and how, with the other
+functions, in ``chalicelib/functions.py``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chalice.app import Chalice, SQSEvent
+from chalice.app import SQSEvent
 
 from chalicelib.bootstrap import dependencies
 from chalicelib.entrypoints.messages import react_to_each
@@ -24,8 +25,6 @@ from chalicelib.subscriptions import (
     USER_NOTIFIER,
     Subscription,
 )
-
-BATCH_SIZE = 10
 
 
 def restaurant_notifier(sqs_event: SQSEvent) -> dict[str, Any]:
@@ -66,17 +65,3 @@ HANDLERS: dict[Subscription, Callable[[SQSEvent], dict[str, Any]]] = {
     USER_NOTIFIER: user_notifier,
     PROMOTIONS: promotions,
 }
-
-
-def register_choreography(app: Chalice, resource_prefix: str, batching_window_seconds: int) -> None:
-    """One SQS handler per subscription, on this deployment's queues.
-
-    Registered on the app itself, not a blueprint: Lambda then finds each handler as
-    ``app.<name>`` (Chalice's handler string), which ``app.py`` exports.
-    """
-    for subscription, handler in HANDLERS.items():
-        app.on_sqs_message(
-            queue=subscription.queue_for(resource_prefix),
-            batch_size=BATCH_SIZE,
-            maximum_batching_window_in_seconds=batching_window_seconds,
-        )(handler)

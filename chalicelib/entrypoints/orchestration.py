@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from chalice.app import Blueprint
 
 from chalicelib.bootstrap import dependencies
 from chalicelib.orders import steps
@@ -146,14 +145,6 @@ TASKS: dict[str, Task] = {
     "CancelOrderFunctionArn": Task(cancel_order_task, STEP_ERRORS),
     "ExpireDeliveryFunctionArn": Task(expire_delivery_task, STEP_ERRORS),
 }
-
-
-def orchestration_blueprint() -> Blueprint:
-    """The state machine's tasks as Lambda functions, named as ``TASKS`` says."""
-    blueprint = Blueprint(__name__)
-    for task in TASKS.values():
-        blueprint.lambda_function(name=task.function_name)(task.handler)
-    return blueprint
 
 
 def _run(step_name: str, order_id: str, step: Callable[[Ports], Event]) -> dict[str, Any]:

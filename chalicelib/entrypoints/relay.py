@@ -29,7 +29,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
     DynamoDBRecord,
     DynamoDBRecordEventName,
 )
-from chalice.app import Chalice, DynamoDBEvent
+from chalice.app import DynamoDBEvent
 
 from chalicelib.adapters.dynamodb_orders import TELLINGS
 from chalicelib.bootstrap import dependencies
@@ -39,11 +39,6 @@ from chalicelib.orders.model import Flow
 from chalicelib.orders.tellings import Telling
 from chalicelib.ports import EventPublisher, Notifier, Workflow
 from chalicelib.tracing import ORDER_KEYS, continue_order_trace, logger, traced, work_on
-
-BATCH_SIZE = 100
-# A new mapping starts from the oldest record the stream keeps (24 hours): events recorded
-# while the relay was being (re)deployed are relayed, not skipped.
-STARTING_POSITION = "TRIM_HORIZON"
 
 
 @dataclass(frozen=True)
@@ -127,12 +122,3 @@ def relay_recorded_events(stream_event: DynamoDBEvent) -> dict[str, Any]:
         context=None,  # only used by Powertools' own logging
     )
     return dict(response)
-
-
-def register_relay(app: Chalice, orders_stream_arn: str) -> None:
-    """The relay on the orders table's stream (the deploy hands its ARN to the app)."""
-    app.on_dynamodb_record(
-        stream_arn=orders_stream_arn,
-        batch_size=BATCH_SIZE,
-        starting_position=STARTING_POSITION,
-    )(relay_recorded_events)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice.app import Chalice, CloudWatchEvent, Rate
+from chalice.app import CloudWatchEvent
 
 from chalicelib.bootstrap import dependencies
 from chalicelib.orders.model import Flow
@@ -23,8 +23,6 @@ from chalicelib.tracing import ORDER_KEYS, logger, traced, work_on
 # (its function's timeout), and the rest wait for the next run.
 SWEEP_LIMIT = 500
 RESERVE_MS = 2_000
-SWEEP_PERIOD_SECONDS = 60
-EVERY_MINUTE = Rate(SWEEP_PERIOD_SECONDS // 60, unit=Rate.MINUTES)
 
 
 def sweeper(event: CloudWatchEvent) -> dict[str, Any]:
@@ -61,8 +59,3 @@ def _time_left_ms(event: CloudWatchEvent) -> int:
     context = getattr(event, "context", None)
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     return int(remaining()) if callable(remaining) else RESERVE_MS + 1  # no context: no limit
-
-
-def register_sweeper(app: Chalice) -> None:
-    """On the app itself (not a blueprint): Lambda finds it as ``app.sweeper``."""
-    app.schedule(EVERY_MINUTE, name=sweeper.__name__)(sweeper)

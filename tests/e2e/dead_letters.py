@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib import settings
+from chalicelib.functions import consumer_of
 from chalicelib.subscriptions import USER_NOTIFIER, Subscription
 from deploy import template
 from deploy.stages import Deployment, DeployPath, load_stage
@@ -82,7 +83,9 @@ def switch_sweeper_on(cloud: Any, schedules: dict[str, list[dict[str, Any]]]) ->
 
 
 def user_notifier(deployment: dict[str, Any]) -> str:
-    return f"{deployment['prefix']}-{template.consumer_of(USER_NOTIFIER)}"
+    consumer = consumer_of(USER_NOTIFIER)
+    assert consumer is not None
+    return f"{deployment['prefix']}-{consumer.name}"
 
 
 @contextmanager

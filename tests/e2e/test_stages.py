@@ -1,7 +1,7 @@
 """End to end: a second stage beside the first, updated after a handler change, torn down.
 
-Runs on a copy of the project (its own ``.chalice/``), so this checkout's config
-and deployment records are left as they were.
+Runs on a copy of the project's tracked files (with its own ``build/``), so this checkout's
+deployment records are left as they were.
 """
 
 from __future__ import annotations

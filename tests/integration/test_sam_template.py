@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.entrypoints.choreography import HANDLERS
 from chalicelib.entrypoints.orchestration import TASKS
+from chalicelib.functions import consumer_of
+from chalicelib.functions import function as declared_function
 from chalicelib.subscriptions import SUBSCRIPTIONS
 from deploy import function_package, package, template
 from deploy.stages import ASL, Deployment, DeployPath, load_stage
@@ -101,7 +102,7 @@ def test_the_parity_check_fails_when_one_path_gains_a_queue(
         test_both_paths_declare_the_same_infrastructure(sam, stack_template)
 
 
-def test_every_sam_function_uses_the_declared_role_environment_and_name(
+def test_every_sam_function_uses_the_declared_role_environment_name_and_settings(
     sam_template: dict[str, Any],
 ) -> None:
     functions = {
@@ -111,11 +112,15 @@ def test_every_sam_function_uses_the_declared_role_environment_and_name(
     }
     assert set(functions) == {template.logical_id(f) for f in template.FUNCTIONS}
     environment = template.function_environment(SAM_PATH)
-    for function in template.FUNCTIONS:
-        properties = functions[template.logical_id(function)]
-        assert properties["Role"] == {"Fn::GetAtt": [template.role_id(function), "Arn"]}
+    for name in template.FUNCTIONS:
+        properties = functions[template.logical_id(name)]
+        assert properties["Role"] == {"Fn::GetAtt": [template.role_id(name), "Arn"]}
         assert properties["Environment"]["Variables"] == environment
-        assert properties["FunctionName"] == SAM_PATH.function_name(function)
+        assert properties["FunctionName"] == SAM_PATH.function_name(name)
+        # chalicelib/functions.py's timeout and memory, as for the chalice deploy path
+        declared = declared_function(name)
+        assert properties["Timeout"] == declared.timeout.seconds(LOCAL.is_local)
+        assert properties["MemorySize"] == declared.memory_mb
 
 
 def test_the_state_machine_is_the_one_asl_file_with_every_task_substituted(
@@ -156,22 +161,13 @@ def test_every_sqs_handler_reports_batch_item_failures_on_its_own_queue(
     }
     assert len(sources) == len(SUBSCRIPTIONS)
     for subscription in SUBSCRIPTIONS:
-        source = sources[template.logical_id(HANDLERS[subscription].__name__)]
+        consumer = consumer_of(subscription)
+        assert consumer is not None
+        source = sources[template.logical_id(consumer.name)]
+        assert source["BatchSize"] == consumer.trigger.batch_size  # type: ignore[union-attr]
         assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         assert source["Queue"] == template.sub_arn("sqs", subscription.queue_for(SAM_PATH.prefix))
         assert source["MaximumBatchingWindowInSeconds"] == LOCAL.sqs_batching_window_seconds
-
-
-def test_aws_stages_have_no_local_tuning() -> None:
-    dev = Deployment(load_stage("dev"), DeployPath.SAM)
-    assert "ORDERS_SQS_BATCHING_WINDOW_SECONDS" not in template.function_environment(dev)
-    overrides = template.function_overrides(dev)
-    for subscription in SUBSCRIPTIONS:
-        events = overrides[template.logical_id(HANDLERS[subscription].__name__)]["Properties"][
-            "Events"
-        ]
-        (source,) = events.values()
-        assert "MaximumBatchingWindowInSeconds" not in source["Properties"]
 
 
 def test_an_aws_stage_packages_from_a_fresh_checkout_with_only_the_declared_roles() -> None:
@@ -184,6 +180,18 @@ def test_an_aws_stage_packages_from_a_fresh_checkout_with_only_the_declared_role
     # THEN the only roles are the declared ones (Chalice adds no role of its own)
     roles = {k for k, v in built["Resources"].items() if v["Type"] == "AWS::IAM::Role"}
     assert roles == {template.role_id(f) for f in template.FUNCTIONS} | {"OrderFlowRole"}
+    # AND it has no local tuning: no SQS mapping waits to fill a batch (in AWS a batching
+    # window delays every message), and the functions are not told of one
+    assert "ORDERS_SQS_BATCHING_WINDOW_SECONDS" not in template.function_environment(dev)
+    functions = [r for r in built["Resources"].values() if r["Type"] == "AWS::Serverless::Function"]
+    sqs = [
+        e
+        for f in functions
+        for e in f["Properties"].get("Events", {}).values()
+        if e["Type"] == "SQS"
+    ]
+    assert len(sqs) == len(SUBSCRIPTIONS)
+    assert all(not e["Properties"].get("MaximumBatchingWindowInSeconds") for e in sqs)
     # AND the code holds the app and the functions' libraries (tests/unit/test_packaging.py), not
     # what the Lambda runtime brings (botocore), no part they leave out, no bytecode cache
     with zipfile.ZipFile(out / "deployment.zip") as code:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.entrypoints.choreography import BATCH_SIZE
+from chalicelib.functions import QUEUE_BATCH
 from deploy.stages import load_stage
 from localcloud.server import external_endpoint
 from localcloud.testing import LocalCloud
@@ -71,7 +71,7 @@ def test_messages_in_a_row_pass_a_windowed_sqs_mapping_one_by_one_without_waitin
     mapping = lambda_client.create_event_source_mapping(
         EventSourceArn=queue_arn(sqs, source),
         FunctionName=function.name,
-        BatchSize=BATCH_SIZE,
+        BatchSize=QUEUE_BATCH,
         MaximumBatchingWindowInSeconds=LOCAL_WINDOW,
     )
     try:

@@ -52,6 +52,11 @@ def test_each_function_has_its_own_role() -> None:
     assert len({template.role_id(f) for f in template.FUNCTIONS}) == len(template.FUNCTIONS)
 
 
+def test_grants_are_listed_for_the_declared_functions_only() -> None:
+    # chalicelib/functions.py declares the functions; a function dropped there leaves no grant.
+    assert set(template.GRANTS) == set(template.FUNCTIONS)
+
+
 def test_only_the_relay_starts_the_workflow_and_only_the_api_answers_it() -> None:
     for function in template.FUNCTIONS:
         actions = actions_of(template.role_id(function))

@@ -2,7 +2,7 @@
 
 The rules (AWS's advice for SQS event sources): a message is received at least three times
 before it is dead-lettered, and a queue's visibility timeout is at least six times its consumer's
-function timeout (``.chalice/config.json``), so a batch Lambda had to retry is not handed out
+function timeout (``chalicelib/functions.py``), so a batch Lambda had to retry is not handed out
 again while the first try may still run.
 """
 
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 
 import pytest
 
+from chalicelib.functions import consumer_of
 from chalicelib.subscriptions import SUBSCRIPTIONS, USER_NOTIFIER
 from deploy import template
 from deploy.stages import (
@@ -21,7 +21,6 @@ from deploy.stages import (
     STAGES_FILE,
     Deployment,
     DeployPath,
-    function_timeout_seconds,
     load_stage,
 )
 
@@ -37,12 +36,13 @@ def broken_rules(deployment: Deployment) -> list[str]:
         receives = queue["RedrivePolicy"]["maxReceiveCount"]
         if receives < MIN_RECEIVES_BEFORE_DEAD_LETTER:
             broken.append(f"{subscription.service}: dead-lettered after {receives} receives")
-        consumer = template.consumer_of(subscription) or ""
-        timeout = function_timeout_seconds(deployment.stage.name, consumer)
+        consumer = consumer_of(subscription)
+        assert consumer is not None, f"nothing consumes {subscription.service}"
+        timeout = consumer.timeout.seconds(deployment.stage.is_local)
         if queue["VisibilityTimeout"] < 6 * timeout:
             broken.append(
                 f"{subscription.service}: visibility {queue['VisibilityTimeout']} s "
-                f"< 6 x {consumer}'s timeout {timeout} s"
+                f"< 6 x {consumer.name}'s timeout {timeout} s"
             )
     return broken
 
@@ -62,27 +62,11 @@ def test_the_rules_catch_a_stage_that_dead_letters_after_two_receives() -> None:
     assert len(broken_rules(Deployment(hasty, DeployPath.CHALICE))) == len(SUBSCRIPTIONS)
 
 
-def test_the_visibility_timeout_follows_the_consumers_timeout() -> None:
-    # One source of truth: the function's timeout in .chalice/config.json, never a second number.
-    deployment = Deployment(load_stage("local"), DeployPath.SAM)
-    timeout = function_timeout_seconds("local", "user_notifier")
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_visibility_timeout_follows_the_consumers_declared_timeout(stage: str) -> None:
+    # One source of truth: the function's timeout in chalicelib/functions.py, never a second number.
+    deployment = Deployment(load_stage(stage), DeployPath.SAM)
+    consumer = consumer_of(USER_NOTIFIER)
+    assert consumer is not None
+    timeout = consumer.timeout.seconds(deployment.stage.is_local)
     assert template.queue_visibility_timeout_seconds(deployment, USER_NOTIFIER) == 6 * timeout
-
-
-@pytest.mark.parametrize(
-    ("stage", "expected"),
-    [({"lambda_functions": {"user_notifier": {"lambda_timeout": 7}}, "lambda_timeout": 5}, 7)]
-    + [({"lambda_timeout": 5}, 5), ({}, 30)],
-)
-def test_a_functions_timeout_is_its_own_else_its_stages_else_the_apps(
-    stage: dict[str, object], expected: int, tmp_path: Path
-) -> None:
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps({"lambda_timeout": 30, "stages": {"local": stage}}))
-    assert function_timeout_seconds("local", "user_notifier", config) == expected
-
-
-def test_chalice_defaults_the_timeout_when_the_config_sets_none(tmp_path: Path) -> None:
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps({"stages": {}}))
-    assert function_timeout_seconds("local", "user_notifier", config) == 60

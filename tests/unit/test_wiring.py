@@ -8,10 +8,18 @@ import logging
 import sys
 
 import pytest
+from chalice.app import Rate
 from chalice.test import Client
 
 from chalicelib.application import Wiring, create_app
-from chalicelib.entrypoints.orchestration import TASKS
+from chalicelib.functions import (
+    API_HANDLER,
+    FUNCTIONS,
+    Every,
+    OrdersStream,
+    SqsQueue,
+    StateMachineTask,
+)
 from chalicelib.settings import ConfigurationError
 from chalicelib.subscriptions import SUBSCRIPTIONS
 from tests.unit.conftest import as_party, order_request
@@ -31,6 +39,33 @@ def test_the_relay_reads_the_stream_of_its_deployment_from_the_oldest_record() -
     (stream,) = [source for source in sources if hasattr(source, "stream_arn")]
     assert stream.stream_arn == STREAM
     assert stream.starting_position == "TRIM_HORIZON"
+
+
+def test_the_app_registers_every_declared_function_with_its_declared_trigger() -> None:
+    # GIVEN the app of a deployment whose stage has a batching window
+    app = create_app(Wiring("orders-one", STREAM, sqs_batching_window_seconds=20))
+    sources = {source.name: source for source in app.event_sources}
+    tasks = {function.name for function in app.pure_lambda_functions}
+    # THEN it has exactly the declared functions (the REST API is Chalice's api_handler)
+    assert {API_HANDLER, *sources, *tasks} == {f.name for f in FUNCTIONS}
+    assert len(sources) + len(tasks) + 1 == len(FUNCTIONS)
+    # AND each is invoked as chalicelib/functions.py says
+    for function in FUNCTIONS:
+        match function.trigger:
+            case StateMachineTask():
+                assert function.name in tasks
+            case SqsQueue(subscription, batch_size):
+                source = sources[function.name]
+                assert source.queue == subscription.queue_for("orders-one")
+                assert source.batch_size == batch_size
+                assert source.maximum_batching_window_in_seconds == 20
+            case OrdersStream(batch_size, starting_position):
+                source = sources[function.name]
+                assert (source.stream_arn, source.batch_size) == (STREAM, batch_size)
+                assert source.starting_position == starting_position
+            case Every(minutes):
+                schedule = sources[function.name].schedule_expression
+                assert schedule.to_string() == Rate(minutes, Rate.MINUTES).to_string()
 
 
 def test_two_deployments_in_one_process_consume_their_own_queues() -> None:
@@ -79,9 +114,9 @@ def test_lambda_finds_every_handler_where_chalice_says_it_is(
     app = app_module.app
     handler_strings = [source.handler_string for source in app.event_sources]
     handler_strings += [function.handler_string for function in app.pure_lambda_functions]
-    # THEN every handler string names a callable that exists in the package
-    # the queues, the stream, the sweeper's schedule, the tasks
-    assert len(handler_strings) == len(SUBSCRIPTIONS) + 1 + 1 + len(TASKS)
+    # THEN every handler string names a callable that exists in the package: every declared
+    # function's but the REST API's (Chalice's own)
+    assert len(handler_strings) == len(FUNCTIONS) - 1
     for handler_string in handler_strings:
         module_name, attribute = handler_string.rsplit(".", 1)
         assert callable(getattr(importlib.import_module(module_name), attribute)), handler_string

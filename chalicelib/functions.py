@@ -1,0 +1,147 @@
+"""Every Lambda function of the app, how it is invoked and what it may take: one declaration.
+
+A row per function: its trigger (with its batch size, stream position or schedule), its
+handler, its timeout (in AWS and on the local cloud) and its memory. Which handler fills which
+placeholder of the state machine (``orchestration.TASKS``) and which consumes which
+subscription's queue (``choreography.HANDLERS``) is declared beside the handlers. Read by:
+- ``chalicelib/application.py``, which registers each handler with its trigger for the
+  deployment's queues and stream (``chalice deploy`` and ``chalice package`` both read that);
+- ``deploy/chalice_app.py``, which renders Chalice's config for both deploy paths under
+  ``build/``: each function's timeout and memory, and on the ``chalice deploy`` path its role;
+- ``deploy/template.py``: one role per function, each queue's visibility timeout (six times
+  its consumer's timeout), and for the SAM path each function's name, role and environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.entrypoints import choreography, orchestration, relay, sweeper
+from chalicelib.subscriptions import Subscription
+
+# Chalice's name for the function that serves every route of the REST API.
+API_HANDLER = "api_handler"
+# Choreography: ten messages a batch (SQS's most without a batching window).
+QUEUE_BATCH = 10
+
+
+@dataclass(frozen=True)
+class RestApi:
+    """API Gateway, for every route (Chalice dispatches them in one function)."""
+
+
+@dataclass(frozen=True)
+class StateMachineTask:
+    """Invoked by the order-flow state machine, whose ASL names it ``${placeholder}``."""
+
+    placeholder: str
+
+
+@dataclass(frozen=True)
+class SqsQueue:
+    """Batches from the subscription's queue; a failed message is retried alone (the handlers
+    report partial batch failures)."""
+
+    subscription: Subscription
+    batch_size: int = QUEUE_BATCH
+
+
+@dataclass(frozen=True)
+class OrdersStream:
+    """Batches of the orders table's stream; a failed record holds back the ones after it."""
+
+    batch_size: int
+    starting_position: str
+
+
+@dataclass(frozen=True)
+class Every:
+    """A schedule."""
+
+    minutes: int
+
+    @property
+    def seconds(self) -> int:
+        return self.minutes * 60
+
+
+Trigger = RestApi | StateMachineTask | SqsQueue | OrdersStream | Every
+
+
+@dataclass(frozen=True)
+class Timeout:
+    """How long the function may run, in AWS and on the local cloud."""
+
+    aws: int
+    local: int
+
+    def seconds(self, local: bool) -> int:
+        return self.local if local else self.aws
+
+
+# On the local cloud a function that hangs is given up on sooner: tests and `make run` wait on
+# it. Not 5 s: under `make benchmark`'s 32 concurrent customers, cold starts on 2 busy cores
+# made the API and the tasks take up to 7.5 s.
+STANDARD = Timeout(aws=30, local=10)
+# A queue's visibility timeout is six times its consumer's (deploy/template.py), so a message
+# whose handling failed comes back 30 s later locally; the consumers' slowest run in the
+# end-to-end tests took 1.8 s.
+QUEUE_CONSUMER = Timeout(aws=30, local=5)
+MEMORY_MB = 256
+# Every minute the sweeper resumes or ends the orders waiting past their deadline.
+SWEEP = Every(minutes=1)
+
+
+@dataclass(frozen=True)
+class Function:
+    """One Lambda function: what invokes it, its handler, what it may take."""
+
+    trigger: Trigger
+    # None only for the REST API, whose routes Chalice dispatches.
+    handler: Callable[..., Any] | None = None
+    timeout: Timeout = STANDARD
+    memory_mb: int = MEMORY_MB
+
+    @property
+    def name(self) -> str:
+        """Chalice's name for it: the deployed function, its role and its logical ids follow."""
+        return API_HANDLER if self.handler is None else self.handler.__name__
+
+    @property
+    def reads_batches(self) -> bool:
+        """From a queue or a stream, reporting partial batch failures."""
+        return isinstance(self.trigger, SqsQueue | OrdersStream)
+
+
+FUNCTIONS: tuple[Function, ...] = (
+    Function(RestApi()),
+    *(Function(StateMachineTask(p), task.handler) for p, task in orchestration.TASKS.items()),
+    *(
+        Function(SqsQueue(subscription), handler, QUEUE_CONSUMER)
+        for subscription, handler in choreography.HANDLERS.items()
+    ),
+    # A new mapping starts from the oldest record the stream keeps (24 hours): events recorded
+    # while the relay was being (re)deployed are relayed, not skipped.
+    Function(
+        OrdersStream(batch_size=100, starting_position="TRIM_HORIZON"), relay.relay_recorded_events
+    ),
+    Function(SWEEP, sweeper.sweeper),
+)
+
+
+def function(name: str) -> Function:
+    """The declared function of this name."""
+    for declared in FUNCTIONS:
+        if declared.name == name:
+            return declared
+    raise KeyError(f"no function {name!r} in chalicelib/functions.py")
+
+
+def consumer_of(subscription: Subscription) -> Function | None:
+    """The function that consumes the subscription's queue (None: no handler yet)."""
+    for declared in FUNCTIONS:
+        if isinstance(declared.trigger, SqsQueue) and declared.trigger.subscription == subscription:
+            return declared
+    return None
