@@ -497,6 +497,16 @@ def _topic(topic: str, name: str, *allowed: Statement, fifo: bool = False) -> Js
 # function's timeout, so that Lambda can retry a batch it was throttled on before the messages
 # reappear for another poller.
 VISIBILITY_TIMEOUTS_PER_FUNCTION_TIMEOUT = 6
+# The local cloud throttles no invocation, so twice the timeout is enough there (a message never
+# reappears while a handler may still run); a failing message is then dead-lettered within
+# seconds, not minutes, which is what the tests and a developer wait for.
+LOCAL_VISIBILITY_TIMEOUTS_PER_FUNCTION_TIMEOUT = 2
+
+
+def visibility_timeouts_per_function_timeout(deployment: Deployment) -> int:
+    if deployment.stage.is_local:
+        return LOCAL_VISIBILITY_TIMEOUTS_PER_FUNCTION_TIMEOUT
+    return VISIBILITY_TIMEOUTS_PER_FUNCTION_TIMEOUT
 
 
 def queue_visibility_timeout_seconds(deployment: Deployment, subscription: Subscription) -> int:
@@ -504,7 +514,8 @@ def queue_visibility_timeout_seconds(deployment: Deployment, subscription: Subsc
     declared. A queue with no handler yet gets the standard function timeout."""
     consumer = functions.consumer_of(subscription)
     timeout = consumer.timeout if consumer else functions.STANDARD
-    return VISIBILITY_TIMEOUTS_PER_FUNCTION_TIMEOUT * timeout.seconds(deployment.stage.is_local)
+    multiple = visibility_timeouts_per_function_timeout(deployment)
+    return multiple * timeout.seconds(deployment.stage.is_local)
 
 
 DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600

@@ -2,8 +2,9 @@
 
 The rules (AWS's advice for SQS event sources): a message is received at least three times
 before it is dead-lettered, and a queue's visibility timeout is at least six times its consumer's
-function timeout (``chalicelib/functions.py``), so a batch Lambda had to retry is not handed out
-again while the first try may still run.
+function timeout (``chalicelib/functions.py``) on AWS stages, so a batch Lambda had to retry is
+not handed out again while the first try may still run; twice on local stages, whose cloud
+throttles nothing.
 """
 
 from __future__ import annotations
@@ -39,17 +40,19 @@ def broken_rules(deployment: Deployment) -> list[str]:
         consumer = consumer_of(subscription)
         assert consumer is not None, f"nothing consumes {subscription.service}"
         timeout = consumer.timeout.seconds(deployment.stage.is_local)
-        if queue["VisibilityTimeout"] < 6 * timeout:
+        # AWS's advice (6 x) on AWS stages; never less than twice the timeout anywhere.
+        multiple = 2 if deployment.stage.is_local else 6
+        if queue["VisibilityTimeout"] < multiple * timeout:
             broken.append(
                 f"{subscription.service}: visibility {queue['VisibilityTimeout']} s "
-                f"< 6 x {consumer.name}'s timeout {timeout} s"
+                f"< {multiple} x {consumer.name}'s timeout {timeout} s"
             )
     return broken
 
 
 @pytest.mark.parametrize("path", list(DeployPath))
 @pytest.mark.parametrize("stage", STAGES)
-def test_every_stage_retries_three_times_and_outlasts_its_consumers_six_times(
+def test_every_stage_retries_three_times_and_outlasts_its_consumers(
     stage: str, path: DeployPath
 ) -> None:
     assert broken_rules(Deployment(load_stage(stage), path)) == []
@@ -69,4 +72,7 @@ def test_the_visibility_timeout_follows_the_consumers_declared_timeout(stage: st
     consumer = consumer_of(USER_NOTIFIER)
     assert consumer is not None
     timeout = consumer.timeout.seconds(deployment.stage.is_local)
-    assert template.queue_visibility_timeout_seconds(deployment, USER_NOTIFIER) == 6 * timeout
+    multiple = 2 if deployment.stage.is_local else 6
+    assert (
+        template.queue_visibility_timeout_seconds(deployment, USER_NOTIFIER) == multiple * timeout
+    )
