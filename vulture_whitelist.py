@@ -54,4 +54,6 @@ _.log_message
 # tests/conftest.py: pytest hooks, and an autouse fixture (pytest calls them by name).
 _.pytest_configure
 _.pytest_sessionfinish
+_.pytest_collection_modifyitems
+_.pytest_runtest_protocol
 _.local_cloud_turn

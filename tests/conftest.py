@@ -11,10 +11,10 @@ would see (injected faults, DynamoDB throttling): they run while no other local-
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,15 +23,37 @@ from typing import Any
 import pytest
 
 from localcloud.testing import LocalCloud, ensure_local_cloud, run_command
-from tests.shared_run import RUN_VARIABLE, run_folder, run_lock
+from tests.shared_run import RUN_VARIABLE, exclusive_turn, run_folder, run_lock, shared_turn
 
 PROJECT = Path(__file__).resolve().parents[1]
+TIMELINE = PROJECT / "build" / "logs" / "test-timeline.tsv"
 
 
 def pytest_configure(config: pytest.Config) -> None:
     # The controller (or a single process) names the run; xdist workers inherit the variable.
     if not hasattr(config, "workerinput"):
         os.environ.setdefault(RUN_VARIABLE, uuid.uuid4().hex[:12])
+        TIMELINE.parent.mkdir(parents=True, exist_ok=True)
+        TIMELINE.unlink(missing_ok=True)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Tests that need no local cloud first: the processes run them while the cloud starts and
+    # the stage deploys, then turn to the rest (each process sorts alike, as xdist requires).
+    items.sort(key=lambda item: "local_cloud" in getattr(item, "fixturenames", ()))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[object]:
+    """Each test's start and end, per process, in build/logs/test-timeline.tsv: where a run's
+    wall time goes when several processes share it (pytest's --durations sums, not spans)."""
+    began = time.time()
+    try:
+        return (yield)
+    finally:
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        with TIMELINE.open("a") as timeline:
+            timeline.write(f"{worker}\t{began:.1f}\t{time.time():.1f}\t{item.nodeid}\n")
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -57,22 +79,16 @@ def local_cloud() -> LocalCloud:
 
 @pytest.fixture(autouse=True)
 def local_cloud_turn(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Local-cloud tests share the cloud; an ``exclusive`` test waits until it has it alone.
-
-    The gate gives an exclusive test priority: once it holds the gate, no other test starts,
-    and it begins as soon as the ones running have ended.
-    """
+    """A local-cloud test's turn: shared, or the cloud alone for a test marked ``exclusive``
+    (tests/shared_run.py; a test may also take the exclusive turn for a part of itself)."""
     if "local_cloud" not in request.fixturenames:
         yield
-        return
-    if request.node.get_closest_marker("exclusive"):
-        with run_lock("gate"), run_lock("cloud"):
+    elif request.node.get_closest_marker("exclusive"):
+        with exclusive_turn():
             yield
-        return
-    with run_lock("gate", fcntl.LOCK_SH):
-        pass
-    with run_lock("cloud", fcntl.LOCK_SH):
-        yield
+    else:
+        with shared_turn():
+            yield
 
 
 @pytest.fixture(scope="session")

@@ -12,12 +12,14 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import SCENARIOS
+from tests.shared_run import exclusive_turn
 from tools.fault_run import STORAGE_FAULT_VARIABLE, LocalStackConfig
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -27,8 +29,9 @@ SUMMARY = re.compile(
     r"duplicate_effects=(?P<duplicate_effects>\d+) dead_lettered=(?P<dead_lettered>\d+) "
     r"stuck=(?P<stuck>\d+)"
 )
-# The storage faults are the whole local cloud's: no other local-cloud test runs meanwhile.
-pytestmark = [pytest.mark.e2e, pytest.mark.exclusive, SCENARIOS]
+pytestmark = [pytest.mark.e2e, SCENARIOS]
+# What the tool prints once it turned every fault off again.
+FAULTS_OFF = "; faults off"
 FAULTS_SEEN = re.compile(r"faults seen: injected=(\d+) storage_throttled=(\d+)")
 
 
@@ -36,28 +39,31 @@ def test_no_order_is_lost_doubled_or_stuck_under_faults(
     local_cloud: Any, chalice_deployment: dict[str, Any], sam_deployment: dict[str, Any]
 ) -> None:
     # The storage faults are the whole local cloud's: the session's background work (the SAM
-    # stack and its dead-lettered order, which sam_deployment waits for) is over first.
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tools.fault_run",
-            "--orders",
-            str(ORDERS_PER_FLOW),
-            "--flow",
-            "both",
-            "--step-fault-rate",
-            "0.1",
-            "--storage-fault-rate",
-            "0.3",
-            "--no-deploy",  # the session deployed the stage
-        ],
-        cwd=PROJECT,
-        env=os.environ | local_cloud.environment(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    # stack and its dead-lettered order, which sam_deployment waits for) is over first, and no
+    # other local-cloud test runs while the faults are on (the drain after it is ours alone).
+    command = [sys.executable, "-m", "tools.fault_run", "--orders", str(ORDERS_PER_FLOW)]
+    command += ["--flow", "both", "--step-fault-rate", "0.1", "--storage-fault-rate", "0.3"]
+    command += ["--no-deploy"]  # the session deployed the stage
+    with tempfile.TemporaryFile("w+") as stderr:
+        with exclusive_turn():
+            tool = subprocess.Popen(
+                command,
+                cwd=PROJECT,
+                env=os.environ | local_cloud.environment(),
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+            )
+            assert tool.stdout is not None
+            printed = []
+            for line in tool.stdout:
+                printed.append(line)
+                if FAULTS_OFF in line:
+                    break
+        printed += tool.stdout.readlines()
+        returncode = tool.wait(timeout=600)
+        stderr.seek(0)
+        run = subprocess.CompletedProcess(command, returncode, "".join(printed), stderr.read())
     # Whatever happened, the faults are off for the rest of the session.
     assert LocalStackConfig(local_cloud.endpoint).get(STORAGE_FAULT_VARIABLE) == 0
     report = f"stdout:\n{run.stdout}\nstderr:\n{run.stderr[-3000:]}"

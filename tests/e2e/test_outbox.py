@@ -23,16 +23,18 @@ from localdev.faults import MAX_AGE_SECONDS, OFF
 from localdev.orders_api import OrdersApi, eventually
 from tests.e2e.conftest import an_order
 from tests.e2e.support import Tap
+from tests.shared_run import exclusive_turn
 
-# The fault switch is the whole stage's: no other local-cloud test runs meanwhile.
-pytestmark = [pytest.mark.e2e, pytest.mark.exclusive]
+pytestmark = pytest.mark.e2e
 
 FLOWS = ("choreography", "orchestration")
 
 
 @contextmanager
 def crashing_after_writes(cloud: Any, *functions: str) -> Iterator[None]:
-    """The local stage's named functions crash after every order write, until the block ends."""
+    """The local stage's named functions crash after every order write, until the block ends.
+
+    The switch is the whole stage's: no other local-cloud test runs meanwhile."""
     ssm = cloud.client("ssm")
     name = template.faults_parameter_name(Deployment(load_stage("local"), DeployPath.CHALICE))
 
@@ -40,11 +42,12 @@ def crashing_after_writes(cloud: Any, *functions: str) -> Iterator[None]:
         ssm.put_parameter(Name=name, Value=json.dumps(value), Type="String", Overwrite=True)
         time.sleep(MAX_AGE_SECONDS + 1)  # every warm function has read the switch again
 
-    switch({"crash_after_write_in": list(functions)})
-    try:
-        yield
-    finally:
-        switch(OFF)
+    with exclusive_turn():
+        switch({"crash_after_write_in": list(functions)})
+        try:
+            yield
+        finally:
+            switch(OFF)
 
 
 def crashed_after_writing(cloud: Any, function: str, order_id: str) -> bool:
