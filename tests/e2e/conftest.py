@@ -70,6 +70,22 @@ def api(chalice_deployment: dict[str, Any]) -> OrdersApi:
 
 
 @pytest.fixture(scope="session")
+def sam_api(sam_deployment: dict[str, Any]) -> OrdersApi:
+    return OrdersApi(sam_deployment["api_url"])
+
+
+@pytest.fixture(scope="session")
+def sam_notifications(local_cloud: Any, sam_deployment: dict[str, Any]) -> Iterator[Tap]:
+    tap = Tap(
+        local_cloud,
+        sam_deployment["notifications_topic_arn"],
+        f"e2e-sam-notifications-{uuid.uuid4().hex[:8]}",
+    )
+    yield tap
+    tap.close()
+
+
+@pytest.fixture(scope="session")
 def events(local_cloud: Any, chalice_deployment: dict[str, Any]) -> Iterator[Tap]:
     tap = Tap(
         local_cloud, chalice_deployment["events_topic_arn"], f"e2e-events-{uuid.uuid4().hex[:8]}"

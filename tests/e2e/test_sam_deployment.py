@@ -6,19 +6,12 @@ system (resources prefixed ``orders-sam``), to prove both deploys give the same 
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from localdev.orders_api import HAPPY_PATH, OrdersApi
 from tests.e2e.conftest import SCENARIOS, an_order
 
 pytestmark = [pytest.mark.e2e, SCENARIOS]
-
-
-@pytest.fixture(scope="module")
-def sam_api(sam_deployment: dict[str, Any]) -> OrdersApi:
-    return OrdersApi(sam_deployment["api_url"])
 
 
 def test_sam_stack_runs_the_happy_path(sam_api: OrdersApi, flow: str) -> None:

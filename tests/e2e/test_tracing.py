@@ -143,6 +143,10 @@ def annotated(order_id: str, entities: dict[str, Entity]) -> list[Entity]:
     return [e for e in entities.values() if e.annotations.get("order_id") == order_id]
 
 
+# A handler invoked with a batch of several orders' messages runs in no one order's trace: with
+# other tests' orders in flight, this order's could be split (one trace per order under
+# traffic is a known limit, an open issue). The order has the local cloud alone meanwhile.
+@pytest.mark.exclusive
 def test_an_order_is_one_trace_from_the_api_to_the_last_function(
     api: OrdersApi, xray_daemon: FakeDaemon, flow: str, slow_scenarios: SlowScenarios
 ) -> None:
