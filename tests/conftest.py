@@ -5,8 +5,8 @@ Nothing here starts anything until a test asks for `local_cloud`: unit tests sta
 `make test` runs pytest in several processes (pytest-xdist). What must happen once per run
 (starting the local cloud, a deployment) is done under a file lock in a folder of this run,
 ``build/test-runs/<run>``, shared by its processes; the first process does it and the others
-read what it left. Tests marked ``exclusive`` change what every other test of the local cloud
-would see (injected faults, DynamoDB throttling): they run while no other local-cloud test does.
+read what it left. A test that changes what every other test of the local cloud would see
+(the fault run's DynamoDB throttling) has the cloud alone while it does (``exclusive_turn()``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from localcloud.testing import LocalCloud, ensure_local_cloud, run_command
-from tests.shared_run import RUN_VARIABLE, exclusive_turn, run_folder, run_lock, shared_turn
+from tests.shared_run import RUN_VARIABLE, run_folder, run_lock, shared_turn
 
 PROJECT = Path(__file__).resolve().parents[1]
 TIMELINE = PROJECT / "build" / "logs" / "test-timeline.tsv"
@@ -79,13 +79,10 @@ def local_cloud() -> LocalCloud:
 
 @pytest.fixture(autouse=True)
 def local_cloud_turn(request: pytest.FixtureRequest) -> Iterator[None]:
-    """A local-cloud test's turn: shared, or the cloud alone for a test marked ``exclusive``
-    (tests/shared_run.py; a test may also take the exclusive turn for a part of itself)."""
+    """A local-cloud test's shared turn (tests/shared_run.py): a part of a test that changes what
+    the others would see takes the exclusive turn (``exclusive_turn()``) for that part."""
     if "local_cloud" not in request.fixturenames:
         yield
-    elif request.node.get_closest_marker("exclusive"):
-        with exclusive_turn():
-            yield
     else:
         with shared_turn():
             yield

@@ -9,7 +9,7 @@ import pytest
 
 from chalicelib.subscriptions import PROMOTIONS
 from localdev.orders_api import HAPPY_PATH, OrdersApi, eventually, stays_false
-from tests.e2e.conftest import an_order
+from tests.e2e.conftest import SCENARIOS, an_order
 
 pytestmark = pytest.mark.e2e
 
@@ -35,17 +35,20 @@ def test_promotions_issue_a_voucher_for_either_flow(
 
 
 @pytest.fixture
-def promotions_unsubscribed(local_cloud: Any, chalice_deployment: dict[str, Any]) -> Iterator[None]:
-    """Take the promotions service off the topic, and put it back afterwards."""
+def promotions_unsubscribed(local_cloud: Any, sam_deployment: dict[str, Any]) -> Iterator[None]:
+    """Take the SAM deployment's promotions service off its topic, and put it back afterwards.
+
+    Only the tests of the ``scenarios`` group use that deployment, one at a time: no other
+    test's order misses its voucher meanwhile."""
     sns = local_cloud.client("sns")
     sqs = local_cloud.client("sqs")
-    queue_url = sqs.get_queue_url(QueueName=chalice_deployment["queues"][PROMOTIONS.service])[
+    queue_url = sqs.get_queue_url(QueueName=sam_deployment["queues"][PROMOTIONS.service])[
         "QueueUrl"
     ]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
-    topic = chalice_deployment["events_topic_arn"]
+    topic = sam_deployment["events_topic_arn"]
     subscriptions = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
     (subscription,) = [s for s in subscriptions if s["Endpoint"] == queue_arn]
     attributes = sns.get_subscription_attributes(SubscriptionArn=subscription["SubscriptionArn"])[
@@ -63,17 +66,16 @@ def promotions_unsubscribed(local_cloud: Any, chalice_deployment: dict[str, Any]
     )
 
 
-# Other tests' orders would lose their vouchers meanwhile: no other local-cloud test runs.
-@pytest.mark.exclusive
+@SCENARIOS
 @pytest.mark.usefixtures("promotions_unsubscribed")
 def test_without_promotions_the_flow_is_unchanged(
-    api: OrdersApi, local_cloud: Any, chalice_deployment: dict[str, Any], flow: str
+    sam_api: OrdersApi, local_cloud: Any, sam_deployment: dict[str, Any], flow: str
 ) -> None:
-    order = api.complete(an_order(flow))
+    order = sam_api.complete(an_order(flow))
     assert [e["type"] for e in order["timeline"]] == HAPPY_PATH
     # With promotions subscribed, a voucher appears within about a second (test above).
     stays_false(
-        lambda: voucher(local_cloud, chalice_deployment, order["order_id"]),
+        lambda: voucher(local_cloud, sam_deployment, order["order_id"]),
         5,
         "a voucher was issued with promotions unsubscribed",
     )
