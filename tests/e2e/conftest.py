@@ -74,35 +74,26 @@ def sam_api(sam_deployment: dict[str, Any]) -> OrdersApi:
     return OrdersApi(sam_deployment["api_url"])
 
 
-@pytest.fixture(scope="session")
-def sam_notifications(local_cloud: Any, sam_deployment: dict[str, Any]) -> Iterator[Tap]:
-    tap = Tap(
-        local_cloud,
-        sam_deployment["notifications_topic_arn"],
-        f"e2e-sam-notifications-{uuid.uuid4().hex[:8]}",
-    )
+def tap_on(cloud: Any, topic_arn: str, name: str) -> Iterator[Tap]:
+    """A queue of this process subscribed to the topic, for the session; removed after."""
+    tap = Tap(cloud, topic_arn, f"e2e-{name}-{uuid.uuid4().hex[:8]}")
     yield tap
     tap.close()
 
 
 @pytest.fixture(scope="session")
 def events(local_cloud: Any, chalice_deployment: dict[str, Any]) -> Iterator[Tap]:
-    tap = Tap(
-        local_cloud, chalice_deployment["events_topic_arn"], f"e2e-events-{uuid.uuid4().hex[:8]}"
-    )
-    yield tap
-    tap.close()
+    yield from tap_on(local_cloud, chalice_deployment["events_topic_arn"], "events")
 
 
 @pytest.fixture(scope="session")
 def notifications(local_cloud: Any, chalice_deployment: dict[str, Any]) -> Iterator[Tap]:
-    tap = Tap(
-        local_cloud,
-        chalice_deployment["notifications_topic_arn"],
-        f"e2e-notifications-{uuid.uuid4().hex[:8]}",
-    )
-    yield tap
-    tap.close()
+    yield from tap_on(local_cloud, chalice_deployment["notifications_topic_arn"], "notifications")
+
+
+@pytest.fixture(scope="session")
+def sam_notifications(local_cloud: Any, sam_deployment: dict[str, Any]) -> Iterator[Tap]:
+    yield from tap_on(local_cloud, sam_deployment["notifications_topic_arn"], "sam-notifications")
 
 
 @pytest.fixture(params=["choreography", "orchestration"])
