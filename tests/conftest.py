@@ -38,9 +38,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Tests that need no local cloud first: the processes run them while the cloud starts and
-    # the stage deploys, then turn to the rest (each process sorts alike, as xdist requires).
-    items.sort(key=lambda item: "local_cloud" in getattr(item, "fixturenames", ()))
+    """Tests that need no local cloud first: the processes run them while the cloud starts and
+    the stage deploys; then the long-running ones, so that none of them begins last and ends the
+    run alone; then the rest (each process sorts alike, as xdist requires)."""
+
+    def rank(item: pytest.Item) -> int:
+        if "local_cloud" not in getattr(item, "fixturenames", ()):
+            return 0
+        return 1 if item.get_closest_marker("long_running") else 2
+
+    items.sort(key=rank)
 
 
 @pytest.hookimpl(wrapper=True)
