@@ -66,7 +66,7 @@ def pytest_runtest_protocol(item: pytest.Item) -> Iterator[object]:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     if hasattr(session.config, "workerinput") or RUN_VARIABLE not in os.environ:
         return
-    folder = PROJECT / "build" / "test-runs" / os.environ[RUN_VARIABLE]
+    folder = run_folder()
     started = folder / "local-cloud-started.json"
     if started.exists() and os.environ.get("LOCALCLOUD_KEEP") != "1":
         run_command("stop", port=json.loads(started.read_text())["port"])
