@@ -38,14 +38,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that need no local cloud first: the processes run them while the cloud starts and
-    the stage deploys; then the long-running ones, so that none of them begins last and ends the
-    run alone; then the rest (each process sorts alike, as xdist requires)."""
+    """The long-running tests first, longest first, so that none of them begins late and ends
+    the run alone; the many short ones fill the processes' gaps at the end (each process sorts
+    alike, as xdist requires)."""
 
-    def rank(item: pytest.Item) -> int:
-        if "local_cloud" not in getattr(item, "fixturenames", ()):
-            return 0
-        return 1 if item.get_closest_marker("long_running") else 2
+    def rank(item: pytest.Item) -> float:
+        long_running = item.get_closest_marker("long_running")
+        return -float(long_running.kwargs["seconds"]) if long_running else 0.0
 
     items.sort(key=rank)
 

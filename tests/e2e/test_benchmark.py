@@ -19,7 +19,7 @@ from tests.e2e.conftest import PROJECT
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.long_running
+@pytest.mark.long_running(seconds=45)
 def test_a_small_benchmark_reports_every_figure_for_both_flows(
     local_cloud: Any, chalice_deployment: dict[str, Any]
 ) -> None:

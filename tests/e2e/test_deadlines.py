@@ -134,7 +134,7 @@ def test_an_orchestrated_order_whose_execution_ended_is_carried_on_and_completed
     assert not still_waiting(local_cloud, chalice_deployment, order_id)
 
 
-@pytest.mark.long_running
+@pytest.mark.long_running(seconds=55)
 def test_an_order_not_delivered_by_its_deadline_is_ended_and_both_parties_told_once(
     api: OrdersApi,
     notifications: Tap,

@@ -85,7 +85,7 @@ def leftovers(cloud: Any) -> list[str]:
     return sorted(name for name in found if PREFIX in name)
 
 
-@pytest.mark.long_running
+@pytest.mark.long_running(seconds=70)
 def test_a_second_stage_is_an_independent_system_that_updates_and_leaves_nothing_behind(
     local_cloud: Any, api: OrdersApi, tmp_path: Path
 ) -> None:
