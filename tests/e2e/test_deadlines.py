@@ -94,10 +94,12 @@ def test_the_sweeper_runs_every_minute(
     assert rule["State"] == "ENABLED"
 
 
-def test_an_orchestrated_order_whose_execution_ended_is_carried_on_and_completed(
+def accepted_after_its_execution_ended(
     api: OrdersApi, local_cloud: Any, chalice_deployment: dict[str, Any]
-) -> None:
-    # GIVEN an orchestrated order whose execution ended while it waited for the restaurant
+) -> tuple[str, str] | None:
+    """An orchestrated order whose execution was stopped while it waited for the restaurant,
+    then accepted: its id and execution. None if its deadline passed first (a busy machine),
+    which leaves the deadline's cancellation, not an acceptance, to carry out."""
     order_id = api.place(an_order("orchestration"))
     api.wait_for(order_id, "RESTAURANT_NOTIFIED")
     sfn = local_cloud.client("stepfunctions")
@@ -111,8 +113,31 @@ def test_an_orchestrated_order_whose_execution_ended_is_carried_on_and_completed
         20,
         f"execution {order_id} ended",
     )
-    # AND the restaurant accepts it: the answer is recorded, though no state waits for it
-    assert api.act(order_id, "accept").status == 202
+    # The answer is recorded, though no state waits for it
+    answer = api.act(order_id, "accept")
+    if answer.status == 409 and answer.body.get("code") == "decision_taken":
+        placed = occurred(api.order(order_id), "order_placed")
+        deadline = placed + timedelta(seconds=LOCAL.restaurant_deadline_seconds)
+        assert datetime.now(UTC) >= deadline, answer  # taken by anything but the deadline: a bug
+        return None
+    assert answer.status == 202, answer
+    return order_id, execution
+
+
+def test_an_orchestrated_order_whose_execution_ended_is_carried_on_and_completed(
+    api: OrdersApi, local_cloud: Any, chalice_deployment: dict[str, Any]
+) -> None:
+    # GIVEN an orchestrated order whose execution ended while it waited for the restaurant
+    # AND the restaurant accepts it before its deadline (tried again with a new order if the
+    # machine was so busy that the deadline came first)
+    given = None
+    for _ in range(3):
+        given = accepted_after_its_execution_ended(api, local_cloud, chalice_deployment)
+        if given is not None:
+            break
+    assert given is not None, "the deadline came before the acceptance three times in a row"
+    order_id, execution = given
+    sfn = local_cloud.client("stepfunctions")
     # WHEN the sweeper runs past the order's deadline (the restaurant's)
     placed = occurred(api.order(order_id), "order_placed")
     wait_until(placed + timedelta(seconds=LOCAL.restaurant_deadline_seconds))
