@@ -29,7 +29,7 @@ SUMMARY = re.compile(
     r"duplicate_effects=(?P<duplicate_effects>\d+) dead_lettered=(?P<dead_lettered>\d+) "
     r"stuck=(?P<stuck>\d+)"
 )
-pytestmark = [pytest.mark.e2e, SCENARIOS]
+pytestmark = [pytest.mark.e2e, SCENARIOS, pytest.mark.late]
 # What the tool prints once it turned every fault off again.
 FAULTS_OFF = "; faults off"
 FAULTS_SEEN = re.compile(r"faults seen: injected=(\d+) storage_throttled=(\d+)")
