@@ -47,8 +47,8 @@ def once_per_run(name: str, make: Callable[[], dict[str, Any]]) -> dict[str, Any
 
 
 # Turns on the local cloud. Every local-cloud test holds a shared turn while it runs; a test (or
-# the part of one) that changes what the others would see (injected faults, throttling, a queue
-# taken off its topic) takes the exclusive turn: it waits until the tests running have ended and
+# the part of one) that changes what the others would see (the fault run's DynamoDB throttling)
+# takes the exclusive turn: it waits until the tests running have ended and
 # no other starts meanwhile (the gate: once an exclusive turn holds it, new turns wait there).
 _shared_turn: IO[str] | None = None  # this process's, while a test holds it (one at a time)
 

@@ -40,7 +40,7 @@ def test_no_order_is_lost_doubled_or_stuck_under_faults(
 ) -> None:
     # The storage faults are the whole local cloud's: the session's background work (the SAM
     # stack and its dead-lettered order, which sam_deployment waits for) is over first, and no
-    # other local-cloud test runs while the faults are on (the drain after it is ours alone).
+    # other local-cloud test runs while the faults are on (the drain after it shares the cloud).
     command = [sys.executable, "-m", "tools.fault_run", "--orders", str(ORDERS_PER_FLOW)]
     command += ["--flow", "both", "--step-fault-rate", "0.1", "--storage-fault-rate", "0.3"]
     command += ["--no-deploy"]  # the session deployed the stage
