@@ -17,7 +17,13 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.dynamodb_orders import INDEXES, DynamoDbOrderRepository
+from chalicelib.adapters.dynamodb_orders import (
+    INDEXES,
+    UNSHARDED_WAITING,
+    WAITING_SHARDS,
+    DynamoDbOrderRepository,
+    waiting_shard,
+)
 from chalicelib.adapters.sns_events import SnsEventPublisher
 from chalicelib.adapters.sns_notifier import SnsNotifier
 from chalicelib.adapters.ssm_flow_weights import SsmFlowWeights
@@ -122,6 +128,37 @@ def test_waiting_orders_are_listed_by_deadline_until_they_wait_for_nothing(
         orders.append(order, event, previous)
     # THEN it waits for nothing, and is no longer listed
     assert "o-waits" not in orders.overdue(due + timedelta(days=1), 100)
+
+
+def test_waiting_orders_spread_over_the_shards_and_the_sweeper_finds_every_one(
+    orders: DynamoDbOrderRepository, local_cloud: Any
+) -> None:
+    # GIVEN orders placed one after another (each waits until 20 s after it was placed)
+    placed = [new_order(f"o-shard-{n:02d}") for n in range(30)]
+    for order in placed:
+        orders.add(order)
+    # AND one written before the waiting index had shards (its one key value), due earlier
+    orders.add(new_order("o-legacy"))
+    local_cloud.client("dynamodb").update_item(
+        TableName=orders._table,
+        Key={"pk": {"S": "o-legacy"}, "sk": {"S": "ORDER"}},
+        UpdateExpression="SET waiting = :one, due_at = :earlier",
+        ExpressionAttributeValues={
+            ":one": {"S": UNSHARDED_WAITING},
+            ":earlier": {"S": "2025-12-31T00:00:00.000+00:00"},
+        },
+    )
+    # THEN their index keys are spread over the shards, not one hot value
+    shards = {waiting_shard(order.order_id) for order in placed}
+    assert len(shards) > WAITING_SHARDS // 2, shards
+    # AND the sweeper's query finds every one of them, the old one too, most overdue first
+    later = datetime(2100, 1, 1, tzinfo=UTC)
+    found = orders.overdue(later, 100)
+    assert set(found) == {order.order_id for order in placed} | {"o-legacy"}
+    assert found[0] == "o-legacy"
+    # AND at most the limit, the most overdue of all the shards first
+    first = orders.overdue(later, 5)
+    assert len(first) == 5 and first[0] == "o-legacy" and set(first) <= set(found)
 
 
 def test_rescheduling_a_changed_order_leaves_its_newer_deadline(
