@@ -16,6 +16,7 @@ from chalicelib import settings, tracing
 from chalicelib.adapters.dynamodb_orders import DynamoDbOrderRepository
 from chalicelib.adapters.dynamodb_vouchers import DynamoDbVoucherRepository
 from chalicelib.adapters.jwt_tokens import JwksUrlKeys, JwtVerifier, SsmJwksKeys
+from chalicelib.adapters.kept_flow_history import KeptFlowHistory
 from chalicelib.adapters.sns_events import SnsEventPublisher
 from chalicelib.adapters.sns_notifier import SnsNotifier
 from chalicelib.adapters.ssm_flow_weights import SsmFlowWeights
@@ -128,11 +129,15 @@ class Dependencies:
 
     @cached_property
     def workflow(self) -> Workflow:
-        return StepFunctionsWorkflow(
+        step_functions = StepFunctionsWorkflow(
             settings.required(settings.ORDER_FLOW_STATE_MACHINE),
             self.client("stepfunctions"),
             restaurant_deadline_seconds=settings.seconds(settings.RESTAURANT_DEADLINE),
             delivery_deadline_seconds=settings.seconds(settings.DELIVERY_DEADLINE),
+        )
+        # Timelines read an execution's history from Step Functions as seldom as they can.
+        return KeptFlowHistory(
+            step_functions, settings.required(settings.ORDERS_TABLE), self.client("dynamodb")
         )
 
     @cached_property

@@ -90,6 +90,32 @@ STANDARD = Timeout(aws=30, local=10)
 # end-to-end tests took 1.8 s.
 QUEUE_CONSUMER = Timeout(aws=30, local=5)
 MEMORY_MB = 256
+
+
+@dataclass(frozen=True)
+class Reserved:
+    """Concurrent executions set aside for the function, in AWS and on the local cloud: no
+    other function can take them (a flood of API requests cannot throttle it), and it can use
+    no more (docs/scaling.md, "Reserved concurrency", says why each number)."""
+
+    aws: int
+    local: int
+
+    def executions(self, local: bool) -> int:
+        return self.local if local else self.aws
+
+
+# A workflow task runs once per order: at the orchestration's ceiling (Step Functions'
+# SendTaskSuccess, about 250 orders/s) and 100 ms a run, 25 at once. On the local cloud every
+# deployment (two stages, two paths each) shares one account of 1,000, of which 100 must stay
+# unreserved; 20 still outnumbers the 2 cores' busiest run (make benchmark's 32 customers).
+WORKFLOW_TASK = Reserved(aws=25, local=20)
+# A queue's consumer: 50 at 100 ms a message is 500 orders/s of choreography.
+QUEUE_CONSUMER_EXECUTIONS = Reserved(aws=50, local=10)
+# The relay runs one batch per stream shard at a time; a table's stream has a few shards.
+RELAY_EXECUTIONS = Reserved(aws=10, local=2)
+# One sweep at a time (two would race on the same orders), and always room for it.
+SWEEPER_EXECUTIONS = Reserved(aws=1, local=1)
 # Every minute the sweeper resumes or ends the orders waiting past their deadline.
 SWEEP = Every(minutes=1)
 
@@ -103,6 +129,9 @@ class Function:
     handler: Callable[..., Any] | None = None
     timeout: Timeout = STANDARD
     memory_mb: int = MEMORY_MB
+    # None only for the REST API: it takes what is left of the account's pool, and the stage's
+    # API throttling (deploy/stages.json) bounds how much that is.
+    reserved: Reserved | None = None
 
     @property
     def name(self) -> str:
@@ -117,17 +146,24 @@ class Function:
 
 FUNCTIONS: tuple[Function, ...] = (
     Function(RestApi()),
-    *(Function(StateMachineTask(p), task.handler) for p, task in orchestration.TASKS.items()),
     *(
-        Function(SqsQueue(subscription), handler, QUEUE_CONSUMER)
+        Function(StateMachineTask(p), task.handler, reserved=WORKFLOW_TASK)
+        for p, task in orchestration.TASKS.items()
+    ),
+    *(
+        Function(
+            SqsQueue(subscription), handler, QUEUE_CONSUMER, reserved=QUEUE_CONSUMER_EXECUTIONS
+        )
         for subscription, handler in choreography.HANDLERS.items()
     ),
     # A new mapping starts from the oldest record the stream keeps (24 hours): events recorded
     # while the relay was being (re)deployed are relayed, not skipped.
     Function(
-        OrdersStream(batch_size=100, starting_position="TRIM_HORIZON"), relay.relay_recorded_events
+        OrdersStream(batch_size=100, starting_position="TRIM_HORIZON"),
+        relay.relay_recorded_events,
+        reserved=RELAY_EXECUTIONS,
     ),
-    Function(SWEEP, sweeper.sweeper),
+    Function(SWEEP, sweeper.sweeper, reserved=SWEEPER_EXECUTIONS),
 )
 
 

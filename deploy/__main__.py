@@ -2,7 +2,8 @@
 
 - ``up``: the stage's infrastructure stack (``deploy/template.py``), then
   ``chalice deploy`` with the stack's outputs as the functions' environment and roles
-  (in ``build/chalice/<prefix>/``: ``deploy/chalice_app.py``).
+  (in ``build/chalice/<prefix>/``: ``deploy/chalice_app.py``), then the stage's API throttling
+  on the deployed API stage (``deploy/api_throttling.py``: Chalice has no setting for it).
 - ``sam-up``: the same infrastructure merged into ``chalice package`` output, one stack.
 - ``down`` / ``sam-down``: delete what ``up`` / ``sam-up`` made.
 - ``render``: print the infrastructure template of a path (no cloud needed).
@@ -29,7 +30,15 @@ from chalicelib import settings
 from chalicelib.adapters import dynamodb_orders
 from chalicelib.functions import FUNCTIONS
 from chalicelib.subscriptions import SUBSCRIPTIONS
-from deploy import chalice_app, cloudformation, event_sources, package, table_indexes, template
+from deploy import (
+    api_throttling,
+    chalice_app,
+    cloudformation,
+    event_sources,
+    package,
+    table_indexes,
+    template,
+)
 from deploy.stages import BUILD, PROJECT, Deployment, DeployPath, aws_environment, load_stage
 
 
@@ -54,6 +63,9 @@ def up(deployment: Deployment, session: Any, env: dict[str, str]) -> dict[str, A
     ran = chalice_app.deploy_if_changed(deployment, env, lambda_client, apigateway)
     progress(began, "chalice deploy done" if ran else "chalice deploy: nothing changed")
     app = chalice_app.deployed(deployment)
+    throttling = deployment.stage.api_throttling
+    if api_throttling.apply(apigateway, app.rest_api_id, chalice_app.API_STAGE, throttling):
+        progress(began, f"API stage throttled at {throttling}")
     handlers = [app.function_arns[f.name] for f in FUNCTIONS if f.reads_batches]
     if event_sources.report_batch_item_failures(lambda_client, handlers, ran):
         progress(began, "SQS and stream mappings report partial batch failures")

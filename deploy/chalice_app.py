@@ -2,9 +2,10 @@
 
 The tracked ``.chalice/config.json`` holds only what a person writes. The rendered project
 links the app's sources and holds its own ``.chalice/config.json``: the written one plus, for
-the stage, each declared function's timeout and memory (``chalicelib/functions.py``) and, on the
-``chalice deploy`` path, what the infrastructure stack gave (the functions' environment and
-roles). What Chalice records of a deploy (``.chalice/deployed/``) stays there too.
+the stage, each declared function's timeout, memory and reserved concurrency
+(``chalicelib/functions.py``) and, on the ``chalice deploy`` path, what the infrastructure
+stack gave (the functions' environment and roles). What Chalice records of a deploy
+(``.chalice/deployed/``) stays there too.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ BOTOCORE_DATA = Path(__file__).with_name("botocore_data")
 # megabyte of it (locally about 1.5 s a function for boto3's 18 MB, which the runtime has).
 APP_SOURCES = ["app.py", "chalicelib", "vendor"]
 # Chalice imports the app to package it: no bytecode from that into chalicelib/ (and the zip).
+# The API Gateway stage Chalice deploys the routes to (the written config's api_gateway_stage).
+API_STAGE = json.loads(CHALICE_CONFIG.read_text())["api_gateway_stage"]
 CHALICE_ENVIRONMENT = {"AWS_DATA_PATH": str(BOTOCORE_DATA), "PYTHONDONTWRITEBYTECODE": "1"}
 
 
@@ -73,6 +76,13 @@ def chalice_config(deployment: Deployment, stack_outputs: dict[str, str] | None)
             "lambda_timeout": function.timeout.seconds(local),
             "lambda_memory_size": function.memory_mb,
         }
+        # Chalice sets it on `chalice deploy` and writes ReservedConcurrentExecutions on
+        # `chalice package`: both paths reserve the same.
+        | (
+            {}
+            if function.reserved is None
+            else {"reserved_concurrency": function.reserved.executions(local)}
+        )
         for function in FUNCTIONS
     }
     stage: dict[str, Any] = {"lambda_functions": functions}

@@ -58,6 +58,35 @@ class StageAuth:
 
 
 @dataclass(frozen=True)
+class ApiThrottling:
+    """API Gateway's throttling of every route of the stage: requests over it are answered
+    ``429`` at the door, before any function runs (so a flood cannot take the functions'
+    concurrency). The local cloud keeps the setting but does not enforce it."""
+
+    rate_per_second: int  # steady requests per second
+    burst: int  # requests at once above the steady rate
+
+    @classmethod
+    def parse(cls, stage_name: str, declared: dict[str, Any]) -> ApiThrottling:
+        if "api_throttling" not in declared:
+            raise SystemExit(
+                f"stage {stage_name}: api_throttling (rate_per_second, burst) is missing in "
+                f"{STAGES_FILE.name}"
+            )
+        throttling = declared["api_throttling"]
+        try:
+            parsed = cls(int(throttling["rate_per_second"]), int(throttling["burst"]))
+        except KeyError as missing:
+            raise SystemExit(
+                f"stage {stage_name}: api_throttling.{missing.args[0]} is missing in "
+                f"{STAGES_FILE.name}"
+            ) from None
+        if parsed.rate_per_second < 1 or parsed.burst < 1:
+            raise SystemExit(f"stage {stage_name}: api_throttling must be positive: {throttling}")
+        return parsed
+
+
+@dataclass(frozen=True)
 class Stage:
     name: str
     target: str  # "local" (the local cloud) or "aws"
@@ -67,6 +96,7 @@ class Stage:
     # Receives before a message is dead-lettered (at least MIN_RECEIVES_BEFORE_DEAD_LETTER).
     max_receive_count: int
     auth: StageAuth
+    api_throttling: ApiThrottling
     # Local stages only: the SQS event source mappings' batching window. In the local
     # cloud it makes the poller long-poll (a message is handed over at once); in AWS a
     # window delays batches to fill them, so AWS stages leave it out.
@@ -124,6 +154,7 @@ def load_stage(name: str) -> Stage:
         delivery_deadline_seconds=int(declared["delivery_deadline_seconds"]),
         max_receive_count=int(declared["max_receive_count"]),
         auth=StageAuth.parse(name, declared["auth"]),
+        api_throttling=ApiThrottling.parse(name, declared),
         sqs_batching_window_seconds=declared.get("local_tuning", {}).get(
             "sqs_maximum_batching_window_seconds"
         ),

@@ -24,6 +24,7 @@ from chalicelib.adapters import dynamodb_orders
 from chalicelib.application import APP_NAME
 from chalicelib.functions import API_HANDLER, Every, OrdersStream, SqsQueue, StateMachineTask
 from chalicelib.subscriptions import SUBSCRIPTIONS, Subscription
+from deploy import api_throttling
 from deploy.stages import ASL, Deployment
 from localdev import dev_issuer, faults
 
@@ -917,11 +918,16 @@ def render(deployment: Deployment) -> Json:
 
 def function_overrides(deployment: Deployment) -> Json:
     """For the SAM path: what ``chalice package`` does not know of each declared function: its
-    name, role and environment in this stack, this stack's stream, and partial batch responses."""
+    name, role and environment in this stack, this stack's stream, and partial batch responses;
+    and of the REST API its tracing and the stage's throttling."""
     environment = function_environment(deployment)
     # `chalice deploy` turns X-Ray tracing on for the API stage (config "xray": true);
     # `chalice package` leaves it out of the SAM API, so it is set here.
-    overrides: Json = {"RestAPI": {"Properties": {"TracingEnabled": True}}}
+    # Chalice has no API throttling setting: the stage's is added here.
+    throttling = api_throttling.method_settings(deployment.stage.api_throttling)
+    overrides: Json = {
+        "RestAPI": {"Properties": {"TracingEnabled": True, "MethodSettings": throttling}}
+    }
     for function in functions.FUNCTIONS:
         function_id = logical_id(function.name)
         override: Json = {

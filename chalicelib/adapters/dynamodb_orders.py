@@ -12,9 +12,12 @@ Two sparse indexes over the order items list each party's orders, newest first:
 ``by-customer`` (customer_id, placed_at) and ``by-restaurant`` (restaurant_id, placed_at).
 A third, ``waiting`` (waiting, due_at), lists the orders still waiting by their deadline,
 for the sweeper: every write of an order item stores ``due_at`` as the domain computes it
-(``chalicelib/orders/deadlines.py``) with ``waiting`` (one constant value), and removes both
-when the order waits for nothing. One partition: fine for the orders in flight at once
-here; shard the constant (``WAITING#0..n``) if writes to it ever approach its limit.
+(``chalicelib/orders/deadlines.py``) with ``waiting``, and removes both when the order waits
+for nothing. ``waiting`` is one of ``WAITING_SHARDS`` values chosen by a hash of the order id
+(``WAITING#0``..), so that the index's writes spread over as many partitions instead of one
+(a partition takes 1,000 writes a second), and the sweeper queries each. Orders written
+before the shards keep the one value they had (``WAITING``) until their next write: the
+sweeper queries it too.
 
 Every change writes the order and its event in one transaction whose condition is
 the version and status we read, so a late or duplicate message can never move an
@@ -59,7 +62,10 @@ INDEXES = {
 WAITING_INDEX = "waiting"
 # The event item's attribute with what the event tells people (read by the relay).
 TELLINGS = "tellings"
-WAITING = "WAITING"
+# The index key's values: WAITING#0 .. WAITING#<n-1>, by a hash of the order id; and the one
+# value of the orders written before there were shards, which the sweeper still reads.
+WAITING_SHARDS = 10
+UNSHARDED_WAITING = "WAITING"
 PARTY_INDEX = {Role.CUSTOMER: "by-customer", Role.RESTAURANT: "by-restaurant"}
 KEY_SK = "KEY"
 # A racing placement with the same key may still be committing when ours is refused.
@@ -202,7 +208,7 @@ class DynamoDbOrderRepository(OrderRepository):
         due = due_at(order, self._deadlines)
         if due is not None:
             update += ", waiting = :waiting, due_at = :due_at"
-            values |= _due_values(due)
+            values |= _due_values(due, order.order_id)
         if Decision.of(event) is not None and order.decision is not None:
             # A decision event: the first decision, or the one recorded before it (orchestration).
             update += ", decision = :decision" + _reason_update(order.decision)
@@ -256,15 +262,18 @@ class DynamoDbOrderRepository(OrderRepository):
             raise
 
     def overdue(self, now: datetime, limit: int) -> list[str]:
-        page = self._client.query(
-            TableName=self._table,
-            IndexName=WAITING_INDEX,
-            KeyConditionExpression="waiting = :waiting AND due_at <= :due_at",
-            ExpressionAttributeValues=_due_values(now),
-            ProjectionExpression="pk",
-            Limit=limit,
-        )
-        return [item["pk"]["S"] for item in page["Items"]]
+        due: list[tuple[str, str]] = []  # (due_at, order id) of every shard's most overdue
+        for waiting in [*waiting_shards(), UNSHARDED_WAITING]:
+            page = self._client.query(
+                TableName=self._table,
+                IndexName=WAITING_INDEX,
+                KeyConditionExpression="waiting = :waiting AND due_at <= :due_at",
+                ExpressionAttributeValues={":waiting": {"S": waiting}, ":due_at": {"S": _at(now)}},
+                ProjectionExpression="pk, due_at",
+                Limit=limit,
+            )
+            due += [(item["due_at"]["S"], item["pk"]["S"]) for item in page["Items"]]
+        return [order_id for _, order_id in sorted(due)[:limit]]
 
     def reschedule(self, order: Order) -> None:
         due = due_at(order, self._deadlines)
@@ -273,7 +282,7 @@ class DynamoDbOrderRepository(OrderRepository):
             update = "REMOVE waiting, due_at"
         else:
             update = "SET waiting = :waiting, due_at = :due_at"
-            values |= _due_values(due)
+            values |= _due_values(due, order.order_id)
         try:
             self._client.update_item(
                 TableName=self._table,
@@ -322,7 +331,8 @@ class DynamoDbOrderRepository(OrderRepository):
         due = due_at(order, self._deadlines)
         if due is None:
             return {}
-        return {name.removeprefix(":"): value for name, value in _due_values(due).items()}
+        values = _due_values(due, order.order_id)
+        return {name.removeprefix(":"): value for name, value in values.items()}
 
     def _event_put(self, order: Order, version: int, event: Event) -> dict[str, Any]:
         item = {
@@ -362,10 +372,24 @@ def _decision_values(decision: Decision) -> dict[str, Any]:
     return values | ({":reason": {"S": decision.reason}} if decision.reason else {})
 
 
-def _due_values(due: datetime) -> dict[str, Any]:
-    """``:waiting`` and ``:due_at``: UTC ISO times with milliseconds sort as they compare."""
-    at = due.astimezone(UTC).isoformat(timespec="milliseconds")
-    return {":waiting": {"S": WAITING}, ":due_at": {"S": at}}
+def waiting_shard(order_id: str) -> str:
+    """The order's value of the ``waiting`` index key: the same for every write of the order."""
+    digest = hashlib.sha256(order_id.encode()).digest()
+    return f"{UNSHARDED_WAITING}#{int.from_bytes(digest[:4], 'big') % WAITING_SHARDS}"
+
+
+def waiting_shards() -> list[str]:
+    return [f"{UNSHARDED_WAITING}#{shard}" for shard in range(WAITING_SHARDS)]
+
+
+def _due_values(due: datetime, order_id: str) -> dict[str, Any]:
+    """``:waiting``, the order's shard, and ``:due_at``."""
+    return {":waiting": {"S": waiting_shard(order_id)}, ":due_at": {"S": _at(due)}}
+
+
+def _at(moment: datetime) -> str:
+    """UTC ISO times with milliseconds sort as they compare."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 def _key_pk(customer_id: str, idempotency_key: str) -> str:

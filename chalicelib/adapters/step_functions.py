@@ -10,7 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.orders.errors import DependencyUnavailableError, WorkflowNotWaitingError
 from chalicelib.orders.model import Order
-from chalicelib.orders.timeline import StateTransition
+from chalicelib.orders.timeline import EXECUTION_STARTED, StateTransition
 from chalicelib.ports import Workflow
 from chalicelib.tracing import onward_trace_header
 
@@ -120,7 +120,7 @@ def _transition(event: dict[str, Any]) -> StateTransition | None:
     elif kind.endswith("StateExited"):
         step = f"{event['stateExitedEventDetails']['name']} exited"
     elif kind == "ExecutionStarted":
-        step = "execution started"
+        step = EXECUTION_STARTED
     elif kind in EXECUTION_ENDS:
         step = "execution " + kind.removeprefix("Execution").lower().replace(
             "timedout", "timed out"

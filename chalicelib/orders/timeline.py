@@ -18,12 +18,21 @@ STATE_MACHINE = "order-flow state machine"
 API = "orders API"
 
 
+EXECUTION_STARTED = "execution started"
+
+
 @dataclass(frozen=True)
 class StateTransition:
     """One entry of a workflow's history: a state entered or exited, the execution started..."""
 
     at: datetime
     step: str  # e.g. "NotifyRestaurant entered", "execution succeeded"
+
+    @property
+    def ends_execution(self) -> bool:
+        """The execution's last entry (succeeded, failed, timed out, aborted): after it the
+        history never changes."""
+        return self.step.startswith("execution ") and self.step != EXECUTION_STARTED
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,14 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.dynamodb_orders import INDEXES, DynamoDbOrderRepository
+from chalicelib.adapters.dynamodb_orders import (
+    INDEXES,
+    UNSHARDED_WAITING,
+    WAITING_SHARDS,
+    DynamoDbOrderRepository,
+    waiting_shard,
+)
+from chalicelib.adapters.kept_flow_history import RUNNING_MAX_AGE_SECONDS, KeptFlowHistory
 from chalicelib.adapters.sns_events import SnsEventPublisher
 from chalicelib.adapters.sns_notifier import SnsNotifier
 from chalicelib.adapters.ssm_flow_weights import SsmFlowWeights
@@ -34,10 +41,12 @@ from chalicelib.orders.errors import (
 from chalicelib.orders.events import Event, EventType
 from chalicelib.orders.flow_choice import FlowWeights, InvalidFlowWeightsError
 from chalicelib.orders.model import Flow, LineItem, Order, OrderStatus
+from chalicelib.orders.timeline import StateTransition
 from chalicelib.settings import ConfigurationError
 from deploy import template
 from localdev.orders_api import eventually
 from tests.localcloud.cloud_helpers import unique_name
+from tests.unit.fakes import FakeWorkflow
 
 pytestmark = pytest.mark.localcloud
 RECORDER = "integration_test"
@@ -122,6 +131,37 @@ def test_waiting_orders_are_listed_by_deadline_until_they_wait_for_nothing(
         orders.append(order, event, previous)
     # THEN it waits for nothing, and is no longer listed
     assert "o-waits" not in orders.overdue(due + timedelta(days=1), 100)
+
+
+def test_waiting_orders_spread_over_the_shards_and_the_sweeper_finds_every_one(
+    orders: DynamoDbOrderRepository, local_cloud: Any
+) -> None:
+    # GIVEN orders placed one after another (each waits until 20 s after it was placed)
+    placed = [new_order(f"o-shard-{n:02d}") for n in range(30)]
+    for order in placed:
+        orders.add(order)
+    # AND one written before the waiting index had shards (its one key value), due earlier
+    orders.add(new_order("o-legacy"))
+    local_cloud.client("dynamodb").update_item(
+        TableName=orders._table,
+        Key={"pk": {"S": "o-legacy"}, "sk": {"S": "ORDER"}},
+        UpdateExpression="SET waiting = :one, due_at = :earlier",
+        ExpressionAttributeValues={
+            ":one": {"S": UNSHARDED_WAITING},
+            ":earlier": {"S": "2025-12-31T00:00:00.000+00:00"},
+        },
+    )
+    # THEN their index keys are spread over the shards, not one hot value
+    shards = {waiting_shard(order.order_id) for order in placed}
+    assert len(shards) > WAITING_SHARDS // 2, shards
+    # AND the sweeper's query finds every one of them, the old one too, most overdue first
+    later = datetime(2100, 1, 1, tzinfo=UTC)
+    found = orders.overdue(later, 100)
+    assert set(found) == {order.order_id for order in placed} | {"o-legacy"}
+    assert found[0] == "o-legacy"
+    # AND at most the limit, the most overdue of all the shards first
+    first = orders.overdue(later, 5)
+    assert len(first) == 5 and first[0] == "o-legacy" and set(first) <= set(found)
 
 
 def test_rescheduling_a_changed_order_leaves_its_newer_deadline(
@@ -414,3 +454,60 @@ def test_a_change_of_the_flow_weights_is_seen_once_the_cached_value_is_old(
     assert eventually(
         lambda: weights.current().choose("o-1") is Flow.ORCHESTRATION, 5, "the new weights"
     )
+
+
+class CountedWorkflow(FakeWorkflow):
+    """A workflow whose history reads are counted (each is a GetExecutionHistory in AWS)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def transitions(self, order_id: str) -> list[StateTransition]:
+        self.reads += 1
+        return super().transitions(order_id)
+
+
+def test_an_ended_executions_history_is_read_from_step_functions_once(
+    orders: DynamoDbOrderRepository, local_cloud: Any
+) -> None:
+    # GIVEN an execution that ended, its history kept in the orders table on the first read
+    inner = CountedWorkflow()
+    started = datetime(2026, 1, 1, tzinfo=UTC)
+    inner.history["o-ended"] = [
+        StateTransition(started, "execution started"),
+        StateTransition(started + timedelta(seconds=1), "execution succeeded"),
+    ]
+    dynamodb = local_cloud.client("dynamodb")
+    workflow = KeptFlowHistory(inner, orders._table, dynamodb)
+    first = workflow.transitions("o-ended")
+    # WHEN the timeline is read again, by this container or a fresh one
+    again = workflow.transitions("o-ended")
+    fresh = KeptFlowHistory(inner, orders._table, dynamodb).transitions("o-ended")
+    # THEN the same transitions, and Step Functions was asked once
+    assert first == again == fresh == inner.history["o-ended"]
+    assert inner.reads == 1
+
+
+def test_a_running_executions_history_is_read_again_once_it_may_have_changed(
+    orders: DynamoDbOrderRepository, local_cloud: Any
+) -> None:
+    # GIVEN a running execution (no end yet)
+    inner = CountedWorkflow()
+    started = datetime(2026, 1, 1, tzinfo=UTC)
+    inner.history["o-runs"] = [StateTransition(started, "execution started")]
+    workflow = KeptFlowHistory(inner, orders._table, local_cloud.client("dynamodb"))
+    # WHEN its timeline is read twice at once: one read of Step Functions
+    workflow.transitions("o-runs")
+    workflow.transitions("o-runs")
+    assert inner.reads == 1
+    # AND once the container's copy is old enough to be stale, it is read again (and is not
+    # kept: it may still change)
+    inner.history["o-runs"].append(StateTransition(started, "NotifyRestaurant entered"))
+    eventually(
+        lambda: len(workflow.transitions("o-runs")) == 2,
+        RUNNING_MAX_AGE_SECONDS * 5,
+        "the running execution's history is read again",
+        every=RUNNING_MAX_AGE_SECONDS / 2,
+    )
+    assert inner.reads >= 2

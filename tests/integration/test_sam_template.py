@@ -121,6 +121,8 @@ def test_every_sam_function_uses_the_declared_role_environment_name_and_settings
         declared = declared_function(name)
         assert properties["Timeout"] == declared.timeout.seconds(LOCAL.is_local)
         assert properties["MemorySize"] == declared.memory_mb
+        reserved = declared.reserved.executions(LOCAL.is_local) if declared.reserved else None
+        assert properties.get("ReservedConcurrentExecutions") == reserved
 
 
 def test_the_state_machine_is_the_one_asl_file_with_every_task_substituted(
@@ -192,6 +194,21 @@ def test_an_aws_stage_packages_from_a_fresh_checkout_with_only_the_declared_role
     ]
     assert len(sqs) == len(SUBSCRIPTIONS)
     assert all(not e["Properties"].get("MaximumBatchingWindowInSeconds") for e in sqs)
+    # AND its API is throttled at the stage's rate, and the functions reserve AWS's numbers
+    assert built["Resources"]["RestAPI"]["Properties"]["MethodSettings"] == [
+        {
+            "ResourcePath": "/*",
+            "HttpMethod": "*",
+            "ThrottlingRateLimit": dev.stage.api_throttling.rate_per_second,
+            "ThrottlingBurstLimit": dev.stage.api_throttling.burst,
+        }
+    ]
+    for name in template.FUNCTIONS:
+        declared = declared_function(name).reserved
+        reserved = built["Resources"][template.logical_id(name)]["Properties"].get(
+            "ReservedConcurrentExecutions"
+        )
+        assert reserved == (declared.aws if declared else None), name
     # AND the code holds the app and the functions' libraries (tests/unit/test_packaging.py), not
     # what the Lambda runtime brings (botocore), no part they leave out, no bytecode cache
     with zipfile.ZipFile(out / "deployment.zip") as code:
@@ -291,6 +308,15 @@ def test_tables_have_recovery_and_deletion_protection_on_aws_stages_only(
 def test_the_sam_api_is_traced_like_the_one_chalice_deploys(sam_template: dict[str, Any]) -> None:
     # `chalice deploy` enables X-Ray on the API stage; `chalice package` needs the override.
     assert sam_template["Resources"]["RestAPI"]["Properties"]["TracingEnabled"] is True
+
+
+def test_the_sam_api_is_throttled_as_its_stage_says(sam_template: dict[str, Any]) -> None:
+    # Every route of the stage: requests over the rate are answered 429 before a function runs.
+    (setting,) = sam_template["Resources"]["RestAPI"]["Properties"]["MethodSettings"]
+    assert (setting["ResourcePath"], setting["HttpMethod"]) == ("/*", "*")
+    throttling = LOCAL.api_throttling
+    assert setting["ThrottlingRateLimit"] == throttling.rate_per_second
+    assert setting["ThrottlingBurstLimit"] == throttling.burst
 
 
 def test_functions_may_use_the_key_only_through_the_services_they_call() -> None:

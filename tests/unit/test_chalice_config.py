@@ -24,6 +24,7 @@ RENDERED_KEYS = {
     "lambda_functions",
     "lambda_timeout",
     "lambda_memory_size",
+    "reserved_concurrency",
 }
 
 
@@ -74,6 +75,9 @@ def test_chalice_reads_each_functions_role_environment_and_settings_from_the_ren
         assert config.environment_variables == environment
         assert config.lambda_timeout == function.timeout.seconds(deployment.stage.is_local)
         assert config.lambda_memory_size == function.memory_mb
+        local = deployment.stage.is_local
+        reserved = None if function.reserved is None else function.reserved.executions(local)
+        assert config.reserved_concurrency == reserved
         # AND what the person wrote
         assert (config.app_name, config.api_gateway_stage) == ("orders", "api")
         assert config.manage_iam_role is False
