@@ -49,11 +49,27 @@ class SqsQueue:
 
 
 @dataclass(frozen=True)
+class RetryBounds:
+    """How long the stream retries a failing record before it gives it up to the on-failure
+    dead-letter queue (and moves on): retries after the first attempt, and the record's age."""
+
+    retry_attempts: int
+    record_age_seconds: int
+
+
+@dataclass(frozen=True)
 class OrdersStream:
-    """Batches of the orders table's stream; a failed record holds back the ones after it."""
+    """Batches of the orders table's stream; a failed record holds back the later records of
+    its order, is retried within its bounds (in AWS and on the local cloud), then goes to the
+    relay's dead-letter queue while the shard moves on."""
 
     batch_size: int
     starting_position: str
+    aws_bounds: RetryBounds
+    local_bounds: RetryBounds
+
+    def bounds(self, local: bool) -> RetryBounds:
+        return self.local_bounds if local else self.aws_bounds
 
 
 @dataclass(frozen=True)
@@ -158,8 +174,16 @@ FUNCTIONS: tuple[Function, ...] = (
     ),
     # A new mapping starts from the oldest record the stream keeps (24 hours): events recorded
     # while the relay was being (re)deployed are relayed, not skipped.
+    # A record that keeps failing is given up after its bounds, well inside the stream's 24
+    # hours, so that `tools.redrive` can still read it back; locally within seconds (Lambda's
+    # smallest record age is a minute; the local cloud does not enforce it).
     Function(
-        OrdersStream(batch_size=100, starting_position="TRIM_HORIZON"),
+        OrdersStream(
+            batch_size=100,
+            starting_position="TRIM_HORIZON",
+            aws_bounds=RetryBounds(retry_attempts=10, record_age_seconds=3600),
+            local_bounds=RetryBounds(retry_attempts=4, record_age_seconds=60),
+        ),
         relay.relay_recorded_events,
         reserved=RELAY_EXECUTIONS,
     ),

@@ -67,8 +67,13 @@ def up(deployment: Deployment, session: Any, env: dict[str, str]) -> dict[str, A
     if api_throttling.apply(apigateway, app.rest_api_id, chalice_app.API_STAGE, throttling):
         progress(began, f"API stage throttled at {throttling}")
     handlers = [app.function_arns[f.name] for f in FUNCTIONS if f.reads_batches]
-    if event_sources.report_batch_item_failures(lambda_client, handlers, ran):
-        progress(began, "SQS and stream mappings report partial batch failures")
+    stream_settings = template.relay_stream_bounds(deployment) | {
+        "DestinationConfig": {
+            "OnFailure": {"Destination": stack_outputs[template.RELAY_DEAD_LETTERS_ARN]}
+        }
+    }
+    if event_sources.report_batch_item_failures(lambda_client, handlers, ran, stream_settings):
+        progress(began, "SQS and stream mappings report partial batch failures; stream bounded")
     return _result(deployment, stack_outputs, app.rest_api_id, app.rest_api_url, env) | {
         "deployed_with": "CloudFormation stack + chalice deploy",
         "functions": app.function_arns,

@@ -1,16 +1,22 @@
-"""Partial batch responses on the SQS and DynamoDB stream mappings of ``chalice deploy`` (it has
-no option for it)."""
+"""Partial batch responses on the SQS and DynamoDB stream mappings of ``chalice deploy``, and the
+stream mapping's retry bounds and on-failure destination (it has no option for either)."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
+PARTIAL = {"FunctionResponseTypes": ["ReportBatchItemFailures"]}
+
 
 def report_batch_item_failures(
-    lambda_client: Any, function_arns: list[str], just_deployed: bool
+    lambda_client: Any,
+    function_arns: list[str],
+    just_deployed: bool,
+    stream_settings: dict[str, Any],
 ) -> int:
-    """Turn on partial batch responses for every SQS and stream mapping of these functions.
+    """Turn on partial batch responses for every SQS and stream mapping of these functions, and
+    give the stream mappings ``stream_settings`` (as UpdateEventSourceMapping takes them).
 
     The mapping is disabled while its response type changes, then enabled again:
     LocalStack replaces the poller on every update (``chalice deploy`` updates
@@ -19,27 +25,29 @@ def report_batch_item_failures(
     """
     if just_deployed:
         time.sleep(2)  # a poller replaced by the deploy records its stop shortly after
-    changing = []
+    changing: list[tuple[str, dict[str, Any]]] = []
     for function_arn in function_arns:
         pages = lambda_client.get_paginator("list_event_source_mappings").paginate(
             FunctionName=function_arn
         )
         for mapping in (m for page in pages for m in page["EventSourceMappings"]):
-            if mapping["EventSourceArn"].split(":")[2] not in {"sqs", "dynamodb"}:
+            service = mapping["EventSourceArn"].split(":")[2]
+            if service not in {"sqs", "dynamodb"}:
                 continue
-            reports = mapping.get("FunctionResponseTypes") == ["ReportBatchItemFailures"]
-            if reports and mapping["State"] == "Enabled":
+            wanted = PARTIAL | (stream_settings if service == "dynamodb" else {})
+            if all(mapping.get(k) == v for k, v in wanted.items()) and (
+                mapping["State"] == "Enabled"
+            ):
                 continue
-            changing.append(mapping["UUID"])
-    for uuid in changing:
+            changing.append((mapping["UUID"], wanted))
+    for uuid, wanted in changing:
         _wait_mapping(lambda_client, uuid, {"Enabled", "Disabled"})
-        lambda_client.update_event_source_mapping(
-            UUID=uuid, FunctionResponseTypes=["ReportBatchItemFailures"], Enabled=False
-        )
-    for uuid in changing:
+        lambda_client.update_event_source_mapping(UUID=uuid, **wanted, Enabled=False)
+    uuids = [uuid for uuid, _ in changing]
+    for uuid in uuids:
         _wait_mapping(lambda_client, uuid, {"Disabled"})
-    _enable_all(lambda_client, changing)
-    return len(changing)
+    _enable_all(lambda_client, uuids)
+    return len(uuids)
 
 
 def _enable_all(lambda_client: Any, uuids: list[str], attempts: int = 3) -> None:

@@ -193,6 +193,11 @@ def read_orders_stream(deployment: Deployment, function: str) -> Statement:
     return _allow([*actions, "dynamodb:ListStreams"], {"Fn::GetAtt": ["OrdersTable", "StreamArn"]})
 
 
+def send_relay_failures(deployment: Deployment, function: str) -> Statement:
+    # The stream's on-failure destination: Lambda sends it as the relay's own role.
+    return _allow(["sqs:SendMessage"], {"Fn::GetAtt": [RELAY_DEAD_LETTERS, "Arn"]})
+
+
 def start_flow(deployment: Deployment, function: str) -> Statement:
     return _allow(["states:StartExecution"], state_machine_arn(deployment))
 
@@ -231,6 +236,7 @@ KEY_USING_SERVICES: dict[Grant, str] = {
     publish_events: "sns",
     notify_people: "sns",
     consume_own_queue: "sqs",
+    send_relay_failures: "sqs",
 }
 
 
@@ -268,7 +274,7 @@ GRANTS: dict[str, list[Grant]] = {
     "restaurant_deadline_checker": [write_orders, consume_own_queue],
     "user_notifier": [write_orders, consume_own_queue],
     "promotions": [read_orders, write_vouchers, consume_own_queue],
-    RELAY: [read_orders_stream, publish_events, notify_people, start_flow],
+    RELAY: [read_orders_stream, publish_events, notify_people, start_flow, send_relay_failures],
     SWEEPER: [write_orders, find_waiting_orders, check_flow_running],
 }
 
@@ -526,6 +532,54 @@ def dead_letter_queue_name(queue_name: str) -> str:
     return f"{queue_name}-dlq"
 
 
+def _dead_letter_queue(queue: str, name: str) -> Json:
+    """A dead-letter queue, encrypted with the data key, TLS only, that keeps messages longest."""
+    return {
+        queue: {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": name,
+                "KmsMasterKeyId": data_key_arn(),
+                # SQS's longest: time to find and fix a cause before its messages expire.
+                "MessageRetentionPeriod": DEAD_LETTER_RETENTION_SECONDS,
+            },
+        },
+        f"{queue}Policy": {
+            "Type": "AWS::SQS::QueuePolicy",
+            "Properties": {
+                "Queues": [{"Ref": queue}],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [_deny_without_tls("sqs:*", {"Fn::GetAtt": [queue, "Arn"]})],
+                },
+            },
+        },
+    }
+
+
+# Where the orders table's stream sends what the relay still failed on after its retries: the
+# position of each such batch in the stream (DDBStreamBatchInfo), not its records.
+RELAY_DEAD_LETTERS = "RelayDeadLetters"
+
+
+def relay_dead_letter_queue_name(deployment: Deployment) -> str:
+    return dead_letter_queue_name(f"{deployment.prefix}-relay")
+
+
+def relay_stream_bounds(deployment: Deployment) -> Json:
+    """The relay's stream mapping settings that bound a failing record's retries (both paths)."""
+    stream = functions.function(RELAY).trigger
+    assert isinstance(stream, OrdersStream)
+    bounds = stream.bounds(deployment.stage.is_local)
+    return {
+        "MaximumRetryAttempts": bounds.retry_attempts,
+        "MaximumRecordAgeInSeconds": bounds.record_age_seconds,
+        # A batch that fails as a whole (the function crashed or timed out) is split in two,
+        # and each half retried, so one bad record does not take its batch with it.
+        "BisectBatchOnFunctionError": True,
+    }
+
+
 def _subscribed_queue(deployment: Deployment, subscription: Subscription) -> Json:
     """A service's queue with its dead-letter queue, subscribed to the order events."""
     stage = deployment.stage
@@ -533,27 +587,7 @@ def _subscribed_queue(deployment: Deployment, subscription: Subscription) -> Jso
     dead_letters = dead_letter_queue_id(subscription)
     name = subscription.queue_for(deployment.prefix)
     return {
-        dead_letters: {
-            "Type": "AWS::SQS::Queue",
-            "Properties": {
-                "QueueName": dead_letter_queue_name(name),
-                "KmsMasterKeyId": data_key_arn(),
-                # SQS's longest: time to find and fix a cause before its messages expire.
-                "MessageRetentionPeriod": DEAD_LETTER_RETENTION_SECONDS,
-            },
-        },
-        f"{dead_letters}Policy": {
-            "Type": "AWS::SQS::QueuePolicy",
-            "Properties": {
-                "Queues": [{"Ref": dead_letters}],
-                "PolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        _deny_without_tls("sqs:*", {"Fn::GetAtt": [dead_letters, "Arn"]})
-                    ],
-                },
-            },
-        },
+        **_dead_letter_queue(dead_letters, dead_letter_queue_name(name)),
         queue: {
             "Type": "AWS::SQS::Queue",
             "Properties": {
@@ -755,25 +789,35 @@ def _alarm(name: str, description: str, metric: Json, threshold: int = 0) -> Jso
     }
 
 
+def _dead_letters_alarm(deployment: Deployment, service: str, queue: str, why: str) -> Json:
+    return _alarm(
+        f"{deployment.prefix}-{service}-dead-letters",
+        f"Messages wait in the {service} dead-letter queue: find why they failed ({why}), fix "
+        f"it, then `python -m tools.redrive --stage {deployment.stage.name} --queue "
+        f"{service}`.",
+        {
+            "Namespace": "AWS/SQS",
+            "MetricName": "ApproximateNumberOfMessagesVisible",
+            "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}],
+            "Statistic": "Maximum",
+        },
+    )
+
+
 def _alarms(deployment: Deployment) -> Json:
     alarms: Json = {}
     for subscription in SUBSCRIPTIONS:
         dead_letters = dead_letter_queue_id(subscription)
-        queue_name = subscription.queue_for(deployment.prefix)
-        alarms[f"{dead_letters}Alarm"] = _alarm(
-            f"{deployment.prefix}-{subscription.service}-dead-letters",
-            f"Messages wait in the {subscription.service} dead-letter queue: find why they "
-            f"failed (the consumer's logs), fix it, then `python -m tools.redrive --stage "
-            f"{deployment.stage.name} --queue {dead_letter_queue_name(queue_name)}`.",
-            {
-                "Namespace": "AWS/SQS",
-                "MetricName": "ApproximateNumberOfMessagesVisible",
-                "Dimensions": [
-                    {"Name": "QueueName", "Value": {"Fn::GetAtt": [dead_letters, "QueueName"]}}
-                ],
-                "Statistic": "Maximum",
-            },
+        alarms[f"{dead_letters}Alarm"] = _dead_letters_alarm(
+            deployment, subscription.service, dead_letters, "the consumer's logs"
         )
+    alarms[f"{RELAY_DEAD_LETTERS}Alarm"] = _dead_letters_alarm(
+        deployment,
+        "relay",
+        RELAY_DEAD_LETTERS,
+        "the relay's logs: 'event not relayed' or 'event item not readable'; act within the "
+        "stream's 24 hours, after which redrive can only report them",
+    )
     for metric, ended in EXECUTION_ALARMS.items():
         alarms[f"OrderFlow{metric}Alarm"] = _alarm(
             f"{deployment.prefix}-flow-{metric.removeprefix('Executions').lower()}",
@@ -789,8 +833,9 @@ def _alarms(deployment: Deployment) -> Json:
     alarms["RelayBehindAlarm"] = _alarm(
         f"{deployment.prefix}-relay-behind",
         "The outbox relay is over a minute behind the orders table's stream: events, tellings "
-        "and executions wait. A record keeps failing (it holds back the ones after it) or the "
-        "relay cannot keep up; its logs name the record and why ('event not relayed').",
+        "and executions wait. A record keeps failing (retried within its bounds, then "
+        "dead-lettered) or the relay cannot keep up; its logs name the record and why ('event "
+        "not relayed').",
         {
             "Namespace": "AWS/Lambda",
             "MetricName": "IteratorAge",
@@ -887,6 +932,9 @@ def _resources(deployment: Deployment) -> Json:
         resources["FaultsParameter"] = _faults_parameter(deployment)
     for subscription in SUBSCRIPTIONS:
         resources.update(_subscribed_queue(deployment, subscription))
+    resources.update(
+        _dead_letter_queue(RELAY_DEAD_LETTERS, relay_dead_letter_queue_name(deployment))
+    )
     resources.update(_alarms(deployment))
     for function in FUNCTIONS:
         resources[role_id(function)] = _function_role(deployment, function)
@@ -896,6 +944,9 @@ def _resources(deployment: Deployment) -> Json:
 def output_key(variable: str) -> str:
     """``ORDERS_TABLE_NAME`` -> ``OrdersTableName`` (output keys are alphanumeric)."""
     return "".join(part.capitalize() for part in variable.split("_"))
+
+
+RELAY_DEAD_LETTERS_ARN = f"{RELAY_DEAD_LETTERS}Arn"
 
 
 def render(deployment: Deployment) -> Json:
@@ -908,6 +959,8 @@ def render(deployment: Deployment) -> Json:
         outputs[role_id(function) + "Arn"] = {"Value": {"Fn::GetAtt": [role_id(function), "Arn"]}}
     for subscription in SUBSCRIPTIONS:
         outputs[queue_id(subscription) + "Url"] = {"Value": {"Ref": queue_id(subscription)}}
+    # The chalice path sets the relay's stream mapping's on-failure destination from it.
+    outputs[RELAY_DEAD_LETTERS_ARN] = {"Value": {"Fn::GetAtt": [RELAY_DEAD_LETTERS, "Arn"]}}
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": f"{APP_NAME}: what Chalice does not manage ({deployment.prefix})",
@@ -947,9 +1000,17 @@ def function_overrides(deployment: Deployment) -> Json:
             case OrdersStream():
                 # Chalice writes the stream ARN the app was given (none yet); this stack's
                 # own table's replaces it.
+                # What still fails after the bounded retries goes to the relay's dead-letter queue.
                 stream = {
                     "Stream": {"Fn::GetAtt": ["OrdersTable", "StreamArn"]},
                     "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                    **relay_stream_bounds(deployment),
+                    "DestinationConfig": {
+                        "OnFailure": {
+                            "Type": "SQS",
+                            "Destination": {"Fn::GetAtt": [RELAY_DEAD_LETTERS, "Arn"]},
+                        }
+                    },
                 }
                 events = {f"{function_id}DynamodbEventSource": {"Properties": stream}}
             case _:

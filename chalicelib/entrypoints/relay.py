@@ -6,7 +6,15 @@ table's stream and, for every event item inserted, publishes the event to the or
 topic, hands its tellings to the notifications topic and, for an orchestrated order's
 ``order_placed``, starts its workflow. A function that crashes right after its write
 therefore loses nothing: the stream still carries the write, and the relay is retried
-(per record: ``ReportBatchItemFailures``) until all of it succeeds.
+(per record: ``ReportBatchItemFailures``) within bounds (``chalicelib/functions.py``). A record
+that still fails (one the relay cannot read, or a fault that outlasts the retries) goes to the
+relay's dead-letter queue as its batch's position in the stream, the shard moves on, and
+``python -m tools.redrive`` replays it once its cause is fixed.
+
+A failed record holds back the later records of its order only, so that an order's events are
+published in the order they were recorded while other orders' events go on. Lambda retries a
+stream batch from its first failed record, so the other orders' records after it are handed
+over again, and published again.
 
 Delivery is at least once: a retried record may publish its event again, which every
 consumer already tolerates (steps are idempotent, events are checked against the table),
@@ -64,7 +72,8 @@ def relay(
 
 
 def recorded_event(new_image: dict[str, Any]) -> Recorded | None:
-    """What an inserted event item records; None for other items."""
+    """What an inserted event item records; None for other items. (Its event's contract is
+    checked when it is published.)"""
     if not str(new_image.get("sk", "")).startswith("EVENT#") or "event" not in new_image:
         return None
     tellings = json.loads(new_image.get(TELLINGS) or "[]")
@@ -76,44 +85,24 @@ def recorded_event(new_image: dict[str, Any]) -> Recorded | None:
 
 
 class HeldBackError(RuntimeError):
-    """Not tried: an earlier record of the batch failed, and the stream's order is kept."""
+    """Not tried: an earlier record of the same order failed, and its order's events are
+    published in the order they were recorded."""
 
 
 def relay_recorded_events(stream_event: DynamoDBEvent) -> dict[str, Any]:
-    # Lambda retries a stream batch from its first failed record on; the ones after it are
-    # failed too, unrelayed, so an order's events are never published out of order.
-    failed: list[str] = []
+    # Lambda retries a stream batch from its first failed record on; a record whose order had
+    # a record fail earlier in the batch fails too, unrelayed.
+    failed: dict[str, str] = {}  # order (the item's pk) -> its first failed record
 
     def handle(record: DynamoDBRecord) -> None:
-        if failed:
-            raise HeldBackError(f"held back behind record {failed[0]}")
+        order = order_key(record)
+        if order in failed:
+            raise HeldBackError(f"held back behind record {failed[order]} of its order")
         try:
             relay_one(record)
         except Exception:
-            failed.append(str(record.event_id))
+            failed[order] = sequence_number(record)
             raise
-
-    def relay_one(record: DynamoDBRecord) -> None:
-        if record.event_name is not DynamoDBRecordEventName.INSERT:
-            return  # an update of an order or of an event's effect: nothing to relay
-        image = record.dynamodb.new_image if record.dynamodb else None
-        found = recorded_event(image or {})
-        if found is None:
-            return
-        event = found.event
-        work_on(event.order_id, event.flow, event.event_id)
-        # Published (and the workflow started) in the order's trace, as the step would have.
-        continue_order_trace(found.trace_header)
-        try:
-            with traced("relay", event.order_id, event.flow, event.event_id):
-                ports = dependencies().ports
-                relay(found, ports.events, ports.notifier, dependencies().workflow)
-        except Exception as error:
-            logger.exception("event not relayed; it will be retried", extra={"reason": str(error)})
-            raise
-        finally:
-            continue_order_trace(None)
-            logger.remove_keys(list(ORDER_KEYS))
 
     response = process_partial_response(
         event=stream_event.to_dict(),
@@ -122,3 +111,50 @@ def relay_recorded_events(stream_event: DynamoDBEvent) -> dict[str, Any]:
         context=None,  # only used by Powertools' own logging
     )
     return dict(response)
+
+
+def order_key(record: DynamoDBRecord) -> str:
+    """The order a record belongs to: its item's partition key."""
+    keys = record.dynamodb.keys if record.dynamodb else None
+    return str((keys or {}).get("pk", ""))
+
+
+def sequence_number(record: DynamoDBRecord) -> str:
+    """The record's position in its shard (what Lambda and the dead-letter queue name)."""
+    return str(record.dynamodb.sequence_number if record.dynamodb else "")
+
+
+def relay_one(record: DynamoDBRecord) -> None:
+    if record.event_name is not DynamoDBRecordEventName.INSERT:
+        return  # an update of an order or of an event's effect: nothing to relay
+    image = record.dynamodb.new_image if record.dynamodb else None
+    try:
+        found = recorded_event(image or {})
+    except (ValueError, KeyError, TypeError) as error:
+        # Not an event this relay can read: retried within the stream's bounds, then the
+        # dead-letter queue (its cause fixed, tools.redrive replays it).
+        logger.exception(
+            "event item not readable; it will be retried",
+            extra={"order_key": order_key(record), "sequence_number": sequence_number(record)},
+        )
+        raise UnreadableEventError(f"{order_key(record)}: {error!r}") from error
+    if found is None:
+        return
+    event = found.event
+    work_on(event.order_id, event.flow, event.event_id)
+    # Published (and the workflow started) in the order's trace, as the step would have.
+    continue_order_trace(found.trace_header)
+    try:
+        with traced("relay", event.order_id, event.flow, event.event_id):
+            ports = dependencies().ports
+            relay(found, ports.events, ports.notifier, dependencies().workflow)
+    except Exception as error:
+        logger.exception("event not relayed; it will be retried", extra={"reason": str(error)})
+        raise
+    finally:
+        continue_order_trace(None)
+        logger.remove_keys(list(ORDER_KEYS))
+
+
+class UnreadableEventError(ValueError):
+    """An inserted event item whose event or tellings the relay cannot read."""

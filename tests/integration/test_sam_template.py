@@ -239,8 +239,9 @@ def test_every_table_topic_and_queue_is_encrypted_with_the_one_rotated_key(stage
     tables = _of_type(resources, "AWS::DynamoDB::Table")
     topics = _of_type(resources, "AWS::SNS::Topic")
     queues = _of_type(resources, "AWS::SQS::Queue")
-    # Topics: order events, notifications to people, alarms.
-    assert (len(tables), len(topics), len(queues)) == (2, 3, 2 * len(SUBSCRIPTIONS))
+    # Topics: order events, notifications to people, alarms; queues: each subscription's and its
+    # dead-letter queue, and the relay's dead-letter queue.
+    assert (len(tables), len(topics), len(queues)) == (2, 3, 2 * len(SUBSCRIPTIONS) + 1)
     for table in tables.values():
         assert table["SSESpecification"] == {
             "SSEEnabled": True,
@@ -365,7 +366,7 @@ def test_every_dead_letter_queue_every_unsuccessful_execution_and_a_late_relay_r
         if alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
     ]
     dead_letter_queues = [template.dead_letter_queue_id(s) for s in SUBSCRIPTIONS]
-    assert sorted(watched_queues) == sorted(dead_letter_queues)
+    assert sorted(watched_queues) == sorted([*dead_letter_queues, template.RELAY_DEAD_LETTERS])
     # AND the state machine one per way an execution can end without succeeding
     execution_metrics = {
         alarm["MetricName"]
@@ -374,7 +375,8 @@ def test_every_dead_letter_queue_every_unsuccessful_execution_and_a_late_relay_r
         and alarm["Dimensions"] == [{"Name": "StateMachineArn", "Value": {"Ref": "OrderFlow"}}]
     }
     assert execution_metrics == {"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"}
-    assert len(alarms) == len(SUBSCRIPTIONS) + len(execution_metrics) + 1  # + the relay
+    # + the relay's: behind the stream, and its dead letters
+    assert len(alarms) == len(SUBSCRIPTIONS) + len(execution_metrics) + 2
 
 
 def test_cloudwatch_may_publish_to_the_alarm_topic_and_use_its_key() -> None:

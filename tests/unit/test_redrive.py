@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,7 @@ class FakeSqs:
         self.move_tasks = move_tasks
         self.tasks: dict[str, dict[str, Any]] = {}
         self.sent: list[dict[str, Any]] = []
+        self.hidden: set[str] = set()  # received, not yet visible again
 
     def _queue(self, url: str) -> FakeQueue:
         return self.queues[url.rsplit("/", 1)[1]]
@@ -76,8 +78,16 @@ class FakeSqs:
 
     def receive_message(self, QueueUrl: str, MaxNumberOfMessages: int, **_: Any) -> dict[str, Any]:
         queue = self._queue(QueueUrl)
-        batch = queue.messages[:MaxNumberOfMessages]
+        visible = [m for m in queue.messages if str(id(m)) not in self.hidden]
+        batch = visible[:MaxNumberOfMessages]
+        self.hidden |= {str(id(m)) for m in batch}
         return {"Messages": [m | {"ReceiptHandle": str(id(m))} for m in batch]}
+
+    def change_message_visibility(
+        self, QueueUrl: str, ReceiptHandle: str, VisibilityTimeout: int
+    ) -> None:
+        assert VisibilityTimeout == 0
+        self.hidden.discard(ReceiptHandle)
 
     def send_message(self, QueueUrl: str, MessageBody: str, **attributes: Any) -> None:
         sent = {"Body": MessageBody, **attributes}
@@ -90,8 +100,9 @@ class FakeSqs:
 
 
 def deployed(stage_prefix: str = "orders-local", dead: dict[str, int] | None = None) -> FakeSqs:
-    """The four queues of a deployment and their dead-letter queues, ``dead`` messages in each."""
-    queues = []
+    """The four queues of a deployment and their dead-letter queues, ``dead`` messages in each,
+    and the relay's dead-letter queue (empty)."""
+    queues = [FakeQueue(f"{stage_prefix}-relay-dlq")]
     for service in ("restaurant-notifier", "restaurant-deadline", "user-notifier", "promotions"):
         name = f"{stage_prefix}-{service}"
         letters = [
@@ -102,8 +113,94 @@ def deployed(stage_prefix: str = "orders-local", dead: dict[str, int] | None = N
     return FakeSqs(*queues)
 
 
-def run(sqs: FakeSqs, *argv: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:
-    status = redrive.main(list(argv), sqs=sqs)
+STREAM = "arn:aws:dynamodb:us-east-1:000000000000:table/orders-local/stream/2026-01-01"
+
+
+def event_item(order_id: str, event: str) -> dict[str, Any]:
+    return {"pk": {"S": order_id}, "sk": {"S": "EVENT#000001"}, "event": {"S": event}}
+
+
+class FakeStream:
+    """DynamoDB Streams' reads of one shard, two records a page; ``trimmed``: it no longer
+    keeps them."""
+
+    def __init__(self, items: list[dict[str, Any]], trimmed: bool = False) -> None:
+        self.records = [
+            {
+                "eventID": f"id-{n}",
+                "eventName": "INSERT",
+                "eventSource": "aws:dynamodb",
+                "dynamodb": {
+                    "Keys": {"pk": item["pk"], "sk": item["sk"]},
+                    "NewImage": item,
+                    "SequenceNumber": str(100 + n),
+                },
+            }
+            for n, item in enumerate(items)
+        ]
+        self.trimmed = trimmed
+
+    def get_shard_iterator(self, SequenceNumber: str, **_: Any) -> dict[str, str]:
+        if self.trimmed:
+            raise _error("TrimmedDataAccessException", "GetShardIterator")
+        return {"ShardIterator": str(int(SequenceNumber) - 100)}
+
+    def get_records(self, ShardIterator: str) -> dict[str, Any]:
+        at = int(ShardIterator)
+        return {"Records": self.records[at : at + 2], "NextShardIterator": str(at + 2)}
+
+
+class FakeTable:
+    def __init__(self, *items: dict[str, Any]) -> None:
+        self.items = {(i["pk"]["S"], i["sk"]["S"]): i for i in items}
+
+    def get_item(self, Key: dict[str, Any], **_: Any) -> dict[str, Any]:
+        found = self.items.get((Key["pk"]["S"], Key["sk"]["S"]))
+        return {"Item": found} if found else {}
+
+
+class FakeRelayFunction:
+    """The relay as Lambda invokes it: fails the records whose event item says "broken"."""
+
+    def __init__(self) -> None:
+        self.relayed: list[str] = []
+
+    def invoke(self, FunctionName: str, Payload: bytes) -> dict[str, Any]:
+        assert FunctionName == "orders-local-relay_recorded_events"
+        failures = []
+        for record in json.loads(Payload)["Records"]:
+            image = record["dynamodb"]["NewImage"]
+            if image["event"]["S"] == "broken":
+                failures.append({"itemIdentifier": record["dynamodb"]["SequenceNumber"]})
+            else:
+                self.relayed.append(image["event"]["S"])
+        return {"Payload": io.BytesIO(json.dumps({"batchItemFailures": failures}).encode())}
+
+
+def relay_of(stream: FakeStream, table: FakeTable, function: FakeRelayFunction) -> Any:
+    return redrive.RelayReplay(
+        "orders-local-relay-dlq", "orders-local-relay_recorded_events", "orders-local",
+        function, stream, table,
+    )  # fmt: skip
+
+
+def batch_failed(first: int, last: int) -> dict[str, Any]:
+    """What the stream sends the relay's dead-letter queue (its DDBStreamBatchInfo)."""
+    info = {
+        "shardId": "shard-1",
+        "startSequenceNumber": str(first),
+        "endSequenceNumber": str(last),
+        "streamArn": STREAM,
+        "batchSize": last - first + 1,
+    }
+    return {"Body": json.dumps({"requestContext": {}, "DDBStreamBatchInfo": info})}
+
+
+def run(
+    sqs: FakeSqs, *argv: str, capsys: pytest.CaptureFixture[str], relay: Any = None
+) -> tuple[int, list[str]]:
+    relay = relay or relay_of(FakeStream([]), FakeTable(), FakeRelayFunction())
+    status = redrive.main(list(argv), sqs=sqs, relay=relay)
     return status, capsys.readouterr().out.splitlines()
 
 
@@ -117,7 +214,7 @@ def test_a_dry_run_counts_every_dead_letter_queue_and_moves_nothing(
         "orders-local-user-notifier-dlq: 2 waiting (source queue orders-local-user-notifier)"
         in (lines)
     )
-    assert lines[-1] == "redriven=0 queues=4 waiting=3"
+    assert lines[-1] == "redriven=0 queues=5 waiting=3"
     assert len(sqs.queues["orders-local-user-notifier-dlq"].messages) == 2
 
 
@@ -127,7 +224,7 @@ def test_redrive_moves_every_dead_letter_back_to_its_source_queue(
     sqs = deployed(dead={"user-notifier": 2, "promotions": 1})
     status, lines = run(sqs, capsys=capsys)
     assert status == 0
-    assert lines[-1] == "redriven=3 queues=4 waiting=3"
+    assert lines[-1] == "redriven=3 queues=5 waiting=3"
     assert (
         "orders-local-user-notifier-dlq: moved 2 to orders-local-user-notifier "
         "(StartMessageMoveTask)"
@@ -174,7 +271,7 @@ def test_a_queue_that_does_not_exist_is_an_error_and_nothing_moves(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     sqs = deployed(dead={"user-notifier": 1})
-    status = redrive.main(["--queue", "no-such-service"], sqs=sqs)
+    status = redrive.main(["--queue", "no-such-service"], sqs=sqs, relay=None)
     captured = capsys.readouterr()
     assert status == 1
     assert "queue no-such-service does not exist" in captured.err
@@ -202,3 +299,46 @@ def test_a_failed_move_task_is_reported() -> None:
     sqs.start_message_move_task = lambda SourceArn: {"TaskHandle": "h"}  # type: ignore[method-assign]
     with pytest.raises(redrive.RedriveError, match=r"FAILED \(AccessDenied\)"):
         redrive.move_with_task(sqs, queue, timeout=1, sleep=lambda _: None)
+
+
+def test_the_relays_dead_letters_are_replayed_from_the_stream_with_the_items_as_stored_now(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN a batch of the stream (its records 101 and 102) the relay gave up on: order o-2's
+    # event item was broken, and an operator has since corrected it in the table
+    stored = [event_item("o-1", "fine-1"), event_item("o-2", "broken"), event_item("o-3", "fine-3")]
+    stream = FakeStream([*stored, event_item("o-4", "fine-4")])
+    table = FakeTable(stored[0], event_item("o-2", "corrected"), stored[2])
+    function = FakeRelayFunction()
+    sqs = deployed()
+    sqs.queues["orders-local-relay-dlq"].messages.append(batch_failed(101, 102))
+    # WHEN the operator redrives the relay's dead-letter queue
+    status, lines = run(
+        sqs, "--queue", "relay", capsys=capsys, relay=relay_of(stream, table, function)
+    )
+    # THEN exactly that batch's records went through the relay, as the table holds them now
+    assert function.relayed == ["corrected", "fine-3"]
+    assert (status, lines[-1]) == (0, "redriven=1 queues=1 waiting=1")
+    assert sqs.queues["orders-local-relay-dlq"].messages == []
+
+
+def test_a_relay_dead_letter_that_still_fails_is_reported_and_kept(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN a dead letter whose event item is still broken, and one the stream no longer keeps
+    broken = [event_item("o-1", "broken")]
+    sqs = deployed()
+    sqs.queues["orders-local-relay-dlq"].messages.append(batch_failed(100, 100))
+    relay = relay_of(FakeStream(broken), FakeTable(*broken), FakeRelayFunction())
+    # WHEN the operator redrives it
+    status, lines = run(sqs, "--queue", "relay", capsys=capsys, relay=relay)
+    # THEN it is reported, named, and stays in the queue, visible for the next look
+    assert status == 1
+    assert lines[-1] == "redriven=0 queues=1 waiting=1 not_replayed=1"
+    assert "still fails on 1 record(s): pk=o-1 sk=EVENT#000001" in lines[-2]
+    assert len(sqs.queues["orders-local-relay-dlq"].messages) == 1
+    assert sqs.hidden == set()
+    # AND once the stream no longer keeps its records, it says so
+    trimmed = relay_of(FakeStream(broken, trimmed=True), FakeTable(), FakeRelayFunction())
+    status, lines = run(sqs, "--queue", "relay", capsys=capsys, relay=trimmed)
+    assert status == 1 and "the stream no longer holds these records" in lines[-2]

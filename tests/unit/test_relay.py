@@ -27,12 +27,19 @@ def event_of(event_type: EventType, flow: str, order_id: str = "o-1") -> Event:
 
 
 def record(
-    sequence: int, event: Event | None, name: str = "INSERT", sk: str = "EVENT#000001"
+    sequence: int,
+    event: Event | None,
+    name: str = "INSERT",
+    sk: str = "EVENT#000001",
+    stored: str | None = None,
 ) -> dict[str, Any]:
-    """A stream record as Lambda hands it over (DynamoDB JSON, NEW_IMAGE)."""
-    image: dict[str, Any] = {"pk": {"S": "o-1"}, "sk": {"S": sk}}
+    """A stream record as Lambda hands it over (DynamoDB JSON, NEW_IMAGE); ``stored``: the
+    item's ``event`` attribute, if not the event's JSON."""
+    order_id = event.order_id if event is not None else "o-1"
+    image: dict[str, Any] = {"pk": {"S": order_id}, "sk": {"S": sk}}
     if event is not None:
-        image |= {"event": {"S": json.dumps(event.to_dict())}, "trace_header": {"S": TRACE}}
+        stored = json.dumps(event.to_dict()) if stored is None else stored
+        image |= {"event": {"S": stored}, "trace_header": {"S": TRACE}}
     return {
         "eventID": str(sequence),
         "eventName": name,
@@ -109,3 +116,26 @@ def test_a_record_that_cannot_be_published_is_retried_and_holds_back_the_ones_af
     deps.events.publish = published  # type: ignore[method-assign]
     assert relay(client, *records[1:]) == {"batchItemFailures": []}
     assert deps.events.published == [other, other, placed, notified]
+
+
+def test_a_failing_record_holds_back_only_its_own_orders_later_records(
+    client: Client, deps: FakeDependencies
+) -> None:
+    # GIVEN a batch whose first record is an event item the relay cannot read (its event
+    # breaks the event contract), followed by another order's events and one of its own order
+    poison = event_of(EventType.ORDER_PLACED, "choreography", "o-poison")
+    later_of_poison = event_of(EventType.RESTAURANT_NOTIFIED, "choreography", "o-poison")
+    placed = event_of(EventType.ORDER_PLACED, "choreography", "o-2")
+    notified = event_of(EventType.RESTAURANT_NOTIFIED, "choreography", "o-2")
+    records = [
+        record(1, poison, stored=json.dumps({"type": "order_placed", "order_id": "o-poison"})),
+        record(2, placed),
+        record(3, later_of_poison, sk="EVENT#000002"),
+        record(4, notified, sk="EVENT#000002"),
+    ]
+    # WHEN the relay gets it
+    answer = relay(client, *records)
+    # THEN the other order's events are published at once, in order
+    assert deps.events.published == [placed, notified]
+    # AND the unreadable record and its order's later one are failed (Lambda retries from 1)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "1"}, {"itemIdentifier": "3"}]}
