@@ -193,8 +193,16 @@ def test_numbers_no_field_can_hold_are_400(
 @pytest.mark.parametrize(
     "limit",
     [THOUSANDS_OF_DIGITS, "0" * 5_000 + "1", "1" + "0" * 4_300, "１", "²", "-1", "1.0", ""],
-    ids=["5000-digits", "leading-zeros", "4301-digits", "fullwidth", "superscript", "negative",
-         "decimal", "empty"],
+    ids=[
+        "5000-digits",
+        "leading-zeros",
+        "4301-digits",
+        "fullwidth",
+        "superscript",
+        "negative",
+        "decimal",
+        "empty",
+    ],
 )
 def test_a_limit_outside_1_to_50_is_400(client: Client, deps: FakeDependencies, limit: str) -> None:
     response = client.http.get(f"/orders?limit={limit}", headers=CUSTOMER)
