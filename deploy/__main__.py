@@ -30,7 +30,15 @@ from chalicelib.adapters import dynamodb_orders
 from chalicelib.functions import FUNCTIONS
 from chalicelib.subscriptions import SUBSCRIPTIONS
 from deploy import chalice_app, cloudformation, event_sources, package, table_indexes, template
-from deploy.stages import BUILD, PROJECT, Deployment, DeployPath, aws_environment, load_stage
+from deploy.stages import (
+    BUILD,
+    PROJECT,
+    Deployment,
+    DeployPath,
+    aws_environment,
+    development_issuer_trusted,
+    load_stage,
+)
 
 
 def progress(began: float, message: str) -> None:
@@ -154,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     stage = load_stage(args.stage)
     sam = args.command.startswith("sam-") or (args.command == "render" and args.path == "sam")
     deployment = Deployment(stage, DeployPath.SAM if sam else DeployPath.CHALICE)
+    if args.command in ("up", "sam-up", "render"):
+        development_issuer_trusted(stage)  # refuses an AWS stage that names no issuer's keys
     if args.command == "render":
         print(json.dumps(template.render(deployment), indent=2))
         return 0
