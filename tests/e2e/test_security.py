@@ -8,8 +8,10 @@ own check: the same one AWS runs behind (or instead of) an authorizer.
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from typing import Any
@@ -165,3 +167,20 @@ def test_malformed_tokens_and_numbers_of_thousands_of_digits_are_4xx(server: Ord
     item = b'{"name": "x", "quantity": ' + b"9" * 5_000 + b', "unit_price_cents": 1}'
     body = b'{"customer_id": "customer-42", "restaurant_id": "r", "items": [' + item + b"]}"
     assert_refused(send(server, "POST", "/orders", body, headers), 400)
+
+
+@pytest.mark.parametrize("length", ["9" * 5_000, "ten", "-1"], ids=["5000-digits", "word", "minus"])
+def test_chalice_local_answers_a_content_length_that_is_no_number_with_400(
+    local_api: OrdersApi, length: str
+) -> None:
+    """API Gateway refuses these itself; chalice local broke the connection with a traceback."""
+    address = urllib.parse.urlsplit(local_api.base_url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    connection.putrequest("POST", "/orders")
+    connection.putheader("Content-Length", length)
+    connection.putheader("Content-Type", "application/json")
+    connection.endheaders()
+    response = connection.getresponse()
+    assert response.status == 400
+    assert json.loads(response.read())["message"]
+    connection.close()
