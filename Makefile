@@ -24,7 +24,8 @@ help:
 	@echo "make demo       like run, and first place one order through each flow and print both timelines"
 	@echo "make benchmark  time both flows on the local cloud (and the local cloud itself); prints figures"
 	@echo "make fault-run  both flows under injected faults, 200 orders each; counts lost, doubled, stuck"
-	@echo "make fuzz       over 1,000 generated API requests checked against the OpenAPI description"
+	@echo "make fuzz       over 1,000 generated API requests checked against the OpenAPI description;"
+	@echo "                the token and request parsers' properties with 2,000 examples each"
 	@echo "make deploy STAGE=dev / make teardown STAGE=dev   (an AWS account: no AWS_ENDPOINT_URL set)"
 	@echo "make teardown STAGE=local   remove both local deployments from the local cloud"
 	@echo "make diagrams   regenerate the Mermaid diagrams embedded in README.md and docs/ from the sources"
@@ -102,9 +103,11 @@ fault-run: $(STAMP)
 	endpoint=$$(bash localcloud/run start | tail -n 1) && \
 	AWS_ENDPOINT_URL=$$endpoint $(PY) -m tools.fault_run $(FAULT_RUN_ARGS)
 
-# The long fuzz: over 1,000 generated requests checked against the OpenAPI description (make test
-# sends a small sample of the same run).
+# The long fuzz: over 1,000 generated requests checked against the OpenAPI description, and the
+# token and request parsers' properties with 2,000 examples each (make test runs small samples).
 fuzz: $(STAMP)
+	ORDERS_PROPERTY_EXAMPLES=2000 $(PY) -m pytest -n 0 tests/unit/test_token_properties.py \
+		tests/unit/test_request_properties.py
 	ORDERS_FUZZ_EXAMPLES=150 ORDERS_FUZZ_MINIMUM_CASES=1000 $(PY) -m pytest tests/e2e/test_api_schema.py
 
 deploy: $(RUN_STAMP)

@@ -48,8 +48,10 @@ _.LocalProcessRuntimeExecutorPlugin
 _.CODE
 _.close_connection
 _.__getattr__
-# tests/unit/test_tokens.py: http.server calls log_message (silenced for the test's JWKS server).
+# tests/unit/test_tokens.py: http.server calls log_message (silenced for the test's JWKS server)
+# and do_GET (the JWKS server's answer).
 _.log_message
+_.do_GET
 
 # tests/conftest.py: pytest hooks, and an autouse fixture (pytest calls them by name).
 _.pytest_configure

@@ -41,7 +41,7 @@ def event_from_message(raw: Any) -> Event:
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
-        except json.JSONDecodeError as error:
+        except ValueError as error:  # not JSON, or a number of more digits than int() reads
             raise InvalidEventError(f"not JSON: {error}") from None
     return Event.from_dict(_check_event(raw))
 

@@ -39,7 +39,15 @@ from deploy import (
     table_indexes,
     template,
 )
-from deploy.stages import BUILD, PROJECT, Deployment, DeployPath, aws_environment, load_stage
+from deploy.stages import (
+    BUILD,
+    PROJECT,
+    Deployment,
+    DeployPath,
+    aws_environment,
+    development_issuer_trusted,
+    load_stage,
+)
 
 
 def progress(began: float, message: str) -> None:
@@ -171,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     stage = load_stage(args.stage)
     sam = args.command.startswith("sam-") or (args.command == "render" and args.path == "sam")
     deployment = Deployment(stage, DeployPath.SAM if sam else DeployPath.CHALICE)
+    if args.command in ("up", "sam-up", "render"):
+        development_issuer_trusted(stage)  # refuses an AWS stage that names no issuer's keys
     if args.command == "render":
         print(json.dumps(template.render(deployment), indent=2))
         return 0

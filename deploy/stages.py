@@ -162,6 +162,21 @@ def load_stage(name: str) -> Stage:
     )
 
 
+def development_issuer_trusted(stage: Stage) -> bool:
+    """Whether the stage's API trusts the local development issuer's key (local stages, which
+    name no ``jwks_url``). An AWS stage naming none is refused with the reason: it would trust
+    a key whose private half lies in ``build/dev-issuer/`` of whichever machine deployed it."""
+    if stage.auth.jwks_url is not None:
+        return False
+    if not stage.is_local:
+        raise SystemExit(
+            f"stage {stage.name} is an AWS stage without auth.jwks_url in {STAGES_FILE.name}: "
+            "set it to your token issuer's published keys (README, Security); an AWS stage "
+            "never trusts the local development issuer's key"
+        )
+    return True
+
+
 def aws_environment() -> dict[str, str]:
     """The environment for AWS calls and chalice: the local cloud's if one is configured."""
     env = dict(os.environ)

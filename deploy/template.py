@@ -25,7 +25,7 @@ from chalicelib.application import APP_NAME
 from chalicelib.functions import API_HANDLER, Every, OrdersStream, SqsQueue, StateMachineTask
 from chalicelib.subscriptions import SUBSCRIPTIONS, Subscription
 from deploy import api_throttling
-from deploy.stages import ASL, Deployment
+from deploy.stages import ASL, Deployment, development_issuer_trusted
 from localdev import dev_issuer, faults
 
 Json = dict[str, Any]
@@ -97,10 +97,10 @@ def function_environment(deployment: Deployment) -> Json:
         settings.AUTH_ROLE_CLAIM: stage.auth.role_claim,
         "POWERTOOLS_SERVICE_NAME": APP_NAME,
     }
-    if stage.auth.jwks_url is not None:
-        environment[settings.AUTH_JWKS_URL] = stage.auth.jwks_url
-    else:
+    if development_issuer_trusted(stage):
         environment[settings.AUTH_JWKS_PARAMETER] = {"Ref": "AuthKeysParameter"}
+    else:
+        environment[settings.AUTH_JWKS_URL] = stage.auth.jwks_url
     if stage.sqs_batching_window_seconds is not None:
         environment[settings.SQS_BATCHING_WINDOW] = str(stage.sqs_batching_window_seconds)
     if has_fault_switch(deployment):
@@ -182,7 +182,7 @@ def read_fault_switch(deployment: Deployment, function: str) -> Statement:
 
 def read_auth_keys(deployment: Deployment, function: str) -> Statement | None:
     # Local stages keep the development issuer's public keys in SSM; AWS stages fetch a JWKS URL.
-    if deployment.stage.auth.jwks_url is not None:
+    if not development_issuer_trusted(deployment.stage):
         return None
     parameter = f"parameter{auth_keys_parameter_name(deployment)}"
     return _allow(["ssm:GetParameter"], sub_arn("ssm", parameter))
@@ -926,7 +926,7 @@ def _resources(deployment: Deployment) -> Json:
         **_state_machine(deployment),
         **_alarm_topic(deployment),
     }
-    if deployment.stage.auth.jwks_url is None:
+    if development_issuer_trusted(deployment.stage):
         resources["AuthKeysParameter"] = _auth_keys_parameter(deployment)
     if has_fault_switch(deployment):
         resources["FaultsParameter"] = _faults_parameter(deployment)

@@ -3,7 +3,8 @@
 Run as ``python -m localdev.chalice_local_server local --stage local ...``: the same
 arguments and server as the ``chalice`` command, except that
 - a body over API Gateway's payload limit (10 MB) is refused with 413 before it is read
-  (``chalice local`` reads any body into memory, whatever its size);
+  (``chalice local`` reads any body into memory, whatever its size), and a Content-Length
+  that is not a number of bytes with 400;
 - methods the dev server does not implement (TRACE, QUERY, any other) reach the app,
   which answers 405, instead of the server's own 501 HTML page.
 The app's own limits (``MAX_BODY_BYTES`` in the API) apply after these, as in AWS.
@@ -29,8 +30,22 @@ class PayloadTooLargeError(local.LocalGatewayException):
         super().__init__({}, json.dumps({"message": message}).encode())
 
 
+class InvalidContentLengthError(local.LocalGatewayException):
+    CODE = 400
+
+    def __init__(self) -> None:
+        message = "the Content-Length header must be a whole number of bytes"
+        super().__init__({}, json.dumps({"message": message}).encode())
+
+
 def _parse_payload(handler: Any) -> Any:
-    if int(handler.headers.get("content-length", "0") or 0) > API_GATEWAY_PAYLOAD_LIMIT:
+    declared = str(handler.headers.get("content-length", "0") or "0").strip()
+    # http.server does not check the header, and int() refuses thousands of digits (or none):
+    # without this, such a request broke the connection with a traceback instead of an answer.
+    if not (declared.isascii() and declared.isdigit() and len(declared) <= 12):
+        handler.close_connection = True  # the body's end is unknown: it is never read
+        raise InvalidContentLengthError
+    if int(declared) > API_GATEWAY_PAYLOAD_LIMIT:
         handler.close_connection = True  # the unread body must not be taken for a request
         raise PayloadTooLargeError
     return _chalice_parse_payload(handler)
@@ -39,7 +54,7 @@ def _parse_payload(handler: Any) -> Any:
 def _generic_handle(handler: Any) -> None:
     try:
         _chalice_generic_handle(handler)
-    except PayloadTooLargeError as error:
+    except (PayloadTooLargeError, InvalidContentLengthError) as error:
         handler._send_error_response(error)
 
 

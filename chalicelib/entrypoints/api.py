@@ -63,6 +63,8 @@ ORDER_ID_FORMAT = "must be a lowercase UUID (as returned by POST /orders)"
 IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,255}")
 # The largest body any route accepts: an order of 50 items with 200-character names fits.
 MAX_BODY_BYTES = 32 * 1024
+# No field holds a whole number this long; Python refuses to read one of over 4,300 digits.
+MAX_NUMBER_DIGITS = 20
 
 
 class BodyTooLargeError(Exception):
@@ -436,7 +438,7 @@ def _json_body(raw: str | bytes) -> Any:
     if len(raw if isinstance(raw, bytes) else raw.encode()) > MAX_BODY_BYTES:
         raise BodyTooLargeError
     try:
-        parsed = json.loads(raw)
+        parsed = json.loads(raw, parse_int=_whole_number)
         # JSON escapes can smuggle in lone surrogates, which no store or hash accepts.
         json.dumps(parsed, ensure_ascii=False).encode("utf-8")
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -448,9 +450,17 @@ def _json_body(raw: str | bytes) -> Any:
     return parsed
 
 
+def _whole_number(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_NUMBER_DIGITS:
+        raise InvalidOrderError("body", f"holds a number of over {MAX_NUMBER_DIGITS} digits")
+    return int(digits)
+
+
 def _limit(query: Mapping[str, str]) -> int:
     raw = str(query.get("limit", "20"))
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_LIST:
+    # The length first: int() refuses thousands of digits with an error of its own.
+    written_as_limit = raw.isascii() and raw.isdigit() and len(raw) <= len(str(MAX_LIST))
+    if not written_as_limit or not 1 <= int(raw) <= MAX_LIST:
         raise InvalidOrderError("limit", f"must be a whole number from 1 to {MAX_LIST}")
     return int(raw)
 

@@ -104,8 +104,8 @@ def unwrap_sns(body: str) -> str:
     """The event inside an SQS body, whether SNS delivered it raw or in its envelope."""
     try:
         parsed = json.loads(body)
-    except json.JSONDecodeError:
-        return body  # not JSON at all: validation says so with the right error
+    except ValueError:  # not JSON, or a number int() cannot read: validation says so
+        return body
     if isinstance(parsed, dict) and parsed.get("Type") == "Notification" and "Message" in parsed:
         return str(parsed["Message"])
     return body

@@ -7,13 +7,18 @@ own check: the same one AWS runs behind (or instead of) an authorizer.
 
 from __future__ import annotations
 
+import base64
+import http.client
+import json
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from typing import Any
 
 import pytest
 
+from localdev import dev_issuer
 from localdev.orders_api import Answer, OrdersApi, _json
 from tests.e2e.conftest import an_order
 
@@ -137,3 +142,45 @@ def test_a_wrong_content_type_is_415(server: OrdersApi) -> None:
     )
     answer = send(server, "POST", "/orders", b"customer_id=c", headers)
     assert answer.status == 415, answer
+
+
+def crafted_token(header: dict[str, Any]) -> str:
+    """A token whose header is written by hand: what no issuer signs, but anyone can send."""
+    claims = {"iss": "https://orders.localhost/dev-issuer", "aud": "orders-api", "sub": "x"}
+    parts = [base64.urlsafe_b64encode(json.dumps(part).encode()) for part in (header, claims)]
+    return b".".join([*(part.rstrip(b"=") for part in parts), b"c2ln"]).decode()
+
+
+def test_malformed_tokens_and_numbers_of_thousands_of_digits_are_4xx(server: OrdersApi) -> None:
+    kid = dev_issuer.public_jwks()["keys"][0]["kid"]
+    for header in (
+        {"alg": "RS256", "kid": 123},
+        {"alg": "ES256", "kid": kid},
+        {"alg": "RS256", "kid": kid, "crit": ["exp"]},
+    ):
+        bearer = {"Authorization": f"Bearer {crafted_token(header)}"}
+        assert_refused(server.request("GET", "/orders", headers=bearer), 401)
+    customer = ("customer", "customer-42")
+    answer = server.request("GET", f"/orders?limit={'9' * 5_000}", as_party=customer)
+    assert_refused(answer, 400)
+    headers = {"Content-Type": "application/json"} | server.bearer(*customer)
+    item = b'{"name": "x", "quantity": ' + b"9" * 5_000 + b', "unit_price_cents": 1}'
+    body = b'{"customer_id": "customer-42", "restaurant_id": "r", "items": [' + item + b"]}"
+    assert_refused(send(server, "POST", "/orders", body, headers), 400)
+
+
+@pytest.mark.parametrize("length", ["9" * 5_000, "ten", "-1"], ids=["5000-digits", "word", "minus"])
+def test_chalice_local_answers_a_content_length_that_is_no_number_with_400(
+    local_api: OrdersApi, length: str
+) -> None:
+    """API Gateway refuses these itself; chalice local broke the connection with a traceback."""
+    address = urllib.parse.urlsplit(local_api.base_url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    connection.putrequest("POST", "/orders")
+    connection.putheader("Content-Length", length)
+    connection.putheader("Content-Type", "application/json")
+    connection.endheaders()
+    response = connection.getresponse()
+    assert response.status == 400
+    assert json.loads(response.read())["message"]
+    connection.close()

@@ -14,6 +14,7 @@ from chalicelib.contracts import (
     event_to_message,
     validate_request,
 )
+from chalicelib.entrypoints.messages import unwrap_sns
 from chalicelib.orders import steps
 from chalicelib.orders.errors import InvalidOrderError
 from chalicelib.orders.events import Event, EventType
@@ -87,9 +88,12 @@ def test_a_malformed_event_is_refused_with_the_reason(
         event_from_message(load_event("order_placed") | change)
 
 
-def test_non_json_message_is_refused() -> None:
+@pytest.mark.parametrize(
+    "message", ["{not json", '{"total_cents": ' + "9" * 5_000 + "}"], ids=["broken", "5000-digits"]
+)
+def test_non_json_message_is_refused(message: str) -> None:
     with pytest.raises(InvalidEventError, match="not JSON"):
-        event_from_message("{not json")
+        event_from_message(unwrap_sns(message))
 
 
 def test_publishing_an_invalid_event_is_refused() -> None:

@@ -167,3 +167,44 @@ def test_idempotency_keys_outside_the_format_are_400(
     response = post(client, "/orders", body, CUSTOMER | {"Idempotency-Key": key})
     assert_refused(response, 400, "invalid_request")
     assert response.json_body["field"] == "Idempotency-Key"
+
+
+THOUSANDS_OF_DIGITS = "9" * 5_000  # past Python's 4,300-digit limit for int()
+
+
+@pytest.mark.parametrize(
+    "number",
+    [THOUSANDS_OF_DIGITS, f"-{THOUSANDS_OF_DIGITS}", f"1{'0' * 4_300}", "1e999999", "NaN"],
+    ids=["5000-digits", "negative", "4301-digits", "overflowing-float", "nan"],
+)
+def test_numbers_no_field_can_hold_are_400(
+    client: Client, deps: FakeDependencies, number: str
+) -> None:
+    item = f'{{"name": "x", "quantity": {number}, "unit_price_cents": 1}}'
+    body = json.dumps(order_request("choreography") | {"items": ["ITEM"]}).replace('"ITEM"', item)
+    response = post(client, "/orders", body)
+    assert_refused(response, 400, "invalid_request")
+    order_id = placed(client)
+    reason = post(client, f"/orders/{order_id}/reject", f'{{"reason": {number}}}', RESTAURANT)
+    assert_refused(reason, 400, "invalid_request")
+    assert deps.orders.get(order_id).status.value == "PLACED"
+
+
+@pytest.mark.parametrize(
+    "limit",
+    [THOUSANDS_OF_DIGITS, "0" * 5_000 + "1", "1" + "0" * 4_300, "１", "²", "-1", "1.0", ""],
+    ids=[
+        "5000-digits",
+        "leading-zeros",
+        "4301-digits",
+        "fullwidth",
+        "superscript",
+        "negative",
+        "decimal",
+        "empty",
+    ],
+)
+def test_a_limit_outside_1_to_50_is_400(client: Client, deps: FakeDependencies, limit: str) -> None:
+    response = client.http.get(f"/orders?limit={limit}", headers=CUSTOMER)
+    assert_refused(response, 400, "invalid_request")
+    assert response.json_body["field"] == "limit"
