@@ -19,6 +19,7 @@ from chalicelib.adapters.jwt_tokens import JwksUrlKeys, JwtVerifier, SsmJwksKeys
 from chalicelib.adapters.kept_flow_history import KeptFlowHistory
 from chalicelib.adapters.sns_events import SnsEventPublisher
 from chalicelib.adapters.sns_notifier import SnsNotifier
+from chalicelib.adapters.sqs_redelivery import SqsRedelivery
 from chalicelib.adapters.ssm_flow_weights import SsmFlowWeights
 from chalicelib.adapters.step_functions import StepFunctionsWorkflow
 from chalicelib.orders.deadlines import Deadlines
@@ -27,6 +28,7 @@ from chalicelib.ports import (
     FlowWeightsSource,
     OrderRepository,
     Ports,
+    Redelivery,
     SigningKeys,
     TokenVerifier,
     Workflow,
@@ -176,6 +178,10 @@ class Dependencies:
     def order_facts(self) -> OrderFactsLookup:
         return order_facts_from(self.ports.orders)
 
+    @cached_property
+    def redelivery(self) -> Redelivery:
+        return SqsRedelivery(self.client("sqs"))
+
 
 class Provider(Protocol):
     """What the entry points ask for; Dependencies in Lambda, fakes in unit tests."""
@@ -197,6 +203,9 @@ class Provider(Protocol):
 
     @property
     def tokens(self) -> TokenVerifier: ...
+
+    @property
+    def redelivery(self) -> Redelivery: ...
 
 
 _current: Provider | None = None

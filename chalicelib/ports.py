@@ -167,3 +167,17 @@ class Ports:
     new_id: Callable[[], str]
     # How long each of an order's waits may last (the stage's restaurant and delivery deadlines).
     deadlines: Deadlines = Deadlines(restaurant=timedelta(minutes=10), delivery=timedelta(hours=2))
+
+
+class Redelivery(ABC):
+    """Sends a consumed message back to the queue it came from, to be delivered again later."""
+
+    @abstractmethod
+    def send_back(
+        self, queue_arn: str, body: str, after: timedelta, trace_header: str | None = None
+    ) -> None:
+        """Send ``body`` to the queue ``queue_arn`` again, delivered no sooner than ``after``
+        from now (or, past the queue's longest delay, at that delay: it is then sent back again).
+
+        A new message: its receive count starts again, so coming early never dead-letters it.
+        """

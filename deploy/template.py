@@ -213,6 +213,12 @@ def consume_own_queue(deployment: Deployment, function: str) -> Statement:
     return _allow([*actions, "sqs:ChangeMessageVisibility"], {"Fn::GetAtt": [queue, "Arn"]})
 
 
+def send_back_to_own_queue(deployment: Deployment, function: str) -> Statement:
+    # A message that came before its deadline goes back to the queue, delayed until then.
+    queue = queue_id(QUEUE_HANDLERS[function])
+    return _allow(["sqs:SendMessage", "sqs:GetQueueUrl"], {"Fn::GetAtt": [queue, "Arn"]})
+
+
 def write_own_logs(deployment: Deployment, function: str) -> Statement:
     group = f"log-group:/aws/lambda/{deployment.function_name(function)}"
     actions = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
@@ -226,7 +232,8 @@ def send_traces(deployment: Deployment, function: str) -> Statement:
 
 # The services that use the data key on a function's behalf, by the grant that makes it call
 # them: SNS encrypts what is published (kms:GenerateDataKey, kms:Decrypt), SQS decrypts what is
-# received (kms:Decrypt), DynamoDB decrypts and makes the table's keys for reads and writes.
+# received (kms:Decrypt) and encrypts what is sent, DynamoDB decrypts and makes the table's keys
+# for reads and writes.
 KEY_USING_SERVICES: dict[Grant, str] = {
     write_orders: "dynamodb",
     find_waiting_orders: "dynamodb",
@@ -237,6 +244,7 @@ KEY_USING_SERVICES: dict[Grant, str] = {
     notify_people: "sns",
     consume_own_queue: "sqs",
     send_relay_failures: "sqs",
+    send_back_to_own_queue: "sqs",
 }
 
 
@@ -271,7 +279,7 @@ GRANTS: dict[str, list[Grant]] = {
     "cancel_order_task": [write_orders],
     "expire_delivery_task": [write_orders],
     "restaurant_notifier": [write_orders, consume_own_queue],
-    "restaurant_deadline_checker": [write_orders, consume_own_queue],
+    "restaurant_deadline_checker": [write_orders, consume_own_queue, send_back_to_own_queue],
     "user_notifier": [write_orders, consume_own_queue],
     "promotions": [read_orders, write_vouchers, consume_own_queue],
     RELAY: [read_orders_stream, publish_events, notify_people, start_flow, send_relay_failures],
@@ -580,6 +588,30 @@ def relay_stream_bounds(deployment: Deployment) -> Json:
     }
 
 
+def _from_own_topic_only(queue: str) -> list[Statement]:
+    """SNS may deliver to the queue from the order-events topic, and from no other topic.
+
+    The explicit deny outlasts any allow added later (another topic's subscription, a broader
+    statement): whatever else the policy says, SNS sends on behalf of that one topic only. The
+    account's own principals are governed by their IAM policies (only the deadline checker may
+    send, to its own queue); the consumers check every event against its stored order anyway.
+    """
+    own_topic = {"aws:SourceArn": {"Ref": "OrderEventsTopic"}}
+    sns_sending = {
+        "Principal": {"Service": "sns.amazonaws.com"},
+        "Action": "sqs:SendMessage",
+        "Resource": {"Fn::GetAtt": [queue, "Arn"]},
+    }
+    return [
+        {"Sid": "OrderEventsTopicDelivers", "Effect": "Allow"}
+        | sns_sending
+        | {"Condition": {"ArnEquals": own_topic}},
+        {"Sid": "NoOtherTopicDelivers", "Effect": "Deny"}
+        | sns_sending
+        | {"Condition": {"ArnNotEquals": own_topic}},
+    ]
+
+
 def _subscribed_queue(deployment: Deployment, subscription: Subscription) -> Json:
     """A service's queue with its dead-letter queue, subscribed to the order events."""
     stage = deployment.stage
@@ -610,15 +642,7 @@ def _subscribed_queue(deployment: Deployment, subscription: Subscription) -> Jso
                 "PolicyDocument": {
                     "Version": "2012-10-17",
                     "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "sns.amazonaws.com"},
-                            "Action": "sqs:SendMessage",
-                            "Resource": {"Fn::GetAtt": [queue, "Arn"]},
-                            "Condition": {
-                                "ArnEquals": {"aws:SourceArn": {"Ref": "OrderEventsTopic"}}
-                            },
-                        },
+                        *_from_own_topic_only(queue),
                         _deny_without_tls("sqs:*", {"Fn::GetAtt": [queue, "Arn"]}),
                     ],
                 },

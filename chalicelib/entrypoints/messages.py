@@ -7,6 +7,9 @@ Per record, Powertools' batch processor reports failures individually
 without holding back the rest of the batch. Events are checked, not trusted: before
 reacting, a handler holds the event against its stored order and refuses (the record
 fails, so it is dead-lettered) one the order did not record for the flow it claims.
+A reaction that finds its message came before the order's deadline (a copy sent straight to
+the queue, or a delay shorter than the deadline) sends it back to its queue, delayed until the
+deadline, as a new message: coming early never uses up the retries meant for failures.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from chalice.app import SQSEvent
 from chalicelib.bootstrap import dependencies
 from chalicelib.contracts import InvalidEventError, event_from_message
 from chalicelib.orders.errors import (
+    DeadlineNotReachedError,
     IllegalTransitionError,
     OrderNotFoundError,
     UntrustedEventError,
@@ -62,6 +66,8 @@ def react_to_each(
                 # The order moved on (late, duplicate or out-of-order message): retrying
                 # cannot change that, so the message is acknowledged.
                 logger.warning("stale message acknowledged", extra={"reason": str(stale)})
+            except DeadlineNotReachedError as early:
+                send_back_until(record, early)
 
     def handle_logged(record: SQSRecord) -> None:
         try:
@@ -82,6 +88,19 @@ def react_to_each(
         context=None,  # only used by Powertools' own logging
     )
     return dict(response)
+
+
+def send_back_until(record: SQSRecord, early: DeadlineNotReachedError) -> None:
+    """Send the record's message back to its queue, delivered at the deadline; this copy is
+    then acknowledged (if sending fails, the record fails and comes back as a retry)."""
+    after = early.due - dependencies().ports.clock()
+    dependencies().redelivery.send_back(
+        record.event_source_arn, record.body, after, record.attributes.aws_trace_header
+    )
+    logger.info(
+        "message came before the deadline: sent back until then",
+        extra={"due": early.due.isoformat(), "delay_seconds": after.total_seconds()},
+    )
 
 
 def refuse_unless_recorded(event: Event) -> None:

@@ -5,6 +5,8 @@ contract between the steps and their callers: the state machine's ``Catch``
 clauses and the choreography handlers handle the same names.
 """
 
+from datetime import datetime
+
 from chalicelib.orders.decision import Decision
 
 
@@ -48,6 +50,18 @@ class DecisionTakenError(IllegalTransitionError):
             f"order {order_id} was {decision.outcome.value} first; {event_type} is not allowed",
         )
         self.decision = decision
+
+
+class DeadlineNotReachedError(OrderError):
+    """A deadline's owner came before the stored deadline (a copy of its message sent early, a
+    timer started before the wait's origin was recorded): it acts only once the deadline has
+    passed, so it comes back at ``due``."""
+
+    def __init__(self, order_id: str, due: datetime) -> None:
+        at = due.isoformat(timespec="milliseconds")
+        super().__init__(f"order {order_id}: its deadline is at {at}, not passed yet; retry")
+        self.order_id = order_id
+        self.due = due
 
 
 class UntrustedEventError(OrderError):

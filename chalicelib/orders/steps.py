@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.orders import tellings
+from chalicelib.orders.deadlines import restaurant_due
 from chalicelib.orders.decision import Decision, Outcome
 from chalicelib.orders.errors import (
     ConcurrentUpdateError,
+    DeadlineNotReachedError,
     DecisionTakenError,
     DuplicateOrderError,
     IdempotencyKeyReusedError,
@@ -266,10 +268,15 @@ def enforce_restaurant_deadline(order_id: str, ports: Ports) -> Event | None:
     """At the deadline, cancel the order if the restaurant still has not answered.
 
     Returns None when the restaurant answered in time (or the order is closed already).
+    The order's stored deadline decides, not when the message came: before it, raises
+    DeadlineNotReachedError (a copy of the message sent early must not cancel).
     """
     order = ports.orders.get(order_id)
     if order.status not in AWAITING_RESTAURANT:
         return None
+    due = restaurant_due(order, ports.deadlines)
+    if ports.clock() < due:
+        raise DeadlineNotReachedError(order_id, due)
     return cancel_order(order_id, CancelReason.RESTAURANT_TIMEOUT, ports)
 
 

@@ -69,15 +69,24 @@ class Telling:
         return cls(**{name: str(stored[name]) for name in cls.__dataclass_fields__})
 
 
+def money(cents: int) -> str:
+    """An amount in cents as the restaurant reads it: ``1900`` -> ``19.00``."""
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
 def new_order(order: Order) -> Telling:
-    """The restaurant is sent the order (item names are the customer's words: quoted)."""
-    lines = ", ".join(f"{item.quantity} x {quoted(item.name)}" for item in order.items)
+    """The restaurant is sent the order with each item's price and the total, so it sees what
+    it accepts (item names are the customer's words: quoted)."""
+    lines = ", ".join(
+        f"{item.quantity} x {quoted(item.name)} at {money(item.unit_price_cents)}"
+        for item in order.items
+    )
     return Telling(
         "restaurant",
         order.restaurant_id,
         order.order_id,
         "new_order",
-        f"New order {order.order_id}: {lines}",
+        f"New order {order.order_id}: {lines}; total {money(order.total_cents)}",
     )
 
 

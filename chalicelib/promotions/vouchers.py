@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from chalicelib.orders.events import Event, EventType
 
+# A voucher is a share of what was paid, rounded down, with no floor: it never exceeds the
+# paid total (a free order earns nothing), so no order can be worth more in vouchers than in pay.
 VOUCHER_PERCENT = 10
-MINIMUM_VOUCHER_CENTS = 100
 # The most one voucher is worth ($20), however large the order: a voucher is a thank-you,
 # and the cap bounds what any single order (or a mistake in its total) can cost.
 MAXIMUM_VOUCHER_CENTS = 2_000
@@ -44,9 +45,9 @@ OrderFactsLookup = Callable[[str], OrderFacts]
 
 
 def voucher_amount_cents(total_cents: int) -> int:
-    """VOUCHER_PERCENT of the total, at least MINIMUM_ and at most MAXIMUM_VOUCHER_CENTS."""
-    share = total_cents * VOUCHER_PERCENT // 100
-    return min(MAXIMUM_VOUCHER_CENTS, max(MINIMUM_VOUCHER_CENTS, share))
+    """VOUCHER_PERCENT of the paid total, rounded down, at most MAXIMUM_VOUCHER_CENTS (0 for an
+    order under 10 cents: no voucher is due)."""
+    return min(MAXIMUM_VOUCHER_CENTS, total_cents * VOUCHER_PERCENT // 100)
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,8 @@ def issue_voucher(
     """One voucher per completed order, worth ``voucher_amount_cents`` of its stored total.
 
     Only for an order stored as COMPLETED whose recorded order_completed is this event;
-    otherwise OrderNotCompletedError. None when the voucher was issued already (a redelivery).
+    otherwise OrderNotCompletedError. None when no voucher is due (its share of the total is
+    0 cents: a voucher worth nothing is not issued) or it was issued already (a redelivery).
     """
     if completed.type is not EventType.ORDER_COMPLETED:
         raise ValueError(f"vouchers are issued for order_completed, not {completed.type}")
@@ -83,11 +85,14 @@ def issue_voucher(
         raise OrderNotCompletedError(
             f"order {completed.order_id} is {order.status}, not completed by {completed.event_id}"
         )
+    amount_cents = voucher_amount_cents(order.total_cents)
+    if amount_cents == 0:
+        return None
     voucher = Voucher(
         voucher_id=f"order-{completed.order_id}",
         customer_id=order.customer_id,
         order_id=completed.order_id,
-        amount_cents=voucher_amount_cents(order.total_cents),
+        amount_cents=amount_cents,
         issued_at=order.completion.occurred_at,
     )
     return voucher if vouchers.add_once(voucher) else None

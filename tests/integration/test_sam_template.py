@@ -291,6 +291,40 @@ def test_sns_still_delivers_to_each_subscribed_queue() -> None:
     assert any(s["Principal"] == {"Service": "sns.amazonaws.com"} for s in key_policy)
 
 
+@pytest.mark.parametrize("rendered", ["sam_template", "stack_template", "dev"])
+def test_every_subscribed_queue_takes_sns_deliveries_from_its_own_topic_only(
+    rendered: str, request: pytest.FixtureRequest
+) -> None:
+    # GIVEN a rendered template: the SAM path's, the chalice path's stack (local and AWS stage)
+    if rendered == "dev":
+        resources = template.render(Deployment(load_stage("dev"), DeployPath.CHALICE))["Resources"]
+    else:
+        resources = request.getfixturevalue(rendered)["Resources"]
+    policies = {
+        policy["Queues"][0]["Ref"]: policy["PolicyDocument"]["Statement"]
+        for policy in _of_type(resources, "AWS::SQS::QueuePolicy").values()
+    }
+    subscriptions = [
+        s for s in _of_type(resources, "AWS::SNS::Subscription").values() if s["Protocol"] == "sqs"
+    ]
+    assert len(subscriptions) == len(SUBSCRIPTIONS)
+    for subscription in subscriptions:
+        queue = subscription["Endpoint"]["Fn::GetAtt"][0]
+        from_sns = {
+            s["Effect"]: s
+            for s in policies[queue]
+            if s.get("Principal") == {"Service": "sns.amazonaws.com"}
+        }
+        # THEN SNS may send to the queue on behalf of the subscribed topic, and is denied for
+        # any other topic (aws:SourceArn), whatever else a policy may allow
+        own_topic = {"aws:SourceArn": subscription["TopicArn"]}
+        assert from_sns["Allow"]["Condition"] == {"ArnEquals": own_topic}
+        assert from_sns["Deny"]["Condition"] == {"ArnNotEquals": own_topic}
+        for statement in from_sns.values():
+            assert statement["Action"] == "sqs:SendMessage"
+            assert statement["Resource"] == {"Fn::GetAtt": [queue, "Arn"]}
+
+
 @pytest.mark.parametrize(
     ("stage", "protected"), [("dev", True), ("local", False), ("local-b", False)]
 )

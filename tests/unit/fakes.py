@@ -33,6 +33,7 @@ from chalicelib.ports import (
     OrderRepository,
     OrderSummary,
     Ports,
+    Redelivery,
     TokenVerifier,
     Workflow,
 )
@@ -218,6 +219,25 @@ class FakeVoucherRepository(VoucherRepository):
         return [v for v in self.vouchers.values() if v.order_id == order_id]
 
 
+@dataclass(frozen=True)
+class SentBack:
+    queue_arn: str
+    body: str
+    after: timedelta
+
+
+class FakeRedelivery(Redelivery):
+    """Keeps what was sent back; a test delivers it again when its time comes."""
+
+    def __init__(self) -> None:
+        self.sent: list[SentBack] = []
+
+    def send_back(
+        self, queue_arn: str, body: str, after: timedelta, trace_header: str | None = None
+    ) -> None:
+        self.sent.append(SentBack(queue_arn, body, after))
+
+
 class FakeFlowWeights(FlowWeightsSource):
     """Weights a test sets as a document, parsed as the SSM adapter parses the parameter."""
 
@@ -252,6 +272,20 @@ class SteppingClock:
 
     def __call__(self) -> datetime:
         return self._start + timedelta(seconds=next(self._ticks))
+
+    def advance(self, by: timedelta) -> None:
+        """Move the clock on, as time passing would (a deadline coming, say)."""
+        self._start += by
+
+
+class MovableClock:
+    """A clock that stands still at ``now`` until the test moves it (for boundary tests)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 def sequential_ids() -> Any:
@@ -291,6 +325,7 @@ class FakeDependencies:
     vouchers: FakeVoucherRepository = field(default_factory=FakeVoucherRepository)
     flow_weights: FakeFlowWeights = field(default_factory=FakeFlowWeights)
     tokens: FakeTokenVerifier = field(default_factory=FakeTokenVerifier)
+    redelivery: FakeRedelivery = field(default_factory=FakeRedelivery)
 
     def __post_init__(self) -> None:
         self.relay = FakeRelay(lambda: self.ports, self.workflow)

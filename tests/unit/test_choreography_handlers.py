@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from chalice.test import Client
 
 from chalicelib.contracts import event_to_message
 from chalicelib.orders import steps
+from chalicelib.orders.deadlines import restaurant_due
 from chalicelib.orders.events import Event, EventType
 from chalicelib.orders.model import Flow, LineItem, OrderStatus
 from chalicelib.subscriptions import (
@@ -29,7 +32,7 @@ from chalicelib.subscriptions import (
     Subscription,
 )
 from tests.unit.conftest import UNIT_PREFIX, as_party, load_event
-from tests.unit.fakes import FakeDependencies
+from tests.unit.fakes import FakeDependencies, MovableClock, SteppingClock
 
 HANDLERS = {
     RESTAURANT_NOTIFIER: "restaurant_notifier",
@@ -140,6 +143,45 @@ def test_a_stale_message_is_acknowledged_without_effect(
     assert deps.orders.get("o-1").status is OrderStatus.CANCELLED
 
 
+def test_a_copy_of_order_placed_sent_before_the_deadline_comes_back_then_and_cancels(
+    client: Client, deps: FakeDependencies
+) -> None:
+    # GIVEN an order the restaurant was sent, and a copy of its real order_placed delivered
+    # to the deadline checker 5 s after placing (sent straight to its queue, without the delay)
+    body = placed(deps)
+    steps.notify_restaurant("o-1", deps.ports)
+    order = deps.orders.get("o-1")
+    due = restaurant_due(order, deps.ports.deadlines)
+    clock = MovableClock(datetime.fromisoformat(order.placed_at) + timedelta(seconds=5))
+    deps.ports = replace(deps.ports, clock=clock)
+    # WHEN the checker gets it
+    answer = deliver(client, RESTAURANT_DEADLINE, body)
+    # THEN the order is not cancelled; the copy is acknowledged (no retry used up) and sent back
+    # to its queue, to come again when the stored deadline is due
+    assert answer == {"batchItemFailures": []}
+    assert deps.orders.get("o-1").status is OrderStatus.RESTAURANT_NOTIFIED
+    (sent_back,) = deps.redelivery.sent
+    assert sent_back.body == body
+    assert sent_back.queue_arn.endswith(":" + RESTAURANT_DEADLINE.queue_for(UNIT_PREFIX))
+    assert sent_back.after == due - clock.now
+    # AND when it comes again at the deadline, the unanswered order is cancelled
+    clock.now = due
+    assert deliver(client, RESTAURANT_DEADLINE, sent_back.body) == {"batchItemFailures": []}
+    assert deps.orders.get("o-1").status is OrderStatus.CANCELLED
+    assert deps.events.types()[-1] == "order_cancelled"
+
+
+def test_an_early_copy_for_an_answered_order_is_acknowledged_and_not_sent_back(
+    client: Client, deps: FakeDependencies
+) -> None:
+    body = placed(deps)
+    steps.notify_restaurant("o-1", deps.ports)
+    steps.accept_order("o-1", deps.ports)
+    assert deliver(client, RESTAURANT_DEADLINE, body) == {"batchItemFailures": []}
+    assert deps.redelivery.sent == []
+    assert deps.orders.get("o-1").status is OrderStatus.ACCEPTED
+
+
 class Bus:
     """Routes published events to subscribed handlers, like SNS filter policies do."""
 
@@ -163,6 +205,10 @@ class Bus:
                         assert deliver(self.client, subscription, body) == {"batchItemFailures": []}
 
     def deadline_passes(self) -> None:
+        """The restaurant's deadline comes: the clock moves on and the delayed messages arrive."""
+        clock = self.deps.ports.clock
+        assert isinstance(clock, SteppingClock)
+        clock.advance(self.deps.ports.deadlines.restaurant)
         for subscription, body in self.delayed:
             deliver(self.client, subscription, body)
         self.delayed.clear()

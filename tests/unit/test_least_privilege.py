@@ -109,6 +109,21 @@ def test_queue_consumers_read_only_their_own_queue() -> None:
         assert queues == [template.queue_id(subscription)]
 
 
+def test_only_the_deadline_checker_sends_to_a_queue_and_only_to_its_own() -> None:
+    # It sends a message that came before the order's deadline back to its queue, delayed.
+    senders = {
+        function: [
+            s["Resource"]["Fn::GetAtt"][0]
+            for s in statements(template.role_id(function))
+            if "sqs:SendMessage" in s["Action"]
+        ]
+        for function in template.FUNCTIONS
+    }
+    assert {f: queues for f, queues in senders.items() if queues} == {
+        "restaurant_deadline_checker": ["RestaurantDeadlineQueue"]
+    }
+
+
 def test_the_state_machine_may_invoke_only_its_task_functions() -> None:
     (invoke,) = [s for s in statements("OrderFlowRole") if "lambda:InvokeFunction" in s["Action"]]
     names = sorted(arn["Fn::Sub"].rsplit(":", 1)[1] for arn in invoke["Resource"])

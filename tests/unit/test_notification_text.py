@@ -40,9 +40,18 @@ def test_an_item_name_with_markup_newlines_and_quotes_is_escaped_and_quoted() ->
     text = json.loads(request["Message"])["text"]
     assert text == (
         'New order o-1: 2 x "Ramen&quot;&lt;/b&gt; &lt;script&gt;alert(&#x27;x&#x27;)'
-        '&lt;/script&gt;  &amp; more", 1 x "Gyoza"'
+        '&lt;/script&gt;  &amp; more" at 9.00, 1 x "Gyoza" at 5.00; total 23.00'
     )
     assert not any(char in text for char in "<>\n\r\u2028")
+
+
+def test_the_restaurants_new_order_notice_lists_each_items_price_and_the_total() -> None:
+    # GIVEN an order of two items, one of them free, the other 3 x 12.05
+    order = an_order(LineItem("Soup", 3, 1205), LineItem("Water", 1, 0))
+    # WHEN the restaurant is sent it
+    told = tellings.new_order(order)
+    # THEN it reads what each item costs and what the whole order comes to
+    assert told.text == 'New order o-1: 3 x "Soup" at 12.05, 1 x "Water" at 0.00; total 36.15'
 
 
 def test_quoting_cannot_be_escaped_from() -> None:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
+
 import pytest
 
 from chalicelib.orders import steps
+from chalicelib.orders.deadlines import restaurant_due
 from chalicelib.orders.errors import (
+    DeadlineNotReachedError,
     IdempotencyKeyReusedError,
     IllegalTransitionError,
     InvalidOrderError,
@@ -13,7 +18,7 @@ from chalicelib.orders.errors import (
 )
 from chalicelib.orders.events import EventType
 from chalicelib.orders.model import CancelReason, Flow, LineItem, Order, OrderStatus
-from tests.unit.fakes import FakeDependencies
+from tests.unit.fakes import FakeDependencies, MovableClock, SteppingClock
 
 
 def place(deps: FakeDependencies, order_id: str = "o-1", fingerprint: str = "f-1") -> None:
@@ -164,9 +169,33 @@ def test_deadline_cancels_an_unanswered_order(deps: FakeDependencies, notified: 
     place(deps)
     if notified:
         steps.notify_restaurant("o-1", deps.ports)
+    assert isinstance(deps.ports.clock, SteppingClock)
+    deps.ports.clock.advance(deps.ports.deadlines.restaurant)
     cancelled = steps.enforce_restaurant_deadline("o-1", deps.ports)
     assert cancelled is not None
     assert cancelled.data == {"reason": "restaurant_timeout"}
+    assert deps.orders.get("o-1").status is OrderStatus.CANCELLED
+
+
+def test_the_restaurant_deadline_is_enforced_from_the_stored_deadline_not_before(
+    deps: FakeDependencies,
+) -> None:
+    # GIVEN an order the restaurant was sent and has not answered, and a clock a test moves
+    place(deps)
+    steps.notify_restaurant("o-1", deps.ports)
+    due = restaurant_due(deps.orders.get("o-1"), deps.ports.deadlines)
+    clock = MovableClock(due - timedelta(milliseconds=1))
+    deps.ports = replace(deps.ports, clock=clock)
+    # WHEN the deadline's message comes a millisecond before the stored deadline
+    with pytest.raises(DeadlineNotReachedError) as early:
+        steps.enforce_restaurant_deadline("o-1", deps.ports)
+    # THEN the order is not cancelled, and the error says when to come back
+    assert early.value.due == due
+    assert deps.orders.get("o-1").status is OrderStatus.RESTAURANT_NOTIFIED
+    # AND at the deadline itself it is
+    clock.now = due
+    cancelled = steps.enforce_restaurant_deadline("o-1", deps.ports)
+    assert cancelled is not None
     assert deps.orders.get("o-1").status is OrderStatus.CANCELLED
 
 

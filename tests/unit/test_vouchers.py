@@ -1,15 +1,17 @@
-"""Unit tests of the promotions context: vouchers come from the stored order, capped, once."""
+"""Unit tests of the promotions context: vouchers come from the stored order, a share of what
+was paid (never more), capped, once."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chalicelib.orders.events import Event, EventType
 from chalicelib.promotions.vouchers import (
     MAXIMUM_VOUCHER_CENTS,
-    MINIMUM_VOUCHER_CENTS,
     OrderFacts,
     OrderNotCompletedError,
     issue_voucher,
@@ -41,17 +43,34 @@ def lookup(facts: OrderFacts) -> dict[str, OrderFacts]:
 @pytest.mark.parametrize(
     ("total_cents", "amount_cents"),
     [
-        (0, MINIMUM_VOUCHER_CENTS),
-        (999, MINIMUM_VOUCHER_CENTS),
+        (0, 0),
+        (9, 0),
+        (10, 1),
+        (999, 99),
         (4000, 400),
         (20_000, MAXIMUM_VOUCHER_CENTS),
         (10**9, MAXIMUM_VOUCHER_CENTS),
     ],
 )
-def test_a_voucher_is_ten_percent_at_least_the_minimum_and_at_most_the_cap(
+def test_a_voucher_is_ten_percent_of_the_paid_total_rounded_down_and_at_most_the_cap(
     total_cents: int, amount_cents: int
 ) -> None:
     assert voucher_amount_cents(total_cents) == amount_cents
+
+
+@given(st.integers(min_value=0, max_value=10**12))
+def test_a_voucher_never_exceeds_what_was_paid(total_cents: int) -> None:
+    assert 0 <= voucher_amount_cents(total_cents) <= total_cents
+
+
+def test_a_completed_free_order_earns_no_voucher() -> None:
+    # GIVEN a completed order whose items cost nothing (0 cents paid)
+    vouchers = FakeVoucherRepository()
+    # WHEN promotions handles its order_completed
+    issued = issue_voucher(COMPLETION, lookup(stored(total_cents=0)).__getitem__, vouchers)
+    # THEN no voucher is issued: not the 100-cent minimum there was, not one worth 0 either
+    assert issued is None
+    assert vouchers.vouchers == {}
 
 
 def test_the_cap_is_twenty_dollars() -> None:
