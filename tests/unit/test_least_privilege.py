@@ -109,8 +109,10 @@ def test_queue_consumers_read_only_their_own_queue() -> None:
         assert queues == [template.queue_id(subscription)]
 
 
-def test_only_the_deadline_checker_sends_to_a_queue_and_only_to_its_own() -> None:
-    # It sends a message that came before the order's deadline back to its queue, delayed.
+def test_only_the_deadline_checker_and_the_relay_send_to_a_queue_and_only_to_their_own() -> None:
+    # The checker sends a message that came before the order's deadline back to its queue,
+    # delayed; the relay's stream mapping sends what it failed on to the relay's dead letters
+    # (Lambda sends with the function's role).
     senders = {
         function: [
             s["Resource"]["Fn::GetAtt"][0]
@@ -120,7 +122,8 @@ def test_only_the_deadline_checker_sends_to_a_queue_and_only_to_its_own() -> Non
         for function in template.FUNCTIONS
     }
     assert {f: queues for f, queues in senders.items() if queues} == {
-        "restaurant_deadline_checker": ["RestaurantDeadlineQueue"]
+        "restaurant_deadline_checker": ["RestaurantDeadlineQueue"],
+        template.RELAY: [template.RELAY_DEAD_LETTERS],
     }
 
 
