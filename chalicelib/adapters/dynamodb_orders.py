@@ -60,6 +60,9 @@ WAITING_INDEX = "waiting"
 # The event item's attribute with what the event tells people (read by the relay).
 TELLINGS = "tellings"
 WAITING = "WAITING"
+# A person's answer is written only while the order's stored deadline is later than the answer:
+# a late answer cannot land, whatever the API read before (the order waits: due_at is stored).
+IN_TIME = " AND due_at > :answered_at"
 PARTY_INDEX = {Role.CUSTOMER: "by-customer", Role.RESTAURANT: "by-restaurant"}
 KEY_SK = "KEY"
 # A racing placement with the same key may still be committing when ours is refused.
@@ -190,6 +193,7 @@ class DynamoDbOrderRepository(OrderRepository):
         event: Event,
         previous_status: OrderStatus,
         tellings: Sequence[Telling] = (),
+        answered_at: datetime | None = None,
     ) -> None:
         update = "SET #status = :status, version = :version"
         condition = "version = :previous AND #status = :was"
@@ -199,6 +203,9 @@ class DynamoDbOrderRepository(OrderRepository):
             ":previous": {"N": str(order.version - 1)},
             ":was": {"S": previous_status.value},
         }
+        if answered_at is not None:
+            condition += IN_TIME
+            values |= _answered_values(answered_at)
         due = due_at(order, self._deadlines)
         if due is not None:
             update += ", waiting = :waiting, due_at = :due_at"
@@ -234,7 +241,7 @@ class DynamoDbOrderRepository(OrderRepository):
                 raise ConcurrentUpdateError(order.order_id) from None
             raise
 
-    def record_decision(self, order: Order) -> None:
+    def record_decision(self, order: Order, answered_at: datetime) -> None:
         assert order.decision is not None, "decide() first"
         try:
             self._client.update_item(
@@ -242,9 +249,10 @@ class DynamoDbOrderRepository(OrderRepository):
                 Key={"pk": {"S": order.order_id}, "sk": {"S": ORDER_SK}},
                 UpdateExpression="SET decision = :decision" + _reason_update(order.decision),
                 ConditionExpression="attribute_not_exists(decision) AND version = :version "
-                "AND #status = :status",
+                "AND #status = :status" + IN_TIME,
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues=_decision_values(order.decision)
+                | _answered_values(answered_at)
                 | {
                     ":version": {"N": str(order.version)},
                     ":status": {"S": order.status.value},
@@ -364,8 +372,15 @@ def _decision_values(decision: Decision) -> dict[str, Any]:
 
 def _due_values(due: datetime) -> dict[str, Any]:
     """``:waiting`` and ``:due_at``: UTC ISO times with milliseconds sort as they compare."""
-    at = due.astimezone(UTC).isoformat(timespec="milliseconds")
-    return {":waiting": {"S": WAITING}, ":due_at": {"S": at}}
+    return {":waiting": {"S": WAITING}, ":due_at": {"S": _stored_time(due)}}
+
+
+def _answered_values(answered_at: datetime) -> dict[str, Any]:
+    return {":answered_at": {"S": _stored_time(answered_at)}}
+
+
+def _stored_time(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 def _key_pk(customer_id: str, idempotency_key: str) -> str:

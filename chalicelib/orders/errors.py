@@ -5,6 +5,8 @@ contract between the steps and their callers: the state machine's ``Catch``
 clauses and the choreography handlers handle the same names.
 """
 
+from datetime import datetime
+
 from chalicelib.orders.decision import Decision
 
 
@@ -48,6 +50,29 @@ class DecisionTakenError(IllegalTransitionError):
             f"order {order_id} was {decision.outcome.value} first; {event_type} is not allowed",
         )
         self.decision = decision
+
+
+class DeadlinePassedError(OrderError):
+    """A person's answer came at or after its wait's deadline: the deadline's owner ends the
+    wait (cancels, or ends the order undelivered), not the late answer."""
+
+    def __init__(self, order_id: str, event_type: str, wait: str, due: datetime) -> None:
+        at = due.isoformat(timespec="milliseconds")
+        super().__init__(
+            f"order {order_id}: the {wait} deadline passed at {at}; {event_type} is too late"
+        )
+        self.order_id = order_id
+        self.due = due
+
+
+class DeadlineNotReachedError(OrderError):
+    """A deadline's owner came before the stored deadline (its timer started before the wait's
+    origin was recorded): it acts only once the deadline has passed, so it is retried."""
+
+    def __init__(self, order_id: str, due: datetime) -> None:
+        at = due.isoformat(timespec="milliseconds")
+        super().__init__(f"order {order_id}: its deadline is at {at}, not passed yet; retry")
+        self.order_id = order_id
 
 
 class UntrustedEventError(OrderError):
