@@ -20,6 +20,7 @@ from chalicelib.orders import steps
 from chalicelib.orders.deadlines import MARGIN, Deadlines, due_at
 from chalicelib.orders.decision import Decision, Outcome
 from chalicelib.orders.errors import (
+    DeadlineNotReachedError,
     DeadlinePassedError,
     DependencyUnavailableError,
 )
@@ -169,6 +170,23 @@ def test_the_expire_delivery_task_returns_its_event_or_none(deps: FakeDependenci
     assert result["event"]["type"] == "order_undelivered"
     steps.complete_order(told_of_acceptance(deps, Flow.ORCHESTRATION, "o-2"), deps.ports)
     assert expire_delivery_task({"order_id": "o-2"}, None) == {"event": None}
+
+
+def test_the_delivery_wait_is_never_expired_before_its_stored_deadline(
+    deps: FakeDependencies,
+) -> None:
+    # GIVEN the delivery wait's timer firing a moment before the stored deadline (it started
+    # when the state was entered, before the customer was told: the deadline's origin)
+    order_id = told_of_acceptance(deps, Flow.ORCHESTRATION)
+    deps.at_deadline(order_id, early=timedelta(milliseconds=1))
+    # THEN ExpireDelivery does nothing yet (its state retries it)
+    with pytest.raises(DeadlineNotReachedError):
+        expire_delivery_task({"order_id": order_id}, None)
+    # AND a confirmation still in time stands; at the deadline the task follows it
+    deps.at_deadline(order_id, early=timedelta(milliseconds=1))
+    steps.complete_order(order_id, deps.ports, answer=True)
+    assert expire_delivery_task({"order_id": order_id}, None) == {"event": None}
+    assert deps.orders.get(order_id).status is OrderStatus.COMPLETED
 
 
 # --- what the sweeper does with an order past its deadline -----------------------------------
