@@ -99,11 +99,29 @@ def test_the_sweeper_runs_every_minute(
 def accepted_after_its_execution_ended(
     api: OrdersApi, local_cloud: Any, chalice_deployment: dict[str, Any]
 ) -> tuple[str, str] | None:
-    """An orchestrated order whose execution was stopped while it waited for the restaurant,
-    then accepted: its id and execution. None if its deadline passed first (a busy machine),
-    which leaves the deadline's cancellation, not an acceptance, to carry out."""
+    """An orchestrated order accepted in time but never handed over (its state's task token
+    lost), whose execution then ended while it waited (stopped, as when a task's retries run
+    out): its id and execution. None if its deadline passed first (a busy machine), which
+    leaves the deadline's cancellation, not an acceptance, to carry out.
+
+    The execution is stopped after the answer: the local cloud ends a stopped execution only
+    when its waiting state's timer fires, at the deadline, too late to answer after it."""
     order_id = api.place(an_order("orchestration"))
     api.wait_for(order_id, "RESTAURANT_NOTIFIED")
+    local_cloud.client("dynamodb").update_item(
+        TableName=chalice_deployment["orders_table"],
+        Key={"pk": {"S": order_id}, "sk": {"S": "ORDER"}},
+        UpdateExpression="SET callback_token = :lost",
+        ExpressionAttributeValues={":lost": {"S": "e2e-a-token-no-state-holds"}},
+    )
+    # The answer is recorded, though no state gets it
+    answer = api.act(order_id, "accept")
+    if answer.status == 409 and answer.body.get("code") == "deadline_passed":
+        placed = occurred(api.order(order_id), "order_placed")
+        deadline = placed + timedelta(seconds=LOCAL.restaurant_deadline_seconds)
+        assert datetime.now(UTC) >= deadline, answer  # refused in time: a bug
+        return None
+    assert answer.status == 202, answer
     sfn = local_cloud.client("stepfunctions")
     execution = (
         chalice_deployment["state_machine_arn"].replace(":stateMachine:", ":execution:")
@@ -112,17 +130,9 @@ def accepted_after_its_execution_ended(
     sfn.stop_execution(executionArn=execution, cause="e2e: as if a task's retries ran out")
     eventually(
         lambda: sfn.describe_execution(executionArn=execution)["status"] != "RUNNING",
-        20,
+        LOCAL.restaurant_deadline_seconds + 10,
         f"execution {order_id} ended",
     )
-    # The answer is recorded, though no state waits for it
-    answer = api.act(order_id, "accept")
-    if answer.status == 409 and answer.body.get("code") == "deadline_passed":
-        placed = occurred(api.order(order_id), "order_placed")
-        deadline = placed + timedelta(seconds=LOCAL.restaurant_deadline_seconds)
-        assert datetime.now(UTC) >= deadline, answer  # taken by anything but the deadline: a bug
-        return None
-    assert answer.status == 202, answer
     return order_id, execution
 
 
