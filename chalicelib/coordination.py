@@ -11,12 +11,15 @@
 Nothing here publishes or starts anything after a write: what a write causes is relayed
 from the table, so a crash right after it loses nothing.
 
-One rule for decisions, both styles: the restaurant's accept or reject and the customer's
-cancel are recorded in the order by a conditional write before the API answers 202; only
-the first is taken, every other different answer is refused (DecisionTakenError, naming
-it). Choreography records the decision with its event (the step's own write);
-orchestration records it alone, then hands it to the waiting state. Should that hand-over
-fail, the state's deadline ends the wait and its task follows the recorded decision.
+One rule for answers, both styles: a 202 means the answer is recorded and stands. The
+restaurant's accept, reject and complete and the customer's cancel are recorded in the order
+by a conditional write before the API answers 202; only the first decision is taken, every
+other different answer is refused (DecisionTakenError, naming it), and an answer at or after
+its wait's deadline is refused too (DeadlinePassedError; the write's condition holds the
+stored deadline): the deadline's owner alone ends a wait. Choreography records the answer
+with its event (the step's own write); orchestration records a decision alone, and the
+delivery's confirmation with its event, then hands it to the waiting state. Should that
+hand-over fail, the state's deadline ends the wait and its task follows what was recorded.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from chalicelib.orders.errors import (
     DependencyUnavailableError,
     WorkflowNotWaitingError,
 )
-from chalicelib.orders.events import Event, EventType
+from chalicelib.orders.events import Event
 from chalicelib.orders.model import AWAITING_RESTAURANT, CancelReason, Flow, Order
 from chalicelib.ports import Ports, Workflow
 from chalicelib.tracing import logger
@@ -76,7 +79,9 @@ class Coordinator(ABC):
     def cancel(self, order: Order) -> None:
         """The customer cancels before the restaurant accepted; the same in both styles."""
         self._answer(
-            lambda: steps.cancel_order(order.order_id, CancelReason.CUSTOMER_REQUEST, self.ports)
+            lambda: steps.cancel_order(
+                order.order_id, CancelReason.CUSTOMER_REQUEST, self.ports, answer=True
+            )
         )
 
     def _answer(self, step: Callable[[], Event]) -> Event:
@@ -98,13 +103,13 @@ class ChoreographyCoordinator(Coordinator):
         return steps.place_order(command, self.ports)
 
     def accept(self, order: Order) -> None:
-        self._answer(lambda: steps.accept_order(order.order_id, self.ports))
+        self._answer(lambda: steps.accept_order(order.order_id, self.ports, answer=True))
 
     def reject(self, order: Order, reason: str) -> None:
-        self._answer(lambda: steps.reject_order(order.order_id, reason, self.ports))
+        self._answer(lambda: steps.reject_order(order.order_id, reason, self.ports, answer=True))
 
     def complete(self, order: Order) -> None:
-        steps.complete_order(order.order_id, self.ports)
+        steps.complete_order(order.order_id, self.ports, answer=True)
 
 
 class OrchestrationCoordinator(Coordinator):
@@ -124,17 +129,17 @@ class OrchestrationCoordinator(Coordinator):
         self._decide(order, Decision(Outcome.REJECTED, reason))
 
     def complete(self, order: Order) -> None:
-        """Hand the delivery to the waiting state; if none waits (the execution ended: a
-        task's retries ran out, or it was stopped), complete the order here: the table, not
-        the workflow, is the authority, and the step's conditional write decides."""
-        try:
-            self._hand_over_delivery(order)
-        except WorkflowNotWaitingError as not_waiting:
-            logger.warning(
-                "no state waits for the delivery; the order is completed without the workflow",
-                extra={"order_id": order.order_id, "reason": str(not_waiting)},
-            )
-            steps.complete_order(order.order_id, self.ports)
+        """Record the delivery's confirmation (its event, by the step's conditional write, in
+        time or not at all), then hand it to the state waiting for it.
+
+        Recorded first, so the 202 stands whatever happens next: if the hand-over fails (the
+        wait timed out at this moment, or Step Functions is unreachable), the wait's deadline
+        ends it and ExpireDelivery finds the order completed; the CompleteOrder state finds
+        its event recorded. After the deadline the step refuses (DeadlinePassedError) and the
+        wait's owner alone ends the order (UNDELIVERED).
+        """
+        steps.complete_order(order.order_id, self.ports, answer=True)
+        self._hand_over(order, delivery_confirmed())
 
     def _decide(self, order: Order, decision: Decision) -> None:
         """Record the restaurant's decision (the first wins), then hand it to the waiting state."""
@@ -142,30 +147,23 @@ class OrchestrationCoordinator(Coordinator):
         if decided.status not in AWAITING_RESTAURANT:
             return  # a repeated answer the workflow has carried out already
         assert decided.decision is not None, "decide() returns the order with its decision"
-        self._resume_with(decided, decided.decision)
+        self._hand_over(decided, restaurant_answered(decided.decision))
 
-    def _resume_with(self, order: Order, decision: Decision) -> None:
-        """Hand the recorded decision to the state waiting for the restaurant, if one waits.
+    def _hand_over(self, order: Order, output: dict[str, str]) -> None:
+        """Hand a recorded answer to the state waiting for it, if one waits.
 
-        The decision is recorded already, so the answer stands whatever happens here: if
-        the hand-over fails, the state's deadline ends the wait and its task follows the
-        recorded decision (settle_at_deadline); if no state waits yet, the workflow's next
-        step finds the order decided.
+        The answer is recorded already, so it stands whatever happens here: if the hand-over
+        fails, the state's deadline ends the wait and its task follows the recorded answer
+        (settle_at_deadline, expire_delivery); if no state waits yet, the workflow's next step
+        finds it recorded.
         """
         try:
-            self.workflow.resume(order, restaurant_answered(decision))
+            self.workflow.resume(order, output)
         except (WorkflowNotWaitingError, DependencyUnavailableError) as not_handed:
             logger.warning(
-                "decision recorded, not handed to the workflow; it follows it at the deadline",
+                "answer recorded, not handed to the workflow; it follows it at the deadline",
                 extra={"order_id": order.order_id, "reason": str(not_handed)},
             )
-
-    def _hand_over_delivery(self, order: Order) -> None:
-        """Give the delivery's confirmation to the waiting workflow, which then runs the step."""
-        if order.recorded(EventType.ORDER_COMPLETED) is not None:
-            return  # a repeated request the workflow has carried out already: as choreography
-        order.next_status(EventType.ORDER_COMPLETED)  # answer 409 now, not fail in the workflow
-        self.workflow.resume(order, delivery_confirmed())
 
     def cancel(self, order: Order) -> None:
         # The cancellation is carried out at once, as in the choreography (its write records
@@ -174,7 +172,7 @@ class OrchestrationCoordinator(Coordinator):
         super().cancel(order)
         cancelled = self.ports.orders.get(order.order_id)  # the newest task token
         assert cancelled.decision is not None, "a cancelled order is decided"
-        self._resume_with(cancelled, cancelled.decision)
+        self._hand_over(cancelled, restaurant_answered(cancelled.decision))
 
 
 def coordinator_for(flow: Flow, ports: Ports, workflow: Callable[[], Workflow]) -> Coordinator:

@@ -53,6 +53,7 @@ class OrderRepository(ABC):
         event: Event,
         previous_status: OrderStatus,
         tellings: Sequence[Telling] = (),
+        answered_at: datetime | None = None,
     ) -> None:
         """Store ``event`` (already applied to ``order``) only if nobody else wrote since we read.
 
@@ -60,14 +61,17 @@ class OrderRepository(ABC):
         ``order.version - 1`` and in ``previous_status``, and, for a decision event, has no
         decision yet or the same outcome (``order.decision`` is stored with it).
         ``tellings``: what the event tells people, stored with it for the relay (the outbox).
+        ``answered_at``: a person's answer at that time, stored only while the order's stored
+        deadline is later (ConcurrentUpdateError otherwise): a late answer cannot land.
         """
 
     @abstractmethod
-    def record_decision(self, order: Order) -> None:
+    def record_decision(self, order: Order, answered_at: datetime) -> None:
         """Store ``order.decision`` only if the stored order has none and is unchanged since read.
 
-        Raises ConcurrentUpdateError unless the stored order has no decision and is still at
-        ``order.version`` in ``order.status``: the first decision wins, once.
+        Raises ConcurrentUpdateError unless the stored order has no decision, is still at
+        ``order.version`` in ``order.status``, and its stored deadline is later than
+        ``answered_at`` (the answer's time): the first decision in time wins, once.
         """
 
     @abstractmethod

@@ -2,7 +2,7 @@
 
     python -m tools.fault_run --orders N [--flow both|choreography|orchestration]
         [--step-fault-rate 0.1] [--storage-fault-rate 0.3] [--stage local] [--concurrency 8]
-        [--no-deploy]
+        [--no-deploy] [--json FILE]
 
 Against a local stage (AWS_ENDPOINT_URL: the local cloud; ``make fault-run`` sets it):
 1. deploys the stage (``python -m deploy up``: nothing to do when it is up to date), unless
@@ -14,16 +14,17 @@ Against a local stage (AWS_ENDPOINT_URL: the local cloud; ``make fault-run`` set
    DynamoDB call throttled at ``--storage-fault-rate``; the SDK retries a throttle up to 10
    times, so below about 0.3 it tests little), through ``POST /_localstack/config``;
 4. places N orders per flow at once (``--concurrency`` customers) and plays a scripted
-   restaurant and customer, spread over the orders: accept then complete; reject; answer late
-   (after the restaurant's deadline cancelled the order: 409 expected); the customer cancels;
-   accept and cancel at the same moment from two threads (one 202, one 409). The client
-   retries 5xx answers and connection errors (same Idempotency-Key for the placement), with
-   back-off, a bounded number of times; an order is *accepted by the API* only once it
+   restaurant and customer, spread over the orders, the way real ones would: accept, then
+   complete only once the order shows the customer was told; reject; answer late (after the
+   restaurant's deadline: 409 deadline_passed expected); the customer cancels; accept and
+   cancel at the same moment from two threads (one 202, one 409). The client retries 5xx
+   answers and connection errors with the same request (same body, same Idempotency-Key for
+   the placement), patiently, with back-off; an order is *accepted by the API* only once it
    answered 202;
 5. turns both faults off (always, also when interrupted), and waits for the system to drain:
    every accepted order terminal, or a time limit from the stage's deadline and retry schedule;
 6. counts, per flow and in all (the last line of stdout):
-   ``orders=N terminal=T lost=L duplicate_effects=D dead_lettered=K stuck=S``
+   ``orders=N terminal=T lost=L duplicate_effects=D dead_lettered=K stuck=S overruled=O``
    - orders: orders placed by the run (N per flow, times the flows);
    - terminal: orders whose story is over (``is_terminal``: COMPLETED, REJECTED, CANCELLED or
      UNDELIVERED with the customer told), and whose notification to the customer reached the
@@ -37,15 +38,21 @@ Against a local stage (AWS_ENDPOINT_URL: the local cloud; ``make fault-run`` set
      an operator would: it redrives them (``tools.redrive``, every dead-letter queue of the
      stage) and waits for what they carry (a voucher) before it counts;
    - stuck: lost orders past the time their status should have moved on by
-     (``overdue``: the restaurant's deadline plus a margin, a minute more to tell the customer).
+     (``overdue``: the restaurant's deadline plus a margin, a minute more to tell the customer);
+   - overruled: answers acknowledged then overruled: a 202 for accept, reject, complete or
+     cancel whose order ended otherwise (``ENDS_AFTER``: an accepted order completed or
+     undelivered, a rejected one rejected, a cancelled one cancelled, a completed one completed).
    Above it, one line per order that went wrong (status, events, what people were sent).
+   ``--json FILE`` writes the same counts, per flow and in all, as JSON.
 
-Exit status 0 only if every order placed is terminal and nothing is lost, doubled or stuck.
+Exit status 0 only if every order placed is terminal and nothing is lost, doubled, stuck or
+overruled.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import random
@@ -69,7 +76,7 @@ from urllib.parse import urlparse
 from chalicelib.functions import SWEEP, function
 from chalicelib.orders.deadlines import MARGIN, TELLING_THE_CUSTOMER, Deadlines, expected_within
 from chalicelib.orders.events import EventType
-from chalicelib.orders.model import FINAL, Order
+from chalicelib.orders.model import FINAL, Order, OrderStatus
 from chalicelib.subscriptions import SUBSCRIPTIONS
 from deploy import template
 from deploy.stages import (
@@ -89,8 +96,10 @@ PROJECT = Path(__file__).resolve().parents[1]
 ORDER = json.loads((PROJECT / "tests" / "events" / "place_order_request.json").read_text())
 FLOWS = ("choreography", "orchestration")
 STORAGE_FAULT_VARIABLE = "DYNAMODB_ERROR_PROBABILITY"
-# The client's retries of one call (5xx, connection errors): about 20 s of back-off in all.
-CALL_ATTEMPTS = 8
+# The client's retries of one call (5xx, connection errors), the same request each time: a
+# patient client, about a minute and a half of back-off in all.
+CALL_ATTEMPTS = 14
+MAX_BACKOFF_SECONDS = 8.0
 POLL_SECONDS = 1.0
 
 
@@ -125,6 +134,23 @@ def is_terminal(order: Order) -> bool:
     return order.status in FINAL and order.recorded(EventType.USER_NOTIFIED) is not None
 
 
+# How an order may end once an answer was acknowledged (202): a 202 means the answer stands.
+ENDS_AFTER = {
+    "accept": {OrderStatus.COMPLETED, OrderStatus.UNDELIVERED},
+    "reject": {OrderStatus.REJECTED},
+    "cancel": {OrderStatus.CANCELLED},
+    "complete": {OrderStatus.COMPLETED},
+}
+
+
+def overruled_answers(order: Order, acknowledged: Iterable[str]) -> list[str]:
+    """The acknowledged answers (actions that got 202) the order's end contradicts; none
+    while the order is not over (it then counts as lost)."""
+    if order.status not in FINAL:
+        return []
+    return [action for action in acknowledged if order.status not in ENDS_AFTER[action]]
+
+
 def customer_notification(order: Order) -> str | None:
     """The ``notification_id`` that tells the customer how the order ended (once told)."""
     told = order.recorded(EventType.USER_NOTIFIED)
@@ -153,6 +179,7 @@ class Placed:
     notes: list[str] = field(default_factory=list)
     retried: int = 0  # calls the client had to repeat (5xx, connection errors)
     decision_violation: bool = False  # two different answers both got 202
+    acknowledged: list[str] = field(default_factory=list)  # answers the API took (202)
 
 
 @dataclass(frozen=True)
@@ -171,6 +198,7 @@ class FlowCounts:
     decision_violations: int
     retried_calls: int
     problems: list[str]
+    overruled: int = 0  # acknowledged answers (202) the order's end contradicts
 
     def line(self) -> str:
         statuses = " ".join(f"{status}={n}" for status, n in sorted(self.statuses.items()))
@@ -178,7 +206,7 @@ class FlowCounts:
             f"{self.flow}: orders={self.orders} accepted={self.accepted} "
             f"terminal={self.terminal} lost={self.lost} "
             f"duplicate_effects={self.duplicate_effects} dead_lettered={self.dead_lettered} "
-            f"stuck={self.stuck} unplaced={self.unplaced} "
+            f"stuck={self.stuck} overruled={self.overruled} unplaced={self.unplaced} "
             f"missing_vouchers={self.missing_vouchers} "
             f"decision_violations={self.decision_violations} "
             f"retried_calls={self.retried_calls} ({statuses})"
@@ -209,7 +237,7 @@ def count_flow(
     ours = [p for p in placed if p.flow == flow]
     accepted = [p for p in ours if p.order_id is not None]
     ids = {p.order_id for p in accepted}
-    terminal = lost = stuck = missing_vouchers = 0
+    terminal = lost = stuck = missing_vouchers = overruled = 0
     statuses: Counter[str] = Counter()
     problems: list[str] = []
     received = {str(n.get("notification_id")) for n in notifications}
@@ -222,6 +250,12 @@ def count_flow(
             problems.append(f"{flow} {entry.order_id} ({entry.behaviour}): not in the table")
             continue
         statuses[order.status.value] += 1
+        for action in overruled_answers(order, entry.acknowledged):
+            overruled += 1
+            problems.append(
+                f"{flow} {entry.order_id} ({entry.behaviour}): {action} got 202, "
+                f"the order ended {order.status.value}; client: {'; '.join(entry.notes)}"
+            )
         arrived = customer_notification(order) in received
         if is_terminal(order) and arrived:
             terminal += 1
@@ -271,6 +305,7 @@ def count_flow(
         decision_violations=sum(p.decision_violation for p in ours),
         retried_calls=sum(p.retried for p in ours),
         problems=problems,
+        overruled=overruled,
     )
 
 
@@ -283,14 +318,24 @@ def summary_line(counts: list[FlowCounts]) -> str:
     return (
         f"orders={total('orders')} terminal={total('terminal')} lost={total('lost')} "
         f"duplicate_effects={total('duplicate_effects')} "
-        f"dead_lettered={total('dead_lettered')} stuck={total('stuck')}"
+        f"dead_lettered={total('dead_lettered')} stuck={total('stuck')} "
+        f"overruled={total('overruled')}"
     )
+
+
+def report_json(counts: list[FlowCounts]) -> dict[str, Any]:
+    """The counts as JSON (``--json``): each flow's, and the totals of the last line."""
+    totals = dict(pair.split("=") for pair in summary_line(counts).split())
+    return {
+        "flows": [dataclasses.asdict(c) for c in counts],
+        "total": {name: int(value) for name, value in totals.items()},
+    }
 
 
 def passed(counts: list[FlowCounts]) -> bool:
     return all(
         c.terminal == c.orders
-        and c.lost == c.duplicate_effects == c.stuck == c.missing_vouchers == 0
+        and c.lost == c.duplicate_effects == c.stuck == c.missing_vouchers == c.overruled == 0
         and c.decision_violations == 0
         for c in counts
     )
@@ -323,7 +368,7 @@ def persistently(
     for attempt in range(attempts):
         if attempt:
             entry.retried += 1
-            sleep(min(4.0, 0.25 * 2 ** (attempt - 1)) * (0.5 + random.random()))
+            sleep(min(MAX_BACKOFF_SECONDS, 0.25 * 2 ** (attempt - 1)) * (0.5 + random.random()))
         try:
             answer = call()
         except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
@@ -372,6 +417,8 @@ class Driver:
     def _act(self, entry: Placed, order_id: str, action: str, body: Any = None) -> Answer:
         answer = persistently(lambda: self.api.act(order_id, action, body), entry, action)
         entry.notes.append(f"{action} {answer.status}")
+        if answer.status == 202:
+            entry.acknowledged.append(action)
         return answer
 
     def _status(self, entry: Placed, order_id: str) -> str:
@@ -400,16 +447,11 @@ class Driver:
         return status == "RESTAURANT_NOTIFIED"
 
     def _deliver(self, entry: Placed, order_id: str) -> None:
-        """After a taken accept: wait until the customer was told, then confirm delivery."""
+        """After a taken accept: as a real restaurant, deliver once the order shows the customer
+        was told (the delivery wait has begun), then confirm it."""
         waited = self._wait_for(entry, order_id, {"USER_NOTIFIED", *FINAL}, 120)
-        if waited != "USER_NOTIFIED":
-            return
-        for _ in range(5):
-            answer = self._act(entry, order_id, "complete")
-            code = answer.body.get("code") if isinstance(answer.body, dict) else None
-            if code != "workflow_not_waiting":  # its wait may not have begun yet
-                return
-            time.sleep(2)
+        if waited == "USER_NOTIFIED":
+            self._act(entry, order_id, "complete")
 
     def _accept(self, entry: Placed, order_id: str) -> None:
         if self._notified(entry, order_id) and self._act(entry, order_id, "accept").status == 202:
@@ -668,6 +710,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-deploy", action="store_true", help="the stage is deployed already: do not deploy"
     )
+    parser.add_argument("--json", type=Path, help="also write the counts to this file as JSON")
     args = parser.parse_args(argv)
     for name in ("step_fault_rate", "storage_fault_rate"):
         if not 0 <= getattr(args, name) <= 1:
@@ -768,6 +811,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {problem}")
     for flow_counts in counts:
         print(flow_counts.line())
+    if args.json is not None:
+        args.json.write_text(json.dumps(report_json(counts), indent=2) + "\n")
     print(summary_line(counts), flush=True)
     return 0 if passed(counts) else 1
 

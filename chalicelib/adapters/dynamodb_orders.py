@@ -66,6 +66,9 @@ TELLINGS = "tellings"
 # value of the orders written before there were shards, which the sweeper still reads.
 WAITING_SHARDS = 10
 UNSHARDED_WAITING = "WAITING"
+# A person's answer is written only while the order's stored deadline is later than the answer:
+# a late answer cannot land, whatever the API read before (the order waits: due_at is stored).
+IN_TIME = " AND due_at > :answered_at"
 PARTY_INDEX = {Role.CUSTOMER: "by-customer", Role.RESTAURANT: "by-restaurant"}
 KEY_SK = "KEY"
 # A racing placement with the same key may still be committing when ours is refused.
@@ -196,6 +199,7 @@ class DynamoDbOrderRepository(OrderRepository):
         event: Event,
         previous_status: OrderStatus,
         tellings: Sequence[Telling] = (),
+        answered_at: datetime | None = None,
     ) -> None:
         update = "SET #status = :status, version = :version"
         condition = "version = :previous AND #status = :was"
@@ -205,6 +209,9 @@ class DynamoDbOrderRepository(OrderRepository):
             ":previous": {"N": str(order.version - 1)},
             ":was": {"S": previous_status.value},
         }
+        if answered_at is not None:
+            condition += IN_TIME
+            values |= _answered_values(answered_at)
         due = due_at(order, self._deadlines)
         if due is not None:
             update += ", waiting = :waiting, due_at = :due_at"
@@ -240,7 +247,7 @@ class DynamoDbOrderRepository(OrderRepository):
                 raise ConcurrentUpdateError(order.order_id) from None
             raise
 
-    def record_decision(self, order: Order) -> None:
+    def record_decision(self, order: Order, answered_at: datetime) -> None:
         assert order.decision is not None, "decide() first"
         try:
             self._client.update_item(
@@ -248,9 +255,10 @@ class DynamoDbOrderRepository(OrderRepository):
                 Key={"pk": {"S": order.order_id}, "sk": {"S": ORDER_SK}},
                 UpdateExpression="SET decision = :decision" + _reason_update(order.decision),
                 ConditionExpression="attribute_not_exists(decision) AND version = :version "
-                "AND #status = :status",
+                "AND #status = :status" + IN_TIME,
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues=_decision_values(order.decision)
+                | _answered_values(answered_at)
                 | {
                     ":version": {"N": str(order.version)},
                     ":status": {"S": order.status.value},
@@ -390,6 +398,10 @@ def _due_values(due: datetime, order_id: str) -> dict[str, Any]:
 def _at(moment: datetime) -> str:
     """UTC ISO times with milliseconds sort as they compare."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def _answered_values(answered_at: datetime) -> dict[str, Any]:
+    return {":answered_at": {"S": _at(answered_at)}}
 
 
 def _key_pk(customer_id: str, idempotency_key: str) -> str:

@@ -36,6 +36,7 @@ from chalicelib.orders.deadlines import is_overdue
 from chalicelib.orders.decision import NO_REASON
 from chalicelib.orders.errors import (
     ConcurrentUpdateError,
+    DeadlinePassedError,
     DecisionTakenError,
     DependencyUnavailableError,
     ForbiddenError,
@@ -106,6 +107,8 @@ def answers_errors(view: Callable[..., Response]) -> Callable[..., Response]:
             return _error(404, "order_not_found", str(error))
         except DecisionTakenError as error:
             return _error(409, "decision_taken", str(error), decision=error.decision.to_dict())
+        except DeadlinePassedError as error:
+            return _error(409, "deadline_passed", str(error))
         except CONFLICTS as error:
             return _error(409, ERROR_CODES[type(error)], str(error))
         except InvalidFlowWeightsError as error:

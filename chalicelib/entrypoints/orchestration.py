@@ -21,6 +21,7 @@ from chalicelib.orders import steps
 from chalicelib.orders.decision import NO_REASON, Decision, Outcome
 from chalicelib.orders.errors import (
     ConcurrentUpdateError,
+    DeadlineNotReachedError,
     DependencyUnavailableError,
     IllegalTransitionError,
     OrderNotFoundError,
@@ -52,6 +53,7 @@ class Task:
 
 STEP_ERRORS = (
     IllegalTransitionError,
+    DeadlineNotReachedError,
     OrderNotFoundError,
     ConcurrentUpdateError,
     DependencyUnavailableError,
@@ -95,7 +97,11 @@ def complete_order_task(payload: dict[str, Any], context: Any) -> dict[str, Any]
 def expire_delivery_task(payload: dict[str, Any], context: Any) -> dict[str, Any]:
     """The delivery deadline passed (NotifyUserAndAwaitDelivery timed out): the order is
     undelivered, and the customer and restaurant are told; ``event`` is None when the
-    delivery was confirmed after all (completed without the workflow, at the same moment)."""
+    delivery was confirmed in time (recorded by the API, whose hand-over did not arrive).
+
+    Its timer started when the state was entered, just before the customer was told (the
+    stored deadline's origin): before the stored deadline the step raises
+    DeadlineNotReachedError, which the state retries, so the order never ends early."""
     order_id = _order_of(payload)
     with traced("expire_delivery", order_id, Flow.ORCHESTRATION.value), _named_dependency_errors():
         event = steps.expire_delivery(order_id, dependencies().ports)

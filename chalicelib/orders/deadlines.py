@@ -14,6 +14,14 @@ over from the table's stream, retried until it is (``chalicelib/entrypoints/rela
 ``due_at`` is the earliest of these for an order; the orders table keeps it on the order
 while the order waits (a sparse index the sweeper reads), and None means nothing is left.
 
+A person's answer has the deadline of the wait it ends (``late_answer``): accept, reject and
+cancel the restaurant's, complete the delivery's. At or after it the answer is refused
+(``DeadlinePassedError``, 409 ``deadline_passed``) and the deadline's owner alone ends the
+wait; the answer's write holds the stored ``due_at`` in its condition, so a late answer cannot
+land between the check and the write. The owner in turn acts only once the stored deadline
+has passed (``owner_may_act``): a timer started before the wait's origin was recorded (the
+delivery wait's, which starts before the customer is told) is retried, not obeyed early.
+
 ``expected_within`` is how long after placing an order in a status should have moved on
 (the viewer highlights orders past it, the operators' tools count them as stuck): the restaurant's
 deadline plus ``MARGIN`` (for the deadline's own delivery), then the telling, then the
@@ -25,8 +33,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from chalicelib.orders.decision import EVENT_OUTCOMES, Decision, Outcome
+from chalicelib.orders.errors import DeadlineNotReachedError, DeadlinePassedError
 from chalicelib.orders.events import EventType
-from chalicelib.orders.model import AWAITING_RESTAURANT, DECIDED, FINAL, Order, OrderStatus
+from chalicelib.orders.model import (
+    AWAITING_RESTAURANT,
+    DECIDED,
+    FINAL,
+    CancelReason,
+    Order,
+    OrderStatus,
+)
 
 # How long past a deadline its owner's own retries may still be on their way: the sweeper
 # waits this long before it acts for another owner, the viewer before it calls an order late.
@@ -72,6 +89,43 @@ def due_at(order: Order, deadlines: Deadlines) -> datetime | None:
         if due is not None:
             waits.append(due)
     return min(waits, default=None)
+
+
+# The decision the restaurant deadline's owner records when nobody answered in time.
+DEADLINE_CANCEL = Decision(Outcome.CANCELLED, CancelReason.RESTAURANT_TIMEOUT.value)
+# Where a late completion is the deadline's business: its wait, or what its owner made of it.
+DELIVERY_WAIT_OR_ITS_END = frozenset({OrderStatus.USER_NOTIFIED, OrderStatus.UNDELIVERED})
+
+
+def refuse_late_answer(
+    order: Order, event_type: EventType, now: datetime, deadlines: Deadlines
+) -> None:
+    """Raise DeadlinePassedError if a person's answer (``event_type``) at ``now`` is late.
+
+    An answer is late at or after the deadline of the wait it would end, while that wait is
+    still open or was ended by its owner (the deadline's cancellation, UNDELIVERED). Not late:
+    an answer in time, a repeat of one recorded in time, and an answer to an order another
+    person's answer settled first (that answer is the reason it is refused: decision_taken).
+    """
+    if event_type in EVENT_OUTCOMES:
+        open_or_ended_by_owner = order.decision in (None, DEADLINE_CANCEL)
+        wait, due = "restaurant", restaurant_due(order, deadlines)
+    elif event_type is EventType.ORDER_COMPLETED:
+        told = order.recorded(EventType.USER_NOTIFIED)
+        if told is None:
+            return  # no delivery wait yet: the status refuses it
+        open_or_ended_by_owner = order.status in DELIVERY_WAIT_OR_ITS_END
+        wait, due = "delivery", _at(told.occurred_at) + deadlines.delivery
+    else:
+        return
+    if open_or_ended_by_owner and now >= due:
+        raise DeadlinePassedError(order.order_id, event_type.value, wait, due)
+
+
+def owner_may_act(order: Order, due: datetime | None, now: datetime) -> None:
+    """Raise DeadlineNotReachedError if the deadline's owner came before ``due`` (stored)."""
+    if due is not None and now < due:
+        raise DeadlineNotReachedError(order.order_id, due)
 
 
 def expected_within(status: OrderStatus, deadlines: Deadlines) -> timedelta | None:

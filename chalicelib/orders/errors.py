@@ -52,6 +52,19 @@ class DecisionTakenError(IllegalTransitionError):
         self.decision = decision
 
 
+class DeadlinePassedError(OrderError):
+    """A person's answer came at or after its wait's deadline: the deadline's owner ends the
+    wait (cancels, or ends the order undelivered), not the late answer."""
+
+    def __init__(self, order_id: str, event_type: str, wait: str, due: datetime) -> None:
+        at = due.isoformat(timespec="milliseconds")
+        super().__init__(
+            f"order {order_id}: the {wait} deadline passed at {at}; {event_type} is too late"
+        )
+        self.order_id = order_id
+        self.due = due
+
+
 class DeadlineNotReachedError(OrderError):
     """A deadline's owner came before the stored deadline (a copy of its message sent early, a
     timer started before the wait's origin was recorded): it acts only once the deadline has

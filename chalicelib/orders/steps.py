@@ -16,11 +16,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from chalicelib.orders import tellings
-from chalicelib.orders.deadlines import restaurant_due
-from chalicelib.orders.decision import Decision, Outcome
+from chalicelib.orders.deadlines import (
+    delivery_due,
+    owner_may_act,
+    refuse_late_answer,
+    restaurant_due,
+)
+from chalicelib.orders.decision import OUTCOME_EVENTS, Decision, Outcome
 from chalicelib.orders.errors import (
     ConcurrentUpdateError,
     DeadlineNotReachedError,
@@ -122,23 +128,26 @@ def notify_restaurant(order_id: str, ports: Ports) -> Event:
     )
 
 
-def accept_order(order_id: str, ports: Ports) -> Event:
-    """The restaurant takes the order."""
+def accept_order(order_id: str, ports: Ports, *, answer: bool = False) -> Event:
+    """The restaurant takes the order (``answer``: its own answer, held to the deadline;
+    otherwise the workflow or the sweeper carrying out a recorded decision)."""
     return _advance(
         order_id,
         EventType.ORDER_ACCEPTED,
         ports,
         data=lambda order: {"restaurant_id": order.restaurant_id},
+        answer=answer,
     )
 
 
-def reject_order(order_id: str, reason: str, ports: Ports) -> Event:
-    """The restaurant turns the order down."""
+def reject_order(order_id: str, reason: str, ports: Ports, *, answer: bool = False) -> Event:
+    """The restaurant turns the order down (``answer`` as for accept_order)."""
     return _advance(
         order_id,
         EventType.ORDER_REJECTED,
         ports,
         data=lambda order: {"restaurant_id": order.restaurant_id, "reason": reason},
+        answer=answer,
     )
 
 
@@ -160,8 +169,9 @@ def notify_user(order_id: str, ports: Ports) -> Event:
     )
 
 
-def complete_order(order_id: str, ports: Ports) -> Event:
-    """The restaurant confirms the food was delivered."""
+def complete_order(order_id: str, ports: Ports, *, answer: bool = False) -> Event:
+    """The restaurant confirms the food was delivered (``answer``: its own confirmation, held
+    to the delivery deadline; otherwise the workflow's step finding it recorded)."""
     return _advance(
         order_id,
         EventType.ORDER_COMPLETED,
@@ -171,14 +181,18 @@ def complete_order(order_id: str, ports: Ports) -> Event:
             "restaurant_id": order.restaurant_id,
             "total_cents": order.total_cents,
         },
+        answer=answer,
     )
 
 
-def cancel_order(order_id: str, reason: CancelReason, ports: Ports) -> Event:
+def cancel_order(
+    order_id: str, reason: CancelReason, ports: Ports, *, answer: bool = False
+) -> Event:
     """Cancel an order the restaurant has not accepted yet (also the compensation step).
 
-    A restaurant that was sent the order is told it is cancelled (and why); one that was
-    never sent it has nothing to learn.
+    ``answer``: the customer's own cancellation, held to the restaurant's deadline. A
+    restaurant that was sent the order is told it is cancelled (and why); one that was never
+    sent it has nothing to learn.
     """
 
     def tell(order: Order, cancelled: Event) -> list[Telling]:
@@ -191,6 +205,7 @@ def cancel_order(order_id: str, reason: CancelReason, ports: Ports) -> Event:
         data=lambda order: {"reason": reason.value},
         tell=tell,
         tell_when=lambda order: order.recorded(EventType.RESTAURANT_NOTIFIED) is not None,
+        answer=answer,
     )
 
 
@@ -198,8 +213,11 @@ def expire_delivery(order_id: str, ports: Ports) -> Event | None:
     """At the delivery deadline: the order is undelivered unless the restaurant confirmed it.
 
     The customer and the restaurant are told. None when the delivery was confirmed (also if
-    the confirmation won a race with this step).
+    the confirmation won a race with this step). Raises DeadlineNotReachedError before the
+    stored deadline (a timer that started before the customer was told): retried, not early.
     """
+    order = ports.orders.get(order_id)
+    owner_may_act(order, delivery_due(order, ports.deadlines), ports.clock())
 
     def tell(order: Order, _undelivered: Event) -> list[Telling]:
         return [
@@ -226,18 +244,21 @@ def expire_delivery(order_id: str, ports: Ports) -> Event | None:
 
 
 def decide(order_id: str, decision: Decision, ports: Ports) -> Order:
-    """Record the answer to an order awaiting its restaurant, if it is the first.
+    """Record the restaurant's answer to an order awaiting it, if it is the first in time.
 
     The order as stored with its decision: this one, recorded now, or the same outcome
     recorded before (a repeated answer). Raises DecisionTakenError naming the winner when
-    another answer decided first, IllegalTransitionError when the status does not allow it.
+    another answer decided first, IllegalTransitionError when the status does not allow it,
+    DeadlinePassedError at or after the restaurant's deadline (the write's condition holds it).
     """
     for _ in range(DECISION_ATTEMPTS):
         order = ports.orders.get(order_id)
+        answered_at = ports.clock()
+        refuse_late_answer(order, OUTCOME_EVENTS[decision.outcome], answered_at, ports.deadlines)
         if not order.decide(decision):
             return order
         try:
-            ports.orders.record_decision(order)
+            ports.orders.record_decision(order, answered_at)
         except ConcurrentUpdateError:
             continue  # read again: a rival decision is then refused by decide()
         return order
@@ -255,6 +276,8 @@ def settle_at_deadline(order_id: str, ports: Ports) -> tuple[Decision, Event | N
     order = ports.orders.get(order_id)
     if order.decision is not None and order.decision.outcome is not Outcome.CANCELLED:
         return order.decision, None
+    if order.status in AWAITING_RESTAURANT:  # never before the stored deadline
+        owner_may_act(order, restaurant_due(order, ports.deadlines), ports.clock())
     try:
         cancelled = cancel_order(order_id, CancelReason.RESTAURANT_TIMEOUT, ports)
     except DecisionTakenError as taken:
@@ -287,40 +310,59 @@ def _advance(
     data: Callable[[Order], dict[str, Any]],
     tell: Callable[[Order, Event], list[Telling]] = lambda order, event: [],
     tell_when: Callable[[Order], bool] = lambda order: True,
+    answer: bool = False,
 ) -> Event:
     """Record ``event_type`` once, with what ``tell`` says it tells people if ``tell_when``
-    holds for the order as it was before the event (stored in the same write: the outbox)."""
+    holds for the order as it was before the event (stored in the same write: the outbox).
+
+    ``answer``: a person's answer, refused at or after its wait's deadline (DeadlinePassedError),
+    by a check here for the message and by the write's condition on the stored deadline.
+    """
     order = ports.orders.get(order_id)
+    now = ports.clock()
+    if answer:
+        refuse_late_answer(order, event_type, now, ports.deadlines)
     already = order.recorded(event_type)
     if already is not None:
         return already
     order.next_status(event_type)
     telling = tell_when(order)
-    event = _new_event(order, event_type, ports, data(order))
+    event = _new_event(order, event_type, ports, data(order), at=now)
     previous_status = order.status
     order.apply(event)
     told = tell(order, event) if telling else []
     try:
-        ports.orders.append(order, event, previous_status, tellings=told)
+        ports.orders.append(
+            order, event, previous_status, tellings=told, answered_at=now if answer else None
+        )
     except ConcurrentUpdateError:
         # Lost a race. To a copy of this very step: its event (stored with its tellings). To
-        # another step: the rule that step's write broke (DecisionTakenError names the winner).
+        # another step: the rule that step's write broke (DecisionTakenError names the winner;
+        # DeadlinePassedError the deadline a late answer's write found passed).
         current = ports.orders.get(order_id)
         recorded = current.recorded(event_type)
         if recorded is not None:
             return recorded
+        if answer:
+            refuse_late_answer(current, event_type, ports.clock(), ports.deadlines)
         current.next_status(event_type)
         raise
     return event
 
 
-def _new_event(order: Order, event_type: EventType, ports: Ports, data: dict[str, Any]) -> Event:
+def _new_event(
+    order: Order,
+    event_type: EventType,
+    ports: Ports,
+    data: dict[str, Any],
+    at: datetime | None = None,
+) -> Event:
     return Event(
         event_id=ports.new_id(),
         type=event_type,
         order_id=order.order_id,
         flow=order.flow.value,
-        occurred_at=ports.clock().isoformat(timespec="milliseconds"),
+        occurred_at=(at or ports.clock()).isoformat(timespec="milliseconds"),
         data=data,
     )
 

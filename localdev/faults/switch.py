@@ -109,19 +109,20 @@ class OrdersWithFaults(OrderRepository):
         event: Event,
         previous_status: OrderStatus,
         tellings: Sequence[Telling] = (),
+        answered_at: datetime | None = None,
     ) -> None:
         self._faults.around(
             f"append {event.type.value}",
             order.order_id,
-            lambda: self._inner.append(order, event, previous_status, tellings),
+            lambda: self._inner.append(order, event, previous_status, tellings, answered_at),
             write=True,
         )
 
-    def record_decision(self, order: Order) -> None:
+    def record_decision(self, order: Order, answered_at: datetime) -> None:
         self._faults.around(
             "record_decision",
             order.order_id,
-            lambda: self._inner.record_decision(order),
+            lambda: self._inner.record_decision(order, answered_at),
             write=True,
         )
 

@@ -5,7 +5,8 @@
   API (no 409 workflow_not_waiting).
 - An order not delivered by the delivery deadline is ended by the deadline's owner (the
   sweeper in the choreography, the execution's timeout in the orchestration): UNDELIVERED,
-  its customer and its restaurant each told once.
+  its customer and its restaurant each told once; a confirmation just after the deadline is
+  409 deadline_passed (before or after the owner acted), one just before it stands.
 - A restaurant that was sent an order is told when the customer cancels it.
 
 The sweeper runs every minute on its schedule; these tests invoke the deployed function
@@ -55,9 +56,10 @@ def sweep(cloud: Any, deployment: dict[str, Any]) -> dict[str, Any]:
     return dict(json.loads(body))
 
 
-def wait_until(deadline: datetime) -> None:
-    """Sleep until ``deadline`` has passed (the sweeper only acts after it)."""
-    time.sleep(max(0.0, (deadline - datetime.now(UTC)).total_seconds()) + 1)
+def wait_until(deadline: datetime, past: float = 1) -> None:
+    """Sleep until ``past`` seconds after ``deadline`` (the sweeper only acts after it);
+    a negative ``past``: until that long before it."""
+    time.sleep(max(0.0, (deadline - datetime.now(UTC)).total_seconds() + past))
 
 
 def occurred(order: dict[str, Any], event_type: str) -> datetime:
@@ -97,11 +99,29 @@ def test_the_sweeper_runs_every_minute(
 def accepted_after_its_execution_ended(
     api: OrdersApi, local_cloud: Any, chalice_deployment: dict[str, Any]
 ) -> tuple[str, str] | None:
-    """An orchestrated order whose execution was stopped while it waited for the restaurant,
-    then accepted: its id and execution. None if its deadline passed first (a busy machine),
-    which leaves the deadline's cancellation, not an acceptance, to carry out."""
+    """An orchestrated order accepted in time but never handed over (its state's task token
+    lost), whose execution then ended while it waited (stopped, as when a task's retries run
+    out): its id and execution. None if its deadline passed first (a busy machine), which
+    leaves the deadline's cancellation, not an acceptance, to carry out.
+
+    The execution is stopped after the answer: the local cloud ends a stopped execution only
+    when its waiting state's timer fires, at the deadline, too late to answer after it."""
     order_id = api.place(an_order("orchestration"))
     api.wait_for(order_id, "RESTAURANT_NOTIFIED")
+    local_cloud.client("dynamodb").update_item(
+        TableName=chalice_deployment["orders_table"],
+        Key={"pk": {"S": order_id}, "sk": {"S": "ORDER"}},
+        UpdateExpression="SET callback_token = :lost",
+        ExpressionAttributeValues={":lost": {"S": "e2e-a-token-no-state-holds"}},
+    )
+    # The answer is recorded, though no state gets it
+    answer = api.act(order_id, "accept")
+    if answer.status == 409 and answer.body.get("code") == "deadline_passed":
+        placed = occurred(api.order(order_id), "order_placed")
+        deadline = placed + timedelta(seconds=LOCAL.restaurant_deadline_seconds)
+        assert datetime.now(UTC) >= deadline, answer  # refused in time: a bug
+        return None
+    assert answer.status == 202, answer
     sfn = local_cloud.client("stepfunctions")
     execution = (
         chalice_deployment["state_machine_arn"].replace(":stateMachine:", ":execution:")
@@ -110,17 +130,9 @@ def accepted_after_its_execution_ended(
     sfn.stop_execution(executionArn=execution, cause="e2e: as if a task's retries ran out")
     eventually(
         lambda: sfn.describe_execution(executionArn=execution)["status"] != "RUNNING",
-        20,
+        LOCAL.restaurant_deadline_seconds + 10,
         f"execution {order_id} ended",
     )
-    # The answer is recorded, though no state waits for it
-    answer = api.act(order_id, "accept")
-    if answer.status == 409 and answer.body.get("code") == "decision_taken":
-        placed = occurred(api.order(order_id), "order_placed")
-        deadline = placed + timedelta(seconds=LOCAL.restaurant_deadline_seconds)
-        assert datetime.now(UTC) >= deadline, answer  # taken by anything but the deadline: a bug
-        return None
-    assert answer.status == 202, answer
     return order_id, execution
 
 
@@ -159,7 +171,7 @@ def test_an_orchestrated_order_whose_execution_ended_is_carried_on_and_completed
     assert not still_waiting(local_cloud, chalice_deployment, order_id)
 
 
-@pytest.mark.long_running(seconds=55)
+@pytest.mark.long_running(seconds=70)
 def test_an_order_not_delivered_by_its_deadline_is_ended_and_both_parties_told_once(
     api: OrdersApi,
     notifications: Tap,
@@ -167,18 +179,40 @@ def test_an_order_not_delivered_by_its_deadline_is_ended_and_both_parties_told_o
     chalice_deployment: dict[str, Any],
 ) -> None:
     # GIVEN an order of each flow accepted, its customer told, and never delivered (both at
-    # once: their deadlines pass together)
-    orders = {flow: api.place(an_order(flow)) for flow in ("choreography", "orchestration")}
-    for order_id in orders.values():
+    # once: their deadlines pass together); and one more of each, confirmed just before
+    flows = ("choreography", "orchestration")
+    orders = {flow: api.place(an_order(flow)) for flow in flows}
+    confirmed = {flow: api.place(an_order(flow)) for flow in flows}
+    for order_id in [*orders.values(), *confirmed.values()]:
         api.wait_for(order_id, "RESTAURANT_NOTIFIED")
         assert api.act(order_id, "accept").status == 202
-    told = [
-        occurred(api.wait_for(id_, "USER_NOTIFIED"), "user_notified") for id_ in orders.values()
-    ]
-    # WHEN the delivery deadline passes: the sweeper owns the choreographed order's, the
-    # orchestrated order's execution its own (NotifyUserAndAwaitDelivery times out)
-    wait_until(max(told) + timedelta(seconds=LOCAL.delivery_deadline_seconds))
+    delivery = timedelta(seconds=LOCAL.delivery_deadline_seconds)
+    told = {
+        id_: occurred(api.wait_for(id_, "USER_NOTIFIED"), "user_notified")
+        for id_ in [*orders.values(), *confirmed.values()]
+    }
+    # WHEN the restaurant confirms one order of each flow just before its deadline, and the
+    # other just after (before the sweeper, the choreography's owner, is run)
+    in_time = {}
+    for order_id in confirmed.values():
+        wait_until(told[order_id] + delivery, past=-3)
+        in_time[order_id] = api.act(order_id, "complete")
+    wait_until(max(told[id_] for id_ in orders.values()) + delivery)
+    for flow, order_id in orders.items():
+        late = api.act(order_id, "complete")
+        assert (late.status, late.body.get("code")) == (409, "deadline_passed"), (flow, late)
+    # AND the deadline's owners act: the sweeper for the choreographed orders, the orchestrated
+    # orders' executions their own (NotifyUserAndAwaitDelivery times out)
     sweep(local_cloud, chalice_deployment)
+    # THEN a confirmation's answer and its order's end agree: 202 and COMPLETED (as when it
+    # came in time), or 409 deadline_passed and UNDELIVERED (a busy machine made it late)
+    for order_id in confirmed.values():
+        answer = in_time[order_id]
+        if answer.status == 202:
+            api.wait_for(order_id, "COMPLETED")
+        else:
+            assert (answer.status, answer.body.get("code")) == (409, "deadline_passed"), answer
+            api.wait_for(order_id, "UNDELIVERED")
     # THEN each order is closed as undelivered, by the deadline's owner
     owners = {"choreography": "sweeper", "orchestration": "expire_delivery_task"}
     for flow, order_id in orders.items():
@@ -203,9 +237,9 @@ def test_an_order_not_delivered_by_its_deadline_is_ended_and_both_parties_told_o
             "customer": order["customer_id"],
             "restaurant": order["restaurant_id"],
         }
-        # AND a late confirmation is refused, and nothing is left to watch
+        # AND a late confirmation is still refused as late, and nothing is left to watch
         late = api.act(order_id, "complete")
-        assert late.status == 409, late
+        assert (late.status, late.body.get("code")) == (409, "deadline_passed"), late
         assert not still_waiting(local_cloud, chalice_deployment, order_id)
 
 

@@ -2,6 +2,7 @@
 
 ``python -m tools.fault_run`` turns the deployment's fault switch and LocalStack's DynamoDB
 throttling on, plays 10 orders per flow (accept, reject, late answer, cancel, racing answers),
+counts acknowledged answers (202) their order's end overruled,
 turns them off, waits for the system to drain and counts from what was recorded (the tap on
 the notifications topic, the vouchers table, the orders table, the dead-letter queues).
 """
@@ -27,7 +28,7 @@ ORDERS_PER_FLOW = 10  # the long version: make fault-run (200 per flow)
 SUMMARY = re.compile(
     r"orders=(?P<orders>\d+) terminal=(?P<terminal>\d+) lost=(?P<lost>\d+) "
     r"duplicate_effects=(?P<duplicate_effects>\d+) dead_lettered=(?P<dead_lettered>\d+) "
-    r"stuck=(?P<stuck>\d+)"
+    r"stuck=(?P<stuck>\d+) overruled=(?P<overruled>\d+)"
 )
 pytestmark = [pytest.mark.e2e, SCENARIOS, pytest.mark.late]
 # What the tool prints once it turned every fault off again.
@@ -82,4 +83,5 @@ def test_no_order_is_lost_doubled_or_stuck_under_faults(
     assert counts["lost"] == 0, report
     assert counts["duplicate_effects"] == 0, report
     assert counts["stuck"] == 0, report
+    assert counts["overruled"] == 0, report  # every 202 answer stood
     assert run.returncode == 0, report

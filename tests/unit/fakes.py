@@ -116,10 +116,13 @@ class FakeOrderRepository(OrderRepository):
         event: Event,
         previous_status: OrderStatus,
         tellings: Sequence[Telling] = (),
+        answered_at: datetime | None = None,
     ) -> None:
         stored = self.orders[order.order_id]
         if stored.version != order.version - 1 or stored.status is not previous_status:
             raise ConcurrentUpdateError(order.order_id)
+        if answered_at is not None and not self._in_time(order.order_id, answered_at):
+            raise ConcurrentUpdateError(order.order_id)  # as DynamoDB: the deadline's condition
         decides = Decision.of(event)
         if decides is not None and stored.decision not in (None, order.decision):
             raise ConcurrentUpdateError(order.order_id)  # as DynamoDB: another outcome won
@@ -132,12 +135,19 @@ class FakeOrderRepository(OrderRepository):
         self._store_due(order)
         self.stream(Recorded(event, tuple(tellings)))
 
-    def record_decision(self, order: Order) -> None:
+    def record_decision(self, order: Order, answered_at: datetime) -> None:
         stored = self.orders[order.order_id]
         unchanged = stored.version == order.version and stored.status is order.status
         if stored.decision is not None or not unchanged:
             raise ConcurrentUpdateError(order.order_id)
+        if not self._in_time(order.order_id, answered_at):
+            raise ConcurrentUpdateError(order.order_id)
         stored.decision = order.decision
+
+    def _in_time(self, order_id: str, answered_at: datetime) -> bool:
+        """The condition DynamoDB holds an answer's write to: the stored deadline is later."""
+        due = self.due.get(order_id)
+        return due is not None and due > answered_at
 
     def save_callback_token(self, order_id: str, token: str) -> None:
         if order_id not in self.orders:
@@ -264,11 +274,16 @@ def bearer(role: str, principal_id: str) -> dict[str, str]:
 
 
 class SteppingClock:
-    """A clock that moves one second per reading, so timelines have distinct times."""
+    """A clock that moves one second per reading, so timelines have distinct times; a test
+    moves it (``set``) to a deadline, or to just before it."""
 
     def __init__(self) -> None:
+        self.set(datetime(2026, 1, 1, 12, 0, tzinfo=UTC))
+
+    def set(self, when: datetime) -> None:
+        """The next reading is ``when``; the ones after it a second apart again."""
         self._ticks = itertools.count()
-        self._start = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+        self._start = when
 
     def __call__(self) -> datetime:
         return self._start + timedelta(seconds=next(self._ticks))
@@ -330,12 +345,19 @@ class FakeDependencies:
     def __post_init__(self) -> None:
         self.relay = FakeRelay(lambda: self.ports, self.workflow)
         self.orders.stream = self.relay
+        self.clock = SteppingClock()
         self.ports = Ports(
             orders=self.orders,
             events=self.events,
             notifier=self.notifier,
-            clock=SteppingClock(),
+            clock=self.clock,
             new_id=sequential_ids(),
         )
         # Promotions' read port, adapted from the fake orders as bootstrap adapts the real ones.
         self.order_facts = order_facts_from(self.orders)
+
+    def at_deadline(self, order_id: str, early: timedelta = timedelta(0)) -> datetime:
+        """Move the clock to the order's stored deadline (``early``: that much before it)."""
+        due = self.orders.due[order_id]
+        self.clock.set(due - early)
+        return due

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -10,7 +11,8 @@ from botocore.exceptions import ClientError
 from chalice.test import Client
 
 from chalicelib.orders import steps
-from chalicelib.orders.model import CancelReason
+from chalicelib.orders.deadlines import DEADLINE_CANCEL
+from chalicelib.orders.model import CancelReason, OrderStatus
 from tests.unit.conftest import as_party, order_request
 from tests.unit.fakes import FakeDependencies
 
@@ -194,19 +196,80 @@ def test_reject_with_an_invalid_body_is_400(client: Client, deps: FakeDependenci
     assert response.json_body["field"] == "reason"
 
 
-def test_orchestration_answer_after_the_deadline_cancelled_is_409_naming_it(
-    client: Client, deps: FakeDependencies
+DECISIONS = {"accept": "accepted", "reject": "rejected", "cancel": "cancelled"}
+JUST_BEFORE = timedelta(milliseconds=1)
+
+
+@pytest.mark.parametrize("action", DECISIONS)
+def test_a_decision_just_before_the_restaurant_deadline_stands(
+    client: Client, deps: FakeDependencies, flow: str, action: str
 ) -> None:
-    order_id = awaiting_restaurant(client, deps, "orchestration")
-    steps.settle_at_deadline(order_id, deps.ports)  # what the deadline's task did
-    deps.workflow.waiting = False
-    response = post(client, f"/orders/{order_id}/accept")
-    assert response.status_code == 409
-    assert response.json_body["code"] == "decision_taken"
-    assert response.json_body["decision"] == {
-        "outcome": "cancelled",
-        "reason": "restaurant_timeout",
-    }
+    # GIVEN an order awaiting its restaurant, a millisecond before the deadline
+    order_id = awaiting_restaurant(client, deps, flow)
+    due = deps.at_deadline(order_id, early=JUST_BEFORE)
+    # WHEN the restaurant (or the customer) answers
+    assert post(client, f"/orders/{order_id}/{action}").status_code == 202
+    # THEN the deadline's owner, at the deadline, follows the answer
+    deps.clock.set(due)
+    decision, _ = steps.settle_at_deadline(order_id, deps.ports)
+    assert decision.outcome.value == DECISIONS[action]
+
+
+@pytest.mark.parametrize("action", DECISIONS)
+def test_a_decision_at_the_restaurant_deadline_is_409_deadline_passed(
+    client: Client, deps: FakeDependencies, flow: str, action: str
+) -> None:
+    # GIVEN an order awaiting its restaurant, at its deadline (its owner has not acted yet)
+    order_id = awaiting_restaurant(client, deps, flow)
+    due = deps.at_deadline(order_id)
+    # WHEN the answer comes
+    late = post(client, f"/orders/{order_id}/{action}")
+    # THEN it is refused, naming the deadline, and nothing is recorded
+    assert late.status_code == 409, late.body
+    assert late.json_body["code"] == "deadline_passed"
+    assert due.isoformat(timespec="milliseconds") in late.json_body["message"]
+    assert deps.orders.get(order_id).decision is None
+    assert deps.workflow.resumed == []
+    # AND the deadline's owner alone ends the wait; the answer stays refused
+    steps.settle_at_deadline(order_id, deps.ports)
+    assert deps.orders.get(order_id).decision == DEADLINE_CANCEL
+    again = post(client, f"/orders/{order_id}/{action}")
+    assert (again.status_code, again.json_body["code"]) == (409, "deadline_passed")
+
+
+def awaiting_delivery(client: Client, deps: FakeDependencies, flow: str) -> str:
+    """An accepted order whose customer was told: the delivery wait is open."""
+    order_id = awaiting_restaurant(client, deps, flow)
+    steps.accept_order(order_id, deps.ports)
+    steps.notify_user(order_id, deps.ports)
+    return order_id
+
+
+def test_a_delivery_confirmed_just_before_its_deadline_stands(
+    client: Client, deps: FakeDependencies, flow: str
+) -> None:
+    order_id = awaiting_delivery(client, deps, flow)
+    due = deps.at_deadline(order_id, early=JUST_BEFORE)
+    assert post(client, f"/orders/{order_id}/complete").status_code == 202
+    deps.clock.set(due)
+    assert steps.expire_delivery(order_id, deps.ports) is None  # the owner follows it
+    assert deps.orders.get(order_id).status is OrderStatus.COMPLETED
+
+
+def test_a_delivery_confirmed_at_its_deadline_is_409_and_the_order_ends_undelivered(
+    client: Client, deps: FakeDependencies, flow: str
+) -> None:
+    order_id = awaiting_delivery(client, deps, flow)
+    deps.at_deadline(order_id)
+    late = post(client, f"/orders/{order_id}/complete")
+    assert (late.status_code, late.json_body["code"]) == (409, "deadline_passed")
+    assert "delivery deadline passed" in late.json_body["message"]
+    assert deps.orders.get(order_id).status is OrderStatus.USER_NOTIFIED
+    assert deps.workflow.resumed == []  # nothing handed over: the wait's timeout ends it
+    steps.expire_delivery(order_id, deps.ports)
+    assert deps.orders.get(order_id).status is OrderStatus.UNDELIVERED
+    again = post(client, f"/orders/{order_id}/complete")
+    assert (again.status_code, again.json_body["code"]) == (409, "deadline_passed")
 
 
 def test_accept_after_cancel_is_409_and_changes_nothing(

@@ -51,6 +51,7 @@ def test_every_event_the_steps_produce_matches_its_schema() -> None:
         elif finish == "undelivered":
             produced.append(steps.accept_order(order_id, deps.ports))
             produced.append(steps.notify_user(order_id, deps.ports))
+            deps.at_deadline(order_id)
             expired = steps.expire_delivery(order_id, deps.ports)
             assert expired is not None
             produced.append(expired)

@@ -19,7 +19,11 @@ from chalicelib.entrypoints.sweeper import RESERVE_MS, sweeper
 from chalicelib.orders import steps
 from chalicelib.orders.deadlines import MARGIN, Deadlines, due_at
 from chalicelib.orders.decision import Decision, Outcome
-from chalicelib.orders.errors import DependencyUnavailableError, IllegalTransitionError
+from chalicelib.orders.errors import (
+    DeadlineNotReachedError,
+    DeadlinePassedError,
+    DependencyUnavailableError,
+)
 from chalicelib.orders.events import EventType
 from chalicelib.orders.model import CancelReason, Flow, LineItem, Order, OrderStatus
 from chalicelib.orders.sweep import SweepAction, next_action
@@ -136,6 +140,7 @@ def test_an_undelivered_order_is_closed_and_both_parties_are_told_once(
     deps: FakeDependencies,
 ) -> None:
     order_id = told_of_acceptance(deps)
+    deps.at_deadline(order_id)
     expired = steps.expire_delivery(order_id, deps.ports)
     again = steps.expire_delivery(order_id, deps.ports)
     assert expired is not None and again == expired
@@ -147,8 +152,8 @@ def test_an_undelivered_order_is_closed_and_both_parties_are_told_once(
         ("restaurant", order_id, "undelivered"),
     ]
     assert due_at(order, DEADLINES) is None
-    with pytest.raises(IllegalTransitionError):  # a confirmation after the deadline
-        steps.complete_order(order_id, deps.ports)
+    with pytest.raises(DeadlinePassedError):  # the restaurant's confirmation after the deadline
+        steps.complete_order(order_id, deps.ports, answer=True)
 
 
 def test_a_delivery_confirmed_in_time_is_not_expired(deps: FakeDependencies) -> None:
@@ -160,10 +165,28 @@ def test_a_delivery_confirmed_in_time_is_not_expired(deps: FakeDependencies) -> 
 
 def test_the_expire_delivery_task_returns_its_event_or_none(deps: FakeDependencies) -> None:
     order_id = told_of_acceptance(deps, Flow.ORCHESTRATION)
+    deps.at_deadline(order_id)
     result = expire_delivery_task({"order_id": order_id}, None)
     assert result["event"]["type"] == "order_undelivered"
     steps.complete_order(told_of_acceptance(deps, Flow.ORCHESTRATION, "o-2"), deps.ports)
     assert expire_delivery_task({"order_id": "o-2"}, None) == {"event": None}
+
+
+def test_the_delivery_wait_is_never_expired_before_its_stored_deadline(
+    deps: FakeDependencies,
+) -> None:
+    # GIVEN the delivery wait's timer firing a moment before the stored deadline (it started
+    # when the state was entered, before the customer was told: the deadline's origin)
+    order_id = told_of_acceptance(deps, Flow.ORCHESTRATION)
+    deps.at_deadline(order_id, early=timedelta(milliseconds=1))
+    # THEN ExpireDelivery does nothing yet (its state retries it)
+    with pytest.raises(DeadlineNotReachedError):
+        expire_delivery_task({"order_id": order_id}, None)
+    # AND a confirmation still in time stands; at the deadline the task follows it
+    deps.at_deadline(order_id, early=timedelta(milliseconds=1))
+    steps.complete_order(order_id, deps.ports, answer=True)
+    assert expire_delivery_task({"order_id": order_id}, None) == {"event": None}
+    assert deps.orders.get(order_id).status is OrderStatus.COMPLETED
 
 
 # --- what the sweeper does with an order past its deadline -----------------------------------
@@ -318,7 +341,8 @@ def test_orchestrated_completion_is_still_handed_to_a_waiting_execution(
     steps.notify_user(order_id, deps.ports)
     assert post(client, f"/orders/{order_id}/complete").status_code == 202
     assert deps.workflow.resumed == [(order_id, {"decision": "delivered"})]
-    assert deps.orders.get(order_id).status is OrderStatus.USER_NOTIFIED  # its task completes
+    # recorded before it was handed over: the answer stands whatever the workflow does next
+    assert deps.orders.get(order_id).status is OrderStatus.COMPLETED
 
 
 def test_a_sweep_stops_while_it_has_its_reserve_of_time_left(deps: FakeDependencies) -> None:

@@ -7,6 +7,7 @@ telling that failed is done again by the next run of the step.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from chalice.test import Client
@@ -15,6 +16,8 @@ from chalicelib.orders import steps
 from chalicelib.orders.decision import Decision, Outcome
 from chalicelib.orders.errors import (
     ConcurrentUpdateError,
+    DeadlineNotReachedError,
+    DeadlinePassedError,
     DecisionTakenError,
     DependencyUnavailableError,
     IllegalTransitionError,
@@ -109,15 +112,16 @@ def test_storage_records_a_decision_only_once_and_only_if_unchanged(
     first, second = deps.orders.get(order_id), deps.orders.get(order_id)
     first.decide(ACCEPTED)
     second.decide(REJECTED)
-    deps.orders.record_decision(first)
+    now = deps.ports.clock()
+    deps.orders.record_decision(first, now)
     with pytest.raises(ConcurrentUpdateError):
-        deps.orders.record_decision(second)
+        deps.orders.record_decision(second, now)
     stale = deps.orders.get(order_id)
     stale.decision = None
     stale.decide(CANCELLED)
     steps.accept_order(order_id, deps.ports)  # the order moved on after this read
     with pytest.raises(ConcurrentUpdateError):
-        deps.orders.record_decision(stale)
+        deps.orders.record_decision(stale, now)
 
 
 def test_a_decision_event_cannot_overwrite_another_recorded_decision(
@@ -165,11 +169,29 @@ def test_at_the_deadline_a_recorded_decision_wins_over_the_timeout(
 
 def test_at_the_deadline_an_undecided_order_is_cancelled(deps: FakeDependencies) -> None:
     order_id = placed(deps)
+    deps.at_deadline(order_id)
     decision, event = steps.settle_at_deadline(order_id, deps.ports)
     assert decision == Decision(Outcome.CANCELLED, "restaurant_timeout")
     assert event is not None and event.type is EventType.ORDER_CANCELLED
-    with pytest.raises(DecisionTakenError):
+    with pytest.raises(DeadlinePassedError):
         steps.decide(order_id, ACCEPTED, deps.ports)
+
+
+def test_the_deadlines_owner_never_cancels_before_the_stored_deadline(
+    deps: FakeDependencies,
+) -> None:
+    # GIVEN an undecided order, and its owner's timer firing a moment before the deadline
+    order_id = placed(deps)
+    deps.at_deadline(order_id, early=timedelta(milliseconds=1))
+    # THEN the owner does nothing yet (the state retries it) and an answer still lands
+    with pytest.raises(DeadlineNotReachedError):
+        steps.settle_at_deadline(order_id, deps.ports)
+    assert deps.orders.get(order_id).decision is None
+    deps.at_deadline(order_id, early=timedelta(milliseconds=1))
+    assert steps.decide(order_id, ACCEPTED, deps.ports).decision == ACCEPTED
+    # AND at the deadline the owner follows it
+    deps.at_deadline(order_id)
+    assert steps.settle_at_deadline(order_id, deps.ports) == (ACCEPTED, None)
 
 
 def test_at_the_deadline_a_customers_cancel_stands(deps: FakeDependencies) -> None:
@@ -188,9 +210,12 @@ def test_an_answer_landing_while_the_deadline_cancels_wins(deps: FakeDependencie
         reads += 1
         order = real_get(order_id)
         if reads == 2:  # settle_at_deadline read it undecided; cancel_order reads it now
+            due = deps.at_deadline(order_id, early=timedelta(seconds=1))  # answered in time
             steps.decide(order_id, ACCEPTED, deps.ports)
+            deps.clock.set(due)
         return order
 
+    deps.at_deadline(order_id)
     deps.orders.get = answer_lands_after_the_second_read  # type: ignore[method-assign]
     assert steps.settle_at_deadline(order_id, deps.ports) == (ACCEPTED, None)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -183,8 +183,32 @@ def test_the_last_line_sums_the_flows() -> None:
     def flow(name: str, terminal: int, lost: int, dead: int) -> FlowCounts:
         return FlowCounts(name, 20, 20, terminal, lost, 0, dead, lost, {}, 0, 0, 0, 0, [])
 
-    line = fault_run.summary_line([flow("choreography", 20, 0, 1), flow("orchestration", 18, 2, 0)])
-    assert line == "orders=40 terminal=38 lost=2 duplicate_effects=0 dead_lettered=1 stuck=2"
+    counts = [flow("choreography", 20, 0, 1), flow("orchestration", 18, 2, 0)]
+    line = fault_run.summary_line(counts)
+    assert line == (
+        "orders=40 terminal=38 lost=2 duplicate_effects=0 dead_lettered=1 stuck=2 overruled=0"
+    )
+    assert fault_run.report_json(counts)["total"]["lost"] == 2
+
+
+def test_an_acknowledged_answer_the_orders_end_overrules_fails_the_run() -> None:
+    # GIVEN an order whose restaurant's complete got 202, but which ended UNDELIVERED
+    deps = FakeDependencies()
+    stored = {"a": an_order(deps, "a", "notify", "accept", "tell")}
+    deps.at_deadline("a")
+    steps.expire_delivery("a", deps.ports)
+    stored["a"] = deps.orders.get("a")
+    entry = Placed("orchestration", Behaviour.ACCEPT, "c-1", "a")
+    entry.acknowledged += ["accept", "complete"]
+    told = [{"notification_id": "a/customer/accepted", "order_id": "a"}]
+    # THEN the complete is counted as overruled (the accept stood: accepted, then undelivered)
+    result = fault_run.count_flow(
+        "orchestration", [entry], stored, told, [], [], datetime.now(UTC), DEADLINES
+    )
+    assert result.overruled == 1
+    assert "complete got 202, the order ended UNDELIVERED" in " ".join(result.problems)
+    assert "overruled=1" in result.line()
+    assert not fault_run.passed([result])
 
 
 def test_behaviours_are_spread_over_the_orders() -> None:

@@ -79,6 +79,7 @@ def test_cancel_task_compensates_with_the_given_reason(
     client: Client, deps: FakeDependencies
 ) -> None:
     order_id = placed(deps)
+    deps.at_deadline(order_id)
     result = client.lambda_.invoke(
         "cancel_order_task", {"order_id": order_id, "reason": "restaurant_timeout"}
     ).payload
