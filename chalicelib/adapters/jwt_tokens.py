@@ -173,7 +173,7 @@ class JwtVerifier(TokenVerifier):
                 leeway=LEEWAY_SECONDS,
                 options={"require": ["exp", "iss", "aud", "sub"]},
             )
-        # PyJWT reports most faults as its own errors, but a few claim or key values as
+        # PyJWT reports most bad tokens as its own errors, but a few claim or key values as
         # TypeError, ValueError or OverflowError: whichever, the token is no credential.
         except (jwt.PyJWTError, TypeError, ValueError, OverflowError) as error:
             raise NotAuthenticatedError(f"the token is not valid: {error}") from None
