@@ -39,14 +39,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The long-running tests first, longest first, so that none of them begins late and ends
-    the run alone; the many short ones fill the processes' gaps at the end. Tests marked
-    ``late`` go last: the fault run has the cloud alone for a while, and waits for the tests
-    running to end first, which costs least once no long one runs (each process sorts alike,
-    as xdist requires)."""
+    the run alone; then the other local-cloud tests. Tests marked ``late`` come after them: the
+    fault run has the cloud alone for a while, and waits for the tests running to end first,
+    which costs least once no long one runs. Last, the tests that need no local cloud: the
+    other processes run them while the fault run has the cloud alone, instead of waiting for
+    their turn (each process sorts alike, as xdist requires)."""
 
     def rank(item: pytest.Item) -> float:
         if item.get_closest_marker("late"):
             return 1.0
+        if "local_cloud" not in getattr(item, "fixturenames", ()):
+            return 2.0
         long_running = item.get_closest_marker("long_running")
         return -float(long_running.kwargs["seconds"]) if long_running else 0.0
 
