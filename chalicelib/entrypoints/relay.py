@@ -7,7 +7,7 @@ topic, hands its tellings to the notifications topic and, for an orchestrated or
 ``order_placed``, starts its workflow. A function that crashes right after its write
 therefore loses nothing: the stream still carries the write, and the relay is retried
 (per record: ``ReportBatchItemFailures``) within bounds (``chalicelib/functions.py``). A record
-that still fails (one the relay cannot read, or a fault that outlasts the retries) goes to the
+that still fails (one the relay cannot read, or an outage that outlasts the retries) goes to the
 relay's dead-letter queue as its batch's position in the stream, the shard moves on, and
 ``python -m tools.redrive`` replays it once its cause is fixed.
 
