@@ -181,7 +181,9 @@ def deployed(deployment: Deployment) -> DeployedApp:
         for resource in resources
         if resource["resource_type"] == "lambda_function"
     }
-    api = next(r for r in resources if r["resource_type"] == "rest_api")
+    api = next((r for r in resources if r["resource_type"] == "rest_api"), None)
+    if api is None:  # torn down: Chalice keeps the record, empty
+        raise SystemExit(f"nothing deployed for stage {deployment.stage.name} (torn down)")
     return DeployedApp(functions, api["rest_api_id"], api["rest_api_url"])
 
 

@@ -115,3 +115,17 @@ def test_the_rendered_project_is_the_apps_sources_with_the_rendered_config(
     config = CLIFactory(str(project)).create_config_obj(chalice_stage_name="local")
     table = outputs[template.output_key(settings.ORDERS_TABLE)]
     assert config.environment_variables[settings.ORDERS_TABLE] == table
+
+
+def test_a_torn_down_stage_counts_as_not_deployed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN Chalice's record of a stage after `chalice delete`: kept, with no resources
+    monkeypatch.setattr(stages, "BUILD", tmp_path)
+    deployment = Deployment(load_stage("local-b"), DeployPath.CHALICE)
+    record = deployment.chalice_project / ".chalice" / "deployed" / "local-b.json"
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"resources": [], "schema_version": "2.0", "backend": "api"}))
+    # THEN the deploy reads it as nothing deployed (so `up` deploys again), not a crash
+    with pytest.raises(SystemExit, match="nothing deployed for stage local-b"):
+        chalice_app.deployed(deployment)
