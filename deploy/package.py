@@ -7,8 +7,11 @@ is an unchanged template and CloudFormation has nothing to update.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,22 @@ def merge_template(deployment: Deployment) -> dict[str, Any]:
 
 def build(deployment: Deployment, env: dict[str, str]) -> Path:
     """``chalice package`` with the merge template; returns the folder with sam.json."""
+    with one_build_at_a_time(deployment):
+        return _build(deployment, env)
+
+
+@contextlib.contextmanager
+def one_build_at_a_time(deployment: Deployment) -> Iterator[None]:
+    """Chalice packages a deployment in its rendered project, zip cache included: another
+    process's deploy or test building the same one at once would corrupt it. The second
+    waits, then builds its own."""
+    BUILD.mkdir(exist_ok=True)
+    with (BUILD / f"package-{deployment.prefix}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _build(deployment: Deployment, env: dict[str, str]) -> Path:
     chalice_app.render_project(deployment, None)  # the stack's outputs: the merge template's
     out = BUILD / f"sam-{deployment.prefix}"
     out.mkdir(parents=True, exist_ok=True)

@@ -44,8 +44,9 @@ def aws_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
         settings.ORDERS_STREAM: package.PENDING_STREAM,
         settings.RESOURCE_PREFIX: AWS_STAGE.prefix,
     }
-    chalice_app.render_project(AWS_STAGE, None)  # as package.build does: no stack yet
-    chalice_app.chalice("package", AWS_STAGE, env, str(out))
+    with package.one_build_at_a_time(AWS_STAGE):
+        chalice_app.render_project(AWS_STAGE, None)  # as package.build does: no stack yet
+        chalice_app.chalice("package", AWS_STAGE, env, str(out))
     return out / "deployment.zip"
 
 
