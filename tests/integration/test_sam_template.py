@@ -24,6 +24,7 @@ from chalicelib.functions import function as declared_function
 from chalicelib.subscriptions import SUBSCRIPTIONS
 from deploy import function_package, package, template
 from deploy.stages import ASL, Deployment, DeployPath, load_stage
+from tests.shared_run import once_per_run
 
 CFN_LINT = Path(sys.executable).with_name("cfn-lint")
 LOCAL = load_stage("local")
@@ -33,8 +34,12 @@ SAM_PATH = Deployment(LOCAL, DeployPath.SAM)
 
 @pytest.fixture(scope="module")
 def built() -> Path:
+    # The first process of the run that asks builds the package; the others read it.
     env = dict(os.environ) | {"AWS_DEFAULT_REGION": "us-east-1"}
-    return package.build(SAM_PATH, env)
+    folder = once_per_run(
+        "sam-local-package", lambda: {"folder": str(package.build(SAM_PATH, env))}
+    )
+    return Path(folder["folder"])
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from checkov.common.models.enums import CheckResult
 from deploy import package, template
 from deploy.checkov_checks import deny_without_tls
 from deploy.stages import PROJECT, Deployment, DeployPath, load_stage
+from tests.shared_run import once_per_run
 
 CHECKOV = Path(sys.executable).with_name("checkov")
 SKIPS_FILE = PROJECT / "deploy" / "checkov_skips.json"
@@ -70,7 +71,15 @@ def _rendered(folder: Path) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def findings(tmp_path_factory: pytest.TempPathFactory) -> list[Finding]:
-    folder = tmp_path_factory.mktemp("rendered")
+    # A minute of CPU: the first process of the run that asks scans, the others read its findings.
+    scanned = once_per_run(
+        "checkov-findings",
+        lambda: {"findings": [asdict(f) for f in _scan(tmp_path_factory.mktemp("rendered"))]},
+    )
+    return [Finding(**finding) for finding in scanned["findings"]]
+
+
+def _scan(folder: Path) -> list[Finding]:
     assert len(list(_rendered(folder))) == 2 * len(STAGES)
     scan = subprocess.run(
         [str(CHECKOV), "--directory", str(folder), "--framework", "cloudformation"]
