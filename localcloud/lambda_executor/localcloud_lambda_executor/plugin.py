@@ -13,6 +13,9 @@ class LocalProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
     def load(self, *args: Any, **kwargs: Any) -> type:
         # Imported lazily, as LocalStack's own Docker plugin does: loading the plugin index must
         # not import the Lambda service.
+        from localcloud_lambda_executor import stream_pacing
         from localcloud_lambda_executor.executor import LocalProcessRuntimeExecutor
 
+        # Loaded with the Lambda service, before any event source mapping polls.
+        stream_pacing.install()
         return LocalProcessRuntimeExecutor
