@@ -25,10 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from checkov.common.models.enums import CheckResult
 
 from deploy import package, template
-from deploy.checkov_checks import deny_without_tls
 from deploy.stages import PROJECT, Deployment, DeployPath, load_stage
 from tests.shared_run import once_per_run
 
@@ -129,6 +127,12 @@ def test_the_local_only_skips_are_not_needed_on_aws_stages(findings: list[Findin
 
 
 def test_the_tls_check_fails_a_policy_that_allows_plain_http() -> None:
+    # Imported here: checkov's check classes take seconds to import, in every pytest process
+    # that collects this module (the scan itself runs checkov in a process of its own).
+    from checkov.common.models.enums import CheckResult
+
+    from deploy.checkov_checks import deny_without_tls
+
     # GIVEN a rendered queue policy, and the same policy without its TLS deny
     resources = template.render(Deployment(load_stage("dev"), DeployPath.CHALICE))["Resources"]
     policy = resources["PromotionsQueuePolicy"]
