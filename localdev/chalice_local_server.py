@@ -6,7 +6,10 @@ arguments and server as the ``chalice`` command, except that
   (``chalice local`` reads any body into memory, whatever its size), and a Content-Length
   that is not a number of bytes with 400;
 - methods the dev server does not implement (TRACE, QUERY, any other) reach the app,
-  which answers 405, instead of the server's own 501 HTML page.
+  which answers 405, instead of the server's own 501 HTML page;
+- a burst of clients is queued, not reset: the server listens with a backlog of
+  ``LISTEN_BACKLOG`` connections (socketserver's default is 5; a flood of 32 clients had some
+  of their connections reset by the kernel).
 The app's own limits (``MAX_BODY_BYTES`` in the API) apply after these, as in AWS.
 """
 
@@ -20,6 +23,7 @@ from chalice import local
 from chalice.cli import main as chalice_main
 
 API_GATEWAY_PAYLOAD_LIMIT = 10 * 1024 * 1024
+LISTEN_BACKLOG = 128
 
 
 class PayloadTooLargeError(local.LocalGatewayException):
@@ -71,6 +75,7 @@ def _any_method(handler: Any, name: str) -> Any:
 
 
 def patch() -> None:
+    local.ThreadedHTTPServer.request_queue_size = LISTEN_BACKLOG
     Handler._parse_payload = _parse_payload
     Handler._generic_handle = _generic_handle
     for method in ("GET", "PUT", "POST", "HEAD", "DELETE", "PATCH", "OPTIONS"):

@@ -14,6 +14,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -184,3 +186,30 @@ def test_chalice_local_answers_a_content_length_that_is_no_number_with_400(
     assert response.status == 400
     assert json.loads(response.read())["message"]
     connection.close()
+
+
+def test_chalice_local_queues_a_burst_of_clients_instead_of_resetting_them(
+    local_api: OrdersApi,
+) -> None:
+    """A flood at once (128 clients, placements with no token) gets 401 each: no connection is
+    reset because the dev server's listen queue (socketserver's default: 5) was full."""
+    body = json.dumps({"customer_id": "c", "restaurant_id": "r", "items": []}).encode()
+
+    def place_without_a_token(_: int) -> int | str:
+        request = urllib.request.Request(
+            local_api.base_url + "/orders",
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return int(answer.status)
+        except urllib.error.HTTPError as refused:
+            return int(refused.code)
+        except OSError as broken:  # a reset connection, refused or timed out
+            return type(broken).__name__
+
+    with ThreadPoolExecutor(128) as clients:
+        answers = Counter(clients.map(place_without_a_token, range(640)))
+    assert answers == {401: 640}
