@@ -52,6 +52,8 @@ _.__getattr__
 # and do_GET (the JWKS server's answer).
 _.log_message
 _.do_GET
+# localdev/chalice_local_server.py: socketserver reads the listen backlog from the server class.
+_.request_queue_size
 
 # tests/conftest.py: pytest hooks, and an autouse fixture (pytest calls them by name).
 _.pytest_configure
