@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import json
 import os
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -40,11 +38,11 @@ from deploy import (
     template,
 )
 from deploy.stages import (
-    BUILD,
     PROJECT,
     Deployment,
     DeployPath,
     aws_environment,
+    build_lock,
     development_issuer_trusted,
     load_stage,
 )
@@ -156,14 +154,10 @@ def _result(
     }
 
 
-@contextlib.contextmanager
-def one_deploy_at_a_time(deployment: Deployment) -> Iterator[None]:
+def one_deploy_at_a_time(deployment: Deployment) -> contextlib.AbstractContextManager[None]:
     """Two deploys of one deployment at once would race on its stack and Chalice's record
     (``make test`` warms up while its tests may ask too): the second waits, then finds it done."""
-    BUILD.mkdir(exist_ok=True)
-    with (BUILD / f"deploy-{deployment.prefix}.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
+    return build_lock(f"deploy-{deployment.prefix}")
 
 
 def main(argv: list[str] | None = None) -> int:

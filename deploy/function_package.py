@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import shutil
 import subprocess
@@ -21,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from deploy.stages import BUILD, PROJECT
+from deploy.stages import BUILD, PROJECT, build_lock
 
 REQUIREMENTS = PROJECT / "requirements-functions.txt"
 LOCK = PROJECT / "requirements-run.lock"  # the hashes every version is checked against
@@ -71,9 +70,7 @@ def vendor() -> Path:
     """
     fingerprint = _fingerprint()
     stamp = BUILD / "vendor.fingerprint"
-    BUILD.mkdir(exist_ok=True)
-    with (BUILD / "vendor.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with build_lock("vendor"):
         if VENDOR.is_dir() and stamp.is_file() and stamp.read_text() == fingerprint:
             return VENDOR
         stamp.unlink(missing_ok=True)

@@ -8,10 +8,8 @@ is an unchanged template and CloudFormation has nothing to update.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib import settings
 from deploy import chalice_app, template
-from deploy.stages import BUILD, Deployment
+from deploy.stages import BUILD, Deployment, build_lock
 
 SAM_TEMPLATE = "sam.json"
 # What the app reads as its stream when packaged before its table exists; the merge template
@@ -40,15 +38,11 @@ def build(deployment: Deployment, env: dict[str, str]) -> Path:
         return _build(deployment, env)
 
 
-@contextlib.contextmanager
-def one_build_at_a_time(deployment: Deployment) -> Iterator[None]:
+def one_build_at_a_time(deployment: Deployment) -> contextlib.AbstractContextManager[None]:
     """Chalice packages a deployment in its rendered project, zip cache included: another
     process's deploy or test building the same one at once would corrupt it. The second
     waits, then builds its own."""
-    BUILD.mkdir(exist_ok=True)
-    with (BUILD / f"package-{deployment.prefix}.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
+    return build_lock(f"package-{deployment.prefix}")
 
 
 def _build(deployment: Deployment, env: dict[str, str]) -> Path:

@@ -6,8 +6,11 @@ The stage is the one setting: every resource name derives from it, through
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -187,3 +190,14 @@ def aws_environment() -> dict[str, str]:
         env.setdefault("AWS_SECRET_ACCESS_KEY", "test")
         env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     return env
+
+
+@contextlib.contextmanager
+def build_lock(name: str) -> Iterator[None]:
+    """An exclusive lock on ``build/<name>.lock``, shared by every process of this checkout
+    (flock: released if the process dies). Deploys, package builds and the vendor build of
+    one checkout may run in several processes at once (make run's two paths, make test)."""
+    BUILD.mkdir(exist_ok=True)
+    with (BUILD / f"{name}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
