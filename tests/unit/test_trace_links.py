@@ -9,9 +9,11 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import fastjsonschema
 import pytest
 from chalice.test import Client
 
+from chalicelib.entrypoints.api import ORDER_ID, openapi
 from chalicelib.orders.deadlines import MARGIN, TELLING_THE_CUSTOMER
 from chalicelib.trace_links import CLOCK_SKEW, QUERY_WINDOW, order_trace, trace_id_of
 from deploy.stages import PROJECT
@@ -19,7 +21,7 @@ from tests.unit.conftest import CUSTOMER, order_request
 from tests.unit.fakes import FakeDependencies
 
 JSON = {"Content-Type": "application/json"}
-ORDER_ID = "3f1e2d3c-0000-4000-8000-000000000001"
+AN_ORDER_ID = "3f1e2d3c-0000-4000-8000-000000000001"
 # A trace that started at 2020-10-12T21:16:17Z (0x5f84c7a1 seconds after the epoch).
 TRACE_ID = "1-5f84c7a1-0123456789abcdef01234567"
 EU_CONSOLE = "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1"
@@ -37,6 +39,14 @@ def place(client: Client, flow: str) -> dict[str, Any]:
     response = client.http.post("/orders", headers=JSON | CUSTOMER, body=body)
     assert response.status_code == 202, response.json_body
     return dict(response.json_body)
+
+
+def check_as_described(answer: dict[str, Any], schema: str) -> None:
+    """Fails unless the answer is what the OpenAPI description says of it."""
+    components = openapi()["components"]
+    ref = {"$ref": f"#/components/schemas/{schema}", "components": components}
+    formats = {"uuid": lambda value: bool(ORDER_ID.fullmatch(value))}
+    fastjsonschema.compile(ref, formats=formats)(answer)
 
 
 def stored_trace_id(deps: FakeDependencies, order_id: str) -> str:
@@ -63,19 +73,21 @@ def test_every_answer_about_an_order_names_its_trace_and_links_to_it_in_the_cons
     assert expected.order_query_url is not None
     assert expected.order_query_url.startswith(f"{console}/query?~(query~(expression~'")
     assert cancelled["requested"] == "cancel"
-    for answer in (placed, read, timeline, cancelled):
+    described = ("order_summary", "order", "timeline", "order_summary")
+    for answer, schema in zip((placed, read, timeline, cancelled), described, strict=True):
         assert answer["trace"] == expected.to_dict()
         assert answer["trace"]["trace_id"] == trace_id
+        check_as_described(answer, schema)
 
 
 def test_the_order_query_link_asks_for_every_trace_annotated_with_the_order() -> None:
-    trace = order_trace(f"Root={TRACE_ID};Sampled=1", ORDER_ID, "eu-west-1")
+    trace = order_trace(f"Root={TRACE_ID};Sampled=1", AN_ORDER_ID, "eu-west-1")
     assert trace is not None
     # annotation.order_id = "<id>" in the console's JSURL, over the 6 hours from 5 minutes
     # before the placing request started (the time in the trace id).
     assert trace.order_query_url == (
         f"{EU_CONSOLE}#xray:traces/query?~(query~(expression~'annotation.order_id*20*3d*20*22"
-        f"{ORDER_ID}*22)~context~(timeRange~(end~'2020-10-13T03*3a11*3a17.000Z"
+        f"{AN_ORDER_ID}*22)~context~(timeRange~(end~'2020-10-13T03*3a11*3a17.000Z"
         "~start~'2020-10-12T21*3a11*3a17.000Z)))"
     )
 
@@ -112,7 +124,7 @@ def test_without_a_region_the_answer_names_the_trace_but_links_nowhere(
     ],
 )
 def test_the_links_open_the_console_of_the_regions_partition(region: str, console: str) -> None:
-    trace = order_trace(f"Root={TRACE_ID}", ORDER_ID, region)
+    trace = order_trace(f"Root={TRACE_ID}", AN_ORDER_ID, region)
     assert trace is not None
     assert trace.console_url == f"{console}/cloudwatch/home?region={region}#xray:traces/{TRACE_ID}"
 
