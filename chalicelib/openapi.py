@@ -8,6 +8,7 @@ schemas the handlers validate with (``chalicelib/schemas/api``).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -31,6 +32,8 @@ STATUS_TEXT = {
     503: "A dependency is unavailable, or the stage is misconfigured; retry later.",
 }
 CHALICE_ANSWERS = {415}  # Chalice answers these before the route runs, in its own shape
+# A schema file refers to another of chalicelib/schemas/api by its file name.
+FILE_REFERENCE = re.compile(r"([a-z_]+)\.schema\.json")
 
 
 class DescribedRoute(Protocol):
@@ -86,7 +89,7 @@ def document(
             },
             "schemas": {
                 name: _schema(name)
-                for name in ["error", "chalice_error", *_response_schemas(routes)]
+                for name in _with_references(["error", "chalice_error", *_response_schemas(routes)])
             },
         },
         "security": [{"bearer": []}],
@@ -97,6 +100,17 @@ def _response_schemas(routes: Iterable[DescribedRoute]) -> list[str]:
     """Every response schema a route names, once, in the order they first appear."""
     names = (route.doc.response_schema for route in routes)
     return list(dict.fromkeys(name for name in names if name is not None))
+
+
+def _with_references(names: list[str]) -> list[str]:
+    """The schemas named and every schema they refer to, each once."""
+    found = list(dict.fromkeys(names))
+    for name in found:  # grows while it is read: references of references too
+        text = json.dumps(_schema(name))
+        for referenced in re.findall(r'"#/components/schemas/([a-z_]+)"', text):
+            if referenced not in found:
+                found.append(referenced)
+    return found
 
 
 def _operation(route: DescribedRoute, path_parameters: dict[str, Any]) -> dict[str, Any]:
@@ -149,7 +163,21 @@ def _schema(name: str) -> dict[str, Any]:
     with (SCHEMAS / "api" / f"{name}.schema.json").open(encoding="utf-8") as file:
         schema: dict[str, Any] = json.load(file)
     # Keywords about the file, not the data: they would re-base references inside OpenAPI.
-    return {key: value for key, value in schema.items() if key not in {"$schema", "$id"}}
+    about_data = {key: value for key, value in schema.items() if key not in {"$schema", "$id"}}
+    described: dict[str, Any] = _as_components(about_data)
+    return described
+
+
+def _as_components(node: Any) -> Any:
+    """References to other schema files, as references to the document's components."""
+    if isinstance(node, list):
+        return [_as_components(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    converted = {key: _as_components(value) for key, value in node.items()}
+    if reference := FILE_REFERENCE.fullmatch(str(node.get("$ref", ""))):
+        converted["$ref"] = f"#/components/schemas/{reference[1]}"
+    return converted
 
 
 def _path_parameters(path: str) -> list[str]:

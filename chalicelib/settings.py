@@ -29,6 +29,14 @@ def is_set(name: str) -> bool:
     return bool(os.environ.get(name, "").strip())
 
 
+def region() -> str | None:
+    """The region the function runs in: Lambda sets ``AWS_REGION``; elsewhere (``chalice
+    local``) the SDK's ``AWS_DEFAULT_REGION``; None when neither is set."""
+    return (
+        os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or ""
+    ).strip() or None
+
+
 def seconds(name: str, minimum: int = 1) -> int:
     raw = required(name)
     try:

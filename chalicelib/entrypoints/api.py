@@ -26,7 +26,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 from chalice.app import Blueprint, Request, Response
 
-from chalicelib import tracing
+from chalicelib import settings, tracing
 from chalicelib.bootstrap import dependencies
 from chalicelib.contracts import validate_request
 from chalicelib.coordination import Coordinator, coordinator_for
@@ -52,6 +52,7 @@ from chalicelib.orders.model import Flow, LineItem, Order, OrderStatus
 from chalicelib.orders.steps import MAX_ORDER_TOTAL_CENTS, PlaceOrder
 from chalicelib.orders.timeline import timeline
 from chalicelib.settings import ConfigurationError
+from chalicelib.trace_links import order_trace
 from chalicelib.tracing import annotate_order
 
 logger = Logger(service="orders")
@@ -203,7 +204,7 @@ def order_timeline(request: Request, principal: Principal, order_id: str) -> Res
     transitions = []
     if order.flow is Flow.ORCHESTRATION:
         transitions = dependencies().workflow.transitions(order_id)
-    return Response(status_code=200, body=timeline(order, transitions))
+    return Response(status_code=200, body=timeline(order, transitions) | _trace(order))
 
 
 def viewer_page(request: Request) -> Response:
@@ -515,12 +516,22 @@ def _flow_for(body: dict[str, Any], idempotency_key: str | None) -> Flow:
 
 
 def _summary(order: Order) -> dict[str, Any]:
-    return {
-        "order_id": order.order_id,
-        "flow": order.flow.value,
-        "status": order.status.value,
-        "links": {"self": f"/orders/{order.order_id}"},
-    } | ({"trace_header": order.trace_header} if order.trace_header else {})
+    return (
+        {
+            "order_id": order.order_id,
+            "flow": order.flow.value,
+            "status": order.status.value,
+            "links": {"self": f"/orders/{order.order_id}"},
+        }
+        | ({"trace_header": order.trace_header} if order.trace_header else {})
+        | _trace(order)
+    )
+
+
+def _trace(order: Order) -> dict[str, Any]:
+    """The order's X-Ray trace id and where to see it in the console, if it has a trace."""
+    trace = order_trace(order.trace_header, order.order_id, settings.region())
+    return {"trace": trace.to_dict()} if trace is not None else {}
 
 
 def _requested(order_id: str, action: Action) -> Response:

@@ -72,12 +72,33 @@ async function showFlow(orderId, flow) {
     target.replaceChildren(
       element("div", { class: "caption" },
         `order ${orderId.slice(0, 8)}: ${timeline.status}, placed ${timeline.placed_at}`),
+      traceLine(timeline.trace),
       sequenceDiagram(timeline),
     );
     target.dataset.orderId = orderId;
   } catch (error) {
     target.textContent = `Could not load the timeline: ${error.message}`;
   }
+}
+
+// The order's X-Ray trace id, and links to the trace and to every trace of the order in the
+// AWS console (made by the API; only https links are followed). Text goes in as text, never HTML.
+function traceLine(trace) {
+  const line = element("div", { class: "trace" });
+  if (!trace) {
+    line.textContent = "No trace recorded for this order.";
+    return line;
+  }
+  line.append("trace ", element("code", { class: "trace-id" }, trace.trace_id));
+  const links = [
+    [trace.console_url, "trace-link", "open the trace"],
+    [trace.order_query_url, "order-traces-link", "every trace of the order"],
+  ];
+  for (const [url, name, text] of links) {
+    if (typeof url !== "string" || !url.startsWith("https://")) continue;
+    line.append(" · ", element("a", { href: url, class: name, target: "_blank", rel: "noopener noreferrer" }, text));
+  }
+  return line;
 }
 
 // Services as lanes, steps as arrows from the service of the step before to the service

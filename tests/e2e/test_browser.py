@@ -64,7 +64,7 @@ def test_browser_console_errors_page_errors_and_failed_requests_fail_the_check(
     save_screenshot(page, "broken-on-purpose")
 
 
-def test_viewer_shows_each_flows_order_with_its_steps_in_order(
+def test_viewer_shows_each_flows_order_with_its_steps_in_order_and_its_trace(
     page: Page, local_api: OrdersApi
 ) -> None:
     # GIVEN one order per flow, played to delivery, for a restaurant of this test's own
@@ -94,6 +94,16 @@ def test_viewer_shows_each_flows_order_with_its_steps_in_order(
             assert drawn.index("AcceptOrder entered") < drawn.index("order_accepted")
         lanes = diagram.locator("text.lane-name").evaluate_all("ts => ts.map(t => t.textContent)")
         assert lanes[0].startswith("orders API"), lanes  # chalice local placed them
+        # ... with the order's trace id and links to it in the console, each in a new tab
+        trace_id = local_api.traces[order_id].split(";")[0].removeprefix("Root=")
+        expect(diagram.locator("code.trace-id")).to_have_text(trace_id)
+        for link, shows in (("a.trace-link", trace_id), ("a.order-traces-link", order_id)):
+            anchor = diagram.locator(link)
+            href = anchor.get_attribute("href") or ""
+            assert href.startswith("https://") and "console.aws.amazon.com" in href, href
+            assert shows in href and token not in href, href
+            assert anchor.get_attribute("target") == "_blank"
+            assert "noopener" in (anchor.get_attribute("rel") or "").split()
     assert "Signed in as restaurant" in page.locator("#who").inner_text()
     assert page.url.endswith("/viewer")  # the token left the address bar
     save_screenshot(page, "viewer")
@@ -110,3 +120,66 @@ def test_viewer_without_a_token_asks_for_one_and_reports_a_bad_one(
     expect(page.locator("#status-line")).to_contain_text("401", timeout=10_000)
     # The refused request is the page's doing on purpose, not a fault of the page.
     assert_no_browser_errors(page, ignore=[r"401"])
+
+
+def test_viewer_shows_a_hostile_trace_as_text_and_follows_only_https_links(
+    page: Page, local_api: OrdersApi
+) -> None:
+    # GIVEN answers (intercepted in the browser) whose trace holds markup and a script link
+    order_id = str(uuid.uuid4())
+    listing = {
+        "principal": "restaurant restaurant-7",
+        "orders": [
+            {
+                "order_id": order_id,
+                "flow": "choreography",
+                "status": "PLACED",
+                "customer_id": "customer-42",
+                "restaurant_id": "restaurant-7",
+                "placed_at": "2026-01-01T12:00:00.000+00:00",
+                "age_seconds": 1.0,
+                "overdue": False,
+                "links": {"self": f"/orders/{order_id}"},
+            }
+        ],
+    }
+    hostile = '<img src=x onerror="window.injected=1">'
+    timeline = {
+        "order_id": order_id,
+        "flow": "choreography",
+        "status": "PLACED",
+        "placed_at": "2026-01-01T12:00:00.000+00:00",
+        "steps": [
+            {
+                "at": "2026-01-01T12:00:00.000+00:00",
+                "service": "orders API",
+                "step": "order_placed",
+                "kind": "event",
+                "since_placed_ms": 0,
+                "since_previous_ms": 0,
+            }
+        ],
+        "trace": {
+            "trace_id": hostile,
+            "console_url": "javascript:window.injected=1",
+            "order_query_url": "https://example.invalid/traces",
+        },
+    }
+    page.route(f"{local_api.base_url}/orders", lambda route: route.fulfill(json=listing))
+    page.route(
+        f"{local_api.base_url}/orders/{order_id}/timeline",
+        lambda route: route.fulfill(json=timeline),
+    )
+    # WHEN the viewer draws the order
+    page.goto(f"{local_api.base_url}/viewer#token=not-checked-here")
+    diagram = page.locator("#flow-choreography .diagram")
+    expect(diagram).to_have_attribute("data-order-id", order_id, timeout=20_000)
+    # THEN the trace id is shown as text, no markup runs, and only the https link is a link
+    expect(diagram.locator("code.trace-id")).to_have_text(hostile)
+    assert diagram.locator("img").count() == 0
+    assert diagram.locator("a.trace-link").count() == 0
+    assert diagram.locator("a.order-traces-link").get_attribute("href") == (
+        "https://example.invalid/traces"
+    )
+    assert page.evaluate("window.injected") is None
+    assert_no_browser_errors(page)
