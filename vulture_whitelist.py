@@ -61,3 +61,8 @@ _.pytest_sessionfinish
 _.pytest_collection_modifyitems
 _.pytest_runtest_protocol
 _.local_cloud_turn
+
+# OpenTelemetry's SDK calls a span processor's on_end, and force_flush with timeout_millis
+# (chalicelib/opentelemetry_tracer.py: it exports at once, so has no timeout to keep).
+_.on_end
+_.timeout_millis
