@@ -38,6 +38,8 @@ _propagator = AwsXRayPropagator()
 # The trace a root span must join: an order's stored header names a trace but no parent.
 _forced_trace_id: ContextVar[int | None] = ContextVar("forced_trace_id", default=None)
 _tracer: trace.Tracer | None = None
+# A collector beside the function (the ADOT layer's, on localhost) answers in milliseconds.
+EXPORT_TIMEOUT_SECONDS = 1.0
 
 
 class OrderTraceIds(AwsXRayIdGenerator):
@@ -82,7 +84,11 @@ def configure(exporter: SpanExporter | None = None, instrument_boto: bool = True
     if exporter is None:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        exporter = OTLPSpanExporter()  # reads OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+        # The endpoint from OTEL_EXPORTER_OTLP_TRACES_ENDPOINT. Its timeout bounds what an
+        # export may add to a request: the SDK's default (10 s, with retries while the
+        # collector refuses) would hold every invocation of a function whose collector is down.
+        timeout = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")
+        exporter = OTLPSpanExporter(timeout=float(timeout) if timeout else EXPORT_TIMEOUT_SECONDS)
     resource = Resource.create(
         {
             "service.name": os.environ.get("POWERTOOLS_SERVICE_NAME", "orders"),
