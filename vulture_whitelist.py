@@ -52,6 +52,9 @@ _.__getattr__
 # and do_GET (the JWKS server's answer).
 _.log_message
 _.do_GET
+# http.server calls do_POST: the OTLP receivers of tests/e2e/test_opentelemetry_tracing.py and
+# tools/tracer_cost.py.
+_.do_POST
 # localdev/chalice_local_server.py: socketserver reads the listen backlog from the server class.
 _.request_queue_size
 
@@ -61,3 +64,8 @@ _.pytest_sessionfinish
 _.pytest_collection_modifyitems
 _.pytest_runtest_protocol
 _.local_cloud_turn
+
+# OpenTelemetry's SDK calls a span processor's on_end, and force_flush with timeout_millis
+# (chalicelib/opentelemetry_tracer.py: it exports at once, so has no timeout to keep).
+_.on_end
+_.timeout_millis

@@ -74,3 +74,9 @@ RESOURCE_PREFIX = "ORDERS_RESOURCE_PREFIX"
 ORDERS_STREAM = "ORDERS_TABLE_STREAM_ARN"
 # Local stages only: the SQS event source mappings' batching window (see deploy/stages.json).
 SQS_BATCHING_WINDOW = "ORDERS_SQS_BATCHING_WINDOW_SECONDS"
+
+# The stage's tracer: "xray" (Powertools Tracer on aws-xray-sdk, the default) or "opentelemetry"
+# (chalicelib/opentelemetry_tracer.py), which exports to the OTLP endpoint the stage names, in
+# OpenTelemetry's own variable (its exporter reads it). ORDERS_TRACING=off switches either off.
+TRACER = "ORDERS_TRACER"
+OTLP_TRACES_ENDPOINT = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"

@@ -12,6 +12,11 @@ finds an order's traces. Segments go to the X-Ray daemon as UDP datagrams
 Outside Lambda (unit tests, ``chalice local``) Powertools switches the SDK off, and
 ``ORDERS_TRACING=off`` does so in Lambda too. Logs are JSON; while a handler works on an order,
 every line carries ``order_id``, ``flow``, ``event_id`` (when known) and ``xray_trace_id``.
+
+A stage may select OpenTelemetry instead (``ORDERS_TRACER=opentelemetry``, from the stage's
+``tracer`` in deploy/stages.json): then every function here hands the same work to
+``chalicelib/opentelemetry_tracer.py``, imported only then, which makes the same trace (spans
+with the same names and attributes, the same X-Amzn-Trace-Id headers onwards).
 """
 
 from __future__ import annotations
@@ -20,12 +25,15 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from types import ModuleType
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_xray_sdk import global_sdk_config
 from aws_xray_sdk.core import xray_recorder
 from aws_xray_sdk.core.models.traceid import TraceId
+
+from chalicelib import settings
 
 SERVICE = "orders"
 # The invocation's trace context, as the Lambda runtime sets it.
@@ -37,6 +45,12 @@ TRACE_HEADER = "X-Amzn-Trace-Id"
 # The trace of the order the current API request acts on (see continue_order_trace).
 _order_trace: ContextVar[str | None] = ContextVar("order_trace", default=None)
 
+# The tracers a stage selects from (settings.TRACER); X-Ray unless the stage says otherwise.
+XRAY, OPENTELEMETRY = "xray", "opentelemetry"
+TRACERS = (XRAY, OPENTELEMETRY)
+# The OpenTelemetry tracer, once configure() set it up (a stage that selected it, in Lambda).
+_opentelemetry: ModuleType | None = None
+
 logger = Logger(service=SERVICE)
 tracer = Tracer(
     service=SERVICE,
@@ -46,15 +60,43 @@ tracer = Tracer(
 
 
 def configure() -> bool:
-    """Patch boto3 when tracing is on (in Lambda, not switched off); returns whether it is on."""
+    """Set up the stage's tracer when tracing is on (in Lambda, not switched off): X-Ray's
+    patches boto3, OpenTelemetry's instruments it and exports to the stage's OTLP endpoint.
+    Returns whether tracing is on."""
+    global _opentelemetry
+    selected = selected_tracer()
+    if selected == OPENTELEMETRY:
+        if tracer.disabled or _opentelemetry is not None:  # off, or set up already
+            return _opentelemetry is not None
+        from chalicelib import opentelemetry_tracer
+
+        opentelemetry_tracer.configure()
+        _opentelemetry = opentelemetry_tracer
+        return True
     if not tracing_on():
         return False
     tracer.patch(["boto3"])
     return True
 
 
+def selected_tracer() -> str:
+    """The stage's tracer; a value the deploy would not have set is refused, never guessed."""
+    selected = os.environ.get(settings.TRACER, XRAY).strip() or XRAY
+    if selected not in TRACERS:
+        raise settings.ConfigurationError(
+            f"{settings.TRACER} must be one of {', '.join(TRACERS)}, not {selected!r}"
+        )
+    return selected
+
+
 def tracing_on() -> bool:
-    return bool(global_sdk_config.sdk_enabled()) and not tracer.disabled
+    if _opentelemetry is not None:
+        return True
+    return (
+        bool(global_sdk_config.sdk_enabled())
+        and not tracer.disabled
+        and os.environ.get(settings.TRACER, XRAY) == XRAY
+    )
 
 
 @contextmanager
@@ -67,6 +109,10 @@ def traced(step: str, order_id: str, flow: str, event_id: str | None = None) -> 
     work_on(order_id, flow, event_id)
     logger.append_keys(step=step)
     try:
+        if _opentelemetry is not None:
+            with _opentelemetry.span(step, {"order_id": order_id, "flow": flow, "step": step}):
+                yield
+            return
         if not tracing_on():
             yield
             return
@@ -91,6 +137,9 @@ def work_on(order_id: str, flow: str, event_id: str | None = None) -> None:
 def annotate_order(order_id: str, flow: str) -> None:
     """Name the order on the current request's subsegment and on every later log line of it."""
     logger.append_keys(order_id=order_id, flow=flow)
+    if _opentelemetry is not None:
+        _opentelemetry.annotate({"order_id": order_id, "flow": flow})
+        return
     if not tracing_on():
         return
     try:
@@ -105,6 +154,10 @@ def traced_request(name: str) -> Iterator[None]:
     """One subsegment per API request (the route annotates it); log keys reset per request."""
     logger.remove_keys(list(ORDER_KEYS))
     _order_trace.set(None)  # a warm function's next request is about another order
+    if _opentelemetry is not None:
+        with _opentelemetry.span(name, {"step": name}):
+            yield
+        return
     if not tracing_on():
         yield
         return
@@ -115,6 +168,8 @@ def traced_request(name: str) -> Iterator[None]:
 
 def current_trace_header() -> str | None:
     """The trace context to hand on to work this code starts (an execution, a message)."""
+    if _opentelemetry is not None:
+        return _opentelemetry.current_trace_header() or os.environ.get(TRACE_HEADER_ENV) or None
     if tracing_on():
         try:
             entity = xray_recorder.get_trace_entity()

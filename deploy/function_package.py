@@ -48,6 +48,15 @@ UNUSED = (
     # half and pycparser parse C declarations, which only building bindings needs.
     "cffi",
     "pycparser",
+    # googleapis-common-protos is there for the OTLP exporter's protobuf runtime (google/protobuf,
+    # protobuf's): its own Google API messages are never loaded.
+    "google/api",
+    "google/cloud",
+    "google/gapic",
+    "google/logging",
+    "google/longrunning",
+    "google/rpc",
+    "google/type",
     # A C source, type stubs and a console script: nothing a function runs.
     "wrapt/_wrappers.c",
     "wrapt-stubs",

@@ -16,6 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from chalicelib import tracing
 from chalicelib.application import APP_NAME
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -90,6 +91,37 @@ class ApiThrottling:
 
 
 @dataclass(frozen=True)
+class StageTracing:
+    """Which tracer the stage's functions run (chalicelib/tracing.py), and where OpenTelemetry's
+    spans go: X-Ray's SDK unless the stage says ``"tracer": "opentelemetry"``, which needs
+    ``otlp_traces_endpoint`` (docs/tracing.md: which endpoint in AWS)."""
+
+    tracer: str = tracing.XRAY
+    otlp_traces_endpoint: str | None = None
+
+    @classmethod
+    def parse(cls, stage_name: str, declared: dict[str, Any]) -> StageTracing:
+        tracer = declared.get("tracer", tracing.XRAY)
+        endpoint = declared.get("otlp_traces_endpoint")
+        if tracer not in tracing.TRACERS:
+            raise SystemExit(
+                f"stage {stage_name}: tracer must be one of {', '.join(tracing.TRACERS)} in "
+                f"{STAGES_FILE.name}, not {tracer!r}"
+            )
+        if tracer == tracing.OPENTELEMETRY and not endpoint:
+            raise SystemExit(
+                f"stage {stage_name}: tracer opentelemetry needs otlp_traces_endpoint in "
+                f"{STAGES_FILE.name}: where the functions send their spans (docs/tracing.md)"
+            )
+        if tracer == tracing.XRAY and endpoint:
+            raise SystemExit(
+                f"stage {stage_name}: otlp_traces_endpoint is for tracer opentelemetry; the "
+                f"stage's tracer is xray in {STAGES_FILE.name}"
+            )
+        return cls(tracer, endpoint)
+
+
+@dataclass(frozen=True)
 class Stage:
     name: str
     target: str  # "local" (the local cloud) or "aws"
@@ -108,6 +140,7 @@ class Stage:
     # ("protect_data": false) so that a teardown removes their tables; a stage that does not
     # say is protected.
     protect_data: bool = True
+    tracing: StageTracing = StageTracing()
 
     @property
     def is_local(self) -> bool:
@@ -162,6 +195,7 @@ def load_stage(name: str) -> Stage:
             "sqs_maximum_batching_window_seconds"
         ),
         protect_data=bool(declared.get("protect_data", True)),
+        tracing=StageTracing.parse(name, declared),
     )
 
 

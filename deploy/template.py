@@ -96,7 +96,10 @@ def function_environment(deployment: Deployment) -> Json:
         settings.AUTH_AUDIENCE: stage.auth.audience,
         settings.AUTH_ROLE_CLAIM: stage.auth.role_claim,
         "POWERTOOLS_SERVICE_NAME": APP_NAME,
+        settings.TRACER: stage.tracing.tracer,
     }
+    if stage.tracing.otlp_traces_endpoint is not None:
+        environment[settings.OTLP_TRACES_ENDPOINT] = stage.tracing.otlp_traces_endpoint
     if development_issuer_trusted(stage):
         environment[settings.AUTH_JWKS_PARAMETER] = {"Ref": "AuthKeysParameter"}
     else:

@@ -41,8 +41,6 @@ LAMBDA_RUNTIME = {
 }
 # Chalice adds its own runtime (chalice/app.py) to every package.
 CHALICE = "chalice"
-# Loaded when installed, not needed: botocore takes certifi's CA bundle if it can, else its own.
-IF_INSTALLED = {"certifi"}
 ISSUER, AUDIENCE = "https://issuer.example", "orders-api"
 # Loads what a function loads, then prints the modules it loaded (not the interpreter's start).
 FUNCTION = """
@@ -107,7 +105,12 @@ def _signed_tokens() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def loaded() -> dict[str, Path]:
-    """Module name -> file, of the modules a function loads from the installed libraries."""
+    """Module name -> file, of the modules a function loads from the installed libraries, on a
+    stage of either tracer (the package is one for every stage)."""
+    return _loaded("xray") | _loaded("opentelemetry")
+
+
+def _loaded(tracer: str) -> dict[str, Path]:
     env = {
         "PATH": os.environ["PATH"],
         "PYTHONPATH": str(PROJECT),
@@ -117,6 +120,8 @@ def loaded() -> dict[str, Path]:
         "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1",
         "ORDERS_RESOURCE_PREFIX": "orders-unit",
         "ORDERS_TABLE_STREAM_ARN": "arn:aws:dynamodb:us-east-1:0:table/orders-unit/stream/x",
+        "ORDERS_TRACER": tracer,
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:9/v1/traces",
     }
     completed = subprocess.run(
         [sys.executable, "-c", FUNCTION],
@@ -152,8 +157,11 @@ def test_every_dependency_of_a_listed_library_is_listed_or_in_the_lambda_runtime
 
 
 def test_the_check_notices_a_dependency_left_out() -> None:
-    without_wrapt = {n: r for n, r in listed().items() if n != "wrapt"}
-    assert dependencies_left_out(without_wrapt) == {"aws-xray-sdk needs wrapt"}
+    without_protobuf = {n: r for n, r in listed().items() if n != "protobuf"}
+    assert dependencies_left_out(without_protobuf) == {
+        "googleapis-common-protos needs protobuf",
+        "opentelemetry-proto needs protobuf",
+    }
 
 
 def test_every_listed_library_is_pinned_to_the_version_the_tests_run() -> None:
@@ -165,9 +173,10 @@ def test_every_library_a_function_loads_is_listed_or_in_the_lambda_runtime(
     loaded: dict[str, Path],
 ) -> None:
     libraries = _distributions(loaded) - {CHALICE}
-    assert libraries - LAMBDA_RUNTIME - IF_INSTALLED <= set(listed())
-    # (and the measure sees them: these four are loaded for certain)
+    assert libraries - LAMBDA_RUNTIME <= set(listed())
+    # (and the measure sees them: these are loaded for certain)
     assert {"aws-lambda-powertools", "aws-xray-sdk", "cryptography", "pyjwt"} <= libraries
+    assert {"opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http"} <= libraries
 
 
 def test_nothing_a_function_loads_is_left_out_of_the_package(loaded: dict[str, Path]) -> None:
@@ -188,7 +197,7 @@ def test_the_package_holds_the_libraries_functions_load_and_no_others(
     packaged = {
         entry.name.split(".")[0] for entry in vendor.iterdir() if entry.suffix != ".dist-info"
     }
-    elsewhere = LAMBDA_RUNTIME | IF_INSTALLED | {CHALICE}
+    elsewhere = LAMBDA_RUNTIME | {CHALICE}
     runtime = {name for name in loaded if _distributions([name]) & elsewhere}
     assert packaged == {name.split(".")[0] for name in loaded.keys() - runtime}
     # AND each listed library's metadata, its licence among it, is there at the listed version
