@@ -15,7 +15,6 @@ import boto3
 from chalicelib import settings, tracing
 from chalicelib.adapters.dynamodb_orders import DynamoDbOrderRepository
 from chalicelib.adapters.dynamodb_vouchers import DynamoDbVoucherRepository
-from chalicelib.adapters.jwt_tokens import JwksUrlKeys, JwtVerifier, SsmJwksKeys
 from chalicelib.adapters.kept_flow_history import KeptFlowHistory
 from chalicelib.adapters.sns_events import SnsEventPublisher
 from chalicelib.adapters.sns_notifier import SnsNotifier
@@ -150,6 +149,10 @@ class Dependencies:
 
     @cached_property
     def tokens(self) -> TokenVerifier:
+        # Only the API checks tokens: the JWT and crypto libraries (about 100 ms of CPU to
+        # import) load in its function alone, never in a task or a queue consumer.
+        from chalicelib.adapters.jwt_tokens import JwtVerifier
+
         return JwtVerifier(
             self._signing_keys(),
             issuer=settings.required(settings.AUTH_ISSUER),
@@ -158,6 +161,8 @@ class Dependencies:
         )
 
     def _signing_keys(self) -> SigningKeys:
+        from chalicelib.adapters.jwt_tokens import JwksUrlKeys, SsmJwksKeys
+
         if settings.is_set(settings.AUTH_JWKS_URL):
             return JwksUrlKeys(settings.required(settings.AUTH_JWKS_URL))
         if settings.is_set(settings.AUTH_JWKS_PARAMETER):
