@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from chalicelib.functions import FUNCTIONS
+from localcloud.paths import configured_port
 from tests.e2e.conftest import PROJECT
 
 pytestmark = pytest.mark.e2e
@@ -29,7 +30,8 @@ def test_a_small_benchmark_reports_every_figure_for_both_flows(
         + ["--orders", "2", "--concurrency", "1,2", "--floor-samples", "3"]
         + ["--cost-settle", "2", "--cold-start-runs", "1"],
         cwd=PROJECT,
-        env=local_cloud.environment(),
+        # (its port too: the CPU split, the costs and the cold starts need this checkout's cloud)
+        env=local_cloud.environment() | {"LOCALCLOUD_PORT": str(configured_port())},
         capture_output=True,
         text=True,
         timeout=600,
