@@ -14,7 +14,9 @@ import pytest
 from chalice.app import Rate
 from chalice.test import Client
 
+from chalicelib import settings
 from chalicelib.application import Wiring, create_app
+from chalicelib.bootstrap import Dependencies
 from chalicelib.functions import (
     API_HANDLER,
     FUNCTIONS,
@@ -207,3 +209,28 @@ def test_an_event_function_alone_gets_its_handler_as_the_whole_app_registers_it(
         assert (alone.func, alone.event_class) == (registered.func, registered.event_class)
         assert list(alone.middleware_handlers) == list(registered.middleware_handlers) == []
     assert not is_event_handler("app") and not is_event_handler("accept_order_task")
+
+
+def test_a_function_that_never_publishes_makes_no_sns_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a function's environment
+    topic = "arn:aws:sns:us-east-1:000000000000:orders-unit-events"
+    for name, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        settings.ORDERS_TABLE: "orders-unit",
+        settings.ORDER_EVENTS_TOPIC: topic,
+        settings.NOTIFICATIONS_TOPIC: topic + ".fifo",
+        settings.RESTAURANT_DEADLINE: "20",
+        settings.DELIVERY_DEADLINE: "45",
+    }.items():
+        monkeypatch.setenv(name, value)
+    dependencies = Dependencies()
+    # WHEN it builds the ports every step uses
+    ports = dependencies.ports
+    # THEN only the table's client is made (only the relay publishes and tells)
+    assert set(dependencies._clients) == {"dynamodb"}
+    # AND the SNS client is made when the relay first looks up an SNS call
+    assert ports.events is not None and ports.notifier is not None
+    assert callable(dependencies.ports.events._client.publish)  # type: ignore[attr-defined]
+    assert set(dependencies._clients) == {"dynamodb", "sns"}
