@@ -114,7 +114,7 @@ class Dependencies:
     @cached_property
     def ports(self) -> Ports:
         # Only the relay publishes and tells: every other function would make an SNS client it
-        # never calls (about 10 ms of CPU on its cold start).
+        # never calls (about 10 ms of CPU on its cold start). The same for Step Functions below.
         sns = ClientOnFirstUse(lambda: self.client("sns"))
         ports = Ports(
             orders=DynamoDbOrderRepository(
@@ -144,7 +144,9 @@ class Dependencies:
     def workflow(self) -> Workflow:
         step_functions = StepFunctionsWorkflow(
             settings.required(settings.ORDER_FLOW_STATE_MACHINE),
-            self.client("stepfunctions"),
+            # Made when an orchestrated order first needs it: the relay and the sweeper get the
+            # workflow for every order, and a choreographed one never calls Step Functions.
+            ClientOnFirstUse(lambda: self.client("stepfunctions")),
             restaurant_deadline_seconds=settings.seconds(settings.RESTAURANT_DEADLINE),
             delivery_deadline_seconds=settings.seconds(settings.DELIVERY_DEADLINE),
         )

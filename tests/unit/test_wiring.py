@@ -211,7 +211,7 @@ def test_an_event_function_alone_gets_its_handler_as_the_whole_app_registers_it(
     assert not is_event_handler("app") and not is_event_handler("accept_order_task")
 
 
-def test_a_function_that_never_publishes_makes_no_sns_client(
+def test_a_function_makes_no_sns_or_step_functions_client_it_does_not_call(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # GIVEN a function's environment
@@ -223,12 +223,16 @@ def test_a_function_that_never_publishes_makes_no_sns_client(
         settings.NOTIFICATIONS_TOPIC: topic + ".fifo",
         settings.RESTAURANT_DEADLINE: "20",
         settings.DELIVERY_DEADLINE: "45",
+        settings.ORDER_FLOW_STATE_MACHINE: "arn:aws:states:us-east-1:000000000000:stateMachine:x",
     }.items():
         monkeypatch.setenv(name, value)
     dependencies = Dependencies()
-    # WHEN it builds the ports every step uses
+    # WHEN it builds the ports every step uses, and the workflow (as the relay and the sweeper
+    # do for every order)
     ports = dependencies.ports
-    # THEN only the table's client is made (only the relay publishes and tells)
+    assert dependencies.workflow is not None
+    # THEN only the table's client is made (only the relay publishes and tells; only an
+    # orchestrated order calls Step Functions)
     assert set(dependencies._clients) == {"dynamodb"}
     # AND the SNS client is made when the relay first looks up an SNS call
     assert ports.events is not None and ports.notifier is not None
