@@ -15,7 +15,6 @@ import boto3
 from chalicelib import settings, tracing
 from chalicelib.adapters.dynamodb_orders import DynamoDbOrderRepository
 from chalicelib.adapters.dynamodb_vouchers import DynamoDbVoucherRepository
-from chalicelib.adapters.jwt_tokens import JwksUrlKeys, JwtVerifier, SsmJwksKeys
 from chalicelib.adapters.kept_flow_history import KeptFlowHistory
 from chalicelib.adapters.sns_events import SnsEventPublisher
 from chalicelib.adapters.sns_notifier import SnsNotifier
@@ -69,6 +68,16 @@ def order_facts_from(orders: OrderRepository) -> OrderFactsLookup:
     return facts
 
 
+class ClientOnFirstUse:
+    """Stands for a boto3 client, which is made when one of its methods is first looked up."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._make(), name)
+
+
 # Takes the ports as built and the boto3 client of a service (``client("ssm")``); returns the
 # ports to hand out instead.
 PortsWrapper = Callable[[Ports, Callable[[str], Any]], Ports]
@@ -104,7 +113,9 @@ class Dependencies:
 
     @cached_property
     def ports(self) -> Ports:
-        sns = self.client("sns")
+        # Only the relay publishes and tells: every other function would make an SNS client it
+        # never calls (about 10 ms of CPU on its cold start). The same for Step Functions below.
+        sns = ClientOnFirstUse(lambda: self.client("sns"))
         ports = Ports(
             orders=DynamoDbOrderRepository(
                 settings.required(settings.ORDERS_TABLE),
@@ -133,7 +144,9 @@ class Dependencies:
     def workflow(self) -> Workflow:
         step_functions = StepFunctionsWorkflow(
             settings.required(settings.ORDER_FLOW_STATE_MACHINE),
-            self.client("stepfunctions"),
+            # Made when an orchestrated order first needs it: the relay and the sweeper get the
+            # workflow for every order, and a choreographed one never calls Step Functions.
+            ClientOnFirstUse(lambda: self.client("stepfunctions")),
             restaurant_deadline_seconds=settings.seconds(settings.RESTAURANT_DEADLINE),
             delivery_deadline_seconds=settings.seconds(settings.DELIVERY_DEADLINE),
         )
@@ -150,6 +163,10 @@ class Dependencies:
 
     @cached_property
     def tokens(self) -> TokenVerifier:
+        # Only the API checks tokens: the JWT and crypto libraries (about 100 ms of CPU to
+        # import) load in its function alone, never in a task or a queue consumer.
+        from chalicelib.adapters.jwt_tokens import JwtVerifier
+
         return JwtVerifier(
             self._signing_keys(),
             issuer=settings.required(settings.AUTH_ISSUER),
@@ -158,6 +175,8 @@ class Dependencies:
         )
 
     def _signing_keys(self) -> SigningKeys:
+        from chalicelib.adapters.jwt_tokens import JwksUrlKeys, SsmJwksKeys
+
         if settings.is_set(settings.AUTH_JWKS_URL):
             return JwksUrlKeys(settings.required(settings.AUTH_JWKS_URL))
         if settings.is_set(settings.AUTH_JWKS_PARAMETER):

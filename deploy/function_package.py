@@ -7,13 +7,19 @@
   and hashes of requirements-run.lock, for the Lambda runtime, with uv, and without ``UNUSED``:
   the parts no function imports. Chalice adds ``vendor/`` to the zip as it is and installs
   nothing itself (the project has no requirements.txt), so no deploy runs Chalice's pip either.
-- no bytecode caches in ``chalicelib/``: Chalice packages every file there, and a local run's
-  ``__pycache__`` (a moved module's too) would ship. Python writes them again when it wants them.
+- bytecode, compiled ahead: Lambda's ``/var/task`` is read-only, so a package without it compiles
+  every module of the app and its libraries again on every cold start (about 250 ms of CPU here).
+  ``vendor/`` and ``chalicelib/`` get one ``__pycache__`` each, fresh (a local run's, a moved
+  module's, would ship too), for the runtime's Python: the one that runs the deploy. Hash-checked
+  (PEP 552): valid whatever the zip does to file times, and never stale, since Python checks each
+  one against its source.
 """
 
 from __future__ import annotations
 
+import compileall
 import hashlib
+import py_compile
 import shutil
 import subprocess
 import sys
@@ -66,10 +72,19 @@ UNUSED = (
 
 
 def prepare() -> None:
-    """The libraries in ``vendor/``, and no bytecode caches in ``chalicelib/``."""
+    """The libraries in ``vendor/``, and ``chalicelib/`` compiled afresh."""
     vendor()
-    for cache in (PROJECT / "chalicelib").rglob("__pycache__"):
+    chalicelib = PROJECT / "chalicelib"
+    for cache in chalicelib.rglob("__pycache__"):
         shutil.rmtree(cache, ignore_errors=True)
+    compile_bytecode(chalicelib)  # (Chalice packages app.py alone, without a __pycache__)
+
+
+def compile_bytecode(folder: Path) -> None:
+    """Hash-checked bytecode for every module in ``folder``."""
+    mode = py_compile.PycInvalidationMode.CHECKED_HASH
+    if not compileall.compile_dir(folder, quiet=1, invalidation_mode=mode):
+        raise SystemExit(f"compiling {folder} failed")
 
 
 def vendor() -> Path:
@@ -88,6 +103,7 @@ def vendor() -> Path:
             _install(installed)
             for part in UNUSED:
                 _remove(installed, part)
+            compile_bytecode(installed)
             shutil.rmtree(VENDOR, ignore_errors=True)
             installed.rename(VENDOR)
         stamp.write_text(fingerprint)
@@ -141,6 +157,8 @@ def _remove(root: Path, part: str) -> None:
 
 def _fingerprint() -> str:
     digest = hashlib.sha256()
-    for text in (REQUIREMENTS.read_text(), LOCK.read_text(), PYTHON_VERSION, PLATFORM, *UNUSED):
+    # "bytecode": vendor/ folders made before it was compiled are made again.
+    texts = (REQUIREMENTS.read_text(), LOCK.read_text(), PYTHON_VERSION, PLATFORM, "bytecode")
+    for text in (*texts, *UNUSED):
         digest.update(text.encode() + b"\0")
     return digest.hexdigest()

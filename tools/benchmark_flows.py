@@ -15,7 +15,8 @@ scripted restaurant accepts and completes each one (polling every 0.5 s). Report
 - the floor: the same sequence of raw service calls with no application code
   (``localdev/raw_floor.py``), and each hop's p50 as a ratio to it;
 - CPU seconds per order in our function processes vs in the local cloud itself;
-- handler import time and package size next to an empty Chalice app's.
+- each function's package size, import and first invocation next to its floor's
+  (``tools/benchmark_coldstart.py``).
 
 Writes build/benchmark/flows.json and build/benchmark/flows.png. Prints figures; asserts
 nothing.
@@ -43,10 +44,11 @@ from localcloud import processes
 from localcloud.benchmark import percentile
 from localcloud.paths import instance_layout
 from localcloud.server import running_pid
-from localdev import billing, costs, footprint
+from localdev import billing, costs
 from localdev.billing import Usage
 from localdev.orders_api import OrdersApi
 from localdev.raw_floor import RawFloor
+from tools import benchmark_coldstart
 
 PROJECT = Path(__file__).resolve().parents[1]
 OUT = PROJECT / "build" / "benchmark"
@@ -187,12 +189,8 @@ def report(result: dict[str, Any]) -> str:
     lines += ["", "CPU seconds per order: our function processes | the local cloud"]
     for flow, cpu in result["cpu_seconds_per_order"].items():
         lines.append(f"  {flow:<14}{cpu['functions']:.3f} | {cpu['local cloud']:.3f}")
-    lines += ["", "package and handler import (median of 5 cold imports, Lambda runtime venv)"]
-    for name, figures in result["footprint"].items():
-        lines.append(
-            f"  {name:<20}{figures['package_bytes'] / 1e6:>7.2f} MB"
-            f"{figures['import_ms_median']:>8.0f} ms"
-        )
+    if result["cold_start"]:
+        lines += benchmark_coldstart.report(result["cold_start"])
     return "\n".join(lines + cost_report(result["cost"]))
 
 
@@ -371,6 +369,9 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds to wait after a flow's last order before counting what it caused "
         "(default: the local stage's restaurant deadline + 5 s, so the deadline checks count)",
     )
+    parser.add_argument(
+        "--cold-start-runs", type=int, default=5, help="fresh processes per function's cold start"
+    )
     args = parser.parse_args(argv)
     flows = [flow for flow in args.flows.split(",") if flow]
     if unknown := set(flows) - set(FLOWS):
@@ -403,10 +404,12 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_seconds_per_order": {flow: run.cpu_per_order for flow, run in runs.items()},
         "cpu_measured": cloud_pid is not None,
         "cost": price(runs),
-        "footprint": {
-            name: {"package_bytes": f.package_bytes, "import_ms_median": f.import_ms_median}
-            for name, f in footprint.measure().items()
-        },
+        # Needs this checkout's local stage: its functions' deployed environments.
+        "cold_start": (
+            benchmark_coldstart.measure(LOCAL_CHALICE_PATH, args.cold_start_runs)
+            if deployed
+            else {}
+        ),
     }
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "flows.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from chalicelib.functions import FUNCTIONS
+from localcloud.paths import configured_port
 from tests.e2e.conftest import PROJECT
 
 pytestmark = pytest.mark.e2e
@@ -26,9 +28,10 @@ def test_a_small_benchmark_reports_every_figure_for_both_flows(
     completed = subprocess.run(
         [sys.executable, "-m", "tools.benchmark_flows"]
         + ["--orders", "2", "--concurrency", "1,2", "--floor-samples", "3"]
-        + ["--cost-settle", "2"],
+        + ["--cost-settle", "2", "--cold-start-runs", "1"],
         cwd=PROJECT,
-        env=local_cloud.environment(),
+        # (its port too: the CPU split, the costs and the cold starts need this checkout's cloud)
+        env=local_cloud.environment() | {"LOCALCLOUD_PORT": str(configured_port())},
         capture_output=True,
         text=True,
         timeout=600,
@@ -52,9 +55,16 @@ def test_a_small_benchmark_reports_every_figure_for_both_flows(
     assert result["cpu_measured"] is (
         result["cpu_seconds_per_order"]["choreography"]["local cloud"] > 0
     )
-    orders, empty = result["footprint"]["orders"], result["footprint"]["empty chalice app"]
-    assert orders["package_bytes"] > empty["package_bytes"] > 0
-    assert orders["import_ms_median"] > 0 and empty["import_ms_median"] > 0
+    cold_start = result["cold_start"]
+    assert cold_start["package_bytes"] > 0
+    assert set(cold_start["functions"]) == {function.name for function in FUNCTIONS}
+    for name, figures in cold_start["functions"].items():
+        for side in ("ours", "floor"):
+            assert figures[side]["import_cpu_ms"] > 0 and figures[side]["invoke_cpu_ms"] > 0, name
+            assert figures[side]["total_ms"] > 0, name
+    # (each first invocation made its first call: the API answered, the tasks read no order)
+    assert cold_start["functions"]["api_handler"]["ours"]["status_code"] == 404
+    assert cold_start["functions"]["accept_order_task"]["ours"]["error"] == "OrderNotFoundError"
     per_order = result["cost"]["per_order"]
     assert per_order["orchestration"]["state_transitions"] >= 5  # the happy path's states
     assert per_order["choreography"]["state_transitions"] == 0
@@ -66,3 +76,4 @@ def test_a_small_benchmark_reports_every_figure_for_both_flows(
     assert result["cost"]["express_on_paper"]["total"] > 0
     assert (PROJECT / "build" / "benchmark" / "flows.png").stat().st_size > 10_000
     assert "ratio" in completed.stdout and "throughput" in completed.stdout
+    assert "cold start per function" in completed.stdout

@@ -215,14 +215,20 @@ def test_an_aws_stage_packages_from_a_fresh_checkout_with_only_the_declared_role
         )
         assert reserved == (declared.aws if declared else None), name
     # AND the code holds the app and the functions' libraries (tests/unit/test_packaging.py), not
-    # what the Lambda runtime brings (botocore), no part they leave out, no bytecode cache
+    # what the Lambda runtime brings (botocore), no part they leave out, and bytecode only of
+    # the modules it ships (none a local run left behind)
     with zipfile.ZipFile(out / "deployment.zip") as code:
         names = code.namelist()
     libraries = {entry.name for entry in function_package.VENDOR.iterdir()}
     assert {name.split("/")[0] for name in names} == {"app.py", "chalice", "chalicelib"} | libraries
     unused = [Path(part) for part in function_package.UNUSED]
     assert not [n for n in names if any(Path(n).is_relative_to(p) for p in unused)]
-    assert not [name for name in names if "__pycache__" in name]
+    compiled = [name for name in names if "__pycache__" in name]
+    shipped = {name.removesuffix(".py") for name in names if name.endswith(".py")}
+    tag = f".{sys.implementation.cache_tag}.pyc"
+    sources = [name.replace("__pycache__/", "").removesuffix(tag) for name in compiled]
+    assert compiled and all(name.endswith(tag) for name in compiled)
+    assert [source for source in sources if source not in shipped] == []
 
 
 # --- data at rest and in transit (both paths declare the same resources: see the parity test)

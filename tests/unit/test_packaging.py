@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -195,7 +197,9 @@ def test_the_package_holds_the_libraries_functions_load_and_no_others(
     vendor = function_package.vendor()
     # THEN each module or package in it is loaded by a function, and each loaded one is in it
     packaged = {
-        entry.name.split(".")[0] for entry in vendor.iterdir() if entry.suffix != ".dist-info"
+        entry.name.split(".")[0]
+        for entry in vendor.iterdir()
+        if entry.suffix != ".dist-info" and entry.name != "__pycache__"  # the compiled modules
     }
     elsewhere = LAMBDA_RUNTIME | {CHALICE}
     runtime = {name for name in loaded if _distributions([name]) & elsewhere}
@@ -205,3 +209,30 @@ def test_the_package_holds_the_libraries_functions_load_and_no_others(
         version = str(requirement.specifier).removeprefix("==")
         metadata = vendor / f"{name.replace('-', '_')}-{version}.dist-info"
         assert list(metadata.glob("**/LICENSE*")), metadata.name
+
+
+def hash_checked_bytecode(folder: Path) -> dict[str, bool]:
+    """Each module's source file -> whether this Python's hash-checked bytecode of it is there."""
+    compiled = {}
+    for source in folder.rglob("*.py"):
+        cached = Path(importlib.util.cache_from_source(str(source)))
+        # PEP 552: bit 0 of the flags word marks hash-based bytecode, bit 1 "checked".
+        flags = int.from_bytes(cached.read_bytes()[4:8], "little") if cached.is_file() else 0
+        compiled[str(source.relative_to(folder))] = flags == 0b11
+    return compiled
+
+
+def test_every_module_of_the_package_is_compiled_and_checked_against_its_source(
+    tmp_path: Path,
+) -> None:
+    # GIVEN the functions' libraries as the deploy packages them, and chalicelib compiled as
+    # the deploy compiles it before packaging (here a copy, which the other tests do not load)
+    chalicelib = shutil.copytree(
+        PROJECT / "chalicelib", tmp_path / "chalicelib", ignore=shutil.ignore_patterns("*.pyc")
+    )
+    function_package.compile_bytecode(chalicelib)
+    for folder in (function_package.vendor(), chalicelib):
+        # THEN every module has bytecode a read-only /var/task can use as it is
+        compiled = hash_checked_bytecode(folder)
+        assert len(compiled) > 10
+        assert [source for source, ok in compiled.items() if not ok] == []

@@ -5,13 +5,18 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from chalice.app import Rate
 from chalice.test import Client
 
+from chalicelib import settings
 from chalicelib.application import Wiring, create_app
+from chalicelib.bootstrap import Dependencies
 from chalicelib.functions import (
     API_HANDLER,
     FUNCTIONS,
@@ -22,11 +27,23 @@ from chalicelib.functions import (
 )
 from chalicelib.settings import ConfigurationError
 from chalicelib.subscriptions import SUBSCRIPTIONS
+from chalicelib.wiring import event_handler, is_event_handler
 from tests.unit.conftest import as_party, order_request
 from tests.unit.fakes import FakeDependencies
 
 JSON = {"Content-Type": "application/json"}
 STREAM = "arn:aws:dynamodb:us-east-1:000000000000:table/orders-one/stream/2026-01-01"
+PROJECT = Path(__file__).resolve().parents[2]
+# What only the API needs: its routes, its OpenAPI description, and the token checks' libraries.
+API_ONLY = ("chalicelib.entrypoints.api", "chalicelib.openapi", "jwt", "cryptography")
+# Loads the handlers named on the command line as Lambda does; prints the modules then loaded.
+LOAD_HANDLERS = """
+import importlib, json, sys
+for handler_string in sys.argv[1:]:
+    module, name = handler_string.rsplit(".", 1)
+    assert callable(getattr(importlib.import_module(module), name)), handler_string
+print(json.dumps(sorted(sys.modules)))
+"""
 
 
 def queues_of(wiring: Wiring) -> set[str]:
@@ -137,3 +154,87 @@ def test_building_an_app_leaves_the_service_logger_as_powertools_configured_it(
     assert (service_log.level, service_log.handlers) == (level, handlers)
     assert service_log.level <= logging.WARNING
     assert service_log.propagate
+
+
+def modules_loaded_by(handler_strings: list[str]) -> set[str]:
+    """The modules a fresh interpreter, with a function's environment, has once it loaded the
+    handlers (top-level names and chalicelib's modules)."""
+    completed = subprocess.run(
+        [sys.executable, "-c", LOAD_HANDLERS, *handler_strings],
+        cwd=PROJECT,
+        env={
+            "PATH": os.environ["PATH"],
+            "PYTHONPATH": str(PROJECT),
+            "AWS_LAMBDA_FUNCTION_NAME": "orders-unit-promotions",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "ORDERS_RESOURCE_PREFIX": "orders-unit",
+            "ORDERS_TABLE_STREAM_ARN": STREAM,
+        },
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    loaded = json.loads(completed.stdout)
+    return {name for name in loaded if name.startswith("chalicelib.") or "." not in name}
+
+
+def test_a_function_that_checks_no_token_loads_neither_the_routes_nor_the_token_libraries() -> None:
+    # GIVEN every function's handler string but the API's, as Chalice deploys them
+    app = create_app(Wiring("orders-unit", STREAM))
+    handler_strings = [source.handler_string for source in app.event_sources]
+    handler_strings += [function.handler_string for function in app.pure_lambda_functions]
+    # WHEN a fresh interpreter loads them all, as their functions' cold starts do
+    loaded = modules_loaded_by(handler_strings)
+    # THEN none of them loaded what only the API needs
+    assert "chalicelib.entrypoints.orchestration" in loaded
+    assert loaded.isdisjoint(API_ONLY), sorted(loaded.intersection(API_ONLY))
+    # AND the API's function does, its routes at start and the token checks' libraries with its
+    # first request (so the check sees these modules)
+    api = ["app.app", "chalicelib.adapters.jwt_tokens.JwtVerifier"]
+    assert set(API_ONLY) <= modules_loaded_by(api)
+
+
+def test_an_event_function_alone_gets_its_handler_as_the_whole_app_registers_it() -> None:
+    # GIVEN the whole app of a deployment
+    wiring = Wiring("orders-one", STREAM, sqs_batching_window_seconds=20)
+    whole = create_app(wiring)
+    event_functions = [f for f in FUNCTIONS if is_event_handler(f.name)]
+    assert {f.name for f in event_functions} == {s.name for s in whole.event_sources}
+    for function in event_functions:
+        # WHEN the function's process builds its handler alone
+        alone = event_handler(function.name, wiring)
+        registered = whole.handler_map[function.name]
+        # THEN it runs the same function, given the same event class, through the same
+        # middleware (the whole app registers middleware for HTTP only)
+        assert (alone.func, alone.event_class) == (registered.func, registered.event_class)
+        assert list(alone.middleware_handlers) == list(registered.middleware_handlers) == []
+    assert not is_event_handler("app") and not is_event_handler("accept_order_task")
+
+
+def test_a_function_makes_no_sns_or_step_functions_client_it_does_not_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a function's environment
+    topic = "arn:aws:sns:us-east-1:000000000000:orders-unit-events"
+    for name, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        settings.ORDERS_TABLE: "orders-unit",
+        settings.ORDER_EVENTS_TOPIC: topic,
+        settings.NOTIFICATIONS_TOPIC: topic + ".fifo",
+        settings.RESTAURANT_DEADLINE: "20",
+        settings.DELIVERY_DEADLINE: "45",
+        settings.ORDER_FLOW_STATE_MACHINE: "arn:aws:states:us-east-1:000000000000:stateMachine:x",
+    }.items():
+        monkeypatch.setenv(name, value)
+    dependencies = Dependencies()
+    # WHEN it builds the ports every step uses, and the workflow (as the relay and the sweeper
+    # do for every order)
+    ports = dependencies.ports
+    assert dependencies.workflow is not None
+    # THEN only the table's client is made (only the relay publishes and tells; only an
+    # orchestrated order calls Step Functions)
+    assert set(dependencies._clients) == {"dynamodb"}
+    # AND the SNS client is made when the relay first looks up an SNS call
+    assert ports.events is not None and ports.notifier is not None
+    assert callable(dependencies.ports.events._client.publish)  # type: ignore[attr-defined]
+    assert set(dependencies._clients) == {"dynamodb", "sns"}

@@ -1,0 +1,101 @@
+"""What every function's Chalice app is built from: the deployment's wiring and each handler's
+registration with its trigger. Light on purpose: an event-triggered function loads this, its
+handler and what that uses, and never the API's routes (``chalicelib/application.py``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from chalice.app import Blueprint, Chalice, Rate
+
+from chalicelib import settings
+from chalicelib.functions import (
+    FUNCTIONS,
+    Every,
+    Function,
+    OrdersStream,
+    RestApi,
+    SqsQueue,
+    StateMachineTask,
+)
+
+APP_NAME = "orders"
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What differs between deployments of the same code: whose queues and stream the handlers
+    consume."""
+
+    resource_prefix: str
+    orders_stream_arn: str
+    sqs_batching_window_seconds: int = 0
+
+    @classmethod
+    def from_environment(cls) -> Wiring:
+        """The stage's settings (Chalice sets them when it reads the app; Lambda at start-up)."""
+        window = 0  # AWS stages: Lambda's own default, no window
+        if settings.SQS_BATCHING_WINDOW in os.environ:
+            window = settings.seconds(settings.SQS_BATCHING_WINDOW, minimum=0)
+        return cls(
+            settings.required(settings.RESOURCE_PREFIX),
+            settings.required(settings.ORDERS_STREAM),
+            window,
+        )
+
+
+def new_app() -> Chalice:
+    # The app's logger is Powertools' service logger ("orders"): Chalice must not configure
+    # it (it would set it to ERROR, add a handler of its own and stop propagation).
+    return Chalice(app_name=APP_NAME, configure_logs=False)
+
+
+def register(app: Chalice, tasks: Blueprint, function: Function, wiring: Wiring) -> None:
+    """The function's handler, registered with its trigger (``chalicelib/functions.py``).
+
+    The state machine's tasks go on a blueprint of their module, which Lambda imports directly;
+    the event handlers on the app itself, where Lambda finds each as ``app.<name>`` (Chalice's
+    handler string; ``app.py`` hands out ``event_handler(name)``).
+    """
+    handler = function.handler
+    match function.trigger:
+        case RestApi():
+            return  # the routes of api_blueprint
+        case StateMachineTask():
+            tasks.lambda_function(name=function.name)(handler)
+        case SqsQueue(subscription, batch_size):
+            app.on_sqs_message(
+                queue=subscription.queue_for(wiring.resource_prefix),
+                batch_size=batch_size,
+                maximum_batching_window_in_seconds=wiring.sqs_batching_window_seconds,
+            )(handler)
+        case OrdersStream(batch_size, starting_position):
+            app.on_dynamodb_record(
+                stream_arn=wiring.orders_stream_arn,
+                batch_size=batch_size,
+                starting_position=starting_position,
+            )(handler)
+        case Every(minutes):
+            app.schedule(Rate(minutes, unit=Rate.MINUTES), name=function.name)(handler)
+
+
+def is_event_handler(name: str) -> bool:
+    """Whether Lambda runs the function as ``app.<name>``: a queue, stream or schedule's."""
+    return any(
+        f.name == name and isinstance(f.trigger, SqsQueue | OrdersStream | Every) for f in FUNCTIONS
+    )
+
+
+def event_handler(name: str, wiring: Wiring) -> Callable[..., Any]:
+    """Chalice's handler of the event-triggered function ``name``, as the whole app registers
+    it, on an app of its own: the function's cold start builds no routes and loads no token
+    checks (the whole app registers no event middleware; tests/unit/test_wiring.py checks that
+    both handlers wrap the same function the same way)."""
+    (function,) = [f for f in FUNCTIONS if f.name == name]
+    app = new_app()
+    register(app, Blueprint(__name__), function, wiring)
+    return app.handler_map[name]
