@@ -54,6 +54,8 @@ _.log_message
 _.do_GET
 # localdev/chalice_local_server.py: socketserver reads the listen backlog from the server class.
 _.request_queue_size
+# chalicelib/tracing.py: the X-Ray SDK serialises every attribute of a segment (its origin).
+_.origin
 
 # tests/conftest.py: pytest hooks, and an autouse fixture (pytest calls them by name).
 _.pytest_configure

@@ -4,7 +4,7 @@ the same run, and price what the orders really used.
     make benchmark                                   # deploys the local stage if needed
     .venv/bin/python -m tools.benchmark_flows [--orders 40] [--concurrency 1,8,32]
         [--flows choreography,orchestration] [--floor-samples 30] [--cost-settle S]
-        [--api-url URL]
+        [--api-url URL] [--tracers on,off] [--tracing-orders 10]
 
 For each flow and each number of concurrent customers, ``--orders`` orders are placed, and a
 scripted restaurant accepts and completes each one (polling every 0.5 s). Reported:
@@ -15,7 +15,8 @@ scripted restaurant accepts and completes each one (polling every 0.5 s). Report
 - the floor: the same sequence of raw service calls with no application code
   (``localdev/raw_floor.py``), and each hop's p50 as a ratio to it;
 - CPU seconds per order in our function processes vs in the local cloud itself;
-- handler import time and package size next to an empty Chalice app's.
+- handler import time and package size next to an empty Chalice app's;
+- what tracing costs per order, with each tracer setting (``tools/benchmark_tracing.py``).
 
 Writes build/benchmark/flows.json and build/benchmark/flows.png. Prints figures; asserts
 nothing.
@@ -47,6 +48,7 @@ from localdev import billing, costs, footprint
 from localdev.billing import Usage
 from localdev.orders_api import OrdersApi
 from localdev.raw_floor import RawFloor
+from tools import benchmark_tracing
 
 PROJECT = Path(__file__).resolve().parents[1]
 OUT = PROJECT / "build" / "benchmark"
@@ -193,7 +195,13 @@ def report(result: dict[str, Any]) -> str:
             f"  {name:<20}{figures['package_bytes'] / 1e6:>7.2f} MB"
             f"{figures['import_ms_median']:>8.0f} ms"
         )
-    return "\n".join(lines + cost_report(result["cost"]))
+    tracing = result["tracing"]
+    tracing_lines = (
+        benchmark_tracing.report(tracing)
+        if tracing is not None
+        else ["", "tracing cost: not measured (no --tracers, or not this checkout's local stage)"]
+    )
+    return "\n".join(lines + cost_report(result["cost"]) + tracing_lines)
 
 
 def cost_report(cost: dict[str, Any]) -> list[str]:
@@ -371,6 +379,12 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds to wait after a flow's last order before counting what it caused "
         "(default: the local stage's restaurant deadline + 5 s, so the deadline checks count)",
     )
+    parser.add_argument(
+        "--tracers",
+        default=",".join(benchmark_tracing.TRACERS),
+        help="tracer settings (ORDERS_TRACING) whose cost per order is measured; empty: none",
+    )
+    parser.add_argument("--tracing-orders", type=int, default=10, help="per flow and tracer")
     args = parser.parse_args(argv)
     flows = [flow for flow in args.flows.split(",") if flow]
     if unknown := set(flows) - set(FLOWS):
@@ -395,6 +409,12 @@ def main(argv: list[str] | None = None) -> int:
         flow: measure_flow(api, flow, args.orders, levels, cpu_now, deployed, args.cost_settle)
         for flow in flows
     }
+    tracers = [tracer for tracer in args.tracers.split(",") if tracer]
+    tracing = None  # measured on this checkout's local stage only: it switches its functions
+    if deployed is not None and tracers:
+        tracing = benchmark_tracing.measure_deployment(
+            deployed, cpu_now, tracers, args.tracing_orders, args.cost_settle
+        )
     result = {
         "api_url": url,
         "orders_per_level": args.orders,
@@ -403,6 +423,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_seconds_per_order": {flow: run.cpu_per_order for flow, run in runs.items()},
         "cpu_measured": cloud_pid is not None,
         "cost": price(runs),
+        "tracing": tracing,
         "footprint": {
             name: {"package_bytes": f.package_bytes, "import_ms_median": f.import_ms_median}
             for name, f in footprint.measure().items()

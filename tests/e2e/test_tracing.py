@@ -15,9 +15,6 @@ of another order (docs/tracing.md).
 from __future__ import annotations
 
 import json
-import os
-import socket
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,9 +23,12 @@ from typing import Any
 import pytest
 
 from localdev.orders_api import OrdersApi, eventually
-from tests.e2e.conftest import PROJECT, an_order
+from localdev.xray_daemon import XrayDaemon
+from tests.e2e.conftest import PROJECT, SCENARIOS, an_order
 
-pytestmark = pytest.mark.e2e
+# The daemon address is one for every function: one process listens there, in turn (the
+# tracing cost's benchmark test listens too).
+pytestmark = [pytest.mark.e2e, SCENARIOS]
 
 FUNCTION_ORIGIN = "AWS::Lambda::Function"
 FLOWS = ("choreography", "orchestration")
@@ -42,11 +42,6 @@ PLACE = "POST /orders"
 STEPS = {"notify_restaurant", "notify_user"}
 COMPLETED_STEPS = {"issue_completion_voucher"}
 RELAY = "relay"
-
-
-def daemon_address() -> tuple[str, int]:
-    host, _, port = os.environ.get("AWS_XRAY_DAEMON_ADDRESS", "127.0.0.1:2000").rpartition(":")
-    return host, int(port)
 
 
 @dataclass(frozen=True)
@@ -77,26 +72,7 @@ class Entity:
         return self.annotations.get("order_id")
 
 
-class FakeDaemon:
-    def __init__(self) -> None:
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.socket.bind(daemon_address())
-        self.socket.settimeout(0.2)
-        self.documents: list[dict[str, Any]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._receive, daemon=True)
-        self._thread.start()
-
-    def _receive(self) -> None:
-        while not self._stop.is_set():
-            try:
-                datagram = self.socket.recv(65535)
-            except TimeoutError:
-                continue
-            header, _, body = datagram.decode().partition("\n")
-            if json.loads(header).get("format") == "json":
-                self.documents.append(json.loads(body))
-
+class FakeDaemon(XrayDaemon):
     def entities(self) -> dict[str, Entity]:
         """Every segment and subsegment by id; nested subsegments know their parent."""
         found: dict[str, Entity] = {}
@@ -110,11 +86,6 @@ class FakeDaemon:
         for document in list(self.documents):
             add(document, document.get("parent_id"), document.get("trace_id"))
         return found
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.socket.close()
 
 
 @pytest.fixture

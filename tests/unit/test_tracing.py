@@ -251,7 +251,8 @@ def noting_the_trace(order_id):
     return get(order_id)
 deps.orders.get = noting_the_trace
 with Client(app) as client:
-    event = client.events.generate_sqs_event(bodies, queue_name=RESTAURANT_NOTIFIER.queue_for(UNIT_PREFIX))
+    queue = RESTAURANT_NOTIFIER.queue_for(UNIT_PREFIX)
+    event = client.events.generate_sqs_event(bodies, queue_name=queue)
     for index, (record, order_id) in enumerate(zip(event["Records"], ["o-1", "o-3", "o-2"])):
         record["messageId"] = f"message-{index}"
         record["attributes"]["AWSTraceHeader"] = traces[order_id]
