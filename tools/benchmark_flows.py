@@ -413,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     tracing = None  # measured on this checkout's local stage only: it switches its functions
     if deployed is not None and tracers:
         tracing = benchmark_tracing.measure_deployment(
-            deployed, cpu_now, tracers, args.tracing_orders, args.cost_settle
+            LOCAL_CHALICE_PATH, cpu_now, tracers, args.tracing_orders, args.cost_settle
         )
     result = {
         "api_url": url,

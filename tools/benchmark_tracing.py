@@ -35,6 +35,7 @@ from typing import Any
 import boto3
 
 from chalicelib.adapters.dynamodb_orders import DynamoDbOrderRepository
+from chalicelib.functions import FUNCTIONS
 from chalicelib.orders.deadlines import Deadlines
 from chalicelib.ports import OrderRepository
 from deploy.stages import Deployment, DeployPath, aws_environment, load_stage
@@ -66,23 +67,24 @@ def tracer_set(lambda_client: Any, functions: list[str], tracer: str) -> Iterato
         for function in functions:
             config = lambda_client.get_function_configuration(FunctionName=function)
             variables = dict((config.get("Environment") or {}).get("Variables") or {})
-            if variables.get(TRACER_SETTING) == tracer:
-                continue
-            before[function] = variables
-            _update(lambda_client, function, variables | {TRACER_SETTING: tracer})
+            if variables.get(TRACER_SETTING) != tracer:
+                before[function] = variables
+        _update(lambda_client, {f: v | {TRACER_SETTING: tracer} for f, v in before.items()})
         yield
     finally:
-        for function, variables in before.items():
-            _update(lambda_client, function, variables)
+        _update(lambda_client, before)
 
 
-def _update(lambda_client: Any, function: str, variables: dict[str, str]) -> None:
-    lambda_client.update_function_configuration(
-        FunctionName=function, Environment={"Variables": variables}
-    )
-    lambda_client.get_waiter("function_updated_v2").wait(
-        FunctionName=function, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
-    )
+def _update(lambda_client: Any, environments: dict[str, dict[str, str]]) -> None:
+    """Every function's environment updated at once, then each waited for."""
+    for function, variables in environments.items():
+        lambda_client.update_function_configuration(
+            FunctionName=function, Environment={"Variables": variables}
+        )
+    for function in environments:
+        lambda_client.get_waiter("function_updated_v2").wait(
+            FunctionName=function, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+        )
 
 
 def per_order(
@@ -178,7 +180,7 @@ def measure(
 
 
 def measure_deployment(
-    deployed: dict[str, Any],
+    deployment: Deployment,
     cpu_now: CpuNow,
     tracers: list[str],
     orders: int,
@@ -186,8 +188,9 @@ def measure_deployment(
     flows: tuple[str, ...] = FLOWS,
     warm: bool = True,
 ) -> dict[str, Any]:
-    """``measure`` on a local-stage deployment, given its outputs (build/outputs-*.json)."""
-    stage = load_stage("local")
+    """``measure`` on a deployment of this checkout (its outputs in build/)."""
+    deployed = json.loads(deployment.outputs_file.read_text())
+    stage = deployment.stage
     deadlines = Deadlines(  # the deadlines its orders are written with
         restaurant=timedelta(seconds=stage.restaurant_deadline_seconds),
         delivery=timedelta(seconds=stage.delivery_deadline_seconds),
@@ -198,7 +201,7 @@ def measure_deployment(
     return measure(
         OrdersApi(deployed["api_url"]),
         repository,
-        list(deployed["functions"].values()),
+        [deployment.function_name(function.name) for function in FUNCTIONS],
         cpu_now,
         tracers,
         orders,
@@ -258,14 +261,11 @@ def main(argv: list[str] | None = None) -> int:
     if not environment.get("AWS_ENDPOINT_URL"):
         parser.error("set AWS_ENDPOINT_URL to the local cloud (make benchmark does)")
     os.environ.update(environment)
-    deployed = json.loads(
-        Deployment(load_stage("local"), DeployPath(args.path)).outputs_file.read_text()
-    )
     cloud_pid = running_pid(instance_layout())
     if cloud_pid is None:
         parser.error("CPU per order needs this checkout's local cloud (bash localcloud/run start)")
     result = measure_deployment(
-        deployed,
+        Deployment(load_stage("local"), DeployPath(args.path)),
         lambda: cpu_seconds(cloud_pid),
         [tracer for tracer in args.tracers.split(",") if tracer],
         args.orders,

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from deploy.template import RELAY
 from tests.e2e.conftest import PROJECT, SCENARIOS
 
 pytestmark = pytest.mark.e2e
@@ -73,12 +74,12 @@ def test_a_small_benchmark_reports_every_figure_for_both_flows(
 
 
 @SCENARIOS
-@pytest.mark.long_running(seconds=30)
+@pytest.mark.long_running(seconds=20)
 def test_the_tracing_cost_per_order_is_reported_with_tracing_on_and_off(
     local_cloud: Any, sam_deployment: dict[str, Any]
 ) -> None:
     lambda_client = local_cloud.client("lambda")
-    function = next(iter(sam_deployment["functions"].values()))
+    function = f"{sam_deployment['prefix']}-{RELAY}"
 
     def tracer_setting() -> str | None:
         config = lambda_client.get_function_configuration(FunctionName=function)
