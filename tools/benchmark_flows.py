@@ -412,9 +412,8 @@ def main(argv: list[str] | None = None) -> int:
     tracers = [tracer for tracer in args.tracers.split(",") if tracer]
     tracing = None  # measured on this checkout's local stage only: it switches its functions
     if deployed is not None and tracers:
-        tracing = benchmark_tracing.measure_deployment(
-            LOCAL_CHALICE_PATH, cpu_now, tracers, args.tracing_orders, args.cost_settle
-        )
+        plan = benchmark_tracing.Plan(tracers, args.tracing_orders, args.cost_settle)
+        tracing = benchmark_tracing.measure_deployment(LOCAL_CHALICE_PATH, cpu_now, plan)
     result = {
         "api_url": url,
         "orders_per_level": args.orders,

@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -134,21 +135,29 @@ def reach(orders: OrderRepository, order_id: str, status: str) -> None:
     )
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What to measure: each tracer setting, ``orders`` orders of each flow (``warm``: after one
+    order per flow, since switching the tracer restarts the functions), and how long to wait
+    for what the choreography's orders cause after they end."""
+
+    tracers: list[str]
+    orders: int
+    settle_seconds: float
+    flows: tuple[str, ...] = FLOWS
+    warm: bool = True
+
+
 def measure(
     api: OrdersApi,
     orders_table: OrderRepository,
     functions: list[str],
     cpu_now: CpuNow,
-    tracers: list[str],
-    orders: int,
-    settle_seconds: float,
-    flows: tuple[str, ...] = FLOWS,
-    warm: bool = True,
+    plan: Plan,
 ) -> dict[str, Any]:
-    """Per tracer and flow: what tracing sent per order, and the CPU per order (``warm``: after
-    one order per flow, since switching the tracer restarts the functions)."""
+    """Per tracer and flow: what tracing sent per order, and the CPU per order."""
     lambda_client = boto3.client("lambda")
-    result: dict[str, Any] = {"orders_per_flow": orders, "tracers": {}}
+    result: dict[str, Any] = {"orders_per_flow": plan.orders, "tracers": {}}
     try:
         daemon = XrayDaemon()
     except OSError as error:
@@ -156,18 +165,18 @@ def measure(
         result["not_measured"] = f"the daemon address {host}:{port} is in use: {error}"
         return result
     with daemon:
-        for tracer in tracers:
+        for tracer in plan.tracers:
             figures: dict[str, Any] = {}
             with tracer_set(lambda_client, functions, tracer):
-                if warm:
-                    for flow in flows:
+                if plan.warm:
+                    for flow in plan.flows:
                         api.complete(ORDER | {"flow": flow})
-                    time.sleep(settle_seconds)  # what the warm-up caused arrives first
-                for flow in flows:
+                    time.sleep(plan.settle_seconds)  # what the warm-up caused arrives first
+                for flow in plan.flows:
                     daemon.take()
                     before = cpu_now()
-                    completed = play(api, orders_table, flow, orders) or 1
-                    time.sleep(settle_seconds if flow in LATE_WORK else LAST_SEGMENTS_SECONDS)
+                    completed = play(api, orders_table, flow, plan.orders) or 1
+                    time.sleep(plan.settle_seconds if flow in LATE_WORK else LAST_SEGMENTS_SECONDS)
                     after = cpu_now()
                     figures[flow] = per_order(*daemon.take(), completed) | {
                         "completed": completed,
@@ -179,15 +188,7 @@ def measure(
     return result
 
 
-def measure_deployment(
-    deployment: Deployment,
-    cpu_now: CpuNow,
-    tracers: list[str],
-    orders: int,
-    settle_seconds: float,
-    flows: tuple[str, ...] = FLOWS,
-    warm: bool = True,
-) -> dict[str, Any]:
+def measure_deployment(deployment: Deployment, cpu_now: CpuNow, plan: Plan) -> dict[str, Any]:
     """``measure`` on a deployment of this checkout (its outputs in build/)."""
     deployed = json.loads(deployment.outputs_file.read_text())
     stage = deployment.stage
@@ -203,11 +204,7 @@ def measure_deployment(
         repository,
         [deployment.function_name(function.name) for function in FUNCTIONS],
         cpu_now,
-        tracers,
-        orders,
-        settle_seconds,
-        flows,
-        warm,
+        plan,
     )
 
 
@@ -267,11 +264,13 @@ def main(argv: list[str] | None = None) -> int:
     result = measure_deployment(
         Deployment(load_stage("local"), DeployPath(args.path)),
         lambda: cpu_seconds(cloud_pid),
-        [tracer for tracer in args.tracers.split(",") if tracer],
-        args.orders,
-        args.settle,
-        flows,
-        warm=not args.cold,
+        Plan(
+            [tracer for tracer in args.tracers.split(",") if tracer],
+            args.orders,
+            args.settle,
+            flows,
+            warm=not args.cold,
+        ),
     )
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "tracing.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -276,6 +276,24 @@ def lambda_environment(daemon_port: int) -> dict[str, str]:
     }
 
 
+def run_in_lambda(script: str, *args: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Run ``script`` as a function in Lambda would run, a daemon listening; what it printed
+    last (JSON), and every document it sent to the daemon."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon:
+        daemon.bind(("127.0.0.1", 0))
+        done = subprocess.run(
+            [sys.executable, "-c", script, *args],
+            cwd=PROJECT,
+            env=lambda_environment(daemon.getsockname()[1]),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        documents = received(daemon)
+    return json.loads(done.stdout.splitlines()[-1]), documents
+
+
 def received(daemon: socket.socket) -> list[dict[str, Any]]:
     """Every document sent to the daemon so far (the sender has exited: all are queued)."""
     daemon.setblocking(False)
@@ -295,21 +313,9 @@ def root(header: str) -> str:
 
 
 def test_each_record_of_a_batch_mixing_orders_is_traced_in_its_own_orders_trace() -> None:
-    # GIVEN a daemon listening, and an SQS batch mixing three orders' messages
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon:
-        daemon.bind(("127.0.0.1", 0))
-        # WHEN the handler processes the batch in one invocation of a trace of its own
-        done = subprocess.run(
-            [sys.executable, "-c", BATCH_SCRIPT, json.dumps(ORDER_TRACES)],
-            cwd=PROJECT,
-            env=lambda_environment(daemon.getsockname()[1]),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert done.returncode == 0, done.stderr
-        documents = received(daemon)
-    outcome = json.loads(done.stdout.splitlines()[-1])
+    # GIVEN a daemon listening, and an SQS batch mixing three orders' messages (BATCH_SCRIPT)
+    # WHEN the handler processes the batch in one invocation of a trace of its own
+    outcome, documents = run_in_lambda(BATCH_SCRIPT, json.dumps(ORDER_TRACES))
     assert outcome["answer"] == {"batchItemFailures": [{"itemIdentifier": "message-1"}]}
 
     # THEN each record had a segment of its own, in its order's trace, parented to the header
@@ -366,20 +372,8 @@ print(json.dumps({"inside": inside, "after": os.environ["_X_AMZN_TRACE_ID"],
 
 def test_a_record_that_fails_is_traced_and_gives_the_invocations_context_back() -> None:
     # GIVEN an order's trace stored without a parent (how an order stores it)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon:
-        daemon.bind(("127.0.0.1", 0))
-        # WHEN its record fails twice, inside the record's segment
-        done = subprocess.run(
-            [sys.executable, "-c", RESTORE_SCRIPT],
-            cwd=PROJECT,
-            env=lambda_environment(daemon.getsockname()[1]),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert done.returncode == 0, done.stderr
-        documents = received(daemon)
-    outcome = json.loads(done.stdout.splitlines()[-1])
+    # WHEN its record fails twice, inside the record's segment
+    outcome, documents = run_in_lambda(RESTORE_SCRIPT)
     # THEN the invocation's context is back after each
     assert outcome["after"] == INVOCATION
     assert outcome["entity"] == ["1-aaaaaaaa-000000000000000000000000", "1111111111111111"]
