@@ -1,12 +1,12 @@
 """What tracing costs per order, with each tracer setting: segments, bytes, CPU.
 
     .venv/bin/python -m tools.benchmark_tracing [--path chalice|sam] [--orders 10]
-        [--tracers on,off] [--settle S]
+        [--tracers on,off] [--flows orchestration,choreography] [--settle S] [--cold]
 
 ``make benchmark`` runs it after the flows (``tools/benchmark_flows.py``). For each tracer
 setting (the functions' ``ORDERS_TRACING``: ``on``, the X-Ray SDK; ``off``; each switched on
 the deployed functions with UpdateFunctionConfiguration, and restored after) and each flow,
-``--orders`` orders are played to COMPLETED at once, after one that warms the functions.
+``--orders`` orders are played to COMPLETED at once, after as many that warm the functions.
 Listening as the X-Ray daemon, it counts per order what arrived until ``--settle`` seconds
 after the last one ended (the choreography's deadline check comes one restaurant deadline after
 placing): segments (the function segments the local executor sends for each invoke, as Lambda
@@ -137,9 +137,10 @@ def reach(orders: OrderRepository, order_id: str, status: str) -> None:
 
 @dataclass(frozen=True)
 class Plan:
-    """What to measure: each tracer setting, ``orders`` orders of each flow (``warm``: after one
-    order per flow, since switching the tracer restarts the functions), and how long to wait
-    for what the choreography's orders cause after they end."""
+    """What to measure: each tracer setting, ``orders`` orders of each flow at once (``warm``:
+    after as many, since switching the tracer restarts the functions and concurrent orders need
+    several processes of each), and how long to wait for what the choreography's orders cause
+    after they end."""
 
     tracers: list[str]
     orders: int
@@ -168,9 +169,9 @@ def measure(
         for tracer in plan.tracers:
             figures: dict[str, Any] = {}
             with tracer_set(lambda_client, functions, tracer):
-                if plan.warm:
+                if plan.warm:  # as many orders at once: as many function processes started
                     for flow in plan.flows:
-                        api.complete(ORDER | {"flow": flow})
+                        play(api, orders_table, flow, plan.orders)
                     time.sleep(plan.settle_seconds)  # what the warm-up caused arrives first
                 for flow in plan.flows:
                     daemon.take()
@@ -242,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=10, help="orders per flow and tracer")
     parser.add_argument("--tracers", default=",".join(TRACERS), help="ORDERS_TRACING values")
     parser.add_argument("--flows", default=",".join(FLOWS))
-    parser.add_argument("--cold", action="store_true", help="no warm-up order (a quick check)")
+    parser.add_argument("--cold", action="store_true", help="no warm-up orders (a quick check)")
     parser.add_argument(
         "--settle",
         type=float,
