@@ -382,13 +382,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tracers",
         default=",".join(benchmark_tracing.TRACERS),
-        help="tracer settings (ORDERS_TRACING) whose cost per order is measured; empty: none",
+        help="tracer settings (tools/benchmark_tracing.py) whose cost per order is measured; "
+        "empty: none",
     )
     parser.add_argument("--tracing-orders", type=int, default=10, help="per flow and tracer")
     args = parser.parse_args(argv)
     flows = [flow for flow in args.flows.split(",") if flow]
     if unknown := set(flows) - set(FLOWS):
         parser.error(f"unknown flows {sorted(unknown)}; choose from {list(FLOWS)}")
+    tracers = [tracer for tracer in args.tracers.split(",") if tracer]
+    if unknown := set(tracers) - set(benchmark_tracing.TRACERS):
+        parser.error(
+            f"unknown tracers {sorted(unknown)}; choose from {list(benchmark_tracing.TRACERS)}"
+        )
     levels = [int(level) for level in args.concurrency.split(",") if level]
     environment = aws_environment()
     if not environment.get("AWS_ENDPOINT_URL"):
@@ -409,7 +415,6 @@ def main(argv: list[str] | None = None) -> int:
         flow: measure_flow(api, flow, args.orders, levels, cpu_now, deployed, args.cost_settle)
         for flow in flows
     }
-    tracers = [tracer for tracer in args.tracers.split(",") if tracer]
     tracing = None  # measured on this checkout's local stage only: it switches its functions
     if deployed is not None and tracers:
         plan = benchmark_tracing.Plan(tracers, args.tracing_orders, args.cost_settle)

@@ -4,9 +4,10 @@
         [--tracers on,off] [--flows orchestration,choreography] [--settle S] [--cold]
 
 ``make benchmark`` runs it after the flows (``tools/benchmark_flows.py``). For each tracer
-setting (the functions' ``ORDERS_TRACING``: ``on``, the X-Ray SDK; ``off``; each switched on
-the deployed functions with UpdateFunctionConfiguration, and restored after) and each flow,
-``--orders`` orders are played to COMPLETED at once, after as many that warm the functions.
+setting (``TRACERS``: the functions' ``ORDERS_TRACING`` ``on``, the X-Ray SDK, or ``off``;
+each switched on the deployed functions with UpdateFunctionConfiguration, and restored after)
+and each flow, ``--orders`` orders are played to COMPLETED at once, after as many that warm
+the functions.
 Listening as the X-Ray daemon, it counts per order what arrived until ``--settle`` seconds
 after the last one ended (the choreography's deadline check comes one restaurant deadline after
 placing): segments (the function segments the local executor sends for each invoke, as Lambda
@@ -48,9 +49,12 @@ OUT = PROJECT / "build" / "benchmark"
 ORDER = json.loads((PROJECT / "tests" / "events" / "place_order_request.json").read_text())
 # The orchestration first: the choreography's deadline checks come after its window.
 FLOWS = ("orchestration", "choreography")
-# The functions' setting that picks the tracer (chalicelib/tracing.py).
-TRACER_SETTING = "ORDERS_TRACING"
-TRACERS = ("on", "off")
+# Each tracer choice, as the functions' environment makes it (chalicelib/tracing.py): another
+# tracer is one more entry.
+TRACERS: dict[str, dict[str, str]] = {
+    "on": {"ORDERS_TRACING": "on"},
+    "off": {"ORDERS_TRACING": "off"},
+}
 CpuNow = Callable[[], dict[str, float]]
 # Flows whose orders cause work after they end: the choreography's deadline check, one
 # restaurant deadline after placing (the orchestration's deadline is a state, ended with it).
@@ -61,16 +65,17 @@ LAST_SEGMENTS_SECONDS = 2.0
 
 @contextmanager
 def tracer_set(lambda_client: Any, functions: list[str], tracer: str) -> Iterator[None]:
-    """The deployed functions run with ``ORDERS_TRACING=tracer`` inside; their environments
-    as they were after (a function whose setting already matches is left alone)."""
+    """The deployed functions run with the tracer's settings (``TRACERS``) inside; their
+    environments as they were after (a function whose settings already match is left alone)."""
+    settings = TRACERS[tracer]
     before: dict[str, dict[str, str]] = {}
     try:
         for function in functions:
             config = lambda_client.get_function_configuration(FunctionName=function)
             variables = dict((config.get("Environment") or {}).get("Variables") or {})
-            if variables.get(TRACER_SETTING) != tracer:
+            if any(variables.get(name) != value for name, value in settings.items()):
                 before[function] = variables
-        _update(lambda_client, {f: v | {TRACER_SETTING: tracer} for f, v in before.items()})
+        _update(lambda_client, {f: v | settings for f, v in before.items()})
         yield
     finally:
         _update(lambda_client, before)
@@ -241,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--path", choices=[p.value for p in DeployPath], default="chalice")
     parser.add_argument("--orders", type=int, default=10, help="orders per flow and tracer")
-    parser.add_argument("--tracers", default=",".join(TRACERS), help="ORDERS_TRACING values")
+    parser.add_argument("--tracers", default=",".join(TRACERS), help=f"of {list(TRACERS)}")
     parser.add_argument("--flows", default=",".join(FLOWS))
     parser.add_argument("--cold", action="store_true", help="no warm-up orders (a quick check)")
     parser.add_argument(
@@ -255,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     flows = tuple(flow for flow in args.flows.split(",") if flow)
     if unknown := set(flows) - set(FLOWS):
         parser.error(f"unknown flows {sorted(unknown)}; choose from {list(FLOWS)}")
+    tracers = [tracer for tracer in args.tracers.split(",") if tracer]
+    if unknown := set(tracers) - set(TRACERS):
+        parser.error(f"unknown tracers {sorted(unknown)}; choose from {list(TRACERS)}")
     environment = aws_environment()
     if not environment.get("AWS_ENDPOINT_URL"):
         parser.error("set AWS_ENDPOINT_URL to the local cloud (make benchmark does)")
@@ -266,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         Deployment(load_stage("local"), DeployPath(args.path)),
         lambda: cpu_seconds(cloud_pid),
         Plan(
-            [tracer for tracer in args.tracers.split(",") if tracer],
+            tracers,
             args.orders,
             args.settle,
             flows,
