@@ -22,6 +22,7 @@ with the same names and attributes, the same X-Amzn-Trace-Id headers onwards).
 from __future__ import annotations
 
 import os
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -31,6 +32,9 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_xray_sdk import global_sdk_config
 from aws_xray_sdk.core import xray_recorder
+from aws_xray_sdk.core.models.segment import Segment
+from aws_xray_sdk.core.models.subsegment import Subsegment
+from aws_xray_sdk.core.models.trace_header import TraceHeader
 from aws_xray_sdk.core.models.traceid import TraceId
 
 from chalicelib import settings
@@ -42,6 +46,11 @@ TRACE_HEADER_ENV = "_X_AMZN_TRACE_ID"
 ORDER_KEYS = ("order_id", "flow", "event_id", "step")
 
 TRACE_HEADER = "X-Amzn-Trace-Id"
+# The function a record segment does the work of (Lambda sets it; "orders" outside Lambda).
+FUNCTION_NAME = os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or SERVICE
+# A record segment is the function's work for one record: the same node of the service map
+# as the segment Lambda sends for the invocation, but in the order's trace.
+RECORD_SEGMENT_ORIGIN = "AWS::Lambda::Function"
 # The trace of the order the current API request acts on (see continue_order_trace).
 _order_trace: ContextVar[str | None] = ContextVar("order_trace", default=None)
 
@@ -180,6 +189,61 @@ def current_trace_header() -> str | None:
             sampled = "1" if getattr(entity, "sampled", True) else "0"
             return f"Root={trace_id};Parent={entity.id};Sampled={sampled}"
     return os.environ.get(TRACE_HEADER_ENV) or None
+
+
+@contextmanager
+def in_order_trace(trace_header: str | None, name: str) -> Iterator[None]:
+    """Work done inside is part of the trace `trace_header` names (X-Amzn-Trace-Id form:
+    Root=...;Parent=...;Sampled=...): a segment of its own named `name`, parented to the
+    header's Parent. With no header (or tracing off) the invocation's trace, as today.
+
+    Lambda hands a batch one trace context, the invocation's, and the SDK refuses segments
+    of a function's own; so per record this makes a segment in the order's trace, makes it
+    the current trace entity and names it in ``_X_AMZN_TRACE_ID`` (every step subsegment and
+    boto3 call hangs under it, onward headers and log lines carry it), then restores the
+    invocation's context and sends the segment. In Lambda the SDK streams each subsegment as
+    it closes (streaming threshold 0), so a record's subsegments have left before the switch
+    back; one left open would be lost with its segment, so a switch with one open is refused
+    (logged, the work stays in the invocation's trace).
+    """
+    if _opentelemetry is not None:
+        with _opentelemetry.in_order_trace(trace_header, name):
+            yield
+        return
+    order = TraceHeader.from_header_str(trace_header) if trace_header else None
+    if order is None or not order.root or not tracing_on():
+        yield
+        return
+    current = xray_recorder.get_trace_entity()
+    if isinstance(current, Subsegment):
+        logger.warning("a subsegment is open: the record stays in the invocation's trace")
+        yield
+        return
+    segment = Segment(name, traceid=order.root, parent_id=order.parent, sampled=order.sampled != 0)
+    segment.origin = RECORD_SEGMENT_ORIGIN
+    invocation_header = os.environ.get(TRACE_HEADER_ENV)
+    os.environ[TRACE_HEADER_ENV] = (
+        f"Root={order.root};Parent={segment.id};Sampled={1 if segment.sampled else 0}"
+    )
+    xray_recorder.context.set_trace_entity(segment)
+    try:
+        yield
+    except Exception as error:
+        segment.add_exception(
+            error, traceback.extract_tb(error.__traceback__, limit=xray_recorder.max_trace_back)
+        )
+        raise
+    finally:
+        if xray_recorder.get_trace_entity() is not segment:
+            logger.warning("a subsegment of the record's segment was left open; it is lost")
+        if invocation_header is None:
+            os.environ.pop(TRACE_HEADER_ENV, None)
+        else:
+            os.environ[TRACE_HEADER_ENV] = invocation_header
+        xray_recorder.context.set_trace_entity(current)
+        segment.close()
+        if segment.sampled:
+            xray_recorder.emitter.send_entity(segment)
 
 
 # --- one trace per order ----------------------------------------------------------------

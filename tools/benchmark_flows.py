@@ -4,7 +4,7 @@ the same run, and price what the orders really used.
     make benchmark                                   # deploys the local stage if needed
     .venv/bin/python -m tools.benchmark_flows [--orders 40] [--concurrency 1,8,32]
         [--flows choreography,orchestration] [--floor-samples 30] [--cost-settle S]
-        [--api-url URL]
+        [--api-url URL] [--tracers on,off] [--tracing-orders 10]
 
 For each flow and each number of concurrent customers, ``--orders`` orders are placed, and a
 scripted restaurant accepts and completes each one (polling every 0.5 s). Reported:
@@ -17,6 +17,7 @@ scripted restaurant accepts and completes each one (polling every 0.5 s). Report
 - CPU seconds per order in our function processes vs in the local cloud itself;
 - each function's package size, import and first invocation next to its floor's
   (``tools/benchmark_coldstart.py``).
+- what tracing costs per order, with each tracer setting (``tools/benchmark_tracing.py``).
 
 Writes build/benchmark/flows.json and build/benchmark/flows.png. Prints figures; asserts
 nothing.
@@ -48,7 +49,7 @@ from localdev import billing, costs
 from localdev.billing import Usage
 from localdev.orders_api import OrdersApi
 from localdev.raw_floor import RawFloor
-from tools import benchmark_coldstart
+from tools import benchmark_coldstart, benchmark_tracing
 
 PROJECT = Path(__file__).resolve().parents[1]
 OUT = PROJECT / "build" / "benchmark"
@@ -191,7 +192,13 @@ def report(result: dict[str, Any]) -> str:
         lines.append(f"  {flow:<14}{cpu['functions']:.3f} | {cpu['local cloud']:.3f}")
     if result["cold_start"]:
         lines += benchmark_coldstart.report(result["cold_start"])
-    return "\n".join(lines + cost_report(result["cost"]))
+    tracing = result["tracing"]
+    tracing_lines = (
+        benchmark_tracing.report(tracing)
+        if tracing is not None
+        else ["", "tracing cost: not measured (no --tracers, or not this checkout's local stage)"]
+    )
+    return "\n".join(lines + cost_report(result["cost"]) + tracing_lines)
 
 
 def cost_report(cost: dict[str, Any]) -> list[str]:
@@ -372,10 +379,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cold-start-runs", type=int, default=5, help="fresh processes per function's cold start"
     )
+    parser.add_argument(
+        "--tracers",
+        default=",".join(benchmark_tracing.TRACERS),
+        help="tracer settings (tools/benchmark_tracing.py) whose cost per order is measured; "
+        "empty: none",
+    )
+    parser.add_argument("--tracing-orders", type=int, default=10, help="per flow and tracer")
     args = parser.parse_args(argv)
     flows = [flow for flow in args.flows.split(",") if flow]
     if unknown := set(flows) - set(FLOWS):
         parser.error(f"unknown flows {sorted(unknown)}; choose from {list(FLOWS)}")
+    tracers = [tracer for tracer in args.tracers.split(",") if tracer]
+    if unknown := set(tracers) - set(benchmark_tracing.TRACERS):
+        parser.error(
+            f"unknown tracers {sorted(unknown)}; choose from {list(benchmark_tracing.TRACERS)}"
+        )
     levels = [int(level) for level in args.concurrency.split(",") if level]
     environment = aws_environment()
     if not environment.get("AWS_ENDPOINT_URL"):
@@ -396,6 +415,10 @@ def main(argv: list[str] | None = None) -> int:
         flow: measure_flow(api, flow, args.orders, levels, cpu_now, deployed, args.cost_settle)
         for flow in flows
     }
+    tracing = None  # measured on this checkout's local stage only: it switches its functions
+    if deployed is not None and tracers:
+        plan = benchmark_tracing.Plan(tracers, args.tracing_orders, args.cost_settle)
+        tracing = benchmark_tracing.measure_deployment(LOCAL_CHALICE_PATH, cpu_now, plan)
     result = {
         "api_url": url,
         "orders_per_level": args.orders,
@@ -410,6 +433,7 @@ def main(argv: list[str] | None = None) -> int:
             if deployed
             else {}
         ),
+        "tracing": tracing,
     }
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "flows.json").write_text(json.dumps(result, indent=2) + "\n")

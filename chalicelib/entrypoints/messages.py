@@ -37,7 +37,7 @@ from chalicelib.orders.errors import (
 from chalicelib.orders.events import Event
 from chalicelib.orders.provenance import verify_recorded
 from chalicelib.subscriptions import Subscription
-from chalicelib.tracing import ORDER_KEYS, logger, traced, work_on
+from chalicelib.tracing import FUNCTION_NAME, ORDER_KEYS, in_order_trace, logger, traced, work_on
 
 Reaction = Callable[[Event], Event | None]
 
@@ -70,16 +70,19 @@ def react_to_each(
                 send_back_until(record, early)
 
     def handle_logged(record: SQSRecord) -> None:
-        try:
-            handle(record)
-        except Exception as error:
-            logger.exception(
-                "message failed; it will be retried",
-                extra={"message_id": record.message_id, "reason": str(error)},
-            )
-            raise
-        finally:
-            logger.remove_keys(list(ORDER_KEYS))
+        # In the trace the message carries (its order's: the relay published it there), whatever
+        # else is in the batch; Lambda's SQS event source only links the invocation to it.
+        with in_order_trace(record.attributes.aws_trace_header, FUNCTION_NAME):
+            try:
+                handle(record)
+            except Exception as error:
+                logger.exception(
+                    "message failed; it will be retried",
+                    extra={"message_id": record.message_id, "reason": str(error)},
+                )
+                raise
+            finally:
+                logger.remove_keys(list(ORDER_KEYS))
 
     response = process_partial_response(
         event=sqs_event.to_dict(),

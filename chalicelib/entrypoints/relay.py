@@ -46,7 +46,15 @@ from chalicelib.orders.events import EventType as OrderEventType
 from chalicelib.orders.model import Flow
 from chalicelib.orders.tellings import Telling
 from chalicelib.ports import EventPublisher, Notifier, Workflow
-from chalicelib.tracing import ORDER_KEYS, continue_order_trace, logger, traced, work_on
+from chalicelib.tracing import (
+    FUNCTION_NAME,
+    ORDER_KEYS,
+    continue_order_trace,
+    in_order_trace,
+    logger,
+    traced,
+    work_on,
+)
 
 
 @dataclass(frozen=True)
@@ -144,16 +152,18 @@ def relay_one(record: DynamoDBRecord) -> None:
     work_on(event.order_id, event.flow, event.event_id)
     # Published (and the workflow started) in the order's trace, as the step would have.
     continue_order_trace(found.trace_header)
-    try:
-        with traced("relay", event.order_id, event.flow, event.event_id):
-            ports = dependencies().ports
-            relay(found, ports.events, ports.notifier, dependencies().workflow)
-    except Exception as error:
-        logger.exception("event not relayed; it will be retried", extra={"reason": str(error)})
-        raise
-    finally:
-        continue_order_trace(None)
-        logger.remove_keys(list(ORDER_KEYS))
+    # A stream record carries no trace context (in AWS either): the event item names its order's.
+    with in_order_trace(found.trace_header, FUNCTION_NAME):
+        try:
+            with traced("relay", event.order_id, event.flow, event.event_id):
+                ports = dependencies().ports
+                relay(found, ports.events, ports.notifier, dependencies().workflow)
+        except Exception as error:
+            logger.exception("event not relayed; it will be retried", extra={"reason": str(error)})
+            raise
+        finally:
+            continue_order_trace(None)
+            logger.remove_keys(list(ORDER_KEYS))
 
 
 class UnreadableEventError(ValueError):

@@ -10,14 +10,15 @@ it is logged and the next sweep tries it again.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from chalice.app import CloudWatchEvent
 
 from chalicelib.bootstrap import dependencies
-from chalicelib.orders.model import Flow
+from chalicelib.orders.model import Flow, Order
 from chalicelib.orders.sweep import SweepAction, carry_out, next_action
-from chalicelib.tracing import ORDER_KEYS, logger, traced, work_on
+from chalicelib.tracing import FUNCTION_NAME, ORDER_KEYS, in_order_trace, logger, traced, work_on
 
 # Orders looked at per run, at most; a run also stops while it has RESERVE_MS of its time left
 # (its function's timeout), and the rest wait for the next run.
@@ -37,14 +38,8 @@ def sweeper(event: CloudWatchEvent) -> dict[str, Any]:
         try:
             order = ports.orders.get(order_id)
             work_on(order_id, order.flow.value)
-            if order.flow is Flow.ORCHESTRATION and dependencies().workflow.is_running(order_id):
-                done[order_id] = "left to its running execution"
-                continue
-            action = next_action(order, now, ports.deadlines)
-            if action is not SweepAction.WAIT:
-                with traced(f"sweep: {action.value}", order_id, order.flow.value):
-                    carry_out(action, order, ports)
-            done[order_id] = action.value
+            with in_order_trace(order.trace_header, FUNCTION_NAME):
+                done[order_id] = sweep_one(order, now)
         except Exception as error:  # noqa: BLE001 - one order's failure must not stop the sweep
             logger.exception("order not swept; the next sweep tries again")
             failed[order_id] = f"{type(error).__name__}: {error}"
@@ -53,6 +48,18 @@ def sweeper(event: CloudWatchEvent) -> dict[str, Any]:
     if done or failed:
         logger.info("sweep done", extra={"swept": done, "failed": failed})
     return {"swept": done, "failed": failed}
+
+
+def sweep_one(order: Order, now: datetime) -> str:
+    """What the sweep did with one overdue order (in the order's trace)."""
+    ports = dependencies().ports
+    if order.flow is Flow.ORCHESTRATION and dependencies().workflow.is_running(order.order_id):
+        return "left to its running execution"
+    action = next_action(order, now, ports.deadlines)
+    if action is not SweepAction.WAIT:
+        with traced(f"sweep: {action.value}", order.order_id, order.flow.value):
+            carry_out(action, order, ports)
+    return action.value
 
 
 def _time_left_ms(event: CloudWatchEvent) -> int:

@@ -1,13 +1,17 @@
-"""End to end: a small run of the flows' benchmark (the full one is ``make benchmark``).
+"""End to end: a small run of the flows' benchmark (the full one is ``make benchmark``), and of
+its tracing cost.
 
 It checks the benchmark measures and reports, not how fast anything is. It counts costs
 without waiting for the choreography's deadline checks (``--cost-settle 2``): they are the
-full run's business, and would add two restaurant deadlines to ``make test``.
+full run's business, and would add two restaurant deadlines to ``make test``. The tracing cost
+switches the functions' tracer and listens as the X-Ray daemon, so it runs on the SAM
+deployment, with the other tests that use it or the daemon address (one process, in turn).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from typing import Any
@@ -15,8 +19,9 @@ from typing import Any
 import pytest
 
 from chalicelib.functions import FUNCTIONS
+from deploy.template import RELAY
 from localcloud.paths import configured_port
-from tests.e2e.conftest import PROJECT
+from tests.e2e.conftest import PROJECT, SCENARIOS
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +33,7 @@ def test_a_small_benchmark_reports_every_figure_for_both_flows(
     completed = subprocess.run(
         [sys.executable, "-m", "tools.benchmark_flows"]
         + ["--orders", "2", "--concurrency", "1,2", "--floor-samples", "3"]
-        + ["--cost-settle", "2", "--cold-start-runs", "1"],
+        + ["--cost-settle", "2", "--cold-start-runs", "1", "--tracers", ""],
         cwd=PROJECT,
         # (its port too: the CPU split, the costs and the cold starts need this checkout's cloud)
         env=local_cloud.environment() | {"LOCALCLOUD_PORT": str(configured_port())},
@@ -77,3 +82,38 @@ def test_a_small_benchmark_reports_every_figure_for_both_flows(
     assert (PROJECT / "build" / "benchmark" / "flows.png").stat().st_size > 10_000
     assert "ratio" in completed.stdout and "throughput" in completed.stdout
     assert "cold start per function" in completed.stdout
+
+
+@SCENARIOS
+@pytest.mark.long_running(seconds=20)
+def test_the_tracing_cost_per_order_is_reported_with_tracing_on_and_off(
+    local_cloud: Any, sam_deployment: dict[str, Any]
+) -> None:
+    lambda_client = local_cloud.client("lambda")
+    function = f"{sam_deployment['prefix']}-{RELAY}"
+
+    def tracer_setting() -> str | None:
+        config = lambda_client.get_function_configuration(FunctionName=function)
+        return dict(config["Environment"]["Variables"]).get("ORDERS_TRACING")
+
+    before = tracer_setting()
+    completed = subprocess.run(
+        [sys.executable, "-m", "tools.benchmark_tracing", "--path", "sam"]
+        + ["--orders", "1", "--flows", "choreography", "--cold", "--settle", "2"],
+        cwd=PROJECT,
+        env=os.environ | local_cloud.environment(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    result = json.loads((PROJECT / "build" / "benchmark" / "tracing.json").read_text())
+    assert set(result["tracers"]) == {"on", "off"}
+    for figures in (result["tracers"][tracer]["choreography"] for tracer in ("on", "off")):
+        assert figures["completed"] == 1
+        assert figures["segments"] > 0 and figures["bytes"] > 0 and figures["traces"] > 0
+        assert figures["cpu_seconds"]["functions"] > 0
+    assert result["tracers"]["on"]["choreography"]["subsegments"] > 0
+    assert "tracing cost per order" in completed.stdout
+    # AND the functions' tracer is as it was
+    assert tracer_setting() == before

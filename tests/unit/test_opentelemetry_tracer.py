@@ -116,7 +116,7 @@ def test_each_record_of_a_batch_mixing_two_orders_is_in_its_own_orders_trace(
     # WHEN each record is worked on in its order's trace, each with a step inside
     for order_id, header in batch:
         with (
-            opentelemetry_tracer.in_order_trace(header, "record"),
+            tracing.in_order_trace(header, "record"),
             tracing.traced("notify_user", order_id, "choreography"),
         ):
             inner_header = tracing.current_trace_header()
@@ -144,7 +144,7 @@ def test_each_record_of_a_batch_mixing_two_orders_is_in_its_own_orders_trace(
 def test_work_after_a_record_is_back_in_the_invocations_trace(
     exported: InMemorySpanExporter,
 ) -> None:
-    with opentelemetry_tracer.in_order_trace(ORDER_A, "record"):
+    with tracing.in_order_trace(ORDER_A, "record"):
         pass
     assert tracing.current_trace_header() == INVOCATION
     with tracing.traced("sweep", "o-1", "choreography"):

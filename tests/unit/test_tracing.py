@@ -106,20 +106,12 @@ def test_tracing_in_lambda_never_blocks_or_fails_when_no_daemon_listens() -> Non
     assert float(timeout) == 0.0
 
 
-def test_the_executor_continues_an_sqs_batch_of_one_trace() -> None:
+def test_the_executor_invokes_an_sqs_batch_in_a_trace_of_its_own_as_aws_does() -> None:
+    # Even a batch of one trace: AWS links the invocation to it; the function puts each
+    # record's work in its trace (in_order_trace).
     xray = executor_xray()
     record = {"eventSource": "aws:sqs", "attributes": {"AWSTraceHeader": TRACE}}
-    assert xray.carried_trace_header(json.dumps({"Records": [record, record]})) == TRACE
-
-
-def test_the_executor_does_not_continue_a_batch_of_several_traces() -> None:
-    xray = executor_xray()
-    other = TRACE.replace("5759e988", "5759e989")
-    records = [
-        {"eventSource": "aws:sqs", "attributes": {"AWSTraceHeader": header}}
-        for header in (TRACE, other)
-    ]
-    assert xray.carried_trace_header(json.dumps({"Records": records})) is None
+    assert xray.carried_trace_header(json.dumps({"Records": [record, record]})) is None
 
 
 def test_the_executor_continues_the_trace_a_state_machine_put_in_the_payload() -> None:
@@ -221,3 +213,182 @@ def test_actions_on_an_order_publish_in_the_orders_trace(
     assert client.http.post(cancel, headers=headers, body="").status_code == 202
     # Placing and cancelling were two requests, and both published in the order's trace.
     assert seen == [order_trace, order_trace]
+
+
+# --- every record in its order's trace ---------------------------------------------------
+
+INVOCATION = "Root=1-aaaaaaaa-000000000000000000000000;Parent=1111111111111111;Sampled=1"
+ORDER_TRACES = {
+    "o-1": "Root=1-aaaaaaaa-111111111111111111111111;Parent=2222222222222222;Sampled=1",
+    "o-2": "Root=1-aaaaaaaa-222222222222222222222222;Parent=3333333333333333;Sampled=1",
+    "o-3": "Root=1-aaaaaaaa-333333333333333333333333;Parent=4444444444444444;Sampled=1",
+}
+
+# One SQS batch as Lambda hands it to the restaurant notifier (one invocation, one trace of its
+# own): o-1 and o-2 placed, o-3 never stored (its record fails), each message in its order's
+# trace. What the handler reads, it reads in whatever trace is current: noted per read.
+BATCH_SCRIPT = """
+import json, os, sys
+from chalicelib import bootstrap, tracing
+assert tracing.configure(), "tracing is on in Lambda"
+from aws_xray_sdk.core import xray_recorder
+from chalice.test import Client
+from tests.unit.conftest import app
+from tests.unit.fakes import FakeDependencies
+from tests.unit.test_choreography_handlers import placed
+from chalicelib.subscriptions import RESTAURANT_NOTIFIER
+from tests.unit.conftest import UNIT_PREFIX
+
+traces = json.loads(sys.argv[1])
+deps = FakeDependencies()
+bootstrap.install(deps)
+bodies = [placed(deps, "o-1"), placed(deps, "o-3"), placed(deps, "o-2")]
+del deps.orders.orders["o-3"]
+seen = []
+get = deps.orders.get
+def noting_the_trace(order_id):
+    seen.append([order_id, os.environ["_X_AMZN_TRACE_ID"]])
+    return get(order_id)
+deps.orders.get = noting_the_trace
+with Client(app) as client:
+    queue = RESTAURANT_NOTIFIER.queue_for(UNIT_PREFIX)
+    event = client.events.generate_sqs_event(bodies, queue_name=queue)
+    for index, (record, order_id) in enumerate(zip(event["Records"], ["o-1", "o-3", "o-2"])):
+        record["messageId"] = f"message-{index}"
+        record["attributes"]["AWSTraceHeader"] = traces[order_id]
+    answer = client.lambda_.invoke("restaurant_notifier", event).payload
+entity = xray_recorder.get_trace_entity()
+print(json.dumps({
+    "answer": answer, "seen": seen, "after": os.environ["_X_AMZN_TRACE_ID"],
+    "entity": [entity.trace_id, entity.id],
+}))
+"""
+
+
+def lambda_environment(daemon_port: int) -> dict[str, str]:
+    """A function's environment in Lambda with active tracing, in an invocation of INVOCATION."""
+    return os.environ | {
+        "LAMBDA_TASK_ROOT": str(PROJECT),
+        "AWS_LAMBDA_FUNCTION_NAME": "orders-unit-restaurant_notifier",
+        "_X_AMZN_TRACE_ID": INVOCATION,
+        "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{daemon_port}",
+        "ORDERS_TRACING": "on",
+    }
+
+
+def run_in_lambda(script: str, *args: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Run ``script`` as a function in Lambda would run, a daemon listening; what it printed
+    last (JSON), and every document it sent to the daemon."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon:
+        daemon.bind(("127.0.0.1", 0))
+        done = subprocess.run(
+            [sys.executable, "-c", script, *args],
+            cwd=PROJECT,
+            env=lambda_environment(daemon.getsockname()[1]),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        documents = received(daemon)
+    return json.loads(done.stdout.splitlines()[-1]), documents
+
+
+def received(daemon: socket.socket) -> list[dict[str, Any]]:
+    """Every document sent to the daemon so far (the sender has exited: all are queued)."""
+    daemon.setblocking(False)
+    documents = []
+    while True:
+        try:
+            datagram = daemon.recv(65535)
+        except BlockingIOError:
+            return documents
+        header, _, body = datagram.decode().partition("\n")
+        assert json.loads(header) == {"format": "json", "version": 1}
+        documents.append(json.loads(body))
+
+
+def root(header: str) -> str:
+    return header.split(";")[0].removeprefix("Root=")
+
+
+def test_each_record_of_a_batch_mixing_orders_is_traced_in_its_own_orders_trace() -> None:
+    # GIVEN a daemon listening, and an SQS batch mixing three orders' messages (BATCH_SCRIPT)
+    # WHEN the handler processes the batch in one invocation of a trace of its own
+    outcome, documents = run_in_lambda(BATCH_SCRIPT, json.dumps(ORDER_TRACES))
+    assert outcome["answer"] == {"batchItemFailures": [{"itemIdentifier": "message-1"}]}
+
+    # THEN each record had a segment of its own, in its order's trace, parented to the header
+    segments = {d["trace_id"]: d for d in documents if d.get("type") != "subsegment"}
+    assert set(segments) == {root(header) for header in ORDER_TRACES.values()}
+    for order_id, header in ORDER_TRACES.items():
+        segment = segments[root(header)]
+        assert segment["name"] == "orders-unit-restaurant_notifier"
+        assert segment["origin"] == "AWS::Lambda::Function"
+        assert segment["parent_id"] == header.split(";")[1].removeprefix("Parent=")
+        assert segment["in_progress"] is False
+        assert ("fault" in segment) is (order_id == "o-3")  # the record that failed
+    assert not any(root(INVOCATION) == d["trace_id"] for d in documents)
+
+    # AND each step's subsegment hangs under its own order's segment, nothing under another
+    steps = [d for d in documents if d.get("name") == "notify_restaurant"]
+    assert sorted(d["annotations"]["order_id"] for d in steps) == ["o-1", "o-2"]
+    for step in steps:
+        own = segments[root(ORDER_TRACES[step["annotations"]["order_id"]])]
+        assert (step["trace_id"], step["parent_id"]) == (own["trace_id"], own["id"])
+
+    # AND whatever a record read, it read in its own order's trace, under its segment
+    for order_id, header in outcome["seen"]:
+        own = segments[root(ORDER_TRACES[order_id])]
+        assert header == f"Root={own['trace_id']};Parent={own['id']};Sampled=1"
+    assert [order_id for order_id, _ in outcome["seen"]][:2] == ["o-1", "o-1"]
+    assert "o-3" in {order_id for order_id, _ in outcome["seen"]}
+
+    # AND after the batch (the failing record included) the invocation's context is back
+    assert outcome["after"] == INVOCATION
+    assert outcome["entity"] == ["1-aaaaaaaa-000000000000000000000000", "1111111111111111"]
+
+
+RESTORE_SCRIPT = """
+import json, os
+from chalicelib import tracing
+assert tracing.configure()
+from aws_xray_sdk.core import xray_recorder
+order = "Root=1-aaaaaaaa-111111111111111111111111;Sampled=1"
+inside = []
+for attempt in range(2):  # twice, the same order: the second gets a segment of its own too
+    try:
+        with tracing.in_order_trace(order, "orders-unit-relay"):
+            inside.append(os.environ["_X_AMZN_TRACE_ID"])
+            with tracing.traced("relay", "o-1", "choreography"):
+                raise RuntimeError("publish failed")
+    except RuntimeError:
+        pass
+entity = xray_recorder.get_trace_entity()
+print(json.dumps({"inside": inside, "after": os.environ["_X_AMZN_TRACE_ID"],
+                  "entity": [entity.trace_id, entity.id]}))
+"""
+
+
+def test_a_record_that_fails_is_traced_and_gives_the_invocations_context_back() -> None:
+    # GIVEN an order's trace stored without a parent (how an order stores it)
+    # WHEN its record fails twice, inside the record's segment
+    outcome, documents = run_in_lambda(RESTORE_SCRIPT)
+    # THEN the invocation's context is back after each
+    assert outcome["after"] == INVOCATION
+    assert outcome["entity"] == ["1-aaaaaaaa-000000000000000000000000", "1111111111111111"]
+    # AND each attempt was a root segment of the order's trace, with the error, and its step
+    # subsegment (with the error too) under it
+    segments = [d for d in documents if d.get("type") != "subsegment"]
+    assert len(segments) == 2 and segments[0]["id"] != segments[1]["id"]
+    for segment, header in zip(segments, outcome["inside"], strict=True):
+        assert segment["trace_id"] == "1-aaaaaaaa-111111111111111111111111"
+        assert "parent_id" not in segment
+        assert segment["fault"] is True
+        assert header == f"Root={segment['trace_id']};Parent={segment['id']};Sampled=1"
+    steps = [d for d in documents if d.get("name") == "relay"]
+    assert [step["parent_id"] for step in steps] == [segment["id"] for segment in segments]
+    for segment, step in zip(segments, steps, strict=True):
+        error = step["cause"]["exceptions"][0]
+        assert error["message"] == "publish failed"
+        assert segment["cause"] == error["id"]  # the SDK names an error recorded below it

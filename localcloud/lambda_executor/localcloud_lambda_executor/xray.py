@@ -1,20 +1,21 @@
 """The trace context of an invoke, and the function segment Lambda would send for it.
 
 What AWS does and community LocalStack does not (measured, ../shared/LOCAL-CLOUD.md):
-- an SQS event source mapping invokes the function in the trace of the message
-  (``attributes.AWSTraceHeader`` of the record); LocalStack's invokes it with a new root;
 - Step Functions invokes a Lambda task in the execution's trace; LocalStack's with a new root;
 - API Gateway (active tracing) continues a request's ``X-Amzn-Trace-Id`` and invokes the
   function in that trace; LocalStack's answers with the header but invokes with a new root;
 - Lambda with active tracing sends a segment for the function (``AWS::Lambda::Function``),
   the parent of everything the function's X-Ray SDK sends; LocalStack sends none.
 
-So, per invoke, this executor continues the trace the payload names (an SQS batch whose records
-all carry the same ``AWSTraceHeader``; an API Gateway proxy request's ``X-Amzn-Trace-Id``
-header; or a top-level ``AWSTraceHeader`` string, which a state machine can pass from its
-input into a task's payload), else LocalStack's, gives the function a
+So, per invoke, this executor continues the trace the payload names (an API Gateway proxy
+request's ``X-Amzn-Trace-Id`` header, or a top-level ``AWSTraceHeader`` string, which a state
+machine can pass from its input into a task's payload), else LocalStack's, gives the function a
 segment id of its own as ``Parent`` and, for functions with active tracing, sends that segment to
 the X-Ray daemon address (UDP, fire and forget: nothing waits for a daemon).
+
+An SQS or stream batch is invoked in a trace of its own, as in AWS (whose SQS event source only
+links the invocation to the messages' traces): the function puts each record's work in its
+order's trace itself (``chalicelib/tracing.py``, ``in_order_trace``).
 """
 
 from __future__ import annotations
@@ -60,14 +61,6 @@ def carried_trace_header(payload: str) -> str | None:
         return None
     if not isinstance(event, dict):
         return None
-    records = event.get("Records")
-    if isinstance(records, list) and records:
-        if not all(isinstance(r, dict) and r.get("eventSource") == "aws:sqs" for r in records):
-            return None
-        headers = {(r.get("attributes") or {}).get(TRACE_HEADER_KEY) for r in records}
-        # A batch from several traces is not continued (AWS links it to them instead).
-        only = headers.pop() if len(headers) == 1 else None
-        return only if isinstance(only, str) and TraceContext.parse(only) else None
     request_headers = event.get("headers")
     if isinstance(event.get("requestContext"), dict) and isinstance(request_headers, dict):
         for name, value in request_headers.items():

@@ -1,0 +1,77 @@
+"""A stand-in for the X-Ray daemon: it receives what the functions really send, and keeps it.
+
+The X-Ray SDK in each function, and the local Lambda executor for each invoke, send segments as
+UDP datagrams (a JSON header line, then the document) to ``AWS_XRAY_DAEMON_ADDRESS`` (default
+127.0.0.1:2000); LocalStack's open-source edition has no X-Ray API, so the trace test and the
+tracing benchmark listen there instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+from types import TracebackType
+from typing import Any
+
+DEFAULT_ADDRESS = "127.0.0.1:2000"
+
+
+def daemon_address() -> tuple[str, int]:
+    """Where the local cloud's functions send segments (the same variable they read)."""
+    host, _, port = (os.environ.get("AWS_XRAY_DAEMON_ADDRESS") or DEFAULT_ADDRESS).rpartition(":")
+    return host or "127.0.0.1", int(port)
+
+
+class XrayDaemon:
+    """Listens on the daemon address from creation until ``close``; every document received is
+    in ``documents``, and ``datagrams``/``bytes_received`` count what arrived."""
+
+    def __init__(self) -> None:
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.socket.bind(daemon_address())  # OSError if another listener has it
+        self.socket.settimeout(0.2)
+        self.documents: list[dict[str, Any]] = []
+        self.datagrams = 0
+        self.bytes_received = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._receive, daemon=True)
+        self._thread.start()
+
+    def _receive(self) -> None:
+        while not self._stop.is_set():
+            try:
+                datagram = self.socket.recv(65535)
+            except TimeoutError:
+                continue
+            header, _, body = datagram.decode().partition("\n")
+            with self._lock:
+                self.datagrams += 1
+                self.bytes_received += len(datagram)
+                if json.loads(header).get("format") == "json":
+                    self.documents.append(json.loads(body))
+
+    def take(self) -> tuple[list[dict[str, Any]], int, int]:
+        """What arrived since the last take: the documents, datagrams and bytes; then forget it."""
+        with self._lock:
+            taken = (self.documents, self.datagrams, self.bytes_received)
+            self.documents, self.datagrams, self.bytes_received = [], 0, 0
+        return taken
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.socket.close()
+
+    def __enter__(self) -> XrayDaemon:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
