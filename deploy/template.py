@@ -42,7 +42,7 @@ QUEUE_HANDLERS = {
 (SWEEPER,) = [f.name for f in functions.FUNCTIONS if isinstance(f.trigger, Every)]
 IAM_ROLE_NAME_LIMIT = 64
 # A new stage sends every order that names no flow to choreography; tools.flow_weights changes it.
-INITIAL_FLOW_WEIGHTS = {"choreography": 100, "orchestration": 0}
+INITIAL_FLOW_WEIGHTS = {"choreography": 100, "orchestration": 0, "durable": 0}
 
 
 def logical_id(chalice_name: str) -> str:

@@ -37,7 +37,9 @@ def sweeper(event: CloudWatchEvent) -> dict[str, Any]:
         try:
             order = ports.orders.get(order_id)
             work_on(order_id, order.flow.value)
-            if order.flow is Flow.ORCHESTRATION and dependencies().workflow.is_running(order_id):
+            if order.flow is not Flow.CHOREOGRAPHY and dependencies().workflow_for(
+                order.flow
+            ).is_running(order_id):
                 done[order_id] = "left to its running execution"
                 continue
             action = next_action(order, now, ports.deadlines)
