@@ -10,6 +10,7 @@ runner's callback API.
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +33,8 @@ from chalicelib.orders import steps
 from chalicelib.orders.decision import Decision, Outcome
 from chalicelib.orders.errors import DecisionTakenError, DependencyUnavailableError
 from chalicelib.orders.model import Flow, LineItem, Order, OrderStatus
+from deploy import template
+from localdev import costs
 from tests.unit.fakes import FakeDependencies, FakeOrderRepository
 
 # Long enough that no wait times out while a test answers it (the runner's clock is real).
@@ -160,6 +163,22 @@ def test_an_accepted_order_is_told_delivered_and_completed_by_the_same_steps(
         "order_completed",
     ]
     assert {event.flow for event in deps.events.published} == {"durable"}
+
+
+def test_the_cost_model_counts_the_operations_and_invocations_the_flow_makes(
+    deps: FakeDependencies,
+) -> None:
+    with durable_run(deps) as run:
+        waiting = run.waiting_for_restaurant()
+        run.suspended(1)
+        run.api.accept(waiting)
+        run.suspended(2)
+        run.api.complete(run.order())
+        result = run.result()
+    paper = inspect.signature(costs.durable_functions_on_paper).parameters
+    assert len(result.get_all_operations()) == paper["operations_per_order"].default
+    assert run.invocations() == paper["durable_invocations"].default
+    assert paper["retention_days"].default == template.DURABLE_RETENTION_DAYS
 
 
 def test_a_rejected_order_keeps_its_reason_and_the_customer_is_told(
