@@ -5,12 +5,11 @@ ListDurableExecutionsByFunction, GetDurableExecutionHistory)."""
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from chalicelib.orders.errors import DependencyUnavailableError, WorkflowNotWaitingError
+from chalicelib.adapters.hand_over import hand_over
 from chalicelib.orders.model import Order
 from chalicelib.orders.timeline import EXECUTION_STARTED, StateTransition
 from chalicelib.ports import Workflow
@@ -18,8 +17,6 @@ from chalicelib.tracing import onward_trace_header
 
 # What Lambda answers when the callback no longer waits (timed out, or its execution ended).
 CALLBACK_GONE = {"CallbackTimeoutException", "ResourceNotFoundException"}
-RESUME_ATTEMPTS = 3
-RESUME_PAUSE_SECONDS = 0.2
 # The durable operations a timeline shows: the flow's steps and waits, named in durable.py.
 SHOWN = {"Step", "Callback", "Context"}
 PHASES = {"Started": "entered", "Succeeded": "exited", "Failed": "exited", "TimedOut": "exited"}
@@ -67,26 +64,12 @@ class DurableFunctionWorkflow(Workflow):
                 raise
 
     def resume(self, order: Order, output: dict[str, Any]) -> None:
-        if order.callback_token is None:
-            raise WorkflowNotWaitingError(order.order_id, "no step is waiting yet; retry shortly")
-        for attempt in range(1, RESUME_ATTEMPTS + 1):
-            try:
-                self._client.send_durable_execution_callback_success(
-                    CallbackId=order.callback_token, Result=json.dumps(output).encode()
-                )
-                return
-            except ClientError as error:
-                code = error.response["Error"]["Code"]
-                if code in CALLBACK_GONE:
-                    raise WorkflowNotWaitingError(order.order_id, code) from None
-                failure: Exception = error
-            except BotoCoreError as error:
-                failure = error
-            if attempt < RESUME_ATTEMPTS:
-                time.sleep(RESUME_PAUSE_SECONDS * attempt)
-        raise DependencyUnavailableError(
-            f"SendDurableExecutionCallbackSuccess failed: {failure}"
-        ) from failure
+        def send(callback_id: str) -> object:
+            return self._client.send_durable_execution_callback_success(
+                CallbackId=callback_id, Result=json.dumps(output).encode()
+            )
+
+        hand_over(order, send, CALLBACK_GONE, "SendDurableExecutionCallbackSuccess")
 
     def is_running(self, order_id: str) -> bool:
         execution = self._execution(order_id)

@@ -37,7 +37,7 @@ from aws_durable_execution_sdk_python.retries import RetryStrategyConfig, create
 from aws_durable_execution_sdk_python.types import WaitForCallbackContext
 
 from chalicelib.bootstrap import dependencies
-from chalicelib.entrypoints.orchestration import _named_dependency_errors
+from chalicelib.entrypoints.orchestration import _named_dependency_errors, _text
 from chalicelib.orders import steps
 from chalicelib.orders.decision import NO_REASON, Decision, Outcome
 from chalicelib.orders.errors import (
@@ -263,13 +263,6 @@ def _subclasses(error: type[Exception]) -> list[type[Exception]]:
     for sub in error.__subclasses__():
         found += _subclasses(sub)
     return found
-
-
-def _text(payload: Any, key: str) -> str:
-    value = payload.get(key) if isinstance(payload, dict) else None
-    if not isinstance(value, str) or not value:
-        raise OrderWorkflowFailedError(f"the execution's input needs a non-empty string {key!r}")
-    return value
 
 
 def _seconds(payload: dict[str, Any], key: str) -> int:

@@ -93,6 +93,16 @@ class Execution:
             assert time.monotonic() < limit, "the function never suspended"
             time.sleep(0.02)
 
+    def accepted_and_delivered_after_suspending(self) -> DurableFunctionTestResult:
+        """Accept once the function suspended at the restaurant's wait, confirm the delivery
+        once it suspended at the delivery's: each answer resumes it with a replay."""
+        waiting = self.waiting_for_restaurant()
+        self.suspended(1)
+        self.api.accept(waiting)
+        self.suspended(2)
+        self.api.complete(self.order())
+        return self.result()
+
     def waiting_for_restaurant(self) -> Order:
         return self.reaches(lambda order: order.status is OrderStatus.RESTAURANT_NOTIFIED)
 
@@ -169,12 +179,7 @@ def test_the_cost_model_counts_the_operations_and_invocations_the_flow_makes(
     deps: FakeDependencies,
 ) -> None:
     with durable_run(deps) as run:
-        waiting = run.waiting_for_restaurant()
-        run.suspended(1)
-        run.api.accept(waiting)
-        run.suspended(2)
-        run.api.complete(run.order())
-        result = run.result()
+        result = run.accepted_and_delivered_after_suspending()
     paper = inspect.signature(costs.durable_functions_on_paper).parameters
     assert len(result.get_all_operations()) == paper["operations_per_order"].default
     assert run.invocations() == paper["durable_invocations"].default
@@ -285,12 +290,7 @@ def test_a_replay_runs_no_step_again_it_reads_their_checkpoints() -> None:
     bootstrap.install(deps)
     try:
         with durable_run(deps) as run:
-            waiting = run.waiting_for_restaurant()
-            run.suspended(1)
-            run.api.accept(waiting)
-            run.suspended(2)  # resumed by the answer, replayed, suspended at the delivery
-            run.api.complete(run.order())
-            result = run.result()
+            result = run.accepted_and_delivered_after_suspending()
             history = run.runner.get_execution_history(run.arn).events
     finally:
         bootstrap.install(None)
