@@ -5,6 +5,7 @@ clearly; the durable Workflow adapter maps Lambda's answers."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from chalice.test import Client
 from chalicelib.adapters.durable_functions import DurableFunctionWorkflow
 from chalicelib.orders import steps
 from chalicelib.orders.errors import DependencyUnavailableError, WorkflowNotWaitingError
+from chalicelib.orders.timeline import StateTransition
 from tests.unit.conftest import as_party, order_request
 from tests.unit.fakes import FakeDependencies
 
@@ -85,6 +87,20 @@ def test_weights_that_choose_durable_where_it_is_not_deployed_answer_503(
     assert response.status_code == 503
     assert response.json_body["code"] == "flow_weights_invalid"
     assert deps.orders.orders == {}
+
+
+def test_a_durable_timeline_weaves_in_the_durable_functions_operations(
+    client: Client, deps: FakeDependencies
+) -> None:
+    order_id = awaiting_restaurant(client, deps)
+    at = datetime.fromisoformat(deps.orders.get(order_id).placed_at) + timedelta(seconds=1)
+    deps.durable_workflow.history[order_id] = [StateTransition(at, "NotifyRestaurant entered")]
+    response = client.http.get(f"/orders/{order_id}/timeline", headers=as_party("/orders"))
+    assert response.status_code == 200
+    assert response.json_body["flow"] == "durable"
+    shown = [(s["service"], s["step"]) for s in response.json_body["steps"]]
+    assert ("order-flow durable function", "NotifyRestaurant entered") in shown
+    assert deps.workflow.history == {}  # the state machine was not asked
 
 
 class LambdaClient:
