@@ -34,9 +34,10 @@ help:
 
 # Everything, test tools included: exactly the versions in requirements-dev.lock (made by
 # `make lock`), installed with uv.
-$(STAMP): requirements-dev.lock scripts/find-python scripts/uv
+$(STAMP): requirements-dev.lock requirements-durable.lock scripts/find-python scripts/uv
 	$(NEW_VENV)
 	bash scripts/uv pip sync --quiet --python $(PY) requirements-dev.lock
+	bash scripts/uv pip install --quiet --no-deps --python $(PY) -r requirements-durable.lock
 	@touch $@
 
 # What running needs: the versions in requirements-run.lock, a subset of requirements-dev.lock
@@ -54,6 +55,8 @@ lock:
 		requirements-dev.txt -o requirements-dev.lock
 	bash scripts/uv pip compile --quiet --universal --python-version 3.12 --generate-hashes \
 		requirements-run.txt -c requirements-dev.lock -o requirements-run.lock
+	bash scripts/uv pip compile --quiet --universal --python-version 3.12 --generate-hashes \
+		--no-deps requirements-durable.txt -o requirements-durable.lock
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

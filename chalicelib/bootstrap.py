@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import boto3
 
 from chalicelib import settings, tracing
+from chalicelib.adapters.durable_functions import DurableFunctionWorkflow
 from chalicelib.adapters.dynamodb_orders import DynamoDbOrderRepository
 from chalicelib.adapters.dynamodb_vouchers import DynamoDbVoucherRepository
 from chalicelib.adapters.kept_flow_history import KeptFlowHistory
@@ -23,6 +24,7 @@ from chalicelib.adapters.ssm_flow_weights import SsmFlowWeights
 from chalicelib.adapters.step_functions import StepFunctionsWorkflow
 from chalicelib.orders.deadlines import Deadlines
 from chalicelib.orders.events import EventType
+from chalicelib.orders.model import Flow
 from chalicelib.ports import (
     FlowWeightsSource,
     OrderRepository,
@@ -156,6 +158,22 @@ class Dependencies:
         )
 
     @cached_property
+    def durable_workflow(self) -> Workflow:
+        return DurableFunctionWorkflow(
+            settings.required(settings.ORDER_FLOW_DURABLE_FUNCTION),
+            self.client("lambda"),
+            restaurant_deadline_seconds=settings.seconds(settings.RESTAURANT_DEADLINE),
+            delivery_deadline_seconds=settings.seconds(settings.DELIVERY_DEADLINE),
+        )
+
+    @property
+    def durable_deployed(self) -> bool:
+        return settings.is_set(settings.ORDER_FLOW_DURABLE_FUNCTION)
+
+    def workflow_for(self, flow: Flow) -> Workflow:
+        return workflow_of(self, flow)
+
+    @cached_property
     def flow_weights(self) -> FlowWeightsSource:
         return SsmFlowWeights(
             settings.required(settings.FLOW_WEIGHTS_PARAMETER), self.client("ssm")
@@ -212,6 +230,18 @@ class Provider(Protocol):
     def workflow(self) -> Workflow: ...
 
     @property
+    def durable_workflow(self) -> Workflow: ...
+
+    @property
+    def durable_deployed(self) -> bool:
+        """Whether this deployment has the order-flow durable function."""
+        ...
+
+    def workflow_for(self, flow: Flow) -> Workflow:
+        """The workflow that coordinates an order of ``flow`` (not choreography's: none)."""
+        ...
+
+    @property
     def vouchers(self) -> VoucherRepository: ...
 
     @property
@@ -225,6 +255,15 @@ class Provider(Protocol):
 
     @property
     def redelivery(self) -> Redelivery: ...
+
+
+def workflow_of(provider: Provider, flow: Flow) -> Workflow:
+    """The state machine for orchestration, the durable function for the durable style."""
+    if flow is Flow.ORCHESTRATION:
+        return provider.workflow
+    if flow is Flow.DURABLE:
+        return provider.durable_workflow
+    raise ValueError(f"a {flow.value} order has no workflow")
 
 
 _current: Provider | None = None

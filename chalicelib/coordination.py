@@ -176,7 +176,10 @@ class OrchestrationCoordinator(Coordinator):
 
 
 def coordinator_for(flow: Flow, ports: Ports, workflow: Callable[[], Workflow]) -> Coordinator:
-    """The coordinator of a flow; the workflow is built only when orchestration needs it."""
-    if flow is Flow.ORCHESTRATION:
-        return OrchestrationCoordinator(ports, workflow())
-    return ChoreographyCoordinator(ports)
+    """The coordinator of a flow; the workflow is built only when a coordinated flow needs it.
+
+    The durable style is driven as orchestration is: the decision recorded first, then handed
+    to the wait (its callback instead of a task token)."""
+    if flow is Flow.CHOREOGRAPHY:
+        return ChoreographyCoordinator(ports)
+    return OrchestrationCoordinator(ports, workflow())

@@ -53,6 +53,9 @@ VOUCHERS_TABLE = "VOUCHERS_TABLE_NAME"
 ORDER_EVENTS_TOPIC = "ORDER_EVENTS_TOPIC_ARN"
 NOTIFICATIONS_TOPIC = "NOTIFICATIONS_TOPIC_ARN"
 ORDER_FLOW_STATE_MACHINE = "ORDER_FLOW_STATE_MACHINE_ARN"
+# The order-flow durable function (its qualified name or ARN); unset where it is not deployed
+# (the chalice deploy path: Chalice cannot declare a durable function).
+ORDER_FLOW_DURABLE_FUNCTION = "ORDER_FLOW_DURABLE_FUNCTION"
 RESTAURANT_DEADLINE = "RESTAURANT_DEADLINE_SECONDS"
 # How long the restaurant has to confirm delivery once the customer was told of acceptance.
 DELIVERY_DEADLINE = "DELIVERY_DEADLINE_SECONDS"

@@ -30,6 +30,11 @@ from deploy.stages import BUILD, PROJECT, build_lock
 
 REQUIREMENTS = PROJECT / "requirements-functions.txt"
 LOCK = PROJECT / "requirements-run.lock"  # the hashes every version is checked against
+# The durable style's SDK (chalicelib/entrypoints/durable.py), locked apart without its
+# dependencies (requirements-durable.txt says why): packaged from there, without its boto3.
+DURABLE_REQUIREMENTS = PROJECT / "requirements-durable.txt"
+DURABLE_LOCK = PROJECT / "requirements-durable.lock"
+DURABLE_SDK = "aws-durable-execution-sdk-python"
 VENDOR = PROJECT / "vendor"
 # The runtime Chalice deploys to: the Python that runs it, on Lambda's default x86_64, whose
 # Python 3.12+ runtimes (Amazon Linux 2023) have glibc 2.34: wheels are chosen as Chalice would.
@@ -132,6 +137,9 @@ def _install(target: Path) -> None:
             str(REQUIREMENTS),
             "-c",
             str(LOCK),
+            durable_sdk(),
+            "-c",
+            str(DURABLE_LOCK),
         ],
         cwd=PROJECT,
         stdout=subprocess.PIPE,
@@ -140,6 +148,14 @@ def _install(target: Path) -> None:
     )
     if completed.returncode != 0:
         raise SystemExit(f"installing the functions' libraries failed:\n{completed.stdout}")
+
+
+def durable_sdk() -> str:
+    """The durable execution SDK's pinned requirement, as requirements-durable.txt lists it."""
+    for line in DURABLE_REQUIREMENTS.read_text().splitlines():
+        if line.startswith(f"{DURABLE_SDK}=="):
+            return line.strip()
+    raise SystemExit(f"{DURABLE_REQUIREMENTS.name} lists no pinned {DURABLE_SDK}")
 
 
 def _remove(root: Path, part: str) -> None:
@@ -158,7 +174,8 @@ def _remove(root: Path, part: str) -> None:
 def _fingerprint() -> str:
     digest = hashlib.sha256()
     # "bytecode": vendor/ folders made before it was compiled are made again.
-    texts = (REQUIREMENTS.read_text(), LOCK.read_text(), PYTHON_VERSION, PLATFORM, "bytecode")
+    locks = (REQUIREMENTS, LOCK, DURABLE_REQUIREMENTS, DURABLE_LOCK)
+    texts = (*(lock.read_text() for lock in locks), PYTHON_VERSION, PLATFORM, "bytecode")
     for text in (*texts, *UNUSED):
         digest.update(text.encode() + b"\0")
     return digest.hexdigest()

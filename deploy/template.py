@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +26,7 @@ from chalicelib.application import APP_NAME
 from chalicelib.functions import API_HANDLER, Every, OrdersStream, SqsQueue, StateMachineTask
 from chalicelib.subscriptions import SUBSCRIPTIONS, Subscription
 from deploy import api_throttling
-from deploy.stages import ASL, Deployment, development_issuer_trusted
+from deploy.stages import ASL, Deployment, DeployPath, development_issuer_trusted
 from localdev import dev_issuer, faults
 
 Json = dict[str, Any]
@@ -42,7 +43,7 @@ QUEUE_HANDLERS = {
 (SWEEPER,) = [f.name for f in functions.FUNCTIONS if isinstance(f.trigger, Every)]
 IAM_ROLE_NAME_LIMIT = 64
 # A new stage sends every order that names no flow to choreography; tools.flow_weights changes it.
-INITIAL_FLOW_WEIGHTS = {"choreography": 100, "orchestration": 0}
+INITIAL_FLOW_WEIGHTS = {"choreography": 100, "orchestration": 0, "durable": 0}
 
 
 def logical_id(chalice_name: str) -> str:
@@ -78,6 +79,64 @@ def function_arn(deployment: Deployment, chalice_name: str) -> Json:
     return sub_arn("lambda", f"function:{deployment.function_name(chalice_name)}")
 
 
+# --- the durable style: one durable function, declared on the SAM path for AWS stages ----------
+
+DURABLE_FUNCTION = "order_flow_durable"
+DURABLE_FUNCTION_ID = "OrderFlowDurable"
+DURABLE_ALIAS = "live"  # durable executions run a published version: invoked by its alias
+DURABLE_HANDLER = "chalicelib.entrypoints.durable.order_flow"
+# An execution outlives both waits with room for the retries between them; its history is
+# kept as long as the state machine's executions' logs are.
+DURABLE_RETENTION_DAYS = 30
+DURABLE_INVOCATION_TIMEOUT_SECONDS = 60
+
+
+def declares_durable_function(deployment: Deployment) -> bool:
+    """Only the SAM path can declare a durable function (Chalice has no DurableConfig), and
+    only AWS stages: community LocalStack has no durable functions (docs/durable.md)."""
+    return deployment.path is DeployPath.SAM and not deployment.stage.is_local
+
+
+def durable_function_name(deployment: Deployment) -> str:
+    return deployment.function_name(DURABLE_FUNCTION)
+
+
+def durable_function_arn(deployment: Deployment, qualifier: str = "") -> Json:
+    return sub_arn("lambda", f"function:{durable_function_name(deployment)}{qualifier}")
+
+
+def durable_execution_timeout_seconds(deployment: Deployment) -> int:
+    stage = deployment.stage
+    return 2 * (stage.restaurant_deadline_seconds + stage.delivery_deadline_seconds)
+
+
+def _durable_function(deployment: Deployment) -> Json:
+    """The durable function: the package Chalice builds, the SDK's handler, its own role."""
+    return {
+        DURABLE_FUNCTION_ID: {
+            "Type": "AWS::Serverless::Function",
+            "Properties": {
+                "FunctionName": durable_function_name(deployment),
+                "CodeUri": "./deployment.zip",
+                "Handler": DURABLE_HANDLER,
+                # The SDK needs Python 3.13 or later; the package is built for this Python.
+                "Runtime": f"python{sys.version_info.major}.{sys.version_info.minor}",
+                "MemorySize": functions.MEMORY_MB,
+                "Timeout": DURABLE_INVOCATION_TIMEOUT_SECONDS,
+                "Tracing": "Active",
+                "AutoPublishAlias": DURABLE_ALIAS,
+                "DurableConfig": {
+                    "ExecutionTimeout": durable_execution_timeout_seconds(deployment),
+                    "RetentionPeriodInDays": DURABLE_RETENTION_DAYS,
+                },
+                "Role": {"Fn::GetAtt": [role_id(DURABLE_FUNCTION), "Arn"]},
+                "Environment": {"Variables": function_environment(deployment)},
+            },
+        },
+        role_id(DURABLE_FUNCTION): _function_role(deployment, DURABLE_FUNCTION),
+    }
+
+
 def function_environment(deployment: Deployment) -> Json:
     """Every variable that hands a resource or setting to the functions, and its value."""
     stage = deployment.stage
@@ -104,6 +163,10 @@ def function_environment(deployment: Deployment) -> Json:
         environment[settings.AUTH_JWKS_PARAMETER] = {"Ref": "AuthKeysParameter"}
     else:
         environment[settings.AUTH_JWKS_URL] = stage.auth.jwks_url
+    if declares_durable_function(deployment):
+        # A name, not a reference: the durable function reads this environment too.
+        qualified = f"{durable_function_name(deployment)}:{DURABLE_ALIAS}"
+        environment[settings.ORDER_FLOW_DURABLE_FUNCTION] = qualified
     if stage.sqs_batching_window_seconds is not None:
         environment[settings.SQS_BATCHING_WINDOW] = str(stage.sqs_batching_window_seconds)
     if has_fault_switch(deployment):
@@ -210,6 +273,41 @@ def answer_flow(deployment: Deployment, function: str) -> Statement:
     return _allow(["states:SendTaskSuccess"], "*")
 
 
+def start_durable_flow(deployment: Deployment, function: str) -> Statement | None:
+    if not declares_durable_function(deployment):
+        return None
+    return _allow(["lambda:InvokeFunction"], durable_function_arn(deployment, f":{DURABLE_ALIAS}"))
+
+
+def answer_durable_flow(deployment: Deployment, function: str) -> Statement | None:
+    # The API completes a wait's callback and reads an execution's history for its timeline.
+    if not declares_durable_function(deployment):
+        return None
+    actions = [
+        "lambda:SendDurableExecutionCallbackSuccess",
+        "lambda:ListDurableExecutionsByFunction",
+        "lambda:GetDurableExecutionHistory",
+    ]
+    return _allow(actions, _durable_function_and_versions(deployment))
+
+
+def check_durable_flow_running(deployment: Deployment, function: str) -> Statement | None:
+    if not declares_durable_function(deployment):
+        return None
+    actions = ["lambda:ListDurableExecutionsByFunction"]
+    return _allow(actions, _durable_function_and_versions(deployment))
+
+
+def checkpoint_own_executions(deployment: Deployment, function: str) -> Statement:
+    # What the SDK calls from inside the durable function, on its own executions only.
+    actions = ["lambda:CheckpointDurableExecution", "lambda:GetDurableExecutionState"]
+    return _allow(actions, _durable_function_and_versions(deployment))
+
+
+def _durable_function_and_versions(deployment: Deployment) -> list[Json]:
+    return [durable_function_arn(deployment), durable_function_arn(deployment, ":*")]
+
+
 def consume_own_queue(deployment: Deployment, function: str) -> Statement:
     queue = queue_id(QUEUE_HANDLERS[function])
     actions = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
@@ -273,6 +371,7 @@ GRANTS: dict[str, list[Grant]] = {
         read_auth_keys,
         list_orders,
         read_flow_history,
+        answer_durable_flow,
     ],
     "notify_restaurant_task": [write_orders],
     "accept_order_task": [write_orders],
@@ -285,8 +384,16 @@ GRANTS: dict[str, list[Grant]] = {
     "restaurant_deadline_checker": [write_orders, consume_own_queue, send_back_to_own_queue],
     "user_notifier": [write_orders, consume_own_queue],
     "promotions": [read_orders, write_vouchers, consume_own_queue],
-    RELAY: [read_orders_stream, publish_events, notify_people, start_flow, send_relay_failures],
-    SWEEPER: [write_orders, find_waiting_orders, check_flow_running],
+    RELAY: [
+        read_orders_stream,
+        publish_events,
+        notify_people,
+        start_flow,
+        start_durable_flow,
+        send_relay_failures,
+    ],
+    SWEEPER: [write_orders, find_waiting_orders, check_flow_running, check_durable_flow_running],
+    DURABLE_FUNCTION: [write_orders, checkpoint_own_executions],
 }
 
 
@@ -1008,6 +1115,8 @@ def function_overrides(deployment: Deployment) -> Json:
     overrides: Json = {
         "RestAPI": {"Properties": {"TracingEnabled": True, "MethodSettings": throttling}}
     }
+    if declares_durable_function(deployment):
+        overrides.update(_durable_function(deployment))
     for function in functions.FUNCTIONS:
         function_id = logical_id(function.name)
         override: Json = {

@@ -201,22 +201,24 @@ def durable_functions_on_paper(
     orchestration_usage: Usage,
     prices: Mapping[str, Price] | None = None,
     *,
-    operations_per_order: int = 6,
+    operations_per_order: int = 8,
     replaced_task_invocations: float = 4.0,
     durable_invocations: float = 3.0,
     checkpoint_bytes: int = 1024,
-    retention_days: int = 14,
+    retention_days: int = 30,
 ) -> dict[str, Any]:
     """The measured orchestration priced as one Lambda durable function per order.
 
-    Model: the state machine becomes a durable function whose steps run the same business
-    steps (``operations_per_order`` durable operations: four steps, notify restaurant, accept,
-    notify user, complete, and two callbacks, the restaurant's answer with the deadline as its
-    timeout and the delivery); it is invoked ``durable_invocations`` times (the start and a
+    Model: the state machine becomes the durable function of ``chalicelib/entrypoints/durable.py``
+    (``operations_per_order`` durable operations on the happy path, as the SDK's runner counts
+    them in tests/unit/test_durable_flow.py: the accept and complete steps, and for each of the
+    two waits, the restaurant's answer and the delivery, its context, its callback and the
+    submitter step that notifies); it is invoked ``durable_invocations`` times (the start and a
     replay after each callback) instead of the ``replaced_task_invocations`` task functions, with
     the same GB-seconds (replay overhead left out); no state transitions; each operation
     checkpoints ``checkpoint_bytes`` (about an event), kept ``retention_days`` after the
-    execution closes; the callback id is still saved on the order for the API (same writes).
+    execution closes (the SAM declaration's DurableConfig retention); the callback id is still
+    saved on the order for the API (same writes).
     If the prices file has no durable functions prices, the result says pricing is not
     published and has no total.
     """
@@ -262,8 +264,8 @@ def durable_functions_on_paper(
         "line_items": items,
         "total": items["total"],
         "assumptions": [
-            f"{operations_per_order} durable operations per order (4 steps, 2 callbacks; the"
-            " deadline is the first callback's timeout)",
+            f"{operations_per_order} durable operations per order (2 steps; 2 waits of a context,"
+            " a callback and a notifying step each; the deadlines are the callbacks' timeouts)",
             f"{durable_invocations} invocations of the durable function replace"
             f" {replaced_task_invocations} task invocations, same GB-seconds, replay ignored",
             f"{checkpoint_bytes} bytes checkpointed per operation, retained {retention_days} days",

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from chalicelib.orders.errors import DependencyUnavailableError, WorkflowNotWaitingError
+from chalicelib.adapters.hand_over import hand_over
 from chalicelib.orders.model import Order
 from chalicelib.orders.timeline import EXECUTION_STARTED, StateTransition
 from chalicelib.ports import Workflow
@@ -16,9 +15,6 @@ from chalicelib.tracing import onward_trace_header
 
 # What Step Functions answers when the token's state is no longer waiting.
 TOKEN_GONE = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}
-# SendTaskSuccess is tried this often (besides the SDK's own retries), pausing between tries.
-RESUME_ATTEMPTS = 3
-RESUME_PAUSE_SECONDS = 0.2
 
 
 class StepFunctionsWorkflow(Workflow):
@@ -59,24 +55,10 @@ class StepFunctionsWorkflow(Workflow):
                 raise
 
     def resume(self, order: Order, output: dict[str, Any]) -> None:
-        if order.callback_token is None:
-            raise WorkflowNotWaitingError(order.order_id, "no step is waiting yet; retry shortly")
-        for attempt in range(1, RESUME_ATTEMPTS + 1):
-            try:
-                self._client.send_task_success(
-                    taskToken=order.callback_token, output=json.dumps(output)
-                )
-                return
-            except ClientError as error:
-                code = error.response["Error"]["Code"]
-                if code in TOKEN_GONE:
-                    raise WorkflowNotWaitingError(order.order_id, code) from None
-                failure: Exception = error
-            except BotoCoreError as error:
-                failure = error
-            if attempt < RESUME_ATTEMPTS:
-                time.sleep(RESUME_PAUSE_SECONDS * attempt)
-        raise DependencyUnavailableError(f"SendTaskSuccess failed: {failure}") from failure
+        def send(token: str) -> object:
+            return self._client.send_task_success(taskToken=token, output=json.dumps(output))
+
+        hand_over(order, send, TOKEN_GONE, "SendTaskSuccess")
 
     def is_running(self, order_id: str) -> bool:
         try:

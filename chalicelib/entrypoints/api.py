@@ -65,6 +65,10 @@ ORDER_ID_FORMAT = "must be a lowercase UUID (as returned by POST /orders)"
 IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,255}")
 # The largest body any route accepts: an order of 50 items with 200-character names fits.
 MAX_BODY_BYTES = 32 * 1024
+DURABLE_NOT_DEPLOYED = (
+    "the durable flow is not deployed here (only the SAM path deploys its function: "
+    "docs/durable.md); choose choreography or orchestration"
+)
 # No field holds a whole number this long; Python refuses to read one of over 4,300 digits.
 MAX_NUMBER_DIGITS = 20
 
@@ -202,8 +206,8 @@ def list_orders(request: Request, principal: Principal) -> Response:
 def order_timeline(request: Request, principal: Principal, order_id: str) -> Response:
     order = _load(principal, Action.READ, order_id)
     transitions = []
-    if order.flow is Flow.ORCHESTRATION:
-        transitions = dependencies().workflow.transitions(order_id)
+    if order.flow is not Flow.CHOREOGRAPHY:
+        transitions = dependencies().workflow_for(order.flow).transitions(order_id)
     return Response(status_code=200, body=timeline(order, transitions) | _trace(order))
 
 
@@ -422,7 +426,7 @@ def _authenticate(request: Request) -> Principal:
 
 def _coordinator(flow: Flow) -> Coordinator:
     provider = dependencies()
-    return coordinator_for(flow, provider.ports, lambda: provider.workflow)
+    return coordinator_for(flow, provider.ports, lambda: provider.workflow_for(flow))
 
 
 def _load(principal: Principal, action: Action, order_id: str) -> Order:
@@ -501,9 +505,23 @@ def _fingerprint(request_content: dict[str, Any]) -> str:
 
 
 def _flow_for(body: dict[str, Any], idempotency_key: str | None) -> Flow:
-    """The flow asked for; else a replayed order's own; else the one the weights choose."""
+    """The flow asked for; else a replayed order's own; else the one the weights choose.
+
+    Never a flow this deployment cannot run (an order nobody coordinates would be stuck): the
+    durable style needs its function, which only the SAM path deploys.
+    """
     if "flow" in body:
-        return Flow(body["flow"])
+        flow = Flow(body["flow"])
+        if flow is Flow.DURABLE and not dependencies().durable_deployed:
+            raise InvalidOrderError("flow", DURABLE_NOT_DEPLOYED)
+        return flow
+    flow = _chosen_flow(body, idempotency_key)
+    if flow is Flow.DURABLE and not dependencies().durable_deployed:
+        raise InvalidFlowWeightsError(f"the weights chose durable: {DURABLE_NOT_DEPLOYED}")
+    return flow
+
+
+def _chosen_flow(body: dict[str, Any], idempotency_key: str | None) -> Flow:
     if idempotency_key is None:
         return dependencies().flow_weights.current().choose(str(uuid.uuid4()))
     # Weights may have changed since the first request: a replay keeps the order's flow.

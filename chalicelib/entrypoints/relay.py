@@ -25,6 +25,7 @@ within five minutes: the stream retries a record at once, not minutes later).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,14 +68,17 @@ class Recorded:
 
 
 def relay(
-    recorded: Recorded, events: EventPublisher, notifier: Notifier, workflow: Workflow
+    recorded: Recorded,
+    events: EventPublisher,
+    notifier: Notifier,
+    workflow_for: Callable[[Flow], Workflow],
 ) -> None:
-    """Make a recorded event happen: publish it, tell the people it tells; an orchestrated
-    order's placement starts its workflow (named after the order: started once)."""
+    """Make a recorded event happen: publish it, tell the people it tells; an orchestrated or
+    durable order's placement starts its workflow (named after the order: started once)."""
     event = recorded.event
     events.publish(event)
-    if event.type is OrderEventType.ORDER_PLACED and event.flow == Flow.ORCHESTRATION.value:
-        workflow.start(event.order_id)
+    if event.type is OrderEventType.ORDER_PLACED and event.flow != Flow.CHOREOGRAPHY.value:
+        workflow_for(Flow(event.flow)).start(event.order_id)
     for telling in recorded.tellings:
         notifier.tell(telling)
 
@@ -157,7 +161,7 @@ def relay_one(record: DynamoDBRecord) -> None:
         try:
             with traced("relay", event.order_id, event.flow, event.event_id):
                 ports = dependencies().ports
-                relay(found, ports.events, ports.notifier, dependencies().workflow)
+                relay(found, ports.events, ports.notifier, dependencies().workflow_for)
         except Exception as error:
             logger.exception("event not relayed; it will be retried", extra={"reason": str(error)})
             raise

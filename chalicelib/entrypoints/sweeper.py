@@ -53,7 +53,8 @@ def sweeper(event: CloudWatchEvent) -> dict[str, Any]:
 def sweep_one(order: Order, now: datetime) -> str:
     """What the sweep did with one overdue order (in the order's trace)."""
     ports = dependencies().ports
-    if order.flow is Flow.ORCHESTRATION and dependencies().workflow.is_running(order.order_id):
+    workflow_runs = order.flow is not Flow.CHOREOGRAPHY
+    if workflow_runs and dependencies().workflow_for(order.flow).is_running(order.order_id):
         return "left to its running execution"
     action = next_action(order, now, ports.deadlines)
     if action is not SweepAction.WAIT:

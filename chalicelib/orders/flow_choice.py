@@ -15,8 +15,13 @@ from chalicelib.orders.model import Flow
 
 
 class InvalidFlowWeightsError(ValueError):
-    """The weights document is not ``{"choreography": int, "orchestration": int}`` with a
-    positive total."""
+    """The weights document is not ``{"choreography": int, "orchestration": int}`` (and
+    optionally ``"durable": int``) with a positive total."""
+
+
+# Flows a weights document may leave out, weighted 0: the ones added after weights were first
+# stored, so a stage's stored document stays valid when a new style arrives.
+OPTIONAL = frozenset({Flow.DURABLE})
 
 
 @dataclass(frozen=True)
@@ -27,16 +32,19 @@ class FlowWeights:
     def parse(cls, document: Any) -> FlowWeights:
         """Weights from their JSON document, e.g. ``{"choreography": 90, "orchestration": 10}``.
 
-        Every flow must be given (0 turns one off), as a whole number >= 0; nothing else.
+        Every flow must be given (0 turns one off), as a whole number >= 0, except the
+        ``OPTIONAL`` ones (left out: 0); nothing else.
         """
         if not isinstance(document, dict):
             raise InvalidFlowWeightsError(f"flow weights must be a JSON object, not {document!r}")
         known = {flow.value for flow in Flow}
-        if set(document) != known:
+        required = known - {flow.value for flow in OPTIONAL}
+        if not required <= set(document) <= known:
             raise InvalidFlowWeightsError(
-                f"flow weights must name exactly {sorted(known)}, not {sorted(document)}"
+                f"flow weights must name {sorted(required)} and may name "
+                f"{sorted(known - required)}, not {sorted(document)}"
             )
-        weights: dict[Flow, int] = {}
+        weights: dict[Flow, int] = dict.fromkeys(OPTIONAL, 0)
         for name, weight in document.items():
             if isinstance(weight, bool) or not isinstance(weight, int) or weight < 0:
                 raise InvalidFlowWeightsError(

@@ -12,10 +12,12 @@ from chalicelib.orders.events import Event, EventType
 
 
 class Flow(StrEnum):
-    """Who coordinates the order: events between services, or one state machine."""
+    """Who coordinates the order: events between services, one state machine, or one durable
+    function."""
 
     CHOREOGRAPHY = "choreography"
     ORCHESTRATION = "orchestration"
+    DURABLE = "durable"
 
 
 class OrderStatus(StrEnum):

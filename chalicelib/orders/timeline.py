@@ -3,7 +3,8 @@ since the order was placed and since the step before, in one shape for both flow
 
 Choreographed orders show the service that recorded each event (the API, or the
 consumer that handled the event before it); orchestrated ones show the same and,
-between them, the state machine's own state transitions from its execution history.
+between them, the state machine's own state transitions from its execution history; durable
+ones, the durable function's operations from its execution's history.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.orders.model import Order
+from chalicelib.orders.model import Flow, Order
 
 STATE_MACHINE = "order-flow state machine"
+DURABLE_FUNCTION = "order-flow durable function"
 API = "orders API"
 
 
@@ -78,7 +80,8 @@ def timeline(order: Order, transitions: list[StateTransition]) -> dict[str, Any]
         )
         for event in order.history
     ]
-    steps += [TimelineStep(t.at, STATE_MACHINE, t.step, "state") for t in transitions]
+    workflow = DURABLE_FUNCTION if order.flow is Flow.DURABLE else STATE_MACHINE
+    steps += [TimelineStep(t.at, workflow, t.step, "state") for t in transitions]
     steps.sort(key=lambda step: (step.at, step.kind != "event"))
     placed_at = datetime.fromisoformat(order.history[0].occurred_at)
     entries = []

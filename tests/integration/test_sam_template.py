@@ -186,7 +186,25 @@ def test_an_aws_stage_packages_from_a_fresh_checkout_with_only_the_declared_role
     built = json.loads((out / package.SAM_TEMPLATE).read_text())
     # THEN the only roles are the declared ones (Chalice adds no role of its own)
     roles = {k for k, v in built["Resources"].items() if v["Type"] == "AWS::IAM::Role"}
-    assert roles == {template.role_id(f) for f in template.FUNCTIONS} | {"OrderFlowRole"}
+    declared = [*template.FUNCTIONS, template.DURABLE_FUNCTION]
+    assert roles == {template.role_id(f) for f in declared} | {"OrderFlowRole"}
+    # AND the durable function (only here: SAM, an AWS stage) runs the SDK's handler from the
+    # same code, by its alias, with its execution's timeout and retention (docs/durable.md)
+    durable = built["Resources"][template.DURABLE_FUNCTION_ID]["Properties"]
+    assert durable["Handler"] == "chalicelib.entrypoints.durable.order_flow"
+    assert durable["CodeUri"] == built["Resources"]["APIHandler"]["Properties"]["CodeUri"]
+    assert durable["AutoPublishAlias"] == template.DURABLE_ALIAS
+    assert durable["DurableConfig"] == {
+        "ExecutionTimeout": 2
+        * (dev.stage.restaurant_deadline_seconds + dev.stage.delivery_deadline_seconds),
+        "RetentionPeriodInDays": template.DURABLE_RETENTION_DAYS,
+    }
+    assert durable["Runtime"] in {"python3.13", "python3.14"}  # what the SDK needs
+    # AND cfn-lint knows every property of it
+    _lint(out / package.SAM_TEMPLATE)
+    assert template.function_environment(dev)["ORDER_FLOW_DURABLE_FUNCTION"] == (
+        f"{template.durable_function_name(dev)}:{template.DURABLE_ALIAS}"
+    )
     # AND it has no local tuning: no SQS mapping waits to fill a batch (in AWS a batching
     # window delays every message), and the functions are not told of one
     assert "ORDERS_SQS_BATCHING_WINDOW_SECONDS" not in template.function_environment(dev)

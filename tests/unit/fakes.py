@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.bootstrap import order_facts_from
+from chalicelib.bootstrap import order_facts_from, workflow_of
 from chalicelib.entrypoints.relay import Recorded, relay
 from chalicelib.orders.access import Principal, Role, is_party
 from chalicelib.orders.deadlines import due_at
@@ -23,7 +23,7 @@ from chalicelib.orders.errors import (
 )
 from chalicelib.orders.events import Event
 from chalicelib.orders.flow_choice import FlowWeights
-from chalicelib.orders.model import Order, OrderStatus
+from chalicelib.orders.model import Flow, Order, OrderStatus
 from chalicelib.orders.tellings import Telling
 from chalicelib.orders.timeline import StateTransition
 from chalicelib.ports import (
@@ -312,9 +312,11 @@ class FakeRelay:
     """The outbox relay on the fake table's stream: relays each recorded event in order; one
     it fails to relay stays pending (as a stream record is retried) and holds back the rest."""
 
-    def __init__(self, ports: Callable[[], Ports], workflow: Workflow) -> None:
+    def __init__(
+        self, ports: Callable[[], Ports], workflow_for: Callable[[Flow], Workflow]
+    ) -> None:
         self.ports = ports  # the steps' ports as they are now (a test may wrap them)
-        self.workflow = workflow
+        self.workflow_for = workflow_for
         self.pending: list[Recorded] = []
 
     def __call__(self, recorded: Recorded) -> None:
@@ -325,7 +327,7 @@ class FakeRelay:
         while self.pending:
             ports = self.ports()
             try:
-                relay(self.pending[0], ports.events, ports.notifier, self.workflow)
+                relay(self.pending[0], ports.events, ports.notifier, self.workflow_for)
             except Exception:  # noqa: BLE001 - retried at the next record or drain()
                 return
             self.pending.pop(0)
@@ -337,13 +339,15 @@ class FakeDependencies:
     events: FakeEventPublisher = field(default_factory=FakeEventPublisher)
     notifier: FakeNotifier = field(default_factory=FakeNotifier)
     workflow: FakeWorkflow = field(default_factory=FakeWorkflow)
+    durable_workflow: FakeWorkflow = field(default_factory=FakeWorkflow)
+    durable_deployed: bool = True
     vouchers: FakeVoucherRepository = field(default_factory=FakeVoucherRepository)
     flow_weights: FakeFlowWeights = field(default_factory=FakeFlowWeights)
     tokens: FakeTokenVerifier = field(default_factory=FakeTokenVerifier)
     redelivery: FakeRedelivery = field(default_factory=FakeRedelivery)
 
     def __post_init__(self) -> None:
-        self.relay = FakeRelay(lambda: self.ports, self.workflow)
+        self.relay = FakeRelay(lambda: self.ports, self.workflow_for)
         self.orders.stream = self.relay
         self.clock = SteppingClock()
         self.ports = Ports(
@@ -355,6 +359,9 @@ class FakeDependencies:
         )
         # Promotions' read port, adapted from the fake orders as bootstrap adapts the real ones.
         self.order_facts = order_facts_from(self.orders)
+
+    def workflow_for(self, flow: Flow) -> Workflow:
+        return workflow_of(self, flow)
 
     def at_deadline(self, order_id: str, early: timedelta = timedelta(0)) -> datetime:
         """Move the clock to the order's stored deadline (``early``: that much before it)."""

@@ -54,6 +54,9 @@ def test_the_same_order_id_gets_the_same_flow_while_the_weights_stay() -> None:
         {"choreography": 0, "orchestration": 0},
         {"choreography": 90},
         {"choreography": 90, "orchestration": 10, "telepathy": 1},
+        {"durable": 90},
+        {"choreography": 0, "orchestration": 0, "durable": 0},
+        {"choreography": 90, "orchestration": 10, "durable": -1},
         {"choreography": -1, "orchestration": 10},
         {"choreography": 1.5, "orchestration": 10},
         {"choreography": True, "orchestration": 10},
@@ -68,8 +71,19 @@ def test_weights_that_mean_nothing_are_refused(document: Any) -> None:
 
 
 def test_weights_round_trip_through_their_document() -> None:
-    document = {"choreography": 70, "orchestration": 30}
+    document = {"choreography": 60, "orchestration": 30, "durable": 10}
     assert FlowWeights.parse(document).to_document() == document
+
+
+def test_weights_stored_before_the_durable_style_give_it_none() -> None:
+    weights = FlowWeights.parse({"choreography": 70, "orchestration": 30})
+    assert weights.to_document() == {"choreography": 70, "orchestration": 30, "durable": 0}
+    assert Flow.DURABLE not in {weights.choose(order_id) for order_id in IDS}
+
+
+def test_a_durable_weight_shares_the_orders_with_the_others() -> None:
+    weights = FlowWeights.parse({"choreography": 1, "orchestration": 1, "durable": 1})
+    assert set(Counter(weights.choose(order_id) for order_id in IDS)) == set(Flow)
 
 
 def test_an_order_without_a_flow_gets_the_weighted_one(

@@ -53,8 +53,9 @@ def test_each_function_has_its_own_role() -> None:
 
 
 def test_grants_are_listed_for_the_declared_functions_only() -> None:
-    # chalicelib/functions.py declares the functions; a function dropped there leaves no grant.
-    assert set(template.GRANTS) == set(template.FUNCTIONS)
+    # chalicelib/functions.py declares the functions (and template.py the durable one, which
+    # Chalice cannot); a function dropped there leaves no grant.
+    assert set(template.GRANTS) == {*template.FUNCTIONS, template.DURABLE_FUNCTION}
 
 
 def test_only_the_relay_starts_the_workflow_and_only_the_api_answers_it() -> None:
@@ -164,3 +165,58 @@ def test_only_local_stages_have_a_fault_switch_and_its_readers_are_the_writers_a
         grants = template.GRANTS[function]
         obeys = template.write_orders in grants or template.notify_people in grants
         assert reads_switch == (local and obeys), (stage, function)
+
+
+# The durable function: only on the SAM path of an AWS stage (docs/durable.md).
+DURABLE_SAM = Deployment(load_stage("dev"), DeployPath.SAM)
+DURABLE_ACTIONS = {
+    "lambda:InvokeFunction",
+    "lambda:SendDurableExecutionCallbackSuccess",
+    "lambda:ListDurableExecutionsByFunction",
+    "lambda:GetDurableExecutionHistory",
+    "lambda:CheckpointDurableExecution",
+    "lambda:GetDurableExecutionState",
+}
+
+
+def durable_grants(deployment: Deployment, function: str) -> dict[str, Any]:
+    """Each durable action the function's role allows, with the resources it allows it on."""
+    role = template._function_role(deployment, function)
+    found: dict[str, Any] = {}
+    for policy in role["Properties"]["Policies"]:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            for action in set(statement["Action"]) & DURABLE_ACTIONS:
+                found[action] = statement["Resource"]
+    return found
+
+
+def test_only_the_relay_starts_the_durable_flow_and_only_the_api_answers_it() -> None:
+    alias = template.durable_function_arn(DURABLE_SAM, ":live")
+    everyone = [*template.FUNCTIONS, template.DURABLE_FUNCTION]
+    granted = {function: durable_grants(DURABLE_SAM, function) for function in everyone}
+    assert granted[template.RELAY] == {"lambda:InvokeFunction": alias}
+    assert set(granted[template.API_HANDLER]) == {
+        "lambda:SendDurableExecutionCallbackSuccess",
+        "lambda:ListDurableExecutionsByFunction",
+        "lambda:GetDurableExecutionHistory",
+    }
+    assert set(granted[template.SWEEPER]) == {"lambda:ListDurableExecutionsByFunction"}
+    # The function checkpoints its own executions, and nothing else may.
+    own = granted[template.DURABLE_FUNCTION]
+    assert set(own) == {"lambda:CheckpointDurableExecution", "lambda:GetDurableExecutionState"}
+    assert json.dumps(own).count(template.durable_function_name(DURABLE_SAM)) == 4
+    others = set(everyone) - {template.RELAY, template.API_HANDLER, template.SWEEPER}
+    assert all(granted[f] == {} for f in others - {template.DURABLE_FUNCTION})
+
+
+@pytest.mark.parametrize(
+    ("stage", "path"),
+    [("local", DeployPath.SAM), ("dev", DeployPath.CHALICE), ("local", DeployPath.CHALICE)],
+)
+def test_a_deployment_without_the_durable_function_grants_nothing_of_it(
+    stage: str, path: DeployPath
+) -> None:
+    deployment = Deployment(load_stage(stage), path)
+    assert not template.declares_durable_function(deployment)
+    for function in template.FUNCTIONS:
+        assert durable_grants(deployment, function) == {}
