@@ -28,6 +28,10 @@ OPTIONAL = frozenset({Flow.DURABLE})
 class FlowWeights:
     weights: Mapping[Flow, int]
 
+    def __post_init__(self) -> None:
+        # An OPTIONAL flow left out weighs 0, however the weights were made.
+        object.__setattr__(self, "weights", dict.fromkeys(OPTIONAL, 0) | dict(self.weights))
+
     @classmethod
     def parse(cls, document: Any) -> FlowWeights:
         """Weights from their JSON document, e.g. ``{"choreography": 90, "orchestration": 10}``.
@@ -56,7 +60,13 @@ class FlowWeights:
         return cls(weights)
 
     def to_document(self) -> dict[str, int]:
-        return {flow.value: self.weights[flow] for flow in Flow}
+        """The JSON document; an OPTIONAL flow only when it has a weight, so the document of a
+        stage that weights no new style is the one it always was."""
+        return {
+            flow.value: self.weights[flow]
+            for flow in Flow
+            if self.weights[flow] or flow not in OPTIONAL
+        }
 
     def choose(self, order_id: str) -> Flow:
         """The flow for this order: its id hashed to a point, the weights cut into ranges."""

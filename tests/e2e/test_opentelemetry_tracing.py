@@ -31,10 +31,23 @@ from chalicelib.functions import FUNCTIONS
 from deploy.stages import Deployment, DeployPath, load_stage
 from localdev.orders_api import OrdersApi, eventually
 from tests.e2e.conftest import SCENARIOS, SlowScenarios, an_order
-from tests.e2e.test_tracing import REQUESTS, STEPS
 
 # Serial with the X-Ray trace test and the other users of the SAM deployment (one process).
 pytestmark = [pytest.mark.e2e, SCENARIOS]
+
+# The steps each flow's order passes through (each a span), and the API requests about it: all
+# in the order's one trace.
+STEPS: dict[str, list[str]] = {
+    "choreography": ["notify_restaurant", "notify_user", "issue_completion_voucher"],
+    "orchestration": [
+        "notify_restaurant",
+        "accept_order",
+        "notify_user",
+        "complete_order",
+        "issue_completion_voucher",
+    ],
+}
+REQUESTS = ["POST /orders", "POST /orders/{order_id}/accept", "POST /orders/{order_id}/complete"]
 
 
 @dataclass(frozen=True)

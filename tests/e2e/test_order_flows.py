@@ -122,6 +122,8 @@ def test_idempotency_key_places_one_order(
     assert first == second
     placed = [t for t in timeline_types(api.order(first)) if t == "order_placed"]
     assert placed == ["order_placed"]
+    # (the relay starts an orchestrated order's execution once it has read the placement)
+    api.wait_for(first, "RESTAURANT_NOTIFIED")
     pages = (
         local_cloud.client("stepfunctions")
         .get_paginator("list_executions")

@@ -102,10 +102,15 @@ def test_a_second_stage_is_an_independent_system_that_updates_and_leaves_nothing
 
         # WHEN a handler changes and the stage is deployed again
         marker = uuid.uuid4().hex
-        with (project / "app.py").open("a") as app_py:
-            app_py.write(
-                f"\n\n@app.route('/deploy-marker')\ndef deploy_marker() -> dict[str, str]:\n"
-                f"    return {{'marker': '{marker}'}}\n"
+        # (a route more on the app the API's function builds: app.py builds it with create_app)
+        with (project / "chalicelib" / "application.py").open("a") as application:
+            application.write(
+                "\n\n_create_app = create_app\n\n\ndef create_app(wiring: Wiring) -> Chalice:\n"
+                "    app = _create_app(wiring)\n\n"
+                "    @app.route('/deploy-marker')\n"
+                "    def deploy_marker() -> dict[str, str]:\n"
+                f"        return {{'marker': '{marker}'}}\n\n"
+                "    return app\n"
             )
         second = OrdersApi(run_deploy(project, local_cloud, "up")[0]["api_url"])
         # THEN the new code answers, and the stage still carries orders
