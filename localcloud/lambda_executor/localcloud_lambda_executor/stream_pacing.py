@@ -1,4 +1,5 @@
-"""Idle pacing for LocalStack's table-stream pollers: they stop polling 20 times a second.
+"""Idle pacing for LocalStack's table-stream pollers: they poll an idle stream once a second, and
+at once after a write.
 
 LocalStack 2026.3's ``StreamPoller`` (``localstack/services/lambda_/event_source_mapping/
 pollers/stream_poller.py``) calls GetRecords every ``LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC``
@@ -9,27 +10,65 @@ makes about 20 GetRecords a second while nothing happens, each a request LocalSt
 itself and forwards to DynamoDB Local: measured, two idle deployments kept LocalStack at about
 a quarter of a core.
 
-So after each GetRecords that returned nothing the poller waits a little longer, doubling
-from the poll interval up to ``LOCALCLOUD_STREAM_IDLE_POLL_SEC`` (default 0.25 s); a call that
-returns records resets it. A record written after a quiet spell waits at most that long more
-than before; records of a stream in use wait no longer than before. AWS's own stream pollers
-poll each shard about 4 times a second.
+So after each GetRecords that returned nothing the poller waits longer, doubling from the poll
+interval up to ``LOCALCLOUD_STREAM_IDLE_POLL_SEC`` (default 1 s); a call that returns records
+resets it. A stream's records come from writes, and every write reaches DynamoDB Local through
+LocalStack's DynamoDB provider: each write there (PutItem, UpdateItem, TransactWriteItems, ...)
+ends the pollers' waits at once and restarts their doubling, so a record written after a quiet
+spell is read as soon as it is written, not up to a cap later. (Before the wake-up, with a cap
+of 0.25 s, an idle stream cost 4 GetRecords a second and a first record up to 0.25 s.) AWS's own
+stream pollers poll each shard about 4 times a second.
 """
 
 from __future__ import annotations
 
 import os
-import time
+import threading
 from typing import Any
 
 IDLE_POLL_VARIABLE = "LOCALCLOUD_STREAM_IDLE_POLL_SEC"
-DEFAULT_IDLE_POLL_SECONDS = 0.25
+DEFAULT_IDLE_POLL_SECONDS = 1.0
+# The DynamoDB operations that can add records to a table's stream.
+WRITES = frozenset(
+    {
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchWriteItem",
+        "TransactWriteItems",
+        "ExecuteStatement",
+        "BatchExecuteStatement",
+        "ExecuteTransaction",
+    }
+)
 _PACED = "_localcloud_paced"
 
 
+class WriteSignal:
+    """Counts table writes; a poller waits until the count moves on or its time is up."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self.count = 0
+
+    def written(self) -> None:
+        with self._changed:
+            self.count += 1
+            self._changed.notify_all()
+
+    def wait(self, seen: int, seconds: float) -> bool:
+        """True if a write came after the count `seen` (at once if one already has)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.count != seen, seconds)
+
+
+SIGNAL = WriteSignal()
+
+
 def install() -> None:
-    """Wrap ``StreamPoller.get_records`` once (LocalStack loads the executor plugin once)."""
+    """Wrap ``StreamPoller.get_records`` and the DynamoDB provider's forwarding, once."""
     from localstack import config
+    from localstack.services.dynamodb.v2.provider import DynamoDBProvider
     from localstack.services.lambda_.event_source_mapping.pollers.stream_poller import (
         StreamPoller,
     )
@@ -41,14 +80,25 @@ def install() -> None:
     start = max(float(config.LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC), 0.01)
 
     def paced_get_records(self: Any, shard_iterator: str) -> dict[str, Any]:
+        seen = SIGNAL.count
         response: dict[str, Any] = get_records(self, shard_iterator)
         if response.get("Records"):
             self._localcloud_idle_seconds = 0.0
         else:
             idle = min(max(getattr(self, "_localcloud_idle_seconds", 0.0) * 2, start), cap)
-            self._localcloud_idle_seconds = idle
-            time.sleep(idle)
+            # A write: its records may need an iterator step or two more, so start over.
+            self._localcloud_idle_seconds = 0.0 if SIGNAL.wait(seen, idle) else idle
         return response
+
+    forward_request = DynamoDBProvider.forward_request
+
+    def forward_request_and_signal(self: Any, context: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return forward_request(self, context, *args, **kwargs)
+        finally:
+            if context.operation is not None and context.operation.name in WRITES:
+                SIGNAL.written()
 
     setattr(paced_get_records, _PACED, True)
     StreamPoller.get_records = paced_get_records  # type: ignore[method-assign]
+    DynamoDBProvider.forward_request = forward_request_and_signal  # type: ignore[method-assign]
