@@ -30,13 +30,13 @@ def request(operation):
 IDLE_SCRIPT = (
     STUBS
     + """
-answers = iter([[]] * 6 + [["a record"]] + [[]] * 2)
+answers = iter([[]] * 4 + [["a record"]] + [[]] * 3)
 StreamPoller.get_records = lambda self, iterator: {"Records": next(answers)}
 stream_pacing.install()
 stream_pacing.install()  # LocalStack loads the plugin once; a second install changes nothing
 steps = []
 stream_pacing.SIGNAL.wait = lambda seen, seconds: steps.append(seconds) or False  # no write
-for _ in range(9):
+for _ in range(8):
     steps.append(("records", len(poller.get_records("iterator")["Records"])))
 print(json.dumps(steps))
 """
@@ -63,15 +63,15 @@ def write():
     provider.forward_request(request("TransactWriteItems"))
 writer = threading.Thread(target=write)
 writer.start()
-poller._localcloud_idle_seconds = 1800.0  # deep in an idle spell: the next wait is the cap
+poller._localcloud_look_again = False  # in an idle spell: the next wait is the cap
 poller.get_records("iterator")  # returns only because the write ends its wait
 writer.join()
 counts.append(signal.count)
-after_write = poller._localcloud_idle_seconds
-signal.wait = lambda seen, seconds: False
+waits = []
+signal.wait = lambda seen, seconds: waits.append(seconds) or False
 poller.get_records("iterator")
-print(json.dumps({"counts": counts, "after_write": after_write,
-                  "next": poller._localcloud_idle_seconds}))
+poller.get_records("iterator")
+print(json.dumps({"counts": counts, "waits_after_write": waits}))
 """
 )
 
@@ -88,27 +88,28 @@ def _run(script: str, **environment: str) -> Any:
     return json.loads(ran.stdout.strip().splitlines()[-1])
 
 
-def test_an_idle_stream_is_polled_ever_less_often_and_at_once_again_after_records(
+def test_an_idle_stream_is_polled_once_a_second_and_looked_at_again_soon_after_records(
     local_cloud: Any,
 ) -> None:
     steps = _run(IDLE_SCRIPT)
     waits = [step for step in steps if not isinstance(step, list)]
-    # Each empty answer waits longer, doubling from the poll interval up to the cap (1 s)...
-    assert waits[:6] == [0.05, 0.1, 0.2, 0.4, 0.8, 1.0]
-    # ...an answer with records waits nothing, and the next empty one starts over.
+    # An empty answer waits the poll interval once, then the cap (1 s) while no write comes
+    # (before: 0.05, 0.1, 0.2, 0.25, 0.25 s: four GetRecords a second while idle)...
+    assert waits[:4] == [0.05, 1.0, 1.0, 1.0]
+    # ...an answer with records waits nothing, and the next empty one looks again soon.
     assert ["records", 1] in steps
     after = steps[steps.index(["records", 1]) + 1 :]
-    assert [w for w in after if not isinstance(w, list)] == [0.05, 0.1]
+    assert [w for w in after if not isinstance(w, list)] == [0.05, 1.0, 1.0]
 
 
 def test_a_table_write_ends_an_idle_pollers_wait_at_once_and_reads_do_not(
     local_cloud: Any,
 ) -> None:
-    # GIVEN a poller deep in an idle spell, its next wait an hour long
+    # GIVEN a poller in an idle spell, its next wait an hour long
     seen = _run(WRITE_SCRIPT, LOCALCLOUD_STREAM_IDLE_POLL_SEC="3600")
     # THEN reads through the DynamoDB provider wake no poller
     assert seen["counts"][0] == seen["counts"][1]
-    # AND a write does: the poller's wait ended (the script finished) and its doubling restarted
+    # AND a write does: the poller's wait ended (the script finished), and the next empty answer
+    # looks again after the poll interval before waiting for writes again
     assert seen["counts"][2] == seen["counts"][1] + 1
-    assert seen["after_write"] == 0.0
-    assert seen["next"] == 0.05
+    assert seen["waits_after_write"] == [0.05, 3600.0]

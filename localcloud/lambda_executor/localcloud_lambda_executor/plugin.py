@@ -14,8 +14,11 @@ class LocalProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
         # Imported lazily, as LocalStack's own Docker plugin does: loading the plugin index must
         # not import the Lambda service.
         from localcloud_lambda_executor import (
+            asl_program_cache,
+            assumed_role_cache,
             content_type_cache,
             jsonpath_cache,
+            log_batching,
             metric_batching,
             stream_pacing,
         )
@@ -25,6 +28,9 @@ class LocalProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
         # machine calls a function: the local cloud's own CPU savings (see each module).
         stream_pacing.install()
         jsonpath_cache.install()
+        asl_program_cache.install()
+        assumed_role_cache.install()
         metric_batching.install()
+        log_batching.install()
         content_type_cache.install()
         return LocalProcessRuntimeExecutor
