@@ -4,13 +4,11 @@ Step Functions execution worker; tests/localcloud/test_step_functions.py runs ex
 
 from __future__ import annotations
 
-import json
-import subprocess
 from typing import Any
 
 import pytest
 
-from localcloud.paths import install_layout
+from tests.localcloud.cloud_helpers import run_in_localstack
 
 pytestmark = pytest.mark.localcloud
 
@@ -37,13 +35,7 @@ print(json.dumps({"before": before, "same": first is again, "different": differe
 
 
 def test_each_definition_is_parsed_once_for_all_its_executions(local_cloud: Any) -> None:
-    ran = subprocess.run(
-        [str(install_layout().localstack_python), "-c", SCRIPT],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    seen = json.loads(ran.stdout.strip().splitlines()[-1])
+    seen = run_in_localstack(SCRIPT)
     # Before: a new parse for each execution; after: one program per definition
     assert seen["before"] is False
     assert seen["same"] is True and seen["different"] is True

@@ -4,13 +4,11 @@ client factory; tests/localcloud/test_step_functions.py runs tasks that assume r
 
 from __future__ import annotations
 
-import json
-import subprocess
 from typing import Any
 
 import pytest
 
-from localcloud.paths import install_layout
+from tests.localcloud.cloud_helpers import run_in_localstack
 
 pytestmark = pytest.mark.localcloud
 
@@ -38,13 +36,7 @@ print(json.dumps({"assumed": assumed, "same": first is again,
 def test_a_role_is_assumed_once_for_the_same_caller_and_again_for_another(
     local_cloud: Any,
 ) -> None:
-    ran = subprocess.run(
-        [str(install_layout().localstack_python), "-c", SCRIPT],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    seen = json.loads(ran.stdout.strip().splitlines()[-1])
+    seen = run_in_localstack(SCRIPT)
     # Before: an AssumeRole per call (4); after: one per role, region and the rest
     role, other = "arn:aws:iam::000000000000:role/a", "arn:aws:iam::000000000000:role/b"
     assert seen["assumed"] == [role, role, other]

@@ -3,13 +3,11 @@ in LocalStack's own venv against the module its HTTP server calls it from."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 from typing import Any
 
 import pytest
 
-from localcloud.paths import install_layout
+from tests.localcloud.cloud_helpers import run_in_localstack
 
 pytestmark = pytest.mark.localcloud
 
@@ -33,13 +31,7 @@ print(json.dumps({"before": before.decode(), "answers": answers, "hits": info.hi
 def test_each_distinct_content_type_is_parsed_once_to_the_same_media_type(
     local_cloud: Any,
 ) -> None:
-    ran = subprocess.run(
-        [str(install_layout().localstack_python), "-c", SCRIPT],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    seen = json.loads(ran.stdout.strip().splitlines()[-1])
+    seen = run_in_localstack(SCRIPT)
     # The media types Twisted's own parse gives (parameters dropped, lower case, a default)
     assert seen["answers"] == [
         seen["before"],

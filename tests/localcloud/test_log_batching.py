@@ -4,13 +4,11 @@ function's log from CloudWatch Logs."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 from typing import Any
 
 import pytest
 
-from localcloud.paths import install_layout
+from tests.localcloud.cloud_helpers import run_in_localstack
 
 pytestmark = pytest.mark.localcloud
 
@@ -41,13 +39,7 @@ print(json.dumps(sent))
 def test_invocations_logs_queued_together_go_in_one_request_per_stream_in_order(
     local_cloud: Any,
 ) -> None:
-    ran = subprocess.run(
-        [str(install_layout().localstack_python), "-c", SCRIPT],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    sent = json.loads(ran.stdout.strip().splitlines()[-1])
+    sent = run_in_localstack(SCRIPT)
     # Before: three requests, one per invocation; after: one per stream, every line in order
     # (the empty line dropped, as LocalStack does: CloudWatch Logs refuses empty events)
     assert sent == [

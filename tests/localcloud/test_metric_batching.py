@@ -3,16 +3,13 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from localcloud.paths import install_layout
 from localcloud.testing import LocalCloud, wait_for
-from tests.localcloud.cloud_helpers import DeployedFunction, invoke_json
+from tests.localcloud.cloud_helpers import DeployedFunction, invoke_json, run_in_localstack
 
 pytestmark = pytest.mark.localcloud
 
@@ -49,13 +46,7 @@ print(json.dumps({"requests": len(sent), "totals": totals}))
 def test_datapoints_are_sent_together_each_with_its_value_and_dimensions(
     local_cloud: LocalCloud,
 ) -> None:
-    ran = subprocess.run(
-        [str(install_layout().localstack_python), "-c", SCRIPT],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    seen = json.loads(ran.stdout.strip().splitlines()[-1])
+    seen = run_in_localstack(SCRIPT)
     # Before: seven PutMetricData requests, one per datapoint; after: one per namespace
     assert seen["requests"] == 2
     function = '[{"Name": "FunctionName", "Value": "fn-a"}]'

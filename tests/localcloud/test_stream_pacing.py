@@ -4,13 +4,11 @@ GetRecords answers and DynamoDB Local's answers are stubbed."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 from typing import Any
 
 import pytest
 
-from localcloud.paths import install_layout
+from tests.localcloud.cloud_helpers import run_in_localstack
 
 pytestmark = pytest.mark.localcloud
 
@@ -77,15 +75,9 @@ print(json.dumps({"counts": counts, "waits_after_write": waits}))
 
 
 def _run(script: str, **environment: str) -> Any:
-    ran = subprocess.run(
-        [str(install_layout().localstack_python), "-c", script],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={"LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC": "0.05", **environment},
-        timeout=120,  # a write that failed to end a wait of an hour: the test fails here
-    )
-    return json.loads(ran.stdout.strip().splitlines()[-1])
+    interval = {"LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC": "0.05"}
+    # A write that failed to end a wait of an hour: the helper's guard fails the test.
+    return run_in_localstack(script, **interval, **environment)
 
 
 def test_an_idle_stream_is_polled_once_a_second_and_looked_at_again_soon_after_records(

@@ -10,23 +10,14 @@ media type's bytes and nothing else, so one parse per distinct value serves ever
 
 from __future__ import annotations
 
-import functools
-from typing import Any
+from localcloud_lambda_executor.memo import cached, is_cached
 
 DISTINCT_VALUES = 256
-_CACHED = "_localcloud_cached"
 
 
 def install() -> None:
     """Cache ``_parseContentType`` where Twisted's request handling looks it up."""
     from twisted.web import http
 
-    parse = http._parseContentType
-    if not getattr(parse, _CACHED, False):
-        http._parseContentType = _cached(parse)
-
-
-def _cached(parse: Any) -> Any:
-    cached = functools.lru_cache(maxsize=DISTINCT_VALUES)(parse)
-    setattr(cached, _CACHED, True)
-    return cached
+    if not is_cached(http._parseContentType):
+        http._parseContentType = cached(http._parseContentType, DISTINCT_VALUES)
