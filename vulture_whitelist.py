@@ -42,6 +42,9 @@ _.get_endpoint_from_executor
 _.get_runtime_endpoint
 # plux entry point named in localcloud/lambda_executor/pyproject.toml; LocalStack loads it.
 _.LocalProcessRuntimeExecutorPlugin
+# localcloud executor (metric_batching.py): the installed batcher, which a test reaches from
+# LocalStack's venv (tests/localcloud/test_metric_batching.py).
+_.BATCHER
 
 # localdev/chalice_local_server.py: what http.server and chalice.local read of a handler
 # and of a gateway exception.

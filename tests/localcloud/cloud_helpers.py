@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 import sys
 import uuid
 import zipfile
@@ -12,12 +13,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from localcloud.paths import install_layout
 from localcloud.testing import ACCOUNT_ID, wait_for
 
 FUNCTIONS_DIR = Path(__file__).parent / "functions"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/localcloud-test-role"
 # Chalice builds functions for the Python that runs it (the project venv's): test the same.
 PYTHON_RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def run_in_localstack(script: str, **environment: str) -> Any:
+    """Runs `script` on LocalStack's own interpreter (its venv, with the executor plugin);
+    returns the JSON its last line prints."""
+    ran = subprocess.run(
+        [str(install_layout().localstack_python), "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=environment,
+        timeout=120,  # a guard against a hang, not a measure of speed
+    )
+    return json.loads(ran.stdout.strip().splitlines()[-1])
 
 
 def unique_name(prefix: str) -> str:

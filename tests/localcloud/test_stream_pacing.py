@@ -1,52 +1,107 @@
 """The stream pollers' idle pacing (localcloud_lambda_executor/stream_pacing.py), run in
-LocalStack's own venv against its real ``DynamoDBPoller`` class: GetRecords answers are stubbed,
-the waits recorded instead of slept."""
+LocalStack's own venv against its real ``DynamoDBPoller`` and DynamoDB provider classes:
+GetRecords answers and DynamoDB Local's answers are stubbed."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 from typing import Any
 
 import pytest
 
-from localcloud.paths import install_layout
+from tests.localcloud.cloud_helpers import run_in_localstack
 
 pytestmark = pytest.mark.localcloud
 
-SCRIPT = """
-import json, time
+STUBS = """
+import json, threading, types
+from localstack.services.dynamodb.v2.provider import DynamoDBProvider
 from localstack.services.lambda_.event_source_mapping.pollers.dynamodb_poller import DynamoDBPoller
 from localstack.services.lambda_.event_source_mapping.pollers.stream_poller import StreamPoller
-answers = iter([[]] * 5 + [["a record"]] + [[]] * 2)
-StreamPoller.get_records = lambda self, iterator: {"Records": next(answers)}
+DynamoDBProvider.forward_request = lambda self, context, service_request=None: {}
 from localcloud_lambda_executor import stream_pacing
-stream_pacing.install()
-stream_pacing.install()  # LocalStack loads the plugin once; a second install changes nothing
-waits = []
-time.sleep = waits.append
 poller = object.__new__(DynamoDBPoller)  # the table stream's poller, not initialised
-for _ in range(8):
-    waits.append(("records", len(poller.get_records("iterator")["Records"])))
-print(json.dumps(waits))
+provider = object.__new__(DynamoDBProvider)
+def request(operation):
+    return types.SimpleNamespace(operation=types.SimpleNamespace(name=operation))
 """
 
+IDLE_SCRIPT = (
+    STUBS
+    + """
+answers = iter([[]] * 4 + [["a record"]] + [[]] * 3)
+StreamPoller.get_records = lambda self, iterator: {"Records": next(answers)}
+stream_pacing.install()
+stream_pacing.install()  # LocalStack loads the plugin once; a second install changes nothing
+steps = []
+stream_pacing.SIGNAL.wait = lambda seen, seconds: steps.append(seconds) or False  # no write
+for _ in range(8):
+    steps.append(("records", len(poller.get_records("iterator")["Records"])))
+print(json.dumps(steps))
+"""
+)
 
-def test_an_idle_stream_is_polled_ever_less_often_and_at_once_again_after_records(
+WRITE_SCRIPT = (
+    STUBS
+    + """
+StreamPoller.get_records = lambda self, iterator: {"Records": []}
+stream_pacing.install()
+signal = stream_pacing.SIGNAL
+counts = [signal.count]
+for operation in ("Query", "GetItem", "Scan", "TransactGetItems"):
+    provider.forward_request(request(operation))
+counts.append(signal.count)
+waiting = threading.Event()
+real_wait = signal.wait
+def wait(seen, seconds):
+    waiting.set()
+    return real_wait(seen, seconds)
+signal.wait = wait
+def write():
+    waiting.wait()
+    provider.forward_request(request("TransactWriteItems"))
+writer = threading.Thread(target=write)
+writer.start()
+poller._localcloud_look_again = False  # in an idle spell: the next wait is the cap
+poller.get_records("iterator")  # returns only because the write ends its wait
+writer.join()
+counts.append(signal.count)
+waits = []
+signal.wait = lambda seen, seconds: waits.append(seconds) or False
+poller.get_records("iterator")
+poller.get_records("iterator")
+print(json.dumps({"counts": counts, "waits_after_write": waits}))
+"""
+)
+
+
+def _run(script: str, **environment: str) -> Any:
+    interval = {"LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC": "0.05"}
+    # A write that failed to end a wait of an hour: the helper's guard fails the test.
+    return run_in_localstack(script, **interval, **environment)
+
+
+def test_an_idle_stream_is_polled_once_a_second_and_looked_at_again_soon_after_records(
     local_cloud: Any,
 ) -> None:
-    ran = subprocess.run(
-        [str(install_layout().localstack_python), "-c", SCRIPT],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={"LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC": "0.05"},
-    )
-    steps = json.loads(ran.stdout.strip().splitlines()[-1])
+    steps = _run(IDLE_SCRIPT)
     waits = [step for step in steps if not isinstance(step, list)]
-    # Each empty answer waits longer, doubling from the poll interval up to the cap...
-    assert waits[:5] == [0.05, 0.1, 0.2, 0.25, 0.25]
-    # ...an answer with records waits nothing, and the next empty one starts over.
+    # An empty answer waits the poll interval once, then the cap (1 s) while no write comes
+    # (before: 0.05, 0.1, 0.2, 0.25, 0.25 s: four GetRecords a second while idle)...
+    assert waits[:4] == [0.05, 1.0, 1.0, 1.0]
+    # ...an answer with records waits nothing, and the next empty one looks again soon.
     assert ["records", 1] in steps
     after = steps[steps.index(["records", 1]) + 1 :]
-    assert [w for w in after if not isinstance(w, list)] == [0.05, 0.1]
+    assert [w for w in after if not isinstance(w, list)] == [0.05, 1.0, 1.0]
+
+
+def test_a_table_write_ends_an_idle_pollers_wait_at_once_and_reads_do_not(
+    local_cloud: Any,
+) -> None:
+    # GIVEN a poller in an idle spell, its next wait an hour long
+    seen = _run(WRITE_SCRIPT, LOCALCLOUD_STREAM_IDLE_POLL_SEC="3600")
+    # THEN reads through the DynamoDB provider wake no poller
+    assert seen["counts"][0] == seen["counts"][1]
+    # AND a write does: the poller's wait ended (the script finished), and the next empty answer
+    # looks again after the poll interval before waiting for writes again
+    assert seen["counts"][2] == seen["counts"][1] + 1
+    assert seen["waits_after_write"] == [0.05, 3600.0]

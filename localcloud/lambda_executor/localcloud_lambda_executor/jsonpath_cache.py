@@ -10,11 +10,9 @@ immutable tree (``find`` and ``update`` read it), so one parse per distinct path
 
 from __future__ import annotations
 
-import functools
-from typing import Any
+from localcloud_lambda_executor.memo import cached, is_cached
 
 CACHED_PATHS = 4096
-_CACHED = "_localcloud_cached"
 
 
 def install() -> None:
@@ -25,12 +23,5 @@ def install() -> None:
     from localstack.services.stepfunctions.asl.utils import json_path
 
     for module in (jsonpath_ng, jsonpath_ng.ext, result_path, json_path):
-        parse = module.parse
-        if not getattr(parse, _CACHED, False):
-            module.parse = _cached(parse)
-
-
-def _cached(parse: Any) -> Any:
-    cached = functools.lru_cache(maxsize=CACHED_PATHS)(parse)
-    setattr(cached, _CACHED, True)
-    return cached
+        if not is_cached(module.parse):
+            module.parse = cached(module.parse, CACHED_PATHS)

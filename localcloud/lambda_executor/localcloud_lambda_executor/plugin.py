@@ -13,11 +13,24 @@ class LocalProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
     def load(self, *args: Any, **kwargs: Any) -> type:
         # Imported lazily, as LocalStack's own Docker plugin does: loading the plugin index must
         # not import the Lambda service.
-        from localcloud_lambda_executor import jsonpath_cache, stream_pacing
+        from localcloud_lambda_executor import (
+            asl_program_cache,
+            assumed_role_cache,
+            content_type_cache,
+            jsonpath_cache,
+            log_batching,
+            metric_batching,
+            stream_pacing,
+        )
         from localcloud_lambda_executor.executor import LocalProcessRuntimeExecutor
 
         # Loaded with the Lambda service, before any event source mapping polls or state
         # machine calls a function: the local cloud's own CPU savings (see each module).
         stream_pacing.install()
         jsonpath_cache.install()
+        asl_program_cache.install()
+        assumed_role_cache.install()
+        metric_batching.install()
+        log_batching.install()
+        content_type_cache.install()
         return LocalProcessRuntimeExecutor
