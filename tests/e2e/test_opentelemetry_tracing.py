@@ -1,7 +1,7 @@
 """End to end: a stage on OpenTelemetry makes the same trace as X-Ray's, one per order.
 
-This test is the OTLP endpoint: an HTTP server that decodes what the functions export
-(OTLP/HTTP, protobuf). For the test's duration every function of the local stage's SAM
+The OTLP endpoint is localdev/otlp_receiver.py, an HTTP server that decodes what the functions
+export (OTLP/HTTP, protobuf). For the test's duration every function of the local stage's SAM
 deployment (which only this group's tests use, one at a time) runs the OpenTelemetry tracer, as
 a stage with ``"tracer": "opentelemetry"`` would (the same two variables, set with
 UpdateFunctionConfiguration and put back after), so no stage is deployed for it. One order per
@@ -12,95 +12,35 @@ annotated like X-Ray's subsegments, and the AWS calls spans inside them.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
-from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
 from chalicelib import settings
 from chalicelib.functions import FUNCTIONS
 from deploy.stages import Deployment, DeployPath, load_stage
 from localdev.orders_api import OrdersApi, eventually
+from localdev.otlp_receiver import OtlpReceiver, Span
 from tests.e2e.conftest import SCENARIOS, SlowScenarios, an_order
-from tests.e2e.test_tracing import REQUESTS, STEPS
 
 # Serial with the X-Ray trace test and the other users of the SAM deployment (one process).
 pytestmark = [pytest.mark.e2e, SCENARIOS]
 
-
-@dataclass(frozen=True)
-class Span:
-    name: str
-    trace_id: str  # as X-Ray writes it: 1-<8 hex>-<24 hex>
-    span_id: str
-    parent_id: str
-    attributes: dict[str, str]
-    function: str  # the exporting function (its resource's faas.name)
-
-
-def _strings(pairs: Any) -> dict[str, str]:
-    return {pair.key: pair.value.string_value for pair in pairs if isinstance(pair, KeyValue)}
-
-
-class OtlpReceiver:
-    """An OTLP/HTTP endpoint on the host, where the local functions run, keeping every span."""
-
-    def __init__(self) -> None:
-        self.spans: list[Span] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.receive(ExportTraceServiceRequest.FromString(body))
-                answer = ExportTraceServiceResponse().SerializeToString()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1/traces"
-
-    def receive(self, request: ExportTraceServiceRequest) -> None:
-        for resource_spans in request.resource_spans:
-            function = _strings(resource_spans.resource.attributes).get("faas.name", "")
-            for scope_spans in resource_spans.scope_spans:
-                for span in scope_spans.spans:
-                    digits = span.trace_id.hex()
-                    self.spans.append(
-                        Span(
-                            name=span.name,
-                            trace_id=f"1-{digits[:8]}-{digits[8:]}",
-                            span_id=span.span_id.hex(),
-                            parent_id=span.parent_span_id.hex(),
-                            attributes=_strings(span.attributes),
-                            function=function,
-                        )
-                    )
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join()
+# The steps each flow's order passes through (each a span in the function it ran in), and the
+# API requests about it: all in the order's one trace.
+STEPS: dict[str, list[str]] = {
+    "choreography": ["notify_restaurant", "notify_user", "issue_completion_voucher"],
+    "orchestration": [
+        "notify_restaurant",
+        "accept_order",
+        "notify_user",
+        "complete_order",
+        "issue_completion_voucher",
+    ],
+}
+REQUESTS = ["POST /orders", "POST /orders/{order_id}/accept", "POST /orders/{order_id}/complete"]
 
 
 def configure(lambda_client: Any, function: str, variables: dict[str, str]) -> None:
