@@ -3,27 +3,27 @@
 The OTLP endpoint is localdev/otlp_receiver.py, an HTTP server that decodes what the functions
 export (OTLP/HTTP, protobuf). For the test's duration every function of the local stage's SAM
 deployment (which only this group's tests use, one at a time) runs the OpenTelemetry tracer, as
-a stage with ``"tracer": "opentelemetry"`` would (the same two variables, set with
-UpdateFunctionConfiguration and put back after), so no stage is deployed for it. One order per
-flow is placed through the deployed API Gateway URL and played to COMPLETED; the API requests
-and every step must be spans of the order's one trace, the trace its ``trace_header`` names,
-annotated like X-Ray's subsegments, and the AWS calls spans inside them.
+a stage with ``"tracer": "opentelemetry"`` would (the same variables, set with
+UpdateFunctionConfiguration by the tracing benchmark's ``tracer_set`` and put back after), so
+no stage is deployed for it. One order per flow is placed through the deployed API Gateway URL
+and played to COMPLETED; the API requests and every step must be spans of the order's one
+trace, the trace its ``trace_header`` names, annotated like X-Ray's subsegments, and the AWS
+calls spans inside them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
-from chalicelib import settings
 from chalicelib.functions import FUNCTIONS
 from deploy.stages import Deployment, DeployPath, load_stage
 from localdev.orders_api import OrdersApi, eventually
 from localdev.otlp_receiver import OtlpReceiver, Span
 from tests.e2e.conftest import SCENARIOS, SlowScenarios, an_order
+from tools.benchmark_tracing import tracer_set
 
 # Serial with the X-Ray trace test and the other users of the SAM deployment (one process).
 pytestmark = [pytest.mark.e2e, SCENARIOS]
@@ -43,41 +43,20 @@ STEPS: dict[str, list[str]] = {
 REQUESTS = ["POST /orders", "POST /orders/{order_id}/accept", "POST /orders/{order_id}/complete"]
 
 
-def configure(lambda_client: Any, function: str, variables: dict[str, str]) -> None:
-    """The function's environment is ``variables`` once this returns (the update is done)."""
-    lambda_client.update_function_configuration(
-        FunctionName=function, Environment={"Variables": variables}
-    )
-    lambda_client.get_waiter("function_updated_v2").wait(
-        FunctionName=function, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
-    )
-
-
 @pytest.fixture(scope="module")
-def opentelemetry_sam_stage(local_cloud: Any, sam_deployment: dict[str, Any]) -> Iterator[Any]:
+def opentelemetry_sam_stage(
+    local_cloud: Any, sam_deployment: dict[str, Any]
+) -> Iterator[OtlpReceiver]:
     """The SAM deployment's functions on the OpenTelemetry tracer, exporting to a receiver
-    here, until the module's tests end; then their configuration is what it was."""
-    receiver = OtlpReceiver()
-    lambda_client = local_cloud.client("lambda")
+    here, until the module's tests end (as the tracing benchmark switches them); then their
+    configuration is what it was."""
     deployment = Deployment(load_stage("local"), DeployPath.SAM)
     names = [deployment.function_name(function.name) for function in FUNCTIONS]
-
-    def variables(name: str) -> dict[str, str]:
-        configuration = lambda_client.get_function_configuration(FunctionName=name)
-        return dict(configuration["Environment"]["Variables"])
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        before = dict(zip(names, pool.map(variables, names), strict=True))
-        switched = {
-            settings.TRACER: "opentelemetry",
-            settings.OTLP_TRACES_ENDPOINT: receiver.endpoint,
-        }
-        list(pool.map(lambda n: configure(lambda_client, n, before[n] | switched), names))
-        try:
-            yield receiver
-        finally:
-            list(pool.map(lambda n: configure(lambda_client, n, before[n]), names))
-            receiver.close()
+    with (
+        OtlpReceiver() as receiver,
+        tracer_set(local_cloud.client("lambda"), names, "opentelemetry", receiver.endpoint),
+    ):
+        yield receiver
 
 
 # One order at a time: a handler invoked with a batch of two orders' messages is in neither
