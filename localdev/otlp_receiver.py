@@ -12,7 +12,6 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -37,7 +36,8 @@ def _strings(pairs: Any) -> dict[str, str]:
 
 
 class OtlpReceiver:
-    """An OTLP/HTTP endpoint on the host (a free port) from creation until ``close``: every span
+    """An OTLP/HTTP endpoint on the host (a free port) from creation until ``close`` (with
+    ``contextlib.closing``): every span
     received is in ``spans``; ``requests`` and ``bytes_received`` (the requests' bodies, as
     sent) count what arrived."""
 
@@ -104,14 +104,3 @@ class OtlpReceiver:
         self.server.shutdown()
         self.server.server_close()
         self._thread.join()
-
-    def __enter__(self) -> OtlpReceiver:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -31,7 +31,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -197,7 +197,7 @@ def measure(
         host, port = daemon_address()
         result["not_measured"] = f"the daemon address {host}:{port} is in use: {error}"
         return result
-    with daemon, OtlpReceiver() as receiver:
+    with daemon, closing(OtlpReceiver()) as receiver:
         for tracer in plan.tracers:
             figures: dict[str, Any] = {}
             with tracer_set(lambda_client, functions, tracer, receiver.endpoint):

@@ -14,6 +14,7 @@ calls spans inside them.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
 from typing import Any
 
 import pytest
@@ -53,7 +54,7 @@ def opentelemetry_sam_stage(
     deployment = Deployment(load_stage("local"), DeployPath.SAM)
     names = [deployment.function_name(function.name) for function in FUNCTIONS]
     with (
-        OtlpReceiver() as receiver,
+        closing(OtlpReceiver()) as receiver,
         tracer_set(local_cloud.client("lambda"), names, "opentelemetry", receiver.endpoint),
     ):
         yield receiver
