@@ -4,7 +4,7 @@ the same run, and price what the orders really used.
     make benchmark                                   # deploys the local stage if needed
     .venv/bin/python -m tools.benchmark_flows [--orders 40] [--concurrency 1,8,32]
         [--flows choreography,orchestration] [--floor-samples 30] [--cost-settle S]
-        [--api-url URL] [--tracers on,off] [--tracing-orders 10]
+        [--api-url URL] [--tracers on,opentelemetry,off] [--tracing-orders 10]
 
 For each flow and each number of concurrent customers, ``--orders`` orders are placed, and a
 scripted restaurant accepts and completes each one (polling every 0.5 s). Reported:

@@ -1,19 +1,22 @@
-"""What tracing costs per order, with each tracer setting: segments, bytes, CPU.
+"""What tracing costs per order, with each tracer setting: segments, spans, bytes, CPU.
 
     .venv/bin/python -m tools.benchmark_tracing [--path chalice|sam] [--orders 10]
-        [--tracers on,off] [--flows orchestration,choreography] [--settle S] [--cold]
+        [--tracers on,opentelemetry,off] [--flows orchestration,choreography] [--settle S]
+        [--cold]
 
 ``make benchmark`` runs it after the flows (``tools/benchmark_flows.py``). For each tracer
-setting (``TRACERS``: the functions' ``ORDERS_TRACING`` ``on``, the X-Ray SDK, or ``off``;
-each switched on the deployed functions with UpdateFunctionConfiguration, and restored after)
-and each flow, ``--orders`` orders are played to COMPLETED at once, after as many that warm
-the functions.
-Listening as the X-Ray daemon, it counts per order what arrived until ``--settle`` seconds
-after the last one ended (the choreography's deadline check comes one restaurant deadline after
-placing): segments (the function segments the local executor sends for each invoke, as Lambda
-does, and the functions' own per-record segments), subsegments, datagrams, bytes, traces; and
-CPU seconds in our function processes and in the local cloud. With tracing off the SDK sends
-nothing, and Lambda's own function segments remain (tracing stays Active on the functions).
+setting (``TRACERS``: ``on``, the X-Ray SDK; ``opentelemetry``, exporting over OTLP to a
+receiver this tool runs; ``off``; each switched on the deployed functions with
+UpdateFunctionConfiguration, and restored after) and each flow, ``--orders`` orders are played
+to COMPLETED at once, after as many that warm the functions.
+Listening as the X-Ray daemon and as the OTLP endpoint, it counts per order what arrived until
+``--settle`` seconds after the last one ended (the choreography's deadline check comes one
+restaurant deadline after placing): segments (the function segments the local executor sends
+for each invoke, as Lambda does, and the X-Ray SDK's per-record segments), subsegments,
+datagrams, OpenTelemetry's spans and export requests, bytes at each, traces; and CPU seconds in
+our function processes and in the local cloud. With tracing off, or on OpenTelemetry, the X-Ray
+SDK sends nothing, and Lambda's own function segments remain (tracing stays Active on the
+functions, as in AWS).
 
 Measured with nothing else running against the deployment; meant for the local cloud, where
 the daemon address is ours to listen on. Writes build/benchmark/tracing.json; asserts nothing.
@@ -28,7 +31,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -36,12 +39,15 @@ from typing import Any
 
 import boto3
 
+from chalicelib import settings
 from chalicelib.adapters.dynamodb_orders import DynamoDbOrderRepository
 from chalicelib.functions import FUNCTIONS
 from chalicelib.orders.deadlines import Deadlines
 from chalicelib.ports import OrderRepository
+from chalicelib.tracing import OPENTELEMETRY, XRAY
 from deploy.stages import Deployment, DeployPath, aws_environment, load_stage
 from localdev.orders_api import OrdersApi, eventually
+from localdev.otlp_receiver import OtlpReceiver, Span
 from localdev.xray_daemon import XrayDaemon, daemon_address
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -49,10 +55,18 @@ OUT = PROJECT / "build" / "benchmark"
 ORDER = json.loads((PROJECT / "tests" / "events" / "place_order_request.json").read_text())
 # The orchestration first: the choreography's deadline checks come after its window.
 FLOWS = ("orchestration", "choreography")
+# Where the OpenTelemetry tracer exports: the benchmark's OTLP receiver, whose port is known
+# once it listens (filled in by ``measure``).
+RECEIVER = "{otlp_receiver}"
 # Each tracer choice, as the functions' environment makes it (chalicelib/tracing.py): another
-# tracer is one more entry.
+# tracer is one more entry. "on" is the X-Ray SDK (Powertools Tracer), the default.
 TRACERS: dict[str, dict[str, str]] = {
-    "on": {"ORDERS_TRACING": "on"},
+    "on": {settings.TRACER: XRAY, "ORDERS_TRACING": "on"},
+    "opentelemetry": {
+        settings.TRACER: OPENTELEMETRY,
+        "ORDERS_TRACING": "on",
+        settings.OTLP_TRACES_ENDPOINT: RECEIVER,
+    },
     "off": {"ORDERS_TRACING": "off"},
 }
 CpuNow = Callable[[], dict[str, float]]
@@ -64,18 +78,21 @@ LAST_SEGMENTS_SECONDS = 2.0
 
 
 @contextmanager
-def tracer_set(lambda_client: Any, functions: list[str], tracer: str) -> Iterator[None]:
-    """The deployed functions run with the tracer's settings (``TRACERS``) inside; their
-    environments as they were after (a function whose settings already match is left alone)."""
-    settings = TRACERS[tracer]
+def tracer_set(
+    lambda_client: Any, functions: list[str], tracer: str, receiver: str
+) -> Iterator[None]:
+    """The deployed functions run with the tracer's settings (``TRACERS``, exporting to the
+    OTLP ``receiver`` if it exports) inside; their environments as they were after (a function
+    whose settings already match is left alone)."""
+    wanted = {name: value.replace(RECEIVER, receiver) for name, value in TRACERS[tracer].items()}
     before: dict[str, dict[str, str]] = {}
     try:
         for function in functions:
             config = lambda_client.get_function_configuration(FunctionName=function)
             variables = dict((config.get("Environment") or {}).get("Variables") or {})
-            if any(variables.get(name) != value for name, value in settings.items()):
+            if any(variables.get(name) != value for name, value in wanted.items()):
                 before[function] = variables
-        _update(lambda_client, {f: v | settings for f, v in before.items()})
+        _update(lambda_client, {f: v | wanted for f, v in before.items()})
         yield
     finally:
         _update(lambda_client, before)
@@ -94,21 +111,31 @@ def _update(lambda_client: Any, environments: dict[str, dict[str, str]]) -> None
 
 
 def per_order(
-    documents: list[dict[str, Any]], datagrams: int, size: int, orders: int
+    daemon: tuple[list[dict[str, Any]], int, int],
+    otlp: tuple[list[Span], int, int],
+    orders: int,
 ) -> dict[str, float]:
-    """What the daemon received, per order."""
+    """What the X-Ray daemon and the OTLP receiver received, per order: X-Ray's segments,
+    subsegments and datagrams; OpenTelemetry's spans and export requests; the bytes at each
+    and in all; the traces they name, together (OpenTelemetry's trace ids are X-Ray's)."""
+    documents, datagrams, daemon_bytes = daemon
+    spans, requests, otlp_bytes = otlp
     segments = [d for d in documents if d.get("type") != "subsegment"]
 
     def nested(document: dict[str, Any]) -> int:
         return sum(1 + nested(child) for child in document.get("subsegments") or [])
 
     subsegments = len(documents) - len(segments) + sum(nested(d) for d in documents)
-    traces = {d.get("trace_id") for d in documents}
+    traces = {d.get("trace_id") for d in documents} | {span.trace_id for span in spans}
     return {
         "segments": len(segments) / orders,
         "subsegments": subsegments / orders,
         "datagrams": datagrams / orders,
-        "bytes": size / orders,
+        "spans": len(spans) / orders,
+        "otlp_requests": requests / orders,
+        "bytes_daemon": daemon_bytes / orders,
+        "bytes_otlp": otlp_bytes / orders,
+        "bytes": (daemon_bytes + otlp_bytes) / orders,
         "traces": len(traces) / orders,
     }
 
@@ -170,21 +197,22 @@ def measure(
         host, port = daemon_address()
         result["not_measured"] = f"the daemon address {host}:{port} is in use: {error}"
         return result
-    with daemon:
+    with daemon, closing(OtlpReceiver()) as receiver:
         for tracer in plan.tracers:
             figures: dict[str, Any] = {}
-            with tracer_set(lambda_client, functions, tracer):
+            with tracer_set(lambda_client, functions, tracer, receiver.endpoint):
                 if plan.warm:  # as many orders at once: as many function processes started
                     for flow in plan.flows:
                         play(api, orders_table, flow, plan.orders)
                     time.sleep(plan.settle_seconds)  # what the warm-up caused arrives first
                 for flow in plan.flows:
                     daemon.take()
+                    receiver.take()
                     before = cpu_now()
                     completed = play(api, orders_table, flow, plan.orders) or 1
                     time.sleep(plan.settle_seconds if flow in LATE_WORK else LAST_SEGMENTS_SECONDS)
                     after = cpu_now()
-                    figures[flow] = per_order(*daemon.take(), completed) | {
+                    figures[flow] = per_order(daemon.take(), receiver.take(), completed) | {
                         "completed": completed,
                         "cpu_seconds": {
                             kind: (after[kind] - before[kind]) / completed for kind in after
@@ -220,16 +248,20 @@ def report(result: dict[str, Any]) -> list[str]:
     lines = [
         "",
         f"tracing cost per order ({result['orders_per_flow']} orders per flow and tracer; "
-        "at the X-Ray daemon address; CPU seconds: our functions | the local cloud)",
-        f"  {'tracer':<8}{'flow':<15}{'segments':>9}{'subsegs':>9}{'traces':>8}{'bytes':>9}"
-        f"{'CPU fn':>9}{'CPU cloud':>10}",
+        "CPU seconds: our functions | the local cloud)",
+        "  segments, subsegs: X-Ray's, at the daemon address (with every tracer: Lambda's own "
+        "function segments)",
+        "  spans: OpenTelemetry's, at the OTLP receiver; bytes: sent to both (UDP datagrams, OTLP "
+        "request bodies); traces: the trace ids in either",
+        f"  {'tracer':<15}{'flow':<15}{'segments':>9}{'subsegs':>9}{'spans':>7}{'traces':>8}"
+        f"{'bytes':>9}{'CPU fn':>9}{'CPU cloud':>10}",
     ]
     for tracer, flows in result["tracers"].items():
         for flow, f in flows.items():
             lines.append(
-                f"  {tracer:<8}{flow:<15}{f['segments']:>9.1f}{f['subsegments']:>9.1f}"
-                f"{f['traces']:>8.1f}{f['bytes']:>9.0f}{f['cpu_seconds']['functions']:>9.3f}"
-                f"{f['cpu_seconds']['local cloud']:>10.3f}"
+                f"  {tracer:<15}{flow:<15}{f['segments']:>9.1f}{f['subsegments']:>9.1f}"
+                f"{f['spans']:>7.1f}{f['traces']:>8.1f}{f['bytes']:>9.0f}"
+                f"{f['cpu_seconds']['functions']:>9.3f}{f['cpu_seconds']['local cloud']:>10.3f}"
             )
     return lines
 

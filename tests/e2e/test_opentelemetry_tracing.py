@@ -1,42 +1,36 @@
 """End to end: a stage on OpenTelemetry makes the same trace as X-Ray's, one per order.
 
-This test is the OTLP endpoint: an HTTP server that decodes what the functions export
-(OTLP/HTTP, protobuf). For the test's duration every function of the local stage's SAM
+The OTLP endpoint is localdev/otlp_receiver.py, an HTTP server that decodes what the functions
+export (OTLP/HTTP, protobuf). For the test's duration every function of the local stage's SAM
 deployment (which only this group's tests use, one at a time) runs the OpenTelemetry tracer, as
-a stage with ``"tracer": "opentelemetry"`` would (the same two variables, set with
-UpdateFunctionConfiguration and put back after), so no stage is deployed for it. One order per
-flow is placed through the deployed API Gateway URL and played to COMPLETED; the API requests
-and every step must be spans of the order's one trace, the trace its ``trace_header`` names,
-annotated like X-Ray's subsegments, and the AWS calls spans inside them.
+a stage with ``"tracer": "opentelemetry"`` would (the same variables, set with
+UpdateFunctionConfiguration by the tracing benchmark's ``tracer_set`` and put back after), so
+no stage is deployed for it. One order per flow is placed through the deployed API Gateway URL
+and played to COMPLETED; the API requests and every step must be spans of the order's one
+trace, the trace its ``trace_header`` names, annotated like X-Ray's subsegments, and the AWS
+calls spans inside them.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from contextlib import closing
 from typing import Any
 
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
-from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
-from chalicelib import settings
 from chalicelib.functions import FUNCTIONS
 from deploy.stages import Deployment, DeployPath, load_stage
 from localdev.orders_api import OrdersApi, eventually
+from localdev.otlp_receiver import OtlpReceiver, Span
 from tests.e2e.conftest import SCENARIOS, SlowScenarios, an_order
+from tools.benchmark_tracing import tracer_set
 
 # Serial with the X-Ray trace test and the other users of the SAM deployment (one process).
 pytestmark = [pytest.mark.e2e, SCENARIOS]
 
-# The steps each flow's order passes through (each a span), and the API requests about it: all
-# in the order's one trace.
+# The steps each flow's order passes through (each a span in the function it ran in), and the
+# API requests about it: all in the order's one trace.
 STEPS: dict[str, list[str]] = {
     "choreography": ["notify_restaurant", "notify_user", "issue_completion_voucher"],
     "orchestration": [
@@ -50,107 +44,20 @@ STEPS: dict[str, list[str]] = {
 REQUESTS = ["POST /orders", "POST /orders/{order_id}/accept", "POST /orders/{order_id}/complete"]
 
 
-@dataclass(frozen=True)
-class Span:
-    name: str
-    trace_id: str  # as X-Ray writes it: 1-<8 hex>-<24 hex>
-    span_id: str
-    parent_id: str
-    attributes: dict[str, str]
-    function: str  # the exporting function (its resource's faas.name)
-
-
-def _strings(pairs: Any) -> dict[str, str]:
-    return {pair.key: pair.value.string_value for pair in pairs if isinstance(pair, KeyValue)}
-
-
-class OtlpReceiver:
-    """An OTLP/HTTP endpoint on the host, where the local functions run, keeping every span."""
-
-    def __init__(self) -> None:
-        self.spans: list[Span] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.receive(ExportTraceServiceRequest.FromString(body))
-                answer = ExportTraceServiceResponse().SerializeToString()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1/traces"
-
-    def receive(self, request: ExportTraceServiceRequest) -> None:
-        for resource_spans in request.resource_spans:
-            function = _strings(resource_spans.resource.attributes).get("faas.name", "")
-            for scope_spans in resource_spans.scope_spans:
-                for span in scope_spans.spans:
-                    digits = span.trace_id.hex()
-                    self.spans.append(
-                        Span(
-                            name=span.name,
-                            trace_id=f"1-{digits[:8]}-{digits[8:]}",
-                            span_id=span.span_id.hex(),
-                            parent_id=span.parent_span_id.hex(),
-                            attributes=_strings(span.attributes),
-                            function=function,
-                        )
-                    )
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join()
-
-
-def configure(lambda_client: Any, function: str, variables: dict[str, str]) -> None:
-    """The function's environment is ``variables`` once this returns (the update is done)."""
-    lambda_client.update_function_configuration(
-        FunctionName=function, Environment={"Variables": variables}
-    )
-    lambda_client.get_waiter("function_updated_v2").wait(
-        FunctionName=function, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
-    )
-
-
 @pytest.fixture(scope="module")
-def opentelemetry_sam_stage(local_cloud: Any, sam_deployment: dict[str, Any]) -> Iterator[Any]:
+def opentelemetry_sam_stage(
+    local_cloud: Any, sam_deployment: dict[str, Any]
+) -> Iterator[OtlpReceiver]:
     """The SAM deployment's functions on the OpenTelemetry tracer, exporting to a receiver
-    here, until the module's tests end; then their configuration is what it was."""
-    receiver = OtlpReceiver()
-    lambda_client = local_cloud.client("lambda")
+    here, until the module's tests end (as the tracing benchmark switches them); then their
+    configuration is what it was."""
     deployment = Deployment(load_stage("local"), DeployPath.SAM)
     names = [deployment.function_name(function.name) for function in FUNCTIONS]
-
-    def variables(name: str) -> dict[str, str]:
-        configuration = lambda_client.get_function_configuration(FunctionName=name)
-        return dict(configuration["Environment"]["Variables"])
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        before = dict(zip(names, pool.map(variables, names), strict=True))
-        switched = {
-            settings.TRACER: "opentelemetry",
-            settings.OTLP_TRACES_ENDPOINT: receiver.endpoint,
-        }
-        list(pool.map(lambda n: configure(lambda_client, n, before[n] | switched), names))
-        try:
-            yield receiver
-        finally:
-            list(pool.map(lambda n: configure(lambda_client, n, before[n]), names))
-            receiver.close()
+    with (
+        closing(OtlpReceiver()) as receiver,
+        tracer_set(local_cloud.client("lambda"), names, "opentelemetry", receiver.endpoint),
+    ):
+        yield receiver
 
 
 # One order at a time: a handler invoked with a batch of two orders' messages is in neither
