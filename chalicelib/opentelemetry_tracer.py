@@ -18,6 +18,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
@@ -77,6 +78,42 @@ class ExportWhenLocalRootEnds(SpanProcessor):
         self._exporter.shutdown()
 
 
+def _parent_or_invocation(context: Context | None) -> Context | None:
+    """The context a span starts in: the one given, else the current span's, else (nothing of
+    ours around it) the invocation's trace, as X-Ray's SDK hangs such work under Lambda's
+    segment. Without it, an AWS call made outside any step (a task saving its callback token)
+    would start a trace of its own."""
+    if context is None and not trace.get_current_span().get_span_context().is_valid:
+        return _lambda_propagator.extract({})
+    return context
+
+
+class InvocationParentedTracer(trace.Tracer):
+    """A tracer whose spans with no parent join the invocation's trace (see above)."""
+
+    def __init__(self, inner: trace.Tracer) -> None:
+        self._inner = inner
+
+    def start_span(
+        self, name: str, context: Context | None = None, *args: Any, **kwargs: Any
+    ) -> trace.Span:
+        return self._inner.start_span(name, _parent_or_invocation(context), *args, **kwargs)
+
+    def start_as_current_span(
+        self, name: str, context: Context | None = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        return self._inner.start_as_current_span(
+            name, _parent_or_invocation(context), *args, **kwargs
+        )
+
+
+class InvocationParentedTracerProvider(TracerProvider):
+    """Hands out InvocationParentedTracers, to our code and to the boto3 instrumentation."""
+
+    def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
+        return InvocationParentedTracer(super().get_tracer(*args, **kwargs))
+
+
 def configure(exporter: SpanExporter | None = None, instrument_boto: bool = True) -> None:
     """The tracer, exporting to ``exporter`` (by default OTLP over HTTP, to the endpoint the
     stage set), with every boto3 call a span (once per process)."""
@@ -96,7 +133,7 @@ def configure(exporter: SpanExporter | None = None, instrument_boto: bool = True
             "cloud.provider": "aws",
         }
     )
-    provider = TracerProvider(resource=resource, id_generator=OrderTraceIds())
+    provider = InvocationParentedTracerProvider(resource=resource, id_generator=OrderTraceIds())
     provider.add_span_processor(ExportWhenLocalRootEnds(exporter))
     _tracer = provider.get_tracer(__name__)
     if instrument_boto:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from chalice.test import Client
 from opentelemetry.sdk.trace import ReadableSpan
@@ -225,3 +226,30 @@ def test_only_a_stage_on_opentelemetry_loads_it(
     # THEN OpenTelemetry is loaded (and tracing on) only where the stage selected it
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == expected
+
+
+def test_an_aws_call_outside_any_step_is_in_the_invocations_trace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a stage on OpenTelemetry with boto3 instrumented, in an invocation's trace
+    from botocore.stub import Stubber
+    from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
+
+    exporter = InMemorySpanExporter()
+    opentelemetry_tracer.configure(exporter, instrument_boto=True)
+    monkeypatch.setattr(tracing, "_opentelemetry", opentelemetry_tracer)
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", INVOCATION)
+    try:
+        dynamodb = boto3.client(
+            "dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+        )
+        # WHEN a call is made outside any span of ours (a task saving its callback token)
+        with Stubber(dynamodb) as stub:
+            stub.add_response("update_item", {})
+            dynamodb.update_item(TableName="orders", Key={"pk": {"S": "o-1"}})
+    finally:
+        BotocoreInstrumentor().uninstrument()  # type: ignore[no-untyped-call]
+    # THEN its span is in the invocation's trace, a child of Lambda's segment, not a trace anew
+    (call,) = exporter.get_finished_spans()
+    assert xray_trace_id(call) == "1-5759e988-bd862e3fe1be46a994272793"
+    assert parent_id(call) == INVOCATION.split("Parent=")[1].split(";")[0]
