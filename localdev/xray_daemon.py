@@ -33,6 +33,7 @@ class XrayDaemon:
         self.socket.bind(daemon_address())  # OSError if another listener has it
         self.socket.settimeout(0.2)
         self.documents: list[dict[str, Any]] = []
+        self.sizes: list[int] = []  # each document's datagram, in bytes
         self.datagrams = 0
         self.bytes_received = 0
         self._lock = threading.Lock()
@@ -52,12 +53,21 @@ class XrayDaemon:
                 self.bytes_received += len(datagram)
                 if json.loads(header).get("format") == "json":
                     self.documents.append(json.loads(body))
+                    self.sizes.append(len(datagram))
 
     def take(self) -> tuple[list[dict[str, Any]], int, int]:
         """What arrived since the last take: the documents, datagrams and bytes; then forget it."""
         with self._lock:
             taken = (self.documents, self.datagrams, self.bytes_received)
-            self.documents, self.datagrams, self.bytes_received = [], 0, 0
+            self.documents, self.sizes, self.datagrams, self.bytes_received = [], [], 0, 0
+        return taken
+
+    def take_sized(self) -> list[tuple[dict[str, Any], int]]:
+        """What arrived since the last take: each document with its datagram's size; then
+        forget it."""
+        with self._lock:
+            taken = list(zip(self.documents, self.sizes, strict=True))
+            self.documents, self.sizes, self.datagrams, self.bytes_received = [], [], 0, 0
         return taken
 
     def close(self) -> None:

@@ -111,14 +111,26 @@ def _update(lambda_client: Any, environments: dict[str, dict[str, str]]) -> None
 
 
 def per_order(
-    daemon: tuple[list[dict[str, Any]], int, int],
+    daemon: list[tuple[dict[str, Any], int]],
     otlp: tuple[list[Span], int, int],
     orders: int,
+    functions: list[str],
 ) -> dict[str, float]:
     """What the X-Ray daemon and the OTLP receiver received, per order: X-Ray's segments,
     subsegments and datagrams; OpenTelemetry's spans and export requests; the bytes at each
-    and in all; the traces they name, together (OpenTelemetry's trace ids are X-Ray's)."""
-    documents, datagrams, daemon_bytes = daemon
+    and in all; the traces they name, together (OpenTelemetry's trace ids are X-Ray's).
+
+    Every function of the local cloud sends to the one daemon address (another deployment's
+    too, while tests run beside this): only the traces that a segment of ``functions`` is in
+    count."""
+    ours = {
+        document.get("trace_id")
+        for document, _ in daemon
+        if document.get("type") != "subsegment" and document.get("name") in functions
+    }
+    kept = [(document, size) for document, size in daemon if document.get("trace_id") in ours]
+    documents = [document for document, _ in kept]
+    daemon_bytes = sum(size for _, size in kept)
     spans, requests, otlp_bytes = otlp
     segments = [d for d in documents if d.get("type") != "subsegment"]
 
@@ -130,7 +142,7 @@ def per_order(
     return {
         "segments": len(segments) / orders,
         "subsegments": subsegments / orders,
-        "datagrams": datagrams / orders,
+        "datagrams": len(kept) / orders,
         "spans": len(spans) / orders,
         "otlp_requests": requests / orders,
         "bytes_daemon": daemon_bytes / orders,
@@ -212,7 +224,8 @@ def measure(
                     completed = play(api, orders_table, flow, plan.orders) or 1
                     time.sleep(plan.settle_seconds if flow in LATE_WORK else LAST_SEGMENTS_SECONDS)
                     after = cpu_now()
-                    figures[flow] = per_order(daemon.take(), receiver.take(), completed) | {
+                    taken = daemon.take_sized(), receiver.take()
+                    figures[flow] = per_order(*taken, completed, functions) | {
                         "completed": completed,
                         "cpu_seconds": {
                             kind: (after[kind] - before[kind]) / completed for kind in after
