@@ -37,6 +37,10 @@ def pytest_configure(config: pytest.Config) -> None:
         TIMELINE.unlink(missing_ok=True)
 
 
+# Fixtures ready only once the slow scenarios' background work is (tests/e2e/conftest.py).
+WAIT_FOR_SLOW_SCENARIOS = frozenset({"slow_scenarios", "sam_deployment", "sam_api"})
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The long-running tests first, longest first, so that none of them begins late and ends
     the run alone; then the other local-cloud tests. Tests marked ``late`` come after them: the
@@ -45,13 +49,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     other processes run them while the fault run has the cloud alone, instead of waiting for
     their turn (each process sorts alike, as xdist requires)."""
 
-    def rank(item: pytest.Item) -> float:
+    def rank(item: pytest.Item) -> tuple[int, float]:
+        fixtures = set(getattr(item, "fixturenames", ()))
         if item.get_closest_marker("late"):
-            return 1.0
-        if "local_cloud" not in getattr(item, "fixturenames", ()):
-            return 2.0
+            return 2, 0.0
+        if "local_cloud" not in fixtures:
+            return 3, 0.0
         long_running = item.get_closest_marker("long_running")
-        return -float(long_running.kwargs["seconds"]) if long_running else 0.0
+        longest_first = -float(long_running.kwargs["seconds"]) if long_running else 0.0
+        # The slow scenarios (the SAM deployment, dead letters) are made in the background
+        # while their process runs its other tests first (tests/e2e/conftest.py).
+        return (1 if fixtures & WAIT_FOR_SLOW_SCENARIOS else 0), longest_first
 
     items.sort(key=rank)
 

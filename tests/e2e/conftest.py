@@ -165,6 +165,16 @@ def publish_forgeries(api: OrdersApi, cloud: Any, deployment: dict[str, Any]) ->
 SCENARIOS = pytest.mark.xdist_group("scenarios")
 
 
+@pytest.fixture(autouse=True)
+def begin_slow_scenarios(request: pytest.FixtureRequest) -> None:
+    """The first test of the scenarios' process begins their background work (the SAM
+    deployment, dead letters, forgeries), whichever it is: the tests that wait for it run after
+    the others (tests/conftest.py), so that its minutes overlap them."""
+    group = request.node.get_closest_marker("xdist_group")
+    if group is not None and group.args == SCENARIOS.args:
+        request.getfixturevalue("slow_scenarios")
+
+
 @pytest.fixture(scope="session")
 def slow_scenarios(
     api: OrdersApi, local_cloud: Any, chalice_deployment: dict[str, Any]
