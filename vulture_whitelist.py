@@ -74,3 +74,5 @@ _.local_cloud_turn
 # (chalicelib/opentelemetry_tracer.py: it exports at once, so has no timeout to keep).
 _.on_end
 _.timeout_millis
+# pytest: an autouse fixture (tests/e2e/conftest.py), which pytest runs without being named.
+_.begin_slow_scenarios
