@@ -172,12 +172,25 @@ def begin_slow_scenarios(request: pytest.FixtureRequest) -> None:
     the others (tests/conftest.py), so that its minutes overlap them."""
     group = request.node.get_closest_marker("xdist_group")
     if group is not None and group.args == SCENARIOS.args:
+        request.getfixturevalue("sam_deploying")  # at once, before the chalice deployment
         request.getfixturevalue("slow_scenarios")
 
 
 @pytest.fixture(scope="session")
+def sam_deploying(local_cloud: Any) -> Future[dict[str, Any]]:
+    """The SAM deployment of the local stage, begun in the background (it needs nothing of the
+    chalice deployment's, so it need not wait for it)."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="sam-deploy").submit(
+        once_per_run, "deploy-sam-local", lambda: deploy(local_cloud, "sam-up", "--stage", "local")
+    )
+
+
+@pytest.fixture(scope="session")
 def slow_scenarios(
-    api: OrdersApi, local_cloud: Any, chalice_deployment: dict[str, Any]
+    api: OrdersApi,
+    local_cloud: Any,
+    chalice_deployment: dict[str, Any],
+    sam_deploying: Future[dict[str, Any]],
 ) -> SlowScenarios:
     sqs = local_cloud.client("sqs")
     queue = chalice_deployment["queues"][RESTAURANT_DEADLINE.service]
@@ -193,11 +206,8 @@ def slow_scenarios(
         publish_forgeries, api, local_cloud, chalice_deployment
     )
     # The SAM deployment, and an order of it dead-lettered (its retries take a minute and a half).
-    sam = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sam")
-    sam_deployed = sam.submit(
-        once_per_run, "deploy-sam-local", lambda: deploy(local_cloud, "sam-up", "--stage", "local")
-    )
-    dead_lettered = sam.submit(
+    sam_deployed = sam_deploying
+    dead_lettered = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sam").submit(
         dead_letter_an_accepted_order, local_cloud, sam_deployed, an_order("choreography")
     )
     return SlowScenarios(
