@@ -331,7 +331,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=40, help="orders per flow and level")
     parser.add_argument("--concurrency", default="1,8,32", help="comma-separated levels")
     parser.add_argument("--flows", default=",".join(FLOWS))
-    parser.add_argument("--floor-samples", type=int, default=30)
+    parser.add_argument(
+        "--floor-samples",
+        type=int,
+        default=30,
+        help="samples of each leg's floor, half before the flows and half after",
+    )
     parser.add_argument(
         "--cost-settle",
         type=float,
@@ -374,12 +379,20 @@ def main(argv: list[str] | None = None) -> int:
     deployed = None
     if not args.api_url and cloud_pid is not None:
         deployed = json.loads(LOCAL_CHALICE_PATH.outputs_file.read_text())
-    floor = benchmark_hops.measure_legs(args.floor_samples)
-    api = OrdersApi(url)
-    runs = {
-        flow: measure_flow(api, flow, args.orders, levels, cpu_now, deployed, args.cost_settle)
-        for flow in flows
-    }
+    # The legs' floor is sampled half before the flows and half after: on a shared machine
+    # neither moment alone stands for the run.
+    legs = benchmark_hops.open_floor()
+    try:
+        floor_samples = benchmark_hops.sample_legs(legs, (args.floor_samples + 1) // 2, " before")
+        api = OrdersApi(url)
+        runs = {
+            flow: measure_flow(api, flow, args.orders, levels, cpu_now, deployed, args.cost_settle)
+            for flow in flows
+        }
+        floor_samples += benchmark_hops.sample_legs(legs, args.floor_samples // 2, " after")
+    finally:
+        legs.close()
+    floor = benchmark_hops.summarize(floor_samples)
     tracing = None  # measured on this checkout's local stage only: it switches its functions
     if deployed is not None and tracers:
         plan = benchmark_tracing.Plan(tracers, args.tracing_orders, args.cost_settle)

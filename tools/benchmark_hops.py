@@ -55,8 +55,8 @@ def spread(values: list[float]) -> dict[str, float]:
     }
 
 
-def measure_legs(samples: int) -> dict[str, dict[str, float]]:
-    """Each leg's p50/p95/p99 (ms) over ``samples``, after one unmeasured first use."""
+def open_floor() -> LegFloor:
+    """The legs' triggers and minimal function, made as the deployment's (close it after)."""
     stream = next(f.trigger for f in FUNCTIONS if isinstance(f.trigger, OrdersStream))
     floor = LegFloor.create(
         boto3.client,
@@ -66,17 +66,32 @@ def measure_legs(samples: int) -> dict[str, dict[str, float]]:
         stream_batch=stream.batch_size,
         batching_window=load_stage("local").sqs_batching_window_seconds,
     )
+    floor.sample()  # first use of each path (a cold function): not counted
+    return floor
+
+
+def sample_legs(floor: LegFloor, samples: int, when: str = "") -> list[dict[str, float]]:
+    return [floor.sample() for _ in tqdm(range(samples), desc=f"floor: legs{when}")]
+
+
+def summarize(samples: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Each leg's p50/p95/p99 (ms)."""
+    return {leg: spread([sample[leg] for sample in samples]) for leg in LEGS}
+
+
+def measure_legs(samples: int) -> dict[str, dict[str, float]]:
+    floor = open_floor()
     try:
-        floor.sample()  # first use of each path (a cold function): not counted
-        measured = [floor.sample() for _ in tqdm(range(samples), desc="floor: legs")]
+        return summarize(sample_legs(floor, samples))
     finally:
         floor.close()
-    return {leg: spread([sample[leg] for sample in measured]) for leg in LEGS}
 
 
-def hops(flows: dict[str, list[dict[str, Any]]], legs: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
+def hops(
+    flows: dict[str, list[dict[str, Any]]], legs: dict[str, dict[str, float]]
+) -> list[dict[str, Any]]:
     """Each measured hop at each level beside the sum of its legs' p50 and p95."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for flow, levels in flows.items():
         for level in levels:
             for hop, figures in level["latency_ms"].items():
