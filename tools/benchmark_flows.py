@@ -12,8 +12,10 @@ scripted restaurant accepts and completes each one (polling every 0.5 s). Report
   (when each event was recorded), so polling does not blur the hops; end to end includes the
   scripted restaurant's reaction time;
 - throughput (completed orders per second of wall time) and errors at each concurrency;
-- the floor: the same sequence of raw service calls with no application code
-  (``localdev/raw_floor.py``), and each hop's p50 as a ratio to it;
+- the floor per leg (table stream -> function, SNS -> SQS -> function, StartExecution -> first
+  task, task success -> next state: a minimal function on the same executor,
+  ``localdev/raw_floor.py``), and each hop next to the sum of the legs it uses, with its p50's
+  ratio to theirs (``tools/benchmark_hops.py``);
 - CPU seconds per order in our function processes vs in the local cloud itself;
 - each function's package size, import and first invocation next to its floor's
   (``tools/benchmark_coldstart.py``).
@@ -37,19 +39,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
 from tqdm import tqdm
 
 from deploy.stages import Deployment, DeployPath, aws_environment, load_stage
 from localcloud import processes
-from localcloud.benchmark import percentile
 from localcloud.paths import instance_layout
 from localcloud.server import running_pid
 from localdev import billing, costs
 from localdev.billing import Usage
 from localdev.orders_api import OrdersApi
-from localdev.raw_floor import RawFloor
-from tools import benchmark_coldstart, benchmark_tracing
+from tools import benchmark_coldstart, benchmark_hops, benchmark_tracing
+from tools.benchmark_hops import spread
 
 PROJECT = Path(__file__).resolve().parents[1]
 OUT = PROJECT / "build" / "benchmark"
@@ -61,25 +61,7 @@ HOPS = {
     "accepted -> user notified": ("order_accepted", "user_notified"),
     "placed -> completed": ("order_placed", "order_completed"),
 }
-# Which floor each hop is compared with (localdev/raw_floor.py).
-FLOOR_OF = {
-    ("choreography", "placed -> restaurant notified"): "event hop",
-    ("choreography", "accepted -> user notified"): "event hop",
-    ("orchestration", "placed -> restaurant notified"): "workflow start -> first task",
-    ("orchestration", "accepted -> user notified"): "task success -> next state",
-}
 POLL = 0.5
-
-
-def spread(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {}
-    return {
-        "n": len(values),
-        "p50": percentile(values, 0.50),
-        "p95": percentile(values, 0.95),
-        "p99": percentile(values, 0.99),
-    }
 
 
 def one_order(api: OrdersApi, flow: str, customer: str, placed: list[str]) -> dict[str, float]:
@@ -141,24 +123,11 @@ def cpu_seconds(root_pid: int) -> dict[str, float]:
     return split
 
 
-def measure_floor(samples: int) -> dict[str, dict[str, float]]:
-    floor = RawFloor.create(boto3.client)
-    try:
-        floor.event_hop_ms()
-        floor.workflow_hops_ms()  # first use of each path: not counted
-        events = [floor.event_hop_ms() for _ in tqdm(range(samples), desc="floor: events")]
-        workflows = [floor.workflow_hops_ms() for _ in tqdm(range(samples), desc="floor: workflow")]
-    finally:
-        floor.close()
-    return {
-        "event hop": spread(events),
-        "workflow start -> first task": spread([w[0] for w in workflows]),
-        "task success -> next state": spread([w[1] for w in workflows]),
-    }
-
-
 def report(result: dict[str, Any]) -> str:
-    lines = ["", "latency (ms), from the orders' timelines; ratio = p50 / the floor's p50"]
+    lines = [
+        "",
+        "latency (ms), from the orders' timelines; ratio = p50 / the p50 sum of the hop's legs",
+    ]
     lines.append(
         f"{'flow':<14}{'x':>3}  {'hop':<31}{'n':>4}{'p50':>8}{'p95':>8}{'p99':>8}{'ratio':>7}"
     )
@@ -168,18 +137,14 @@ def report(result: dict[str, Any]) -> str:
             for label, figures in level["latency_ms"].items():
                 if not figures:
                     continue
-                floor_name = FLOOR_OF.get((flow, label))
-                ratio = f"{figures['p50'] / floor[floor_name]['p50']:>6.1f}x" if floor_name else ""
+                legs = benchmark_hops.HOP_LEGS.get((flow, label))
+                floor_p50 = sum(floor[leg]["p50"] for leg in legs) if legs else 0.0
+                ratio = f"{figures['p50'] / floor_p50:>6.1f}x" if legs else ""
                 lines.append(
                     f"{flow:<14}{level['concurrency']:>3}  {label:<31}{figures['n']:>4}"
                     f"{figures['p50']:>8.0f}{figures['p95']:>8.0f}{figures['p99']:>8.0f}{ratio:>7}"
                 )
-    lines += ["", "floor (raw service calls, same run)"]
-    for name, figures in floor.items():
-        lines.append(
-            f"  {name:<33}{figures['n']:>4}{figures['p50']:>8.0f}{figures['p95']:>8.0f}"
-            f"{figures['p99']:>8.0f}"
-        )
+    lines += benchmark_hops.report(floor, result["hops"])
     lines += ["", "throughput (completed orders/s) and errors, by concurrent customers"]
     for flow, levels in result["flows"].items():
         cells = "  ".join(
@@ -366,7 +331,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=40, help="orders per flow and level")
     parser.add_argument("--concurrency", default="1,8,32", help="comma-separated levels")
     parser.add_argument("--flows", default=",".join(FLOWS))
-    parser.add_argument("--floor-samples", type=int, default=30)
+    parser.add_argument(
+        "--floor-samples",
+        type=int,
+        default=30,
+        help="samples of each leg's floor, half before the flows and half after",
+    )
     parser.add_argument(
         "--cost-settle",
         type=float,
@@ -409,12 +379,20 @@ def main(argv: list[str] | None = None) -> int:
     deployed = None
     if not args.api_url and cloud_pid is not None:
         deployed = json.loads(LOCAL_CHALICE_PATH.outputs_file.read_text())
-    floor = measure_floor(args.floor_samples)
-    api = OrdersApi(url)
-    runs = {
-        flow: measure_flow(api, flow, args.orders, levels, cpu_now, deployed, args.cost_settle)
-        for flow in flows
-    }
+    # The legs' floor is sampled half before the flows and half after: on a shared machine
+    # neither moment alone stands for the run.
+    legs = benchmark_hops.open_floor()
+    try:
+        floor_samples = benchmark_hops.sample_legs(legs, (args.floor_samples + 1) // 2, " before")
+        api = OrdersApi(url)
+        runs = {
+            flow: measure_flow(api, flow, args.orders, levels, cpu_now, deployed, args.cost_settle)
+            for flow in flows
+        }
+        floor_samples += benchmark_hops.sample_legs(legs, args.floor_samples // 2, " after")
+    finally:
+        legs.close()
+    floor = benchmark_hops.summarize(floor_samples)
     tracing = None  # measured on this checkout's local stage only: it switches its functions
     if deployed is not None and tracers:
         plan = benchmark_tracing.Plan(tracers, args.tracing_orders, args.cost_settle)
@@ -424,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         "orders_per_level": args.orders,
         "flows": {flow: run.levels for flow, run in runs.items()},
         "floor_ms": floor,
+        "hops": benchmark_hops.hops({flow: run.levels for flow, run in runs.items()}, floor),
         "cpu_seconds_per_order": {flow: run.cpu_per_order for flow, run in runs.items()},
         "cpu_measured": cloud_pid is not None,
         "cost": price(runs),

@@ -54,10 +54,22 @@ def test_a_small_benchmark_reports_every_figure_for_both_flows(
                 assert figures["n"] == 2
                 assert 0 < figures["p50"] <= figures["p95"] <= figures["p99"]
     assert {name: f["n"] for name, f in result["floor_ms"].items()} == {
-        "event hop": 3,
-        "workflow start -> first task": 3,
+        "table stream -> function": 3,
+        "SNS -> SQS -> function": 3,
+        "StartExecution -> first task": 3,
         "task success -> next state": 3,
     }
+    # each hop of each flow, at each level, beside the sum of the legs it uses
+    assert {(row["flow"], row["concurrency"], row["hop"]) for row in result["hops"]} == {
+        (flow, level, hop)
+        for flow in ("choreography", "orchestration")
+        for level in (1, 2)
+        for hop in ("placed -> restaurant notified", "accepted -> user notified")
+    }
+    for row in result["hops"]:
+        legs = [result["floor_ms"][leg] for leg in row["legs"]]
+        assert row["floor_ms"]["p50"] == pytest.approx(sum(leg["p50"] for leg in legs))
+        assert row["ratio"] == pytest.approx(row["hop_ms"]["p50"] / row["floor_ms"]["p50"])
     assert result["cpu_measured"] is (
         result["cpu_seconds_per_order"]["choreography"]["local cloud"] > 0
     )
@@ -82,6 +94,7 @@ def test_a_small_benchmark_reports_every_figure_for_both_flows(
     assert result["cost"]["express_on_paper"]["total"] > 0
     assert (PROJECT / "build" / "benchmark" / "flows.png").stat().st_size > 10_000
     assert "ratio" in completed.stdout and "throughput" in completed.stdout
+    assert "hops against the sum of their legs" in completed.stdout
     assert "cold start per function" in completed.stdout
 
 
