@@ -37,7 +37,6 @@ from chalicelib.ports import (
 )
 from chalicelib.promotions.vouchers import OrderFacts, OrderFactsLookup, VoucherRepository
 
-
 # Every client names this service in its User-Agent header. Given, botocore sends it as it is
 # (with its own name and version); otherwise it rebuilds its default header (SDK, OS, language,
 # feature metadata) twice for every request, about a tenth of a warm call's CPU
