@@ -92,13 +92,13 @@ def tracer_set(
             variables = dict((config.get("Environment") or {}).get("Variables") or {})
             if any(variables.get(name) != value for name, value in wanted.items()):
                 before[function] = variables
-        _update(lambda_client, {f: v | wanted for f, v in before.items()})
+        update_environments(lambda_client, {f: v | wanted for f, v in before.items()})
         yield
     finally:
-        _update(lambda_client, before)
+        update_environments(lambda_client, before)
 
 
-def _update(lambda_client: Any, environments: dict[str, dict[str, str]]) -> None:
+def update_environments(lambda_client: Any, environments: dict[str, dict[str, str]]) -> None:
     """Every function's environment updated at once, then each waited for."""
     for function, variables in environments.items():
         lambda_client.update_function_configuration(
@@ -238,20 +238,25 @@ def measure(
 def measure_deployment(deployment: Deployment, cpu_now: CpuNow, plan: Plan) -> dict[str, Any]:
     """``measure`` on a deployment of this checkout (its outputs in build/)."""
     deployed = json.loads(deployment.outputs_file.read_text())
+    return measure(
+        OrdersApi(deployed["api_url"]),
+        orders_repository(deployment),
+        [deployment.function_name(function.name) for function in FUNCTIONS],
+        cpu_now,
+        plan,
+    )
+
+
+def orders_repository(deployment: Deployment) -> OrderRepository:
+    """The deployment's orders table, to follow its orders' progress without its API."""
+    deployed = json.loads(deployment.outputs_file.read_text())
     stage = deployment.stage
     deadlines = Deadlines(  # the deadlines its orders are written with
         restaurant=timedelta(seconds=stage.restaurant_deadline_seconds),
         delivery=timedelta(seconds=stage.delivery_deadline_seconds),
     )
-    repository = DynamoDbOrderRepository(
+    return DynamoDbOrderRepository(
         deployed["orders_table"], boto3.client("dynamodb"), "benchmark_tracing", deadlines
-    )
-    return measure(
-        OrdersApi(deployed["api_url"]),
-        repository,
-        [deployment.function_name(function.name) for function in FUNCTIONS],
-        cpu_now,
-        plan,
     )
 
 

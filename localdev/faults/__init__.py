@@ -39,6 +39,8 @@ FAULTS_PARAMETER = "ORDERS_FAULTS_PARAMETER"
 # (the fault run and the outbox tests wait that long after each change; a local stage only).
 MAX_AGE_SECONDS = 2
 OFF: dict[str, Any] = {"step_fault_rate": 0.0}
+# Names the folder of a profiling run: the hook attaches the step profiler (profiling.py) too.
+PROFILE_DIR = "ORDERS_PROFILE_DIR"
 
 
 class InvalidFaultSettingsError(ValueError):
@@ -83,6 +85,11 @@ class FaultSettings:
 def attach() -> bool:
     """Puts the switch in front of this process's ports if its environment names the switch's
     parameter; returns whether it did. Call it before the first request."""
+    if folder := os.environ.get(PROFILE_DIR):
+        # A profiling run (tools/profile_steps.py) asked for the step profiler too.
+        from .profiling import attach_profiler
+
+        attach_profiler(folder)
     parameter = os.environ.get(FAULTS_PARAMETER)
     if not parameter:
         return False

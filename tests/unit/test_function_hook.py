@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import pstats
 import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -35,10 +37,14 @@ STAGE_ENVIRONMENT = {
 SWITCH = {"ORDERS_FAULTS_PARAMETER": "/orders-local/faults"}
 
 
-def function_process(code_dir: Path, environment: dict[str, str], then: str) -> dict[str, str]:
-    """Runs the hook as the executor's bootstrap does, then ``then`` (which sets ``seen``)."""
+def function_process(
+    code_dir: Path, environment: dict[str, str], then: str, before: str = ""
+) -> dict[str, Any]:
+    """Runs ``before``, the hook as the executor's bootstrap does, then ``then`` (which sets
+    ``seen``)."""
     script = "\n".join(
         [
+            before,
             "import json, runpy, sys",
             f"sys.path.insert(0, {str(code_dir)!r})",
             f"runpy.run_path({str(BOOTSTRAP)!r})['run_hook']({str(FUNCTION_HOOK)!r})",
@@ -101,3 +107,54 @@ def test_a_hook_that_fails_fails_the_functions_init_and_names_itself(tmp_path: P
     document = failed.value.document
     assert document["errorType"] == "RuntimeError"
     assert document["errorMessage"] == f"local cloud function hook {hook}: no switch here"
+
+
+# What the runtime loop calls per invoke (bootstrap.py's ``handle``), in the script's __main__.
+RUNTIME_LOOP = "\n".join(
+    [
+        "def handle(handler, invoke):",
+        "    return {'type': 'result', 'payload': str(sum(range(10000)))}",
+    ]
+)
+
+
+def test_a_profiling_run_profiles_each_invoke_of_what_it_measures(tmp_path: Path) -> None:
+    (tmp_path / "measuring").write_text("choreography")
+    seen = function_process(
+        tmp_path,
+        STAGE_ENVIRONMENT | {"ORDERS_PROFILE_DIR": str(tmp_path)},
+        "\n".join(
+            [
+                "import os",
+                "seen = {'answers': [handle(None, {}) for _ in range(2)], 'pid': os.getpid()}",
+            ]
+        ),
+        before=RUNTIME_LOOP,
+    )
+    assert seen["answers"] == [{"type": "result", "payload": "49995000"}] * 2
+    stem = tmp_path / "choreography" / f"orders-local-user_notifier.{seen['pid']}"
+    counted = json.loads(Path(f"{stem}.json").read_text())
+    assert counted["function"] == "orders-local-user_notifier"
+    assert len(counted["cpu"]) == 2  # one CPU figure per invoke
+    profiled = pstats.Stats(f"{stem}.prof")
+    assert any(name == "handle" for _, _, name in profiled.stats)  # type: ignore[attr-defined]
+
+
+def test_a_function_outside_a_profiling_run_is_not_profiled(tmp_path: Path) -> None:
+    seen = function_process(
+        tmp_path,
+        STAGE_ENVIRONMENT,
+        "seen = {'profiled': handle.__name__ != 'handle'}",
+        before=RUNTIME_LOOP,
+    )
+    assert seen == {"profiled": False}
+
+
+def test_nothing_is_written_while_the_run_warms_up(tmp_path: Path) -> None:
+    function_process(
+        tmp_path,
+        STAGE_ENVIRONMENT | {"ORDERS_PROFILE_DIR": str(tmp_path)},
+        "seen = {'answer': handle(None, {})}",
+        before=RUNTIME_LOOP,
+    )
+    assert sorted(path.name for path in tmp_path.iterdir()) == []

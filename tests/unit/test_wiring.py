@@ -238,3 +238,32 @@ def test_a_function_makes_no_sns_or_step_functions_client_it_does_not_call(
     assert ports.events is not None and ports.notifier is not None
     assert callable(dependencies.ports.events._client.publish)  # type: ignore[attr-defined]
     assert set(dependencies._clients) == {"dynamodb", "sns"}
+
+
+class Sent(Exception):
+    """Stops a request at the wire, carrying the headers it would have sent."""
+
+    def __init__(self, headers: dict[str, str | bytes]) -> None:
+        super().__init__("stopped before sending")
+        self.headers = headers
+
+
+def test_every_client_sends_the_services_own_user_agent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A given User-Agent spares botocore rebuilding its default header twice per request."""
+    for name, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+    }.items():
+        monkeypatch.setenv(name, value)
+    client = Dependencies().client("dynamodb")
+
+    def stop(request: object, **_: object) -> None:
+        raise Sent(dict(request.headers))  # type: ignore[attr-defined]
+
+    client.meta.events.register("before-send.dynamodb.GetItem", stop)
+    with pytest.raises(Sent) as sent:
+        client.get_item(TableName="orders", Key={"pk": {"S": "o-1"}, "sk": {"S": "ORDER"}})
+    user_agent = sent.value.headers["User-Agent"]
+    text = user_agent.decode() if isinstance(user_agent, bytes) else user_agent
+    assert text.startswith("orders Botocore/")
