@@ -205,18 +205,18 @@ def test_an_answer_landing_while_the_deadline_cancels_wins(deps: FakeDependencie
     real_get = deps.orders.get
     reads = 0
 
-    def answer_lands_after_the_second_read(order_id: str) -> Order:
+    def answer_lands_after_the_first_read(order_id: str) -> Order:
         nonlocal reads
         reads += 1
         order = real_get(order_id)
-        if reads == 2:  # settle_at_deadline read it undecided; cancel_order reads it now
+        if reads == 1:  # settle_at_deadline read it undecided; cancel_order writes from that read
             due = deps.at_deadline(order_id, early=timedelta(seconds=1))  # answered in time
             steps.decide(order_id, ACCEPTED, deps.ports)
             deps.clock.set(due)
         return order
 
     deps.at_deadline(order_id)
-    deps.orders.get = answer_lands_after_the_second_read  # type: ignore[method-assign]
+    deps.orders.get = answer_lands_after_the_first_read  # type: ignore[method-assign]
     assert steps.settle_at_deadline(order_id, deps.ports) == (ACCEPTED, None)
 
 
