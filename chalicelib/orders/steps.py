@@ -129,26 +129,33 @@ def notify_restaurant(order_id: str, ports: Ports, *, read: Order | None = None)
     )
 
 
-def accept_order(order_id: str, ports: Ports, *, answer: bool = False) -> Event:
+def accept_order(
+    order_id: str, ports: Ports, *, answer: bool = False, read: Order | None = None
+) -> Event:
     """The restaurant takes the order (``answer``: its own answer, held to the deadline;
-    otherwise the workflow or the sweeper carrying out a recorded decision)."""
+    otherwise the workflow or the sweeper carrying out a recorded decision; ``read``: the order
+    as its caller just read it)."""
     return _advance(
         order_id,
         EventType.ORDER_ACCEPTED,
         ports,
         data=lambda order: {"restaurant_id": order.restaurant_id},
         answer=answer,
+        read=read,
     )
 
 
-def reject_order(order_id: str, reason: str, ports: Ports, *, answer: bool = False) -> Event:
-    """The restaurant turns the order down (``answer`` as for accept_order)."""
+def reject_order(
+    order_id: str, reason: str, ports: Ports, *, answer: bool = False, read: Order | None = None
+) -> Event:
+    """The restaurant turns the order down (``answer`` and ``read`` as for accept_order)."""
     return _advance(
         order_id,
         EventType.ORDER_REJECTED,
         ports,
         data=lambda order: {"restaurant_id": order.restaurant_id, "reason": reason},
         answer=answer,
+        read=read,
     )
 
 
@@ -172,9 +179,12 @@ def notify_user(order_id: str, ports: Ports, *, read: Order | None = None) -> Ev
     )
 
 
-def complete_order(order_id: str, ports: Ports, *, answer: bool = False) -> Event:
+def complete_order(
+    order_id: str, ports: Ports, *, answer: bool = False, read: Order | None = None
+) -> Event:
     """The restaurant confirms the food was delivered (``answer``: its own confirmation, held
-    to the delivery deadline; otherwise the workflow's step finding it recorded)."""
+    to the delivery deadline; otherwise the workflow's step finding it recorded; ``read``: the
+    order as its caller just read it)."""
     return _advance(
         order_id,
         EventType.ORDER_COMPLETED,
@@ -185,6 +195,7 @@ def complete_order(order_id: str, ports: Ports, *, answer: bool = False) -> Even
             "total_cents": order.total_cents,
         },
         answer=answer,
+        read=read,
     )
 
 

@@ -372,3 +372,25 @@ def test_the_relay_tells_the_customer_the_recorded_outcome(deps: FakeDependencie
     steps.notify_user(order_id, deps.ports)
     assert deps.notifier.sent[-1] == ("customer", order_id, "accepted")
     assert deps.notifier.texts[-1] == f"Your order {order_id} was accepted and is being prepared."
+
+
+@pytest.mark.parametrize("action", ["accept", "reject", "cancel"])
+def test_a_choreographed_answer_writes_from_the_read_that_checked_who_may_answer(
+    client: Client, deps: FakeDependencies, action: str
+) -> None:
+    # GIVEN a choreographed order awaiting the restaurant
+    order_id = awaiting_restaurant(client, deps, "choreography")
+    real_get = deps.orders.get
+    reads: list[str] = []
+
+    def counted_get(order_id: str) -> Order:
+        reads.append(order_id)
+        return real_get(order_id)
+
+    deps.orders.get = counted_get  # type: ignore[method-assign]
+    # WHEN the answer comes
+    assert post(client, f"/orders/{order_id}/{action}").status_code == 202
+    # THEN the order was read to check the caller, and to answer with it as stored: no read
+    # between (the step writes from the first, on the condition of the version it read)
+    assert reads == [order_id, order_id]
+    assert deps.orders.get(order_id).decision is not None
