@@ -26,3 +26,10 @@ def test_the_observers_gets_and_what_they_caused_are_not_the_flows() -> None:
         "dynamodb.TransactWriteItems": 5.0,
         "internal lambda.Invoke": 5.0,
     }
+
+
+def test_the_sweepers_runs_by_the_minute_are_not_the_orders() -> None:
+    # GIVEN one order's requests, and two runs of the sweeper in the window
+    counts = Counter({"internal lambda.Invoke": 2 + 7, "dynamodb.Query": 2 * 11 + 3})
+    # THEN its invocations and its waiting-index queries (one per shard and the old value) go
+    assert flow_calls(counts, 1, sweeps=2) == {"internal lambda.Invoke": 7.0, "dynamodb.Query": 3.0}
