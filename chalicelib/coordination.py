@@ -155,7 +155,7 @@ class OrchestrationCoordinator(Coordinator):
 
     def _decide(self, order: Order, decision: Decision) -> None:
         """Record the restaurant's decision (the first wins), then hand it to the waiting state."""
-        decided = steps.decide(order.order_id, decision, self.ports)
+        decided = steps.decide(order.order_id, decision, self.ports, read=order)
         if decided.status not in AWAITING_RESTAURANT:
             return  # a repeated answer the workflow has carried out already
         assert decided.decision is not None, "decide() returns the order with its decision"

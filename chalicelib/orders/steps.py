@@ -264,16 +264,21 @@ def expire_delivery(order_id: str, ports: Ports) -> Event | None:
         raise
 
 
-def decide(order_id: str, decision: Decision, ports: Ports) -> Order:
+def decide(
+    order_id: str, decision: Decision, ports: Ports, *, read: Order | None = None
+) -> Order:
     """Record the restaurant's answer to an order awaiting it, if it is the first in time.
 
     The order as stored with its decision: this one, recorded now, or the same outcome
     recorded before (a repeated answer). Raises DecisionTakenError naming the winner when
     another answer decided first, IllegalTransitionError when the status does not allow it,
     DeadlinePassedError at or after the restaurant's deadline (the write's condition holds it).
+    ``read``: the order as its caller just read it, for the first attempt (the write's condition
+    on its version refuses it if it changed since); a lost race reads it afresh.
     """
     for _ in range(DECISION_ATTEMPTS):
-        order = ports.orders.get(order_id)
+        order = read if read is not None else ports.orders.get(order_id)
+        read = None
         answered_at = ports.clock()
         refuse_late_answer(order, OUTCOME_EVENTS[decision.outcome], answered_at, ports.deadlines)
         if not order.decide(decision):

@@ -374,12 +374,21 @@ def test_the_relay_tells_the_customer_the_recorded_outcome(deps: FakeDependencie
     assert deps.notifier.texts[-1] == f"Your order {order_id} was accepted and is being prepared."
 
 
-@pytest.mark.parametrize("action", ["accept", "reject", "cancel"])
-def test_a_choreographed_answer_writes_from_the_read_that_checked_who_may_answer(
-    client: Client, deps: FakeDependencies, action: str
+@pytest.mark.parametrize(
+    ("flow", "action"),
+    # (an orchestrated cancel reads the order once more after its write: the newest task token)
+    [
+        (flow, action)
+        for flow in ("choreography", "orchestration")
+        for action in ("accept", "reject")
+    ]
+    + [("choreography", "cancel")],
+)
+def test_an_answer_writes_from_the_read_that_checked_who_may_answer(
+    client: Client, deps: FakeDependencies, action: str, flow: str
 ) -> None:
-    # GIVEN a choreographed order awaiting the restaurant
-    order_id = awaiting_restaurant(client, deps, "choreography")
+    # GIVEN an order awaiting the restaurant
+    order_id = awaiting_restaurant(client, deps, flow)
     real_get = deps.orders.get
     reads: list[str] = []
 
