@@ -264,9 +264,7 @@ def expire_delivery(order_id: str, ports: Ports) -> Event | None:
         raise
 
 
-def decide(
-    order_id: str, decision: Decision, ports: Ports, *, read: Order | None = None
-) -> Order:
+def decide(order_id: str, decision: Decision, ports: Ports, *, read: Order | None = None) -> Order:
     """Record the restaurant's answer to an order awaiting it, if it is the first in time.
 
     The order as stored with its decision: this one, recorded now, or the same outcome
