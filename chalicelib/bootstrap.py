@@ -25,7 +25,7 @@ from chalicelib.adapters.ssm_flow_weights import SsmFlowWeights
 from chalicelib.adapters.step_functions import StepFunctionsWorkflow
 from chalicelib.orders.deadlines import Deadlines
 from chalicelib.orders.events import EventType
-from chalicelib.orders.model import Flow
+from chalicelib.orders.model import Flow, Order
 from chalicelib.ports import (
     FlowWeightsSource,
     OrderRepository,
@@ -67,15 +67,19 @@ def order_facts_from(orders: OrderRepository) -> OrderFactsLookup:
     """Promotions' read port, adapted from the orders repository (one strongly consistent read)."""
 
     def facts(order_id: str) -> OrderFacts:
-        order = orders.get(order_id)
-        return OrderFacts(
-            customer_id=order.customer_id,
-            status=order.status.value,
-            total_cents=order.total_cents,
-            completion=order.recorded(EventType.ORDER_COMPLETED),
-        )
+        return order_facts(orders.get(order_id))
 
     return facts
+
+
+def order_facts(order: Order) -> OrderFacts:
+    """What promotions may know of an order."""
+    return OrderFacts(
+        customer_id=order.customer_id,
+        status=order.status.value,
+        total_cents=order.total_cents,
+        completion=order.recorded(EventType.ORDER_COMPLETED),
+    )
 
 
 class ClientOnFirstUse:

@@ -79,23 +79,27 @@ class Coordinator(ABC):
     def cancel(self, order: Order) -> None:
         """The customer cancels before the restaurant accepted; the same in both styles."""
         self._answer(
-            lambda: steps.cancel_order(
-                order.order_id, CancelReason.CUSTOMER_REQUEST, self.ports, answer=True
-            )
+            order,
+            lambda read: steps.cancel_order(
+                order.order_id, CancelReason.CUSTOMER_REQUEST, self.ports, answer=True, read=read
+            ),
         )
 
-    def _answer(self, step: Callable[[], Event]) -> Event:
+    def _answer(self, order: Order, step: Callable[[Order | None], Event]) -> Event:
         """Run an answer's step (its write decides, conditionally; the relay publishes its event).
 
-        A lost race is run again: the step then finds its own answer recorded (a repeat:
-        the same event), or the winner's (DecisionTakenError), or room for it still.
+        The first attempt writes from ``order`` as the API just read it (not read again). A
+        lost race is run again, reading the order afresh: the step then finds its own answer
+        recorded (a repeat: the same event), or the winner's (DecisionTakenError), or room
+        for it still.
         """
+        read: Order | None = order
         for _ in range(ANSWER_ATTEMPTS - 1):
             try:
-                return step()
+                return step(read)
             except ConcurrentUpdateError:
-                continue
-        return step()
+                read = None
+        return step(None)
 
 
 class ChoreographyCoordinator(Coordinator):
@@ -103,13 +107,21 @@ class ChoreographyCoordinator(Coordinator):
         return steps.place_order(command, self.ports)
 
     def accept(self, order: Order) -> None:
-        self._answer(lambda: steps.accept_order(order.order_id, self.ports, answer=True))
+        self._answer(
+            order,
+            lambda read: steps.accept_order(order.order_id, self.ports, answer=True, read=read),
+        )
 
     def reject(self, order: Order, reason: str) -> None:
-        self._answer(lambda: steps.reject_order(order.order_id, reason, self.ports, answer=True))
+        self._answer(
+            order,
+            lambda read: steps.reject_order(
+                order.order_id, reason, self.ports, answer=True, read=read
+            ),
+        )
 
     def complete(self, order: Order) -> None:
-        steps.complete_order(order.order_id, self.ports, answer=True)
+        steps.complete_order(order.order_id, self.ports, answer=True, read=order)
 
 
 class OrchestrationCoordinator(Coordinator):
@@ -143,7 +155,7 @@ class OrchestrationCoordinator(Coordinator):
 
     def _decide(self, order: Order, decision: Decision) -> None:
         """Record the restaurant's decision (the first wins), then hand it to the waiting state."""
-        decided = steps.decide(order.order_id, decision, self.ports)
+        decided = steps.decide(order.order_id, decision, self.ports, read=order)
         if decided.status not in AWAITING_RESTAURANT:
             return  # a repeated answer the workflow has carried out already
         assert decided.decision is not None, "decide() returns the order with its decision"

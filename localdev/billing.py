@@ -478,7 +478,7 @@ def collect(
         else _all_functions(lambda_client)
     )
     logs = client("logs")
-    events = {name: _log_events(logs, name, start, end) for name in names}
+    events = {name: log_events(logs, name, start, end) for name in names}
 
     api_calls = {key: n for key, n in counts.items() if key.startswith(API)}
     reads = {key: n for key, n in api_calls.items() if _is_observer(key)} if exclude_reads else {}
@@ -580,7 +580,7 @@ def _millis(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def _log_events(logs: Any, function: str, start: datetime, end: datetime) -> list[tuple[str, int]]:
+def log_events(logs: Any, function: str, start: datetime, end: datetime) -> list[tuple[str, int]]:
     """(message, timestamp) of the function's log events in the window; none if no group."""
     request: dict[str, Any] = {
         "logGroupName": f"/aws/lambda/{function}",

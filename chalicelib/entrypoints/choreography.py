@@ -13,10 +13,11 @@ from typing import Any
 
 from chalice.app import SQSEvent
 
-from chalicelib.bootstrap import dependencies
+from chalicelib.bootstrap import dependencies, order_facts
 from chalicelib.entrypoints.messages import react_to_each
 from chalicelib.orders import steps
 from chalicelib.orders.events import Event
+from chalicelib.orders.model import Order
 from chalicelib.promotions.vouchers import issue_voucher
 from chalicelib.subscriptions import (
     PROMOTIONS,
@@ -28,8 +29,8 @@ from chalicelib.subscriptions import (
 
 
 def restaurant_notifier(sqs_event: SQSEvent) -> dict[str, Any]:
-    def notify_restaurant(event: Event) -> Event:
-        return steps.notify_restaurant(event.order_id, dependencies().ports)
+    def notify_restaurant(event: Event, order: Order) -> Event:
+        return steps.notify_restaurant(event.order_id, dependencies().ports, read=order)
 
     return react_to_each(sqs_event, RESTAURANT_NOTIFIER, notify_restaurant)
 
@@ -37,15 +38,15 @@ def restaurant_notifier(sqs_event: SQSEvent) -> dict[str, Any]:
 def restaurant_deadline_checker(sqs_event: SQSEvent) -> dict[str, Any]:
     """Gets order_placed only after the queue's delivery delay, i.e. at the deadline."""
 
-    def enforce_restaurant_deadline(event: Event) -> Event | None:
-        return steps.enforce_restaurant_deadline(event.order_id, dependencies().ports)
+    def enforce_restaurant_deadline(event: Event, order: Order) -> Event | None:
+        return steps.enforce_restaurant_deadline(event.order_id, dependencies().ports, read=order)
 
     return react_to_each(sqs_event, RESTAURANT_DEADLINE, enforce_restaurant_deadline)
 
 
 def user_notifier(sqs_event: SQSEvent) -> dict[str, Any]:
-    def notify_user(event: Event) -> Event:
-        return steps.notify_user(event.order_id, dependencies().ports)
+    def notify_user(event: Event, order: Order) -> Event:
+        return steps.notify_user(event.order_id, dependencies().ports, read=order)
 
     return react_to_each(sqs_event, USER_NOTIFIER, notify_user)
 
@@ -53,8 +54,8 @@ def user_notifier(sqs_event: SQSEvent) -> dict[str, Any]:
 def promotions(sqs_event: SQSEvent) -> dict[str, Any]:
     """Another bounded context: it builds on order_completed, whoever coordinated the order."""
 
-    def issue_completion_voucher(event: Event) -> None:
-        issue_voucher(event, dependencies().order_facts, dependencies().vouchers)
+    def issue_completion_voucher(event: Event, order: Order) -> None:
+        issue_voucher(event, lambda _order_id: order_facts(order), dependencies().vouchers)
 
     return react_to_each(sqs_event, PROMOTIONS, issue_completion_voucher)
 

@@ -6,7 +6,8 @@ Per record, Powertools' batch processor reports failures individually
 (``ReportBatchItemFailures``) so one poison message is retried, then dead-lettered,
 without holding back the rest of the batch. Events are checked, not trusted: before
 reacting, a handler holds the event against its stored order and refuses (the record
-fails, so it is dead-lettered) one the order did not record for the flow it claims.
+fails, so it is dead-lettered) one the order did not record for the flow it claims. The
+reaction gets the order that check read, so a record reads its order once.
 A reaction that finds its message came before the order's deadline (a copy sent straight to
 the queue, or a delay shorter than the deadline) sends it back to its queue, delayed until the
 deadline, as a new message: coming early never uses up the retries meant for failures.
@@ -35,11 +36,13 @@ from chalicelib.orders.errors import (
     UntrustedEventError,
 )
 from chalicelib.orders.events import Event
+from chalicelib.orders.model import Order
 from chalicelib.orders.provenance import verify_recorded
 from chalicelib.subscriptions import Subscription
 from chalicelib.tracing import FUNCTION_NAME, ORDER_KEYS, in_order_trace, logger, traced, work_on
 
-Reaction = Callable[[Event], Event | None]
+# The event, and its order as just read to check the event against it (the step's first read).
+Reaction = Callable[[Event, Order], Event | None]
 
 
 def react_to_each(
@@ -58,10 +61,10 @@ def react_to_each(
                 f"{event.type} of the {event.flow} flow is not for {subscription.service} "
                 f"(it subscribed to {subscription.filter_policy()})"
             )
-        refuse_unless_recorded(event)
+        order = refuse_unless_recorded(event)
         with traced(reaction.__name__, event.order_id, event.flow, event.event_id):
             try:
-                reaction(event)
+                reaction(event, order)
             except IllegalTransitionError as stale:
                 # The order moved on (late, duplicate or out-of-order message): retrying
                 # cannot change that, so the message is acknowledged.
@@ -106,20 +109,22 @@ def send_back_until(record: SQSRecord, early: DeadlineNotReachedError) -> None:
     )
 
 
-def refuse_unless_recorded(event: Event) -> None:
-    """Raise (so the record fails) unless the stored order recorded this event, of its flow.
+def refuse_unless_recorded(event: Event) -> Order:
+    """The stored order; raise (so the record fails) unless it recorded this event, of its flow.
 
     A genuine event always passes: it is recorded before it is published. A redelivered
     or late one passes too, and its step then finds the work done or the order moved on.
     """
     try:
-        verify_recorded(event, dependencies().ports.orders.get(event.order_id))
+        order = dependencies().ports.orders.get(event.order_id)
+        verify_recorded(event, order)
     except (OrderNotFoundError, UntrustedEventError) as refused:
         logger.warning(
             "event refused: not applied, it will be dead-lettered",
             extra={"order_id": event.order_id, "event_id": event.event_id, "reason": str(refused)},
         )
         raise
+    return order
 
 
 def unwrap_sns(body: str) -> str:

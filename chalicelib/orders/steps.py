@@ -117,42 +117,51 @@ def place_order(command: PlaceOrder, ports: Ports) -> Event:
     return event
 
 
-def notify_restaurant(order_id: str, ports: Ports) -> Event:
-    """Send the order to the restaurant's app."""
+def notify_restaurant(order_id: str, ports: Ports, *, read: Order | None = None) -> Event:
+    """Send the order to the restaurant's app (``read``: the order as its caller just read it)."""
     return _advance(
         order_id,
         EventType.RESTAURANT_NOTIFIED,
         ports,
+        read=read,
         data=lambda order: {"restaurant_id": order.restaurant_id},
         tell=lambda order, event: [tellings.new_order(order)],
     )
 
 
-def accept_order(order_id: str, ports: Ports, *, answer: bool = False) -> Event:
+def accept_order(
+    order_id: str, ports: Ports, *, answer: bool = False, read: Order | None = None
+) -> Event:
     """The restaurant takes the order (``answer``: its own answer, held to the deadline;
-    otherwise the workflow or the sweeper carrying out a recorded decision)."""
+    otherwise the workflow or the sweeper carrying out a recorded decision; ``read``: the order
+    as its caller just read it)."""
     return _advance(
         order_id,
         EventType.ORDER_ACCEPTED,
         ports,
         data=lambda order: {"restaurant_id": order.restaurant_id},
         answer=answer,
+        read=read,
     )
 
 
-def reject_order(order_id: str, reason: str, ports: Ports, *, answer: bool = False) -> Event:
-    """The restaurant turns the order down (``answer`` as for accept_order)."""
+def reject_order(
+    order_id: str, reason: str, ports: Ports, *, answer: bool = False, read: Order | None = None
+) -> Event:
+    """The restaurant turns the order down (``answer`` and ``read`` as for accept_order)."""
     return _advance(
         order_id,
         EventType.ORDER_REJECTED,
         ports,
         data=lambda order: {"restaurant_id": order.restaurant_id, "reason": reason},
         answer=answer,
+        read=read,
     )
 
 
-def notify_user(order_id: str, ports: Ports) -> Event:
-    """Tell the customer how the restaurant's part ended: accepted, rejected or cancelled."""
+def notify_user(order_id: str, ports: Ports, *, read: Order | None = None) -> Event:
+    """Tell the customer how the restaurant's part ended: accepted, rejected or cancelled
+    (``read``: the order as its caller just read it)."""
 
     def tell(order: Order, told: Event) -> list[Telling]:
         return [tellings.customer_told(order, told.data["outcome"])]
@@ -161,6 +170,7 @@ def notify_user(order_id: str, ports: Ports) -> Event:
         order_id,
         EventType.USER_NOTIFIED,
         ports,
+        read=read,
         data=lambda order: {
             "customer_id": order.customer_id,
             "outcome": USER_OUTCOMES[order.status].value,
@@ -169,9 +179,12 @@ def notify_user(order_id: str, ports: Ports) -> Event:
     )
 
 
-def complete_order(order_id: str, ports: Ports, *, answer: bool = False) -> Event:
+def complete_order(
+    order_id: str, ports: Ports, *, answer: bool = False, read: Order | None = None
+) -> Event:
     """The restaurant confirms the food was delivered (``answer``: its own confirmation, held
-    to the delivery deadline; otherwise the workflow's step finding it recorded)."""
+    to the delivery deadline; otherwise the workflow's step finding it recorded; ``read``: the
+    order as its caller just read it)."""
     return _advance(
         order_id,
         EventType.ORDER_COMPLETED,
@@ -182,17 +195,23 @@ def complete_order(order_id: str, ports: Ports, *, answer: bool = False) -> Even
             "total_cents": order.total_cents,
         },
         answer=answer,
+        read=read,
     )
 
 
 def cancel_order(
-    order_id: str, reason: CancelReason, ports: Ports, *, answer: bool = False
+    order_id: str,
+    reason: CancelReason,
+    ports: Ports,
+    *,
+    answer: bool = False,
+    read: Order | None = None,
 ) -> Event:
     """Cancel an order the restaurant has not accepted yet (also the compensation step).
 
     ``answer``: the customer's own cancellation, held to the restaurant's deadline. A
     restaurant that was sent the order is told it is cancelled (and why); one that was never
-    sent it has nothing to learn.
+    sent it has nothing to learn. ``read``: the order as its caller just read it.
     """
 
     def tell(order: Order, cancelled: Event) -> list[Telling]:
@@ -206,6 +225,7 @@ def cancel_order(
         tell=tell,
         tell_when=lambda order: order.recorded(EventType.RESTAURANT_NOTIFIED) is not None,
         answer=answer,
+        read=read,
     )
 
 
@@ -236,6 +256,7 @@ def expire_delivery(order_id: str, ports: Ports) -> Event | None:
                 "deadline_seconds": int(ports.deadlines.delivery.total_seconds()),
             },
             tell=tell,
+            read=order,
         )
     except IllegalTransitionError:
         if ports.orders.get(order_id).status is OrderStatus.COMPLETED:
@@ -243,16 +264,19 @@ def expire_delivery(order_id: str, ports: Ports) -> Event | None:
         raise
 
 
-def decide(order_id: str, decision: Decision, ports: Ports) -> Order:
+def decide(order_id: str, decision: Decision, ports: Ports, *, read: Order | None = None) -> Order:
     """Record the restaurant's answer to an order awaiting it, if it is the first in time.
 
     The order as stored with its decision: this one, recorded now, or the same outcome
     recorded before (a repeated answer). Raises DecisionTakenError naming the winner when
     another answer decided first, IllegalTransitionError when the status does not allow it,
     DeadlinePassedError at or after the restaurant's deadline (the write's condition holds it).
+    ``read``: the order as its caller just read it, for the first attempt (the write's condition
+    on its version refuses it if it changed since); a lost race reads it afresh.
     """
     for _ in range(DECISION_ATTEMPTS):
-        order = ports.orders.get(order_id)
+        order = read if read is not None else ports.orders.get(order_id)
+        read = None
         answered_at = ports.clock()
         refuse_late_answer(order, OUTCOME_EVENTS[decision.outcome], answered_at, ports.deadlines)
         if not order.decide(decision):
@@ -279,7 +303,7 @@ def settle_at_deadline(order_id: str, ports: Ports) -> tuple[Decision, Event | N
     if order.status in AWAITING_RESTAURANT:  # never before the stored deadline
         owner_may_act(order, restaurant_due(order, ports.deadlines), ports.clock())
     try:
-        cancelled = cancel_order(order_id, CancelReason.RESTAURANT_TIMEOUT, ports)
+        cancelled = cancel_order(order_id, CancelReason.RESTAURANT_TIMEOUT, ports, read=order)
     except DecisionTakenError as taken:
         return taken.decision, None  # an answer was recorded while we looked
     decision = Decision.of(cancelled)
@@ -287,20 +311,23 @@ def settle_at_deadline(order_id: str, ports: Ports) -> tuple[Decision, Event | N
     return decision, cancelled
 
 
-def enforce_restaurant_deadline(order_id: str, ports: Ports) -> Event | None:
+def enforce_restaurant_deadline(
+    order_id: str, ports: Ports, *, read: Order | None = None
+) -> Event | None:
     """At the deadline, cancel the order if the restaurant still has not answered.
 
     Returns None when the restaurant answered in time (or the order is closed already).
     The order's stored deadline decides, not when the message came: before it, raises
-    DeadlineNotReachedError (a copy of the message sent early must not cancel).
+    DeadlineNotReachedError (a copy of the message sent early must not cancel). ``read``: the
+    order as its caller just read it.
     """
-    order = ports.orders.get(order_id)
+    order = read if read is not None else ports.orders.get(order_id)
     if order.status not in AWAITING_RESTAURANT:
         return None
     due = restaurant_due(order, ports.deadlines)
     if ports.clock() < due:
         raise DeadlineNotReachedError(order_id, due)
-    return cancel_order(order_id, CancelReason.RESTAURANT_TIMEOUT, ports)
+    return cancel_order(order_id, CancelReason.RESTAURANT_TIMEOUT, ports, read=order)
 
 
 def _advance(
@@ -311,14 +338,18 @@ def _advance(
     tell: Callable[[Order, Event], list[Telling]] = lambda order, event: [],
     tell_when: Callable[[Order], bool] = lambda order: True,
     answer: bool = False,
+    read: Order | None = None,
 ) -> Event:
     """Record ``event_type`` once, with what ``tell`` says it tells people if ``tell_when``
     holds for the order as it was before the event (stored in the same write: the outbox).
 
     ``answer``: a person's answer, refused at or after its wait's deadline (DeadlinePassedError),
     by a check here for the message and by the write's condition on the stored deadline.
+    ``read``: the order as the caller just read it (it checked the message against it, or its
+    deadline): not read again, since the write's condition on the version it was read at refuses
+    it if it changed since; losing that race reads it afresh below. It is changed here.
     """
-    order = ports.orders.get(order_id)
+    order = read if read is not None else ports.orders.get(order_id)
     now = ports.clock()
     if answer:
         refuse_late_answer(order, event_type, now, ports.deadlines)

@@ -477,3 +477,43 @@ def test_a_voucher_is_worth_the_stored_total_not_the_events(
     # THEN the voucher comes from the stored order: its customer, 10 % of its 1400 cents
     (voucher,) = deps.vouchers.for_order("o-1")
     assert (voucher.customer_id, voucher.amount_cents) == ("c-1", 140)
+
+
+# --- calls per record -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("subscription", "delivered", "effect"),
+    [
+        (RESTAURANT_NOTIFIER, EventType.ORDER_PLACED, "restaurant_notified"),
+        (USER_NOTIFIER, EventType.ORDER_ACCEPTED, "user_notified"),
+        (RESTAURANT_DEADLINE, EventType.ORDER_PLACED, "order_cancelled"),
+        (PROMOTIONS, EventType.ORDER_COMPLETED, None),
+    ],
+)
+def test_a_consumer_reads_its_order_once_per_record(
+    client: Client,
+    deps: FakeDependencies,
+    subscription: Subscription,
+    delivered: EventType,
+    effect: str | None,
+) -> None:
+    # GIVEN an order whose event the consumer reacts to (the deadline checker's: at the deadline)
+    event = played_to(deps, delivered)
+    if subscription is RESTAURANT_DEADLINE:
+        deps.at_deadline("o-9")
+    order_ids_read: list[str] = []
+    real_get = deps.orders.get
+
+    def counted_get(order_id: str) -> Any:
+        order_ids_read.append(order_id)
+        return real_get(order_id)
+
+    deps.orders.get = counted_get  # type: ignore[method-assign]
+    # WHEN the consumer gets the event
+    assert deliver(client, subscription, message(event)) == {"batchItemFailures": []}
+    # THEN it reacted, having read the order once: the read that checked the event is the step's
+    assert deps.events.types() == ([effect] if effect else [])
+    if subscription is PROMOTIONS:
+        assert [v.order_id for v in deps.vouchers.vouchers.values()] == ["o-9"]
+    assert order_ids_read == ["o-9"]

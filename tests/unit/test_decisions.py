@@ -205,18 +205,18 @@ def test_an_answer_landing_while_the_deadline_cancels_wins(deps: FakeDependencie
     real_get = deps.orders.get
     reads = 0
 
-    def answer_lands_after_the_second_read(order_id: str) -> Order:
+    def answer_lands_after_the_first_read(order_id: str) -> Order:
         nonlocal reads
         reads += 1
         order = real_get(order_id)
-        if reads == 2:  # settle_at_deadline read it undecided; cancel_order reads it now
+        if reads == 1:  # settle_at_deadline read it undecided; cancel_order writes from that read
             due = deps.at_deadline(order_id, early=timedelta(seconds=1))  # answered in time
             steps.decide(order_id, ACCEPTED, deps.ports)
             deps.clock.set(due)
         return order
 
     deps.at_deadline(order_id)
-    deps.orders.get = answer_lands_after_the_second_read  # type: ignore[method-assign]
+    deps.orders.get = answer_lands_after_the_first_read  # type: ignore[method-assign]
     assert steps.settle_at_deadline(order_id, deps.ports) == (ACCEPTED, None)
 
 
@@ -372,3 +372,34 @@ def test_the_relay_tells_the_customer_the_recorded_outcome(deps: FakeDependencie
     steps.notify_user(order_id, deps.ports)
     assert deps.notifier.sent[-1] == ("customer", order_id, "accepted")
     assert deps.notifier.texts[-1] == f"Your order {order_id} was accepted and is being prepared."
+
+
+@pytest.mark.parametrize(
+    ("flow", "action"),
+    # (an orchestrated cancel reads the order once more after its write: the newest task token)
+    [
+        (flow, action)
+        for flow in ("choreography", "orchestration")
+        for action in ("accept", "reject")
+    ]
+    + [("choreography", "cancel")],
+)
+def test_an_answer_writes_from_the_read_that_checked_who_may_answer(
+    client: Client, deps: FakeDependencies, action: str, flow: str
+) -> None:
+    # GIVEN an order awaiting the restaurant
+    order_id = awaiting_restaurant(client, deps, flow)
+    real_get = deps.orders.get
+    reads: list[str] = []
+
+    def counted_get(order_id: str) -> Order:
+        reads.append(order_id)
+        return real_get(order_id)
+
+    deps.orders.get = counted_get  # type: ignore[method-assign]
+    # WHEN the answer comes
+    assert post(client, f"/orders/{order_id}/{action}").status_code == 202
+    # THEN the order was read to check the caller, and to answer with it as stored: no read
+    # between (the step writes from the first, on the condition of the version it read)
+    assert reads == [order_id, order_id]
+    assert deps.orders.get(order_id).decision is not None

@@ -341,8 +341,8 @@ def test_each_record_of_a_batch_mixing_orders_is_traced_in_its_own_orders_trace(
     for order_id, header in outcome["seen"]:
         own = segments[root(ORDER_TRACES[order_id])]
         assert header == f"Root={own['trace_id']};Parent={own['id']};Sampled=1"
-    assert [order_id for order_id, _ in outcome["seen"]][:2] == ["o-1", "o-1"]
-    assert "o-3" in {order_id for order_id, _ in outcome["seen"]}
+    # (one read per record: the check's read is the step's)
+    assert sorted(order_id for order_id, _ in outcome["seen"]) == ["o-1", "o-2", "o-3"]
 
     # AND after the batch (the failing record included) the invocation's context is back
     assert outcome["after"] == INVOCATION
