@@ -56,6 +56,14 @@ def cpu_ticks(pid: int, reaped_children: bool = False) -> int:
     return sum(int(value) for value in fields[11 : 15 if reaped_children else 13])
 
 
+def started_at(pid: int) -> int | None:
+    """When `pid` started (clock ticks since boot): with the pid, it names one process, as pids
+    are reused; None if the process is gone."""
+    fields = _stat_fields(pid)
+    # Field 22 of proc(5), starttime.
+    return None if fields is None else int(fields[19])
+
+
 def _all_pids() -> list[int]:
     return [int(entry.name) for entry in PROC.iterdir() if entry.name.isdigit()]
 

@@ -113,13 +113,28 @@ def run_level(
     }
 
 
+# Each process of the local cloud seen so far ((pid, start) -> its kind and its last CPU reading).
+_seen_cpu: dict[tuple[int, int], tuple[str, float]] = {}
+
+
 def cpu_seconds(root_pid: int) -> dict[str, float]:
-    """CPU seconds so far of the local cloud's processes: function processes, and the rest."""
+    """CPU seconds so far of the local cloud's processes: function processes, and the rest.
+
+    A function process that ended keeps its last reading, so the sums never go down between
+    two readings (the local cloud ends idle function processes, and tests beside a benchmark
+    end more): what such a process used after its last reading is not counted."""
     ticks = os.sysconf("SC_CLK_TCK")
-    split = {"functions": 0.0, "local cloud": 0.0}
     for pid in {root_pid} | processes.descendants(root_pid):
+        started = processes.started_at(pid)
+        if started is None:
+            continue  # gone meanwhile
         kind = "functions" if "bootstrap.py" in processes.command_line(pid) else "local cloud"
-        split[kind] += processes.cpu_ticks(pid) / ticks
+        earlier = _seen_cpu.get((pid, started), (kind, 0.0))[1]
+        # (a process that ends between the two reads reads 0: its earlier reading stands)
+        _seen_cpu[(pid, started)] = kind, max(earlier, processes.cpu_ticks(pid) / ticks)
+    split = {"functions": 0.0, "local cloud": 0.0}
+    for kind, seconds in _seen_cpu.values():
+        split[kind] += seconds
     return split
 
 
