@@ -26,7 +26,7 @@ def daemon_address() -> tuple[str, int]:
 
 class XrayDaemon:
     """Listens on the daemon address from creation until ``close``; every document received is
-    in ``documents``, and ``datagrams``/``bytes_received`` count what arrived."""
+    in ``documents``, and the size of the datagram that brought it in ``sizes``."""
 
     def __init__(self) -> None:
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -34,8 +34,6 @@ class XrayDaemon:
         self.socket.settimeout(0.2)
         self.documents: list[dict[str, Any]] = []
         self.sizes: list[int] = []  # each document's datagram, in bytes
-        self.datagrams = 0
-        self.bytes_received = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._receive, daemon=True)
@@ -49,25 +47,16 @@ class XrayDaemon:
                 continue
             header, _, body = datagram.decode().partition("\n")
             with self._lock:
-                self.datagrams += 1
-                self.bytes_received += len(datagram)
                 if json.loads(header).get("format") == "json":
                     self.documents.append(json.loads(body))
                     self.sizes.append(len(datagram))
 
-    def take(self) -> tuple[list[dict[str, Any]], int, int]:
-        """What arrived since the last take: the documents, datagrams and bytes; then forget it."""
-        with self._lock:
-            taken = (self.documents, self.datagrams, self.bytes_received)
-            self.documents, self.sizes, self.datagrams, self.bytes_received = [], [], 0, 0
-        return taken
-
-    def take_sized(self) -> list[tuple[dict[str, Any], int]]:
+    def take(self) -> list[tuple[dict[str, Any], int]]:
         """What arrived since the last take: each document with its datagram's size; then
         forget it."""
         with self._lock:
             taken = list(zip(self.documents, self.sizes, strict=True))
-            self.documents, self.sizes, self.datagrams, self.bytes_received = [], [], 0, 0
+            self.documents, self.sizes = [], []
         return taken
 
     def close(self) -> None:

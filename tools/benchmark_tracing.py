@@ -224,7 +224,7 @@ def measure(
                     completed = play(api, orders_table, flow, plan.orders) or 1
                     time.sleep(plan.settle_seconds if flow in LATE_WORK else LAST_SEGMENTS_SECONDS)
                     after = cpu_now()
-                    taken = daemon.take_sized(), receiver.take()
+                    taken = daemon.take(), receiver.take()
                     figures[flow] = per_order(*taken, completed, functions) | {
                         "completed": completed,
                         "cpu_seconds": {
