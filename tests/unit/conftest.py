@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from chalicelib import bootstrap
+from chalicelib import bootstrap, tracing
 from chalicelib.application import Wiring, create_app
 from tests.unit.fakes import FakeDependencies, bearer
 
@@ -34,6 +34,27 @@ app = create_app(Wiring(UNIT_PREFIX, UNIT_STREAM))
 def load_event(name: str) -> dict[str, Any]:
     """A shared JSON payload from tests/events."""
     return json.loads((EVENTS / f"{name}.json").read_text())
+
+
+def onward_traces_of_publishes(deps: FakeDependencies) -> list[str | None]:
+    """From now on, the onward trace header at each event published (in order)."""
+    seen: list[str | None] = []
+    publish = deps.events.publish
+
+    def publish_noting_the_trace(event: Any) -> None:
+        seen.append(tracing.onward_trace_header())
+        publish(event)
+
+    deps.events.publish = publish_noting_the_trace  # type: ignore[method-assign]
+    return seen
+
+
+def place_through_api(client: Client, flow: str) -> dict[str, Any]:
+    """The answer to POST /orders for the shared order of ``flow``, placed by its customer."""
+    headers = {"Content-Type": "application/json"} | as_party("/orders")
+    body = json.dumps(load_event("place_order_request") | {"flow": flow})
+    answer: dict[str, Any] = client.http.post("/orders", headers=headers, body=body).json_body
+    return answer
 
 
 @pytest.fixture

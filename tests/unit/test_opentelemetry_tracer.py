@@ -13,7 +13,6 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import boto3
 import pytest
@@ -24,7 +23,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from chalicelib import opentelemetry_tracer, settings, tracing
 from chalicelib.contracts import event_to_message
 from chalicelib.subscriptions import RESTAURANT_NOTIFIER
-from tests.unit.conftest import as_party, load_event
+from tests.unit.conftest import onward_traces_of_publishes, place_through_api
 from tests.unit.fakes import FakeDependencies
 from tests.unit.test_choreography_handlers import deliver
 
@@ -67,17 +66,8 @@ def test_a_request_and_the_step_it_causes_are_spans_of_the_orders_one_trace(
     client: Client, deps: FakeDependencies, exported: InMemorySpanExporter
 ) -> None:
     # GIVEN an order placed through the API, in the invocation's trace
-    published: list[str | None] = []
-    publish = deps.events.publish
-
-    def publish_noting_the_trace(event: Any) -> None:
-        published.append(tracing.onward_trace_header())
-        publish(event)
-
-    deps.events.publish = publish_noting_the_trace  # type: ignore[method-assign]
-    headers = {"Content-Type": "application/json"} | as_party("/orders")
-    body = json.dumps(load_event("place_order_request") | {"flow": "choreography"})
-    answer = client.http.post("/orders", headers=headers, body=body).json_body
+    published = onward_traces_of_publishes(deps)
+    answer = place_through_api(client, "choreography")
     order_id = answer["order_id"]
     # WHEN the restaurant notifier handles the event it published
     deliver(client, RESTAURANT_NOTIFIER, json.dumps(event_to_message(deps.events.published[0])))

@@ -20,7 +20,7 @@ from chalice.test import Client
 from chalicelib import tracing
 from chalicelib.subscriptions import RESTAURANT_NOTIFIER
 from chalicelib.tracing import logger
-from tests.unit.conftest import as_party, load_event
+from tests.unit.conftest import as_party, load_event, onward_traces_of_publishes, place_through_api
 from tests.unit.fakes import FakeDependencies
 from tests.unit.test_choreography_handlers import deliver, placed
 
@@ -196,17 +196,9 @@ def test_actions_on_an_order_publish_in_the_orders_trace(
     client: Client, deps: FakeDependencies, monkeypatch: Any
 ) -> None:
     monkeypatch.delenv("_X_AMZN_TRACE_ID", raising=False)
-    seen: list[str | None] = []
-    publish = deps.events.publish
-
-    def publish_noting_the_trace(event: Any) -> None:
-        seen.append(tracing.onward_trace_header())
-        publish(event)
-
-    deps.events.publish = publish_noting_the_trace  # type: ignore[method-assign]
+    seen = onward_traces_of_publishes(deps)
+    answer = place_through_api(client, "choreography")
     headers = {"Content-Type": "application/json"} | as_party("/orders")
-    body = json.dumps(load_event("place_order_request") | {"flow": "choreography"})
-    answer = client.http.post("/orders", headers=headers, body=body).json_body
     order_trace = answer["trace_header"]
     assert deps.orders.get(answer["order_id"]).trace_header == order_trace
     cancel = f"/orders/{answer['order_id']}/cancel"
