@@ -152,8 +152,7 @@ def span(name: str, attributes: Attributes, parent: Context | None = None) -> It
     """A span named ``name``, current inside: a child of the current span, or else of
     ``parent``, or else of the invocation's trace (Lambda's ``_X_AMZN_TRACE_ID``)."""
     assert _tracer is not None, "configure() first"
-    if not trace.get_current_span().get_span_context().is_valid:
-        parent = parent if parent is not None else _lambda_propagator.extract({})
+    # (with neither, InvocationParentedTracer parents it to the invocation's trace)
     with _tracer.start_as_current_span(name, context=parent, attributes=attributes):
         yield
 
