@@ -176,6 +176,7 @@ class Dependencies:
             self.client("lambda"),
             restaurant_deadline_seconds=settings.seconds(settings.RESTAURANT_DEADLINE),
             delivery_deadline_seconds=settings.seconds(settings.DELIVERY_DEADLINE),
+            runner_endpoint=os.environ.get(settings.ORDER_FLOW_DURABLE_RUNNER) or None,
         )
 
     @property

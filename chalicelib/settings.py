@@ -56,6 +56,9 @@ ORDER_FLOW_STATE_MACHINE = "ORDER_FLOW_STATE_MACHINE_ARN"
 # The order-flow durable function (its qualified name or ARN); unset where it is not deployed
 # (the chalice deploy path: Chalice cannot declare a durable function).
 ORDER_FLOW_DURABLE_FUNCTION = "ORDER_FLOW_DURABLE_FUNCTION"
+# Set on a local stage only: AWS's local durable runner, where a durable execution starts (its
+# own route, instead of Lambda's Invoke with a DurableExecutionName).
+ORDER_FLOW_DURABLE_RUNNER = "ORDER_FLOW_DURABLE_RUNNER_URL"
 RESTAURANT_DEADLINE = "RESTAURANT_DEADLINE_SECONDS"
 # How long the restaurant has to confirm delivery once the customer was told of acceptance.
 DELIVERY_DEADLINE = "DELIVERY_DEADLINE_SECONDS"

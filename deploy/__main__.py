@@ -46,6 +46,7 @@ from deploy.stages import (
     development_issuer_trusted,
     load_stage,
 )
+from localdev import durable_runner
 
 
 def progress(began: float, message: str) -> None:
@@ -88,6 +89,9 @@ def up(deployment: Deployment, session: Any, env: dict[str, str]) -> dict[str, A
 
 def sam_up(deployment: Deployment, session: Any, env: dict[str, str]) -> dict[str, Any]:
     began = time.monotonic()
+    if template.durable_runner_endpoint(deployment) is not None:
+        # The local stage's durable function runs under AWS's local runner (docs/durable.md).
+        durable_runner.start(env["AWS_ENDPOINT_URL"])
     out = package.build(deployment, env)
     progress(began, "chalice package --merge-template done")
     account = session.client("sts").get_caller_identity()["Account"]

@@ -15,6 +15,7 @@ environment variable in ``function_environment`` whose name lives in
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -27,7 +28,8 @@ from chalicelib.functions import API_HANDLER, Every, OrdersStream, SqsQueue, Sta
 from chalicelib.subscriptions import SUBSCRIPTIONS, Subscription
 from deploy import api_throttling
 from deploy.stages import ASL, Deployment, DeployPath, development_issuer_trusted
-from localdev import dev_issuer, faults
+from chalicelib.adapters.durable_functions import execution_timeout_seconds
+from localdev import dev_issuer, durable_runner, faults
 
 Json = dict[str, Any]
 # The functions' names, by what invokes them (chalicelib/functions.py declares them).
@@ -92,9 +94,17 @@ DURABLE_INVOCATION_TIMEOUT_SECONDS = 60
 
 
 def declares_durable_function(deployment: Deployment) -> bool:
-    """Only the SAM path can declare a durable function (Chalice has no DurableConfig), and
-    only AWS stages: community LocalStack has no durable functions (docs/durable.md)."""
-    return deployment.path is DeployPath.SAM and not deployment.stage.is_local
+    """Only the SAM path can declare a durable function (Chalice has no DurableConfig). On a
+    local stage it is an ordinary function that AWS's local runner drives (docs/durable.md)."""
+    return deployment.path is DeployPath.SAM
+
+
+def durable_runner_endpoint(deployment: Deployment) -> str | None:
+    """A local stage's durable execution API: the local runner beside its local cloud (the
+    deploy starts it); None on an AWS stage, whose Lambda has the API."""
+    if not deployment.stage.is_local:
+        return None
+    return durable_runner.runner_endpoint(os.environ.get("AWS_ENDPOINT_URL"))
 
 
 def durable_function_name(deployment: Deployment) -> str:
@@ -107,32 +117,43 @@ def durable_function_arn(deployment: Deployment, qualifier: str = "") -> Json:
 
 def durable_execution_timeout_seconds(deployment: Deployment) -> int:
     stage = deployment.stage
-    return 2 * (stage.restaurant_deadline_seconds + stage.delivery_deadline_seconds)
+    return execution_timeout_seconds(
+        stage.restaurant_deadline_seconds, stage.delivery_deadline_seconds
+    )
+
+
+def qualified_durable_function(deployment: Deployment) -> str:
+    """What the API, relay and sweeper name: the alias in AWS; locally the function itself
+    (the local runner keeps no versions)."""
+    if deployment.stage.is_local:
+        return durable_function_name(deployment)
+    return f"{durable_function_name(deployment)}:{DURABLE_ALIAS}"
 
 
 def _durable_function(deployment: Deployment) -> Json:
     """The durable function: the package Chalice builds, the SDK's handler, its own role."""
+    properties: Json = {
+        "FunctionName": durable_function_name(deployment),
+        "CodeUri": "./deployment.zip",
+        "Handler": DURABLE_HANDLER,
+        # The SDK needs Python 3.13 or later; the package is built for this Python.
+        "Runtime": f"python{sys.version_info.major}.{sys.version_info.minor}",
+        "MemorySize": functions.MEMORY_MB,
+        "Timeout": DURABLE_INVOCATION_TIMEOUT_SECONDS,
+        "Tracing": "Active",
+        "Role": {"Fn::GetAtt": [role_id(DURABLE_FUNCTION), "Arn"]},
+        "Environment": {"Variables": function_environment(deployment)},
+    }
+    if not deployment.stage.is_local:
+        # Locally an ordinary function: the local cloud has no durable functions (the local
+        # runner's start route carries the execution timeout instead).
+        properties["AutoPublishAlias"] = DURABLE_ALIAS
+        properties["DurableConfig"] = {
+            "ExecutionTimeout": durable_execution_timeout_seconds(deployment),
+            "RetentionPeriodInDays": DURABLE_RETENTION_DAYS,
+        }
     return {
-        DURABLE_FUNCTION_ID: {
-            "Type": "AWS::Serverless::Function",
-            "Properties": {
-                "FunctionName": durable_function_name(deployment),
-                "CodeUri": "./deployment.zip",
-                "Handler": DURABLE_HANDLER,
-                # The SDK needs Python 3.13 or later; the package is built for this Python.
-                "Runtime": f"python{sys.version_info.major}.{sys.version_info.minor}",
-                "MemorySize": functions.MEMORY_MB,
-                "Timeout": DURABLE_INVOCATION_TIMEOUT_SECONDS,
-                "Tracing": "Active",
-                "AutoPublishAlias": DURABLE_ALIAS,
-                "DurableConfig": {
-                    "ExecutionTimeout": durable_execution_timeout_seconds(deployment),
-                    "RetentionPeriodInDays": DURABLE_RETENTION_DAYS,
-                },
-                "Role": {"Fn::GetAtt": [role_id(DURABLE_FUNCTION), "Arn"]},
-                "Environment": {"Variables": function_environment(deployment)},
-            },
-        },
+        DURABLE_FUNCTION_ID: {"Type": "AWS::Serverless::Function", "Properties": properties},
         role_id(DURABLE_FUNCTION): _function_role(deployment, DURABLE_FUNCTION),
     }
 
@@ -165,8 +186,12 @@ def function_environment(deployment: Deployment) -> Json:
         environment[settings.AUTH_JWKS_URL] = stage.auth.jwks_url
     if declares_durable_function(deployment):
         # A name, not a reference: the durable function reads this environment too.
-        qualified = f"{durable_function_name(deployment)}:{DURABLE_ALIAS}"
-        environment[settings.ORDER_FLOW_DURABLE_FUNCTION] = qualified
+        environment[settings.ORDER_FLOW_DURABLE_FUNCTION] = qualified_durable_function(deployment)
+    runner = durable_runner_endpoint(deployment) if declares_durable_function(deployment) else None
+    if runner is not None:
+        # Every Lambda call of these functions is a durable execution API call: the runner's.
+        environment[settings.ORDER_FLOW_DURABLE_RUNNER] = runner
+        environment["AWS_ENDPOINT_URL_LAMBDA"] = runner
     if stage.sqs_batching_window_seconds is not None:
         environment[settings.SQS_BATCHING_WINDOW] = str(stage.sqs_batching_window_seconds)
     if has_fault_switch(deployment):

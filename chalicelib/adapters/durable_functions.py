@@ -1,15 +1,23 @@
 """The order-flow durable function as the orders API's Workflow port (Lambda's durable
 execution API: Invoke with a DurableExecutionName, SendDurableExecutionCallbackSuccess,
-ListDurableExecutionsByFunction, GetDurableExecutionHistory)."""
+ListDurableExecutionsByFunction, GetDurableExecutionHistory).
+
+On a local stage the durable execution API is AWS's local runner (``dex-local-runner``,
+``localdev/durable_runner.py``), which the Lambda client reaches through
+``AWS_ENDPOINT_URL_LAMBDA``; the runner starts an execution through its own route, not
+Lambda's Invoke, so a local stage configures that route (``runner_endpoint``)."""
 
 from __future__ import annotations
 
 import json
+import urllib.request
 from typing import Any
+from urllib.error import URLError
 
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.hand_over import hand_over
+from chalicelib.orders.errors import DependencyUnavailableError
 from chalicelib.orders.model import Order
 from chalicelib.orders.timeline import EXECUTION_STARTED, StateTransition
 from chalicelib.ports import Workflow
@@ -28,8 +36,20 @@ ENDS = {
 }
 
 
+# The runner's start route wants what Lambda takes from the function's DurableConfig.
+RUNNER_ACCOUNT = "000000000000"
+RUNNER_RETENTION_DAYS = 1
+
+
+def execution_timeout_seconds(restaurant_deadline: int, delivery_deadline: int) -> int:
+    """An execution outlives both waits with room for the retries between them."""
+    return 2 * (restaurant_deadline + delivery_deadline)
+
+
 class DurableFunctionWorkflow(Workflow):
-    """``client``: a boto3 Lambda client whose botocore knows the durable execution API."""
+    """``client``: a boto3 Lambda client whose botocore knows the durable execution API.
+    ``runner_endpoint``: set on a local stage only, the local runner whose start route starts
+    an execution; unset, Lambda's Invoke with a DurableExecutionName does."""
 
     def __init__(
         self,
@@ -37,31 +57,66 @@ class DurableFunctionWorkflow(Workflow):
         client: Any,
         restaurant_deadline_seconds: int,
         delivery_deadline_seconds: int,
+        runner_endpoint: str | None = None,
     ) -> None:
         self._function = function_name
         self._client = client
         self._restaurant_deadline = restaurant_deadline_seconds
         self._delivery_deadline = delivery_deadline_seconds
+        self._runner = runner_endpoint
 
     def start(self, order_id: str) -> None:
+        payload = json.dumps(
+            {
+                "order_id": order_id,
+                "restaurant_deadline_seconds": self._restaurant_deadline,
+                "delivery_deadline_seconds": self._delivery_deadline,
+                "trace_header": onward_trace_header() or "",
+            }
+        )
+        if self._runner is not None:
+            self._start_at_runner(order_id, payload)
+            return
         try:
             self._client.invoke(
                 FunctionName=self._function,
                 InvocationType="Event",
                 # Named after the order: starting twice cannot run the flow twice.
                 DurableExecutionName=order_id,
-                Payload=json.dumps(
-                    {
-                        "order_id": order_id,
-                        "restaurant_deadline_seconds": self._restaurant_deadline,
-                        "delivery_deadline_seconds": self._delivery_deadline,
-                        "trace_header": onward_trace_header() or "",
-                    }
-                ),
+                Payload=payload,
             )
         except ClientError as error:
             if error.response["Error"]["Code"] != "DurableExecutionAlreadyStartedException":
                 raise
+
+    def _start_at_runner(self, order_id: str, payload: str) -> None:
+        """The runner's ``POST /start-durable-execution``. Unlike Lambda it does not refuse a
+        second execution of one name, so a started one is looked for first (a relay that
+        retries after starting); two relays at once could still start two (docs/durable.md)."""
+        if self._execution(order_id) is not None:
+            return
+        start = {
+            "AccountId": RUNNER_ACCOUNT,
+            "FunctionName": self._function,
+            "FunctionQualifier": "$LATEST",
+            "ExecutionName": order_id,
+            "ExecutionTimeoutSeconds": execution_timeout_seconds(
+                self._restaurant_deadline, self._delivery_deadline
+            ),
+            "ExecutionRetentionPeriodDays": RUNNER_RETENTION_DAYS,
+            "Input": payload,
+        }
+        request = urllib.request.Request(
+            f"{self._runner}/start-durable-execution",
+            data=json.dumps(start).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                response.read()
+        except (URLError, OSError) as error:
+            raise DependencyUnavailableError(f"starting at the durable runner failed: {error}")
 
     def resume(self, order: Order, output: dict[str, Any]) -> None:
         def send(callback_id: str) -> object:

@@ -1,0 +1,149 @@
+"""AWS's local runner for durable functions, beside the local cloud.
+
+Community LocalStack has no durable functions. The durable execution SDK's own local runner
+(``dex-local-runner start-server``, from ``aws-durable-execution-sdk-python-testing``) serves
+Lambda's durable execution API (checkpoints, callbacks, executions and their histories) and
+runs each invocation of an execution by invoking the function deployed in the local cloud
+(``--lambda-endpoint``). A local stage's durable function is an ordinary function there whose
+Lambda client (``AWS_ENDPOINT_URL_LAMBDA``) is the runner; the API, relay and sweeper reach it
+the same way (docs/durable.md, "End to end").
+
+One runner per local cloud, on the cloud's port + ``PORT_OFFSET``, so that several clouds run
+side by side (``LOCALCLOUD_PORT``). It stops by itself when its cloud stops answering.
+
+    python -m localdev.durable_runner start   # idempotent; prints the runner's endpoint
+    python -m localdev.durable_runner stop
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from urllib.error import URLError
+from urllib.parse import urlsplit
+
+PROJECT = Path(__file__).resolve().parents[1]
+DEFAULT_CLOUD = "http://127.0.0.1:4566"
+PORT_OFFSET = 1000
+# The local cloud's region and account (LocalStack's defaults): the runner forms the ARNs.
+REGION = "us-east-1"
+ACCOUNT = "000000000000"
+# The runner waits for one invocation this long (the durable function's local timeout).
+INVOCATION_TIMEOUT_SECONDS = 60
+STARTUP_LIMIT_SECONDS = 30
+# The runner exits after its cloud failed this many health checks in a row, this far apart.
+CLOUD_GONE_CHECKS = 3
+CLOUD_CHECK_SECONDS = 5.0
+
+
+def runner_endpoint(cloud_endpoint: str | None) -> str:
+    """Where the runner of the local cloud at ``cloud_endpoint`` listens."""
+    port = urlsplit(cloud_endpoint or DEFAULT_CLOUD).port or 4566
+    return f"http://127.0.0.1:{port + PORT_OFFSET}"
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except (URLError, OSError):
+        return False
+
+
+def _pid_file(endpoint: str) -> Path:
+    return PROJECT / "build" / "durable-runner" / f"{urlsplit(endpoint).port}.pid"
+
+
+def start(cloud_endpoint: str) -> str:
+    """The runner of this cloud, started unless it answers already; returns its endpoint."""
+    endpoint = runner_endpoint(cloud_endpoint)
+    if _answers(f"{endpoint}/health"):
+        return endpoint
+    log = PROJECT / "build" / "logs" / f"durable-runner-{urlsplit(endpoint).port}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    pid_file = _pid_file(endpoint)
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as output:
+        runner = subprocess.Popen(
+            [sys.executable, "-m", "localdev.durable_runner", "serve", "--cloud", cloud_endpoint],
+            cwd=PROJECT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # outlives the deploy that started it, not its cloud
+        )
+    pid_file.write_text(f"{runner.pid}\n")
+    limit = time.monotonic() + STARTUP_LIMIT_SECONDS
+    while not _answers(f"{endpoint}/health"):
+        if runner.poll() is not None or time.monotonic() > limit:
+            raise SystemExit(f"the durable functions' local runner did not start: see {log}")
+        time.sleep(0.1)
+    return endpoint
+
+
+def stop(cloud_endpoint: str) -> None:
+    pid_file = _pid_file(runner_endpoint(cloud_endpoint))
+    if pid_file.exists():
+        try:
+            os.kill(int(pid_file.read_text()), signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        pid_file.unlink()
+
+
+def serve(cloud_endpoint: str) -> int:
+    """Run AWS's runner in this process (``dex-local-runner start-server``) until the cloud is
+    gone: it invokes the functions deployed there."""
+    from aws_durable_execution_sdk_python_testing.cli import CliApp
+
+    threading.Thread(target=_exit_when_gone, args=(cloud_endpoint,), daemon=True).start()
+    port = urlsplit(runner_endpoint(cloud_endpoint)).port
+    # The runner's own Invoke client signs with whatever credentials it finds.
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+    return CliApp().run(
+        [
+            "start-server",
+            "--host=127.0.0.1",
+            f"--port={port}",
+            f"--lambda-endpoint={cloud_endpoint}",
+            f"--local-runner-endpoint=http://127.0.0.1:{port}",
+            f"--local-runner-region={REGION}",
+            f"--invocation-timeout={INVOCATION_TIMEOUT_SECONDS}",
+            "--log-level=WARNING",
+        ]
+    )
+
+
+def _exit_when_gone(cloud_endpoint: str) -> None:
+    failed = 0
+    while failed < CLOUD_GONE_CHECKS:
+        time.sleep(CLOUD_CHECK_SECONDS)
+        alive = _answers(f"{cloud_endpoint}/_localstack/health")
+        failed = 0 if alive else failed + 1
+    os._exit(0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m localdev.durable_runner", description=__doc__)
+    parser.add_argument("command", choices=["start", "stop", "serve"])
+    parser.add_argument("--cloud", default=os.environ.get("AWS_ENDPOINT_URL") or DEFAULT_CLOUD)
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return serve(args.cloud)
+    if args.command == "stop":
+        stop(args.cloud)
+        return 0
+    print(start(args.cloud))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
