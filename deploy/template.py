@@ -23,12 +23,12 @@ from typing import Any
 
 from chalicelib import functions, settings
 from chalicelib.adapters import dynamodb_orders
+from chalicelib.adapters.durable_functions import execution_timeout_seconds
 from chalicelib.application import APP_NAME
 from chalicelib.functions import API_HANDLER, Every, OrdersStream, SqsQueue, StateMachineTask
 from chalicelib.subscriptions import SUBSCRIPTIONS, Subscription
 from deploy import api_throttling
 from deploy.stages import ASL, Deployment, DeployPath, development_issuer_trusted
-from chalicelib.adapters.durable_functions import execution_timeout_seconds
 from localdev import dev_issuer, durable_runner, faults
 
 Json = dict[str, Any]

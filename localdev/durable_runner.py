@@ -18,6 +18,7 @@ side by side (``LOCALCLOUD_PORT``). It stops by itself when its cloud stops answ
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -91,10 +92,8 @@ def start(cloud_endpoint: str) -> str:
 def stop(cloud_endpoint: str) -> None:
     pid_file = _pid_file(runner_endpoint(cloud_endpoint))
     if pid_file.exists():
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(int(pid_file.read_text()), signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         pid_file.unlink()
 
 

@@ -116,7 +116,8 @@ class DurableFunctionWorkflow(Workflow):
             with urllib.request.urlopen(request, timeout=10) as response:
                 response.read()
         except (URLError, OSError) as error:
-            raise DependencyUnavailableError(f"starting at the durable runner failed: {error}")
+            message = f"starting at the durable runner failed: {error}"
+            raise DependencyUnavailableError(message) from error
 
     def resume(self, order: Order, output: dict[str, Any]) -> None:
         def send(callback_id: str) -> object:

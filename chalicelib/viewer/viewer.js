@@ -53,7 +53,7 @@ async function showOrders() {
     }
     document.getElementById("orders").hidden = false;
     status.textContent = `${listing.orders.length} orders, newest first.`;
-    for (const flow of ["choreography", "orchestration"]) {
+    for (const flow of ["choreography", "orchestration", "durable"]) {
       const newest = listing.orders.find((order) => order.flow === flow);
       if (newest) await showFlow(newest.order_id, flow);
     }

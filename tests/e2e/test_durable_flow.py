@@ -10,12 +10,15 @@ reject, cancel and complete complete its callbacks there. Every event still reac
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from playwright.sync_api import Page, expect
 
 from localdev.orders_api import HAPPY_PATH, OrdersApi, eventually
+from tests.e2e.browser import assert_no_browser_errors, save_screenshot
 from tests.e2e.conftest import SCENARIOS, an_order, tap_on
 from tests.e2e.support import Tap
 from tests.e2e.test_promotions import voucher
@@ -98,3 +101,27 @@ def test_a_durable_order_rejected_then_cancelled_orders_answers(sam_api: OrdersA
     assert (late.status, late.body["code"]) == (409, "decision_taken"), late
     ran = states(durable_steps(sam_api, cancelled))
     assert "NotifyUser exited" in ran and "AcceptOrder entered" not in ran
+
+
+def test_the_viewer_draws_a_durable_order_with_its_durable_steps(
+    page: Page, sam_api: OrdersApi
+) -> None:
+    # GIVEN a durable order played to delivery, for a restaurant of this test's own
+    restaurant = f"restaurant-{uuid.uuid4().hex[:8]}"
+    order_id = sam_api.complete(an_order("durable") | {"restaurant_id": restaurant})["order_id"]
+    durable_steps(sam_api, order_id)
+    token = sam_api.tokens("restaurant", restaurant)
+    page.set_viewport_size({"width": 2400, "height": 1000})
+    # WHEN the restaurant opens the viewer
+    page.goto(f"{sam_api.base_url}/viewer#token={token}")
+    # THEN the durable panel draws it: its events in order, woven with the durable operations
+    diagram = page.locator("#flow-durable .diagram")
+    expect(diagram).to_have_attribute("data-order-id", order_id, timeout=20_000)
+    drawn = diagram.locator("g.step").evaluate_all("steps => steps.map(s => s.dataset.step)")
+    assert [step for step in drawn if step in HAPPY_PATH] == HAPPY_PATH, drawn
+    assert drawn.index("NotifyRestaurant entered") < drawn.index("restaurant_notified")
+    assert drawn[-1] == "execution succeeded"
+    lanes = diagram.locator("text.lane-name").evaluate_all("ts => ts.map(t => t.textContent)")
+    assert SERVICE in lanes, lanes
+    save_screenshot(page, "viewer-durable")
+    assert_no_browser_errors(page)

@@ -4,7 +4,11 @@ clearly; the durable Workflow adapter maps Lambda's answers."""
 
 from __future__ import annotations
 
+import http.server
 import json
+import socket
+import threading
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,10 +16,16 @@ import pytest
 from botocore.exceptions import ClientError
 from chalice.test import Client
 
-from chalicelib.adapters.durable_functions import DurableFunctionWorkflow
+from chalicelib import settings
+from chalicelib.adapters.durable_functions import (
+    DurableFunctionWorkflow,
+    execution_timeout_seconds,
+)
 from chalicelib.orders import steps
 from chalicelib.orders.errors import DependencyUnavailableError, WorkflowNotWaitingError
 from chalicelib.orders.timeline import StateTransition
+from deploy import template
+from deploy.stages import Deployment, DeployPath, load_stage
 from tests.unit.conftest import as_party, order_request
 from tests.unit.fakes import FakeDependencies
 
@@ -107,8 +117,9 @@ class LambdaClient:
     """The Lambda client's durable calls, answering as told (the pinned botocore has no model
     of them, so botocore's Stubber cannot stand in)."""
 
-    def __init__(self, error_code: str | None = None) -> None:
+    def __init__(self, error_code: str | None = None, executions: tuple[str, ...] = ()) -> None:
         self.error_code = error_code
+        self.executions = list(executions)  # the names of the executions started
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
     def _answer(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
@@ -122,6 +133,12 @@ class LambdaClient:
 
     def send_durable_execution_callback_success(self, **request: Any) -> dict[str, Any]:
         return self._answer("SendDurableExecutionCallbackSuccess", request)
+
+    def list_durable_executions_by_function(self, **request: Any) -> dict[str, Any]:
+        self._answer("ListDurableExecutionsByFunction", request)
+        name = request["DurableExecutionName"]
+        found = [{"DurableExecutionArn": f"arn:{name}", "Status": "RUNNING"}]
+        return {"DurableExecutions": found if name in self.executions else []}
 
 
 def workflow(client: LambdaClient) -> DurableFunctionWorkflow:
@@ -184,3 +201,87 @@ def _order_with_callback(deps: FakeDependencies) -> Any:
     )
     deps.orders.save_callback_token("o-1", "callback-1")
     return deps.orders.get("o-1")
+
+
+class FakeRunnerStartRoute(http.server.BaseHTTPRequestHandler):
+    """The local runner's ``POST /start-durable-execution``, keeping what it was sent."""
+
+    started: list[dict[str, Any]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.started.append({"path": self.path, "body": json.loads(body)})
+        answer = json.dumps({"ExecutionArn": "arn:execution"}).encode()
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def runner() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    FakeRunnerStartRoute.started = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeRunnerStartRoute)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", FakeRunnerStartRoute.started
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_local_stage_starts_the_execution_at_the_runners_start_route_not_by_invoke(
+    runner: tuple[str, list[dict[str, Any]]],
+) -> None:
+    endpoint, started = runner
+    client = LambdaClient()
+    DurableFunctionWorkflow("orders-flow", client, 20, 45, runner_endpoint=endpoint).start("o-1")
+    [start] = started
+    assert start["path"] == "/start-durable-execution"
+    assert start["body"]["FunctionName"] == "orders-flow"
+    assert start["body"]["ExecutionName"] == "o-1"
+    # What DurableConfig gives in AWS: the execution's timeout, as the SAM path declares it.
+    assert start["body"]["ExecutionTimeoutSeconds"] == execution_timeout_seconds(20, 45)
+    assert json.loads(start["body"]["Input"])["restaurant_deadline_seconds"] == 20
+    assert "Invoke" not in [operation for operation, _ in client.calls]
+
+
+def test_the_runner_is_not_asked_to_start_an_execution_already_started(
+    runner: tuple[str, list[dict[str, Any]]],
+) -> None:
+    # The runner does not refuse a second execution of one name, as Lambda does.
+    endpoint, started = runner
+    client = LambdaClient(executions=["o-1"])
+    DurableFunctionWorkflow("orders-flow", client, 20, 45, runner_endpoint=endpoint).start("o-1")
+    assert started == []
+
+
+def test_an_unreachable_runner_is_dependency_unavailable() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    with pytest.raises(DependencyUnavailableError):
+        DurableFunctionWorkflow("f", LambdaClient(), 20, 45, runner_endpoint=closed).start("o-1")
+
+
+def test_a_local_sam_stage_points_its_functions_lambda_clients_at_its_clouds_runner(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4605")
+    local = Deployment(load_stage("local"), DeployPath.SAM)
+    environment = template.function_environment(local)
+    assert environment["AWS_ENDPOINT_URL_LAMBDA"] == "http://127.0.0.1:5605"
+    assert environment[settings.ORDER_FLOW_DURABLE_RUNNER] == "http://127.0.0.1:5605"
+    assert environment[settings.ORDER_FLOW_DURABLE_FUNCTION] == template.durable_function_name(
+        local
+    )
+    # An ordinary function in the local cloud: no DurableConfig nor alias there.
+    declared = template._durable_function(local)[template.DURABLE_FUNCTION_ID]["Properties"]
+    assert "DurableConfig" not in declared and "AutoPublishAlias" not in declared
+
+    # An AWS stage's Lambda has the durable API itself: nothing points elsewhere.
+    aws = template.function_environment(Deployment(load_stage("dev"), DeployPath.SAM))
+    assert "AWS_ENDPOINT_URL_LAMBDA" not in aws
+    assert settings.ORDER_FLOW_DURABLE_RUNNER not in aws

@@ -167,7 +167,7 @@ def test_only_local_stages_have_a_fault_switch_and_its_readers_are_the_writers_a
         assert reads_switch == (local and obeys), (stage, function)
 
 
-# The durable function: only on the SAM path of an AWS stage (docs/durable.md).
+# The durable function: only on the SAM path (docs/durable.md).
 DURABLE_SAM = Deployment(load_stage("dev"), DeployPath.SAM)
 DURABLE_ACTIONS = {
     "lambda:InvokeFunction",
@@ -211,7 +211,7 @@ def test_only_the_relay_starts_the_durable_flow_and_only_the_api_answers_it() ->
 
 @pytest.mark.parametrize(
     ("stage", "path"),
-    [("local", DeployPath.SAM), ("dev", DeployPath.CHALICE), ("local", DeployPath.CHALICE)],
+    [("dev", DeployPath.CHALICE), ("local", DeployPath.CHALICE)],
 )
 def test_a_deployment_without_the_durable_function_grants_nothing_of_it(
     stage: str, path: DeployPath
