@@ -22,7 +22,7 @@ help:
 	@echo "make test       lint, type-check and run every test (unit, local cloud, end to end)"
 	@echo "make unit       only the unit tests (no cloud needed)"
 	@echo "make demo       like run, and first place one order through each flow and print both timelines"
-	@echo "make benchmark  time both flows on the local cloud (and the local cloud itself); prints figures"
+	@echo "make benchmark  time the three styles on the local cloud (and the local cloud itself); prints figures"
 	@echo "make fault-run  both flows under injected faults, 200 orders each; counts lost, doubled, stuck"
 	@echo "make fuzz       over 1,000 generated API requests checked against the OpenAPI description;"
 	@echo "                the token and request parsers' properties with 2,000 examples each"
@@ -96,6 +96,7 @@ run demo:
 benchmark: $(STAMP)
 	endpoint=$$(bash localcloud/run start | tail -n 1) && \
 	AWS_ENDPOINT_URL=$$endpoint $(PY) -m deploy up --stage local && \
+	AWS_ENDPOINT_URL=$$endpoint $(PY) -m deploy sam-up --stage local && \
 	AWS_ENDPOINT_URL=$$endpoint $(PY) -m tools.benchmark_flows $(BENCHMARK_ARGS)
 	$(PY) -m localcloud.benchmark
 

@@ -275,6 +275,41 @@ def durable_functions_on_paper(
     }
 
 
+def durable_measured(
+    usage: Usage,
+    operations_per_order: float,
+    data_bytes_per_order: float,
+    retention_days: int,
+    prices: Mapping[str, Price] | None = None,
+) -> dict[str, Any]:
+    """Dollars per million orders of the durable style as it ran: the counted usage (its
+    invocations and GB-seconds are the durable function's and the other functions') and the
+    durable operations and checkpointed bytes counted from the executions' histories, the bytes
+    kept ``retention_days`` (the SAM declaration's DurableConfig retention)."""
+    prices = prices if prices is not None else load_prices()
+    written_gb = data_bytes_per_order / GB
+    items = _priced_with(
+        usage,
+        prices,
+        {
+            "durable_operations": (
+                operations_per_order * prices["lambda_durable_operation"].per_unit * MILLION
+            ),
+            "durable_data_written": (
+                written_gb * prices["lambda_durable_data_written"].per_unit * MILLION
+            ),
+            "durable_data_retained": (
+                written_gb
+                * retention_days
+                / 30
+                * prices["lambda_durable_data_retained"].per_unit
+                * MILLION
+            ),
+        },
+    )
+    return {"line_items": items, "unverified_prices": _unverified(prices, DURABLE_PRICES)}
+
+
 def crossover(
     choreography_usage: Usage,
     orchestration_usage: Usage,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -26,9 +27,11 @@ import sys
 import threading
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.error import URLError
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 PROJECT = Path(__file__).resolve().parents[1]
 DEFAULT_CLOUD = "http://127.0.0.1:4566"
@@ -119,6 +122,72 @@ def serve(cloud_endpoint: str) -> int:
             "--log-level=WARNING",
         ]
     )
+
+
+# The durable operations Lambda bills: a step, a wait, a callback, a context (a child context
+# such as wait_for_callback's), each counted once, by its id.
+BILLED_OPERATIONS = ("Step", "Wait", "Callback", "Context", "ChainedInvoke")
+
+
+@dataclass(frozen=True)
+class DurableUsage:
+    """What the executions of some orders recorded at the runner, summed."""
+
+    executions: int = 0
+    operations: int = 0
+    invocations: int = 0
+    data_bytes: int = 0  # the operations' recorded results (what the checkpoints wrote)
+
+
+def durable_usage(endpoint: str, function_name: str, order_ids: list[str]) -> DurableUsage:
+    """Count, from each order's execution history at the runner, its durable operations (by
+    id), its invocations (the start and each replay) and the bytes of its operations' results."""
+    total = DurableUsage()
+    for order_id in order_ids:
+        listed = _get(
+            endpoint,
+            f"/2025-12-01/functions/{quote(function_name, safe='')}/durable-executions",
+            {"DurableExecutionName": order_id},
+        )["DurableExecutions"]
+        for execution in listed:
+            arn = quote(execution["DurableExecutionArn"], safe="")
+            events = _get(
+                endpoint,
+                f"/2025-12-01/durable-executions/{arn}/history",
+                {"IncludeExecutionData": "true", "MaxItems": "1000"},
+            )["Events"]
+            operations = {
+                event["Id"]
+                for event in events
+                if event["EventType"].removesuffix("Started") in BILLED_OPERATIONS
+            }
+            total = DurableUsage(
+                total.executions + 1,
+                total.operations + len(operations),
+                total.invocations
+                + sum(event["EventType"] == "InvocationCompleted" for event in events),
+                total.data_bytes + sum(map(_result_bytes, events)),
+            )
+    return total
+
+
+def _result_bytes(event: dict[str, Any]) -> int:
+    """The size of the result an operation's end recorded (its ``...Details.Result.Payload``)."""
+    details = event.get(f"{event['EventType']}Details") or {}
+    payload = (details.get("Result") or {}).get("Payload") or ""
+    return len(str(payload).encode())
+
+
+def _get(endpoint: str, path: str, query: dict[str, str]) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{endpoint}{path}?{urlencode(query)}", timeout=10) as answer:
+        document: dict[str, Any] = json.loads(answer.read())
+    return document
+
+
+def runner_pid(cloud_endpoint: str) -> int | None:
+    """The process of this cloud's runner, if this checkout started it."""
+    pid_file = _pid_file(runner_endpoint(cloud_endpoint))
+    return int(pid_file.read_text()) if pid_file.exists() else None
 
 
 def _exit_when_gone(cloud_endpoint: str) -> None:

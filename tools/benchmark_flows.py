@@ -3,7 +3,7 @@ the same run, and price what the orders really used.
 
     make benchmark                                   # deploys the local stage if needed
     .venv/bin/python -m tools.benchmark_flows [--orders 40] [--concurrency 1,8,32]
-        [--flows choreography,orchestration] [--floor-samples 30] [--cost-settle S]
+        [--flows choreography,orchestration,durable] [--floor-samples 30] [--cost-settle S]
         [--api-url URL] [--tracers on,opentelemetry,off] [--tracing-orders 10]
 
 For each flow and each number of concurrent customers, ``--orders`` orders are placed, and a
@@ -20,6 +20,11 @@ scripted restaurant accepts and completes each one (polling every 0.5 s). Report
 - each function's package size, import and first invocation next to its floor's
   (``tools/benchmark_coldstart.py``).
 - what tracing costs per order, with each tracer setting (``tools/benchmark_tracing.py``).
+
+The durable style runs on the SAM deployment of the local stage (``python -m deploy sam-up``;
+``make benchmark`` deploys it): its function in the local cloud, its durable execution API AWS's
+local runner (docs/durable.md). Its durable operations, invocations and checkpointed bytes per
+order are counted from the executions' histories at the runner, and priced with the rest.
 
 Writes build/benchmark/flows.json and build/benchmark/flows.png. Prints figures; asserts
 nothing.
@@ -39,13 +44,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
 from tqdm import tqdm
 
+from deploy import template
 from deploy.stages import Deployment, DeployPath, aws_environment, load_stage
 from localcloud import processes
 from localcloud.paths import instance_layout
 from localcloud.server import running_pid
-from localdev import billing, costs
+from localdev import billing, costs, durable_runner
 from localdev.billing import Usage
 from localdev.orders_api import OrdersApi
 from tools import benchmark_coldstart, benchmark_hops, benchmark_tracing
@@ -55,7 +62,9 @@ PROJECT = Path(__file__).resolve().parents[1]
 OUT = PROJECT / "build" / "benchmark"
 ORDER = json.loads((PROJECT / "tests" / "events" / "place_order_request.json").read_text())
 LOCAL_CHALICE_PATH = Deployment(load_stage("local"), DeployPath.CHALICE)
-FLOWS = ("choreography", "orchestration")
+# The durable style exists on the SAM path only (Chalice cannot declare a durable function).
+LOCAL_SAM_PATH = Deployment(load_stage("local"), DeployPath.SAM)
+FLOWS = ("choreography", "orchestration", "durable")
 HOPS = {
     "placed -> restaurant notified": ("order_placed", "restaurant_notified"),
     "accepted -> user notified": ("order_accepted", "user_notified"),
@@ -167,9 +176,15 @@ def report(result: dict[str, Any]) -> str:
             for lv in levels
         )
         lines.append(f"  {flow:<14}{cells}")
-    lines += ["", "CPU seconds per order: our function processes | the local cloud"]
+    lines += [
+        "",
+        "CPU seconds per order: our function processes | the local cloud | the durable runner",
+    ]
     for flow, cpu in result["cpu_seconds_per_order"].items():
-        lines.append(f"  {flow:<14}{cpu['functions']:.3f} | {cpu['local cloud']:.3f}")
+        runner = cpu.get("durable runner", 0.0)
+        lines.append(
+            f"  {flow:<14}{cpu['functions']:.3f} | {cpu['local cloud']:.3f} | {runner:.3f}"
+        )
     if result["cold_start"]:
         lines += benchmark_coldstart.report(result["cold_start"])
     tracing = result["tracing"]
@@ -187,14 +202,17 @@ def cost_report(cost: dict[str, Any]) -> list[str]:
     flows = list(cost["per_million_orders"])
     lines = ["", "billable operations per order, counted from what the local cloud recorded"]
     lines.append(f"  {'':<22}" + "".join(f"{flow:>15}" for flow in flows))
-    for field in next(iter(cost["per_order"].values())):
-        values = "".join(f"{cost['per_order'][flow][field]:>15.3f}" for flow in flows)
+    for field in _every_key(cost["per_order"]):
+        values = "".join(f"{cost['per_order'][flow].get(field, 0.0):>15.3f}" for flow in flows)
         lines.append(f"  {field:<22}{values}")
     lines += ["", "US$ per million orders (localdev/aws_prices.json: us-east-1, on demand)"]
     lines.append(f"  {'':<22}" + "".join(f"{flow:>15}" for flow in flows))
-    for item in next(iter(cost["per_million_orders"].values())):
-        values = "".join(f"{cost['per_million_orders'][flow][item]:>15.2f}" for flow in flows)
+    per_million = cost["per_million_orders"]
+    for item in _every_key(per_million):
+        values = "".join(f"{per_million[flow].get(item, 0.0):>15.2f}" for flow in flows)
         lines.append(f"  {item:<22}{values}")
+    if unverified := cost.get("durable_unverified_prices"):
+        lines.append(f"  (durable: unverified prices: {'; '.join(unverified)})")
     for variant in ("express_on_paper", "durable_functions_on_paper"):
         if variant in cost:
             paper = cost[variant]
@@ -212,6 +230,12 @@ def cost_report(cost: dict[str, Any]) -> list[str]:
             )
         )
     return lines
+
+
+def _every_key(by_flow: dict[str, dict[str, float]]) -> list[str]:
+    """The line items of every flow, in the order they first appear, ``total`` last."""
+    keys = list(dict.fromkeys(key for items in by_flow.values() for key in items))
+    return [key for key in keys if key != "total"] + (["total"] if "total" in keys else [])
 
 
 def chart(result: dict[str, Any], path: Path) -> None:
@@ -264,11 +288,11 @@ def chart(result: dict[str, Any], path: Path) -> None:
     for variant in ("express_on_paper", "durable_functions_on_paper"):
         if variant in cost:
             bars[cost[variant]["flow"].replace("orchestration on ", "")] = cost[variant]["total"]
-    cost_axis.bar(list(bars), list(bars.values()), color=["C0", "C1", "C2", "C3"][: len(bars)])
+    cost_axis.bar(list(bars), list(bars.values()), color=[f"C{n}" for n in range(len(bars))])
     cost_axis.set_ylabel("US$ per million orders")
     cost_axis.set_title("cost (counted operations x us-east-1 prices)")
     cost_axis.tick_params(axis="x", labelsize=7)
-    figure.suptitle("orders: choreography vs orchestration on the local cloud")
+    figure.suptitle("orders: " + " vs ".join(result["flows"]) + " on the local cloud")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
 
@@ -278,6 +302,7 @@ class FlowRun:
     levels: list[dict[str, Any]]
     cpu_per_order: dict[str, float]
     usage: Usage | None  # None when the deployment is not this checkout's local stage
+    durable: durable_runner.DurableUsage | None = None  # the durable style's, counted at the runner
 
 
 def measure_flow(
@@ -311,11 +336,30 @@ def measure_flow(
         datetime.now(UTC),
         executions if flow == "orchestration" else [],
         len(placed),
-        functions=list(deployed["functions"].values()),
+        functions=deployed.get("functions", {}).values() or _functions_of(deployed["prefix"]),
         order_ids=placed,
         orders_table=deployed["orders_table"],
     )
-    return FlowRun(runs, cpu, usage)
+    durable = None
+    if flow == "durable":
+        durable = durable_runner.durable_usage(
+            durable_runner.runner_endpoint(os.environ["AWS_ENDPOINT_URL"]),
+            template.durable_function_name(LOCAL_SAM_PATH),
+            placed,
+        )
+    return FlowRun(runs, cpu, usage, durable)
+
+
+def _functions_of(prefix: str) -> list[str]:
+    """The deployment's functions (the SAM path's outputs do not list them)."""
+    pages = boto3.client("lambda").get_paginator("list_functions").paginate()
+    return [
+        f["FunctionName"]
+        for page in pages
+        for f in page["Functions"]
+        # (the API handler is named after the deployment, the others after it and themselves)
+        if f["FunctionName"] == prefix or f["FunctionName"].startswith(f"{prefix}-")
+    ]
 
 
 def price(runs: dict[str, FlowRun]) -> dict[str, Any]:
@@ -326,6 +370,23 @@ def price(runs: dict[str, FlowRun]) -> dict[str, Any]:
             flow: costs.cost_per_million(usage) for flow, usage in usages.items()
         },
     }
+    durable = runs["durable"].durable if "durable" in runs else None
+    if "durable" in usages and durable is not None and durable.executions:
+        orders = usages["durable"].orders
+        per_order = {
+            "durable_operations": durable.operations / orders,
+            "durable_invocations": durable.invocations / orders,
+            "durable_data_bytes": durable.data_bytes / orders,
+        }
+        priced["per_order"]["durable"] |= per_order
+        measured = costs.durable_measured(
+            usages["durable"],
+            per_order["durable_operations"],
+            per_order["durable_data_bytes"],
+            template.DURABLE_RETENTION_DAYS,
+        )
+        priced["per_million_orders"]["durable"] = measured["line_items"]
+        priced["durable_unverified_prices"] = measured["unverified_prices"]
     if "orchestration" in usages:
         priced["express_on_paper"] = costs.express_on_paper(usages["orchestration"])
         priced["durable_functions_on_paper"] = costs.durable_functions_on_paper(
@@ -386,22 +447,38 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("set AWS_ENDPOINT_URL to the local cloud (make benchmark does)")
     os.environ.update(environment)
     url = args.api_url or json.loads(LOCAL_CHALICE_PATH.outputs_file.read_text())["api_url"]
+    if "durable" in flows and not LOCAL_SAM_PATH.outputs_file.exists():
+        parser.error("the durable style runs on the SAM deployment: python -m deploy sam-up first")
     cloud_pid = running_pid(instance_layout())
+    runner_pid = durable_runner.runner_pid(environment["AWS_ENDPOINT_URL"])
 
     def cpu_now() -> dict[str, float]:
-        return cpu_seconds(cloud_pid) if cloud_pid else {"functions": 0.0, "local cloud": 0.0}
+        split = cpu_seconds(cloud_pid) if cloud_pid else {"functions": 0.0, "local cloud": 0.0}
+        # The durable style's execution API (AWS's local runner) runs beside the local cloud.
+        ticks = processes.cpu_ticks(runner_pid) if runner_pid else 0
+        return split | {"durable runner": ticks / os.sysconf("SC_CLK_TCK")}
 
     deployed = None
     if not args.api_url and cloud_pid is not None:
         deployed = json.loads(LOCAL_CHALICE_PATH.outputs_file.read_text())
+    sam = json.loads(LOCAL_SAM_PATH.outputs_file.read_text()) if "durable" in flows else None
     # The legs' floor is sampled half before the flows and half after: on a shared machine
     # neither moment alone stands for the run.
     legs = benchmark_hops.open_floor()
     try:
         floor_samples = benchmark_hops.sample_legs(legs, (args.floor_samples + 1) // 2, " before")
         api = OrdersApi(url)
+        sam_api = OrdersApi(sam["api_url"]) if sam is not None else api
         runs = {
-            flow: measure_flow(api, flow, args.orders, levels, cpu_now, deployed, args.cost_settle)
+            flow: measure_flow(
+                sam_api if flow == "durable" else api,
+                flow,
+                args.orders,
+                levels,
+                cpu_now,
+                (sam if deployed is not None else None) if flow == "durable" else deployed,
+                args.cost_settle,
+            )
             for flow in flows
         }
         floor_samples += benchmark_hops.sample_legs(legs, args.floor_samples // 2, " after")

@@ -34,7 +34,9 @@ def test_a_small_benchmark_reports_every_figure_for_both_flows(
     completed = subprocess.run(
         [sys.executable, "-m", "tools.benchmark_flows"]
         + ["--orders", "2", "--concurrency", "1,2", "--floor-samples", "3"]
-        + ["--cost-settle", "2", "--cold-start-runs", "1", "--tracers", ""],
+        + ["--cost-settle", "2", "--cold-start-runs", "1", "--tracers", ""]
+        # (the durable style needs the SAM deployment: make benchmark measures it)
+        + ["--flows", "choreography,orchestration"],
         cwd=PROJECT,
         # (its port too: the CPU split, the costs and the cold starts need this checkout's cloud)
         env=local_cloud.environment() | {"LOCALCLOUD_PORT": str(configured_port())},
