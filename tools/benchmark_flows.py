@@ -291,7 +291,7 @@ def chart(result: dict[str, Any], path: Path) -> None:
     cost_axis.bar(list(bars), list(bars.values()), color=[f"C{n}" for n in range(len(bars))])
     cost_axis.set_ylabel("US$ per million orders")
     cost_axis.set_title("cost (counted operations x us-east-1 prices)")
-    cost_axis.tick_params(axis="x", labelsize=7)
+    cost_axis.tick_params(axis="x", labelsize=7, labelrotation=15)
     figure.suptitle("orders: " + " vs ".join(result["flows"]) + " on the local cloud")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
