@@ -239,22 +239,12 @@ def durable_functions_on_paper(
             0.0, one.lambda_invocations - replaced_task_invocations + durable_invocations
         ),
     )
-    written_gb = operations_per_order * checkpoint_bytes / GB
-    retained = written_gb * retention_days / 30
     items = _priced_with(
         moved,
         prices,
-        {
-            "durable_operations": (
-                operations_per_order * prices["lambda_durable_operation"].per_unit * MILLION
-            ),
-            "durable_data_written": (
-                written_gb * prices["lambda_durable_data_written"].per_unit * MILLION
-            ),
-            "durable_data_retained": (
-                retained * prices["lambda_durable_data_retained"].per_unit * MILLION
-            ),
-        },
+        _durable_items(
+            operations_per_order, operations_per_order * checkpoint_bytes, retention_days, prices
+        ),
     )
     unverified = _unverified(prices, DURABLE_PRICES)
     return {
@@ -287,27 +277,32 @@ def durable_measured(
     durable operations and checkpointed bytes counted from the executions' histories, the bytes
     kept ``retention_days`` (the SAM declaration's DurableConfig retention)."""
     prices = prices if prices is not None else load_prices()
-    written_gb = data_bytes_per_order / GB
-    items = _priced_with(
-        usage,
-        prices,
-        {
-            "durable_operations": (
-                operations_per_order * prices["lambda_durable_operation"].per_unit * MILLION
-            ),
-            "durable_data_written": (
-                written_gb * prices["lambda_durable_data_written"].per_unit * MILLION
-            ),
-            "durable_data_retained": (
-                written_gb
-                * retention_days
-                / 30
-                * prices["lambda_durable_data_retained"].per_unit
-                * MILLION
-            ),
-        },
-    )
+    durable = _durable_items(operations_per_order, data_bytes_per_order, retention_days, prices)
+    items = _priced_with(usage, prices, durable)
     return {"line_items": items, "unverified_prices": _unverified(prices, DURABLE_PRICES)}
+
+
+def _durable_items(
+    operations_per_order: float,
+    bytes_per_order: float,
+    retention_days: int,
+    prices: Mapping[str, Price],
+) -> dict[str, float]:
+    """Dollars per million orders of the durable operations and of the checkpointed data,
+    written once and kept ``retention_days``."""
+    written_gb = bytes_per_order / GB
+    return {
+        "durable_operations": (
+            operations_per_order * prices["lambda_durable_operation"].per_unit * MILLION
+        ),
+        "durable_data_written": (
+            written_gb * prices["lambda_durable_data_written"].per_unit * MILLION
+        ),
+        "durable_data_retained": (
+            written_gb * retention_days / 30 * prices["lambda_durable_data_retained"].per_unit
+        )
+        * MILLION,
+    }
 
 
 def crossover(

@@ -10,7 +10,9 @@ import socket
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from botocore.exceptions import ClientError
@@ -26,6 +28,8 @@ from chalicelib.orders.errors import DependencyUnavailableError, WorkflowNotWait
 from chalicelib.orders.timeline import StateTransition
 from deploy import template
 from deploy.stages import Deployment, DeployPath, load_stage
+from localdev import costs, durable_runner
+from localdev.billing import Usage
 from tests.unit.conftest import as_party, order_request
 from tests.unit.fakes import FakeDependencies
 
@@ -203,16 +207,40 @@ def _order_with_callback(deps: FakeDependencies) -> Any:
     return deps.orders.get("o-1")
 
 
-class FakeRunnerStartRoute(http.server.BaseHTTPRequestHandler):
-    """The local runner's ``POST /start-durable-execution``, keeping what it was sent."""
+# One accepted-and-delivered order's execution history, as AWS's local runner answered it
+# (GetDurableExecutionHistory with its execution data).
+HISTORY = json.loads(
+    (Path(__file__).parents[1] / "events" / "durable_execution_history.json").read_text()
+)
+
+
+class FakeRunner(http.server.BaseHTTPRequestHandler):
+    """AWS's local runner's routes the project calls directly: its start route (keeping what it
+    was sent), and, for one execution of order ``o-1`` of function ``orders-flow``,
+    ListDurableExecutionsByFunction and GetDurableExecutionHistory."""
 
     started: list[dict[str, Any]] = []
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.started.append({"path": self.path, "body": json.loads(body)})
-        answer = json.dumps({"ExecutionArn": "arn:execution"}).encode()
-        self.send_response(201)
+        self._answer(201, {"ExecutionArn": "arn:execution"})
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        query = parse_qs(url.query)
+        if url.path == "/2025-12-01/functions/orders-flow/durable-executions":
+            found = query["DurableExecutionName"] == ["o-1"]
+            self._answer(200, {"DurableExecutions": [{"DurableExecutionArn": "a/b"}] * found})
+        elif url.path == "/2025-12-01/durable-executions/a%2Fb/history":
+            assert query["IncludeExecutionData"] == ["true"]
+            self._answer(200, HISTORY)
+        else:
+            self.send_error(404)
+
+    def _answer(self, status: int, body: dict[str, Any]) -> None:
+        answer = json.dumps(body).encode()
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(answer)))
         self.end_headers()
@@ -224,10 +252,10 @@ class FakeRunnerStartRoute(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def runner() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    FakeRunnerStartRoute.started = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeRunnerStartRoute)
+    FakeRunner.started = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeRunner)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", FakeRunnerStartRoute.started
+    yield f"http://127.0.0.1:{server.server_address[1]}", FakeRunner.started
     server.shutdown()
     server.server_close()
 
@@ -285,3 +313,36 @@ def test_a_local_sam_stage_points_its_functions_lambda_clients_at_its_clouds_run
     aws = template.function_environment(Deployment(load_stage("dev"), DeployPath.SAM))
     assert "AWS_ENDPOINT_URL_LAMBDA" not in aws
     assert settings.ORDER_FLOW_DURABLE_RUNNER not in aws
+
+
+def test_the_runner_counts_each_operation_once_each_invocation_and_the_results_bytes(
+    runner: tuple[str, list[dict[str, Any]]],
+) -> None:
+    endpoint, _ = runner
+    usage = durable_runner.durable_usage(endpoint, "orders-flow", ["o-1", "never-placed"])
+    # 2 waits (a context, its callback, its submitter step each) and 2 steps; the start and a
+    # replay after each callback; what the operations recorded as their results.
+    assert (usage.executions, usage.operations, usage.invocations) == (1, 8, 3)
+    payloads = [
+        event[f"{event['EventType']}Details"]["Result"]["Payload"]
+        for event in HISTORY["Events"]
+        if "Result" in (event.get(f"{event['EventType']}Details") or {})
+    ]
+    assert usage.data_bytes == sum(len(payload.encode()) for payload in payloads) > 0
+
+
+def test_the_durable_style_is_priced_with_its_operations_and_checkpointed_data() -> None:
+    prices = costs.load_prices()
+    usage = Usage(orders=2, api_requests=6, lambda_invocations=22)
+    priced = costs.durable_measured(usage, 8.0, 1024.0, retention_days=30, prices=prices)
+    items = priced["line_items"]
+    assert items["durable_operations"] == pytest.approx(
+        8.0 * prices["lambda_durable_operation"].per_unit * costs.MILLION
+    )
+    assert items["durable_data_retained"] == pytest.approx(
+        1024.0 / costs.GB * prices["lambda_durable_data_retained"].per_unit * costs.MILLION
+    )
+    assert items["api_gateway"] == costs.cost_per_million(usage, prices)["api_gateway"]
+    assert items["total"] == pytest.approx(sum(v for k, v in items.items() if k != "total"))
+    # The durable prices come from secondary sources: the result says so.
+    assert len(priced["unverified_prices"]) == len(costs.DURABLE_PRICES)
