@@ -195,6 +195,12 @@ def cost_report(cost: dict[str, Any]) -> list[str]:
     for item in next(iter(cost["per_million_orders"].values())):
         values = "".join(f"{cost['per_million_orders'][flow][item]:>15.2f}" for flow in flows)
         lines.append(f"  {item:<22}{values}")
+    if beside := cost.get("lambda_duration_under_load"):
+        lines.append(
+            f"  ({'lambda_duration':<20}{''.join(f'{beside[flow]:>15.2f}' for flow in flows)}"
+            f"  billed as under load; the line above bills each invocation as at"
+            f" {cost['duration_priced_at']} customer(s), a cold start's init included)"
+        )
     for variant in ("express_on_paper", "durable_functions_on_paper"):
         if variant in cost:
             paper = cost[variant]
@@ -293,7 +299,13 @@ def measure_flow(
     placed: list[str] = []
     window_start = datetime.now(UTC)
     before = cpu_now()
-    runs = [run_level(api, flow, orders, level, placed) for level in levels]
+    runs = []
+    quiet_window = None  # the fewest customers' run: Lambda duration is priced from it
+    for level in levels:
+        level_start = datetime.now(UTC)
+        runs.append(run_level(api, flow, orders, level, placed))
+        if level == min(levels):
+            quiet_window = level_start, datetime.now(UTC)
     after = cpu_now()
     done = sum(level["completed"] for level in runs) or 1
     cpu = {kind: (after[kind] - before[kind]) / done for kind in after}
@@ -314,6 +326,8 @@ def measure_flow(
         functions=list(deployed["functions"].values()),
         order_ids=placed,
         orders_table=deployed["orders_table"],
+        include_init=True,
+        quiet_window=quiet_window,
     )
     return FlowRun(runs, cpu, usage)
 
@@ -325,6 +339,12 @@ def price(runs: dict[str, FlowRun]) -> dict[str, Any]:
         "per_million_orders": {
             flow: costs.cost_per_million(usage) for flow, usage in usages.items()
         },
+        "lambda_duration_under_load": {
+            flow: costs.lambda_duration_under_load(usage) for flow, usage in usages.items()
+        },
+        "duration_priced_at": min(
+            (level["concurrency"] for run in runs.values() for level in run.levels), default=None
+        ),
     }
     if "orchestration" in usages:
         priced["express_on_paper"] = costs.express_on_paper(usages["orchestration"])
