@@ -76,9 +76,10 @@ print(json.dumps({
 # it imports the libraries its function's job needs beside boto3 (the API's: PyJWT, which loads
 # cryptography, to check tokens).
 FLOOR = """
-import importlib, json, os
+import importlib, json, os, sys
 import boto3
 _call = json.loads(os.environ["COLD_START_FLOOR_CALL"])
+sys.path.append(os.environ["COLD_START_LIBRARIES"])  # the package's, as its function has them
 for _library in _call["imports"]:
     importlib.import_module(_library)
 _client = boto3.client(_call["service"])
@@ -135,7 +136,10 @@ def measure(deployment: Deployment, runs: int = 3) -> dict[str, Any]:
             )
             environment = environment | overrides | _in_lambda(arn, config["Runtime"])
             ours = _runs(runs, code, config["Handler"], arn, event, environment)
-            floor_call = {"COLD_START_FLOOR_CALL": json.dumps(asdict(first_call))}
+            floor_call = {
+                "COLD_START_FLOOR_CALL": json.dumps(asdict(first_call)),
+                "COLD_START_LIBRARIES": str(code),
+            }
             floor = _runs(runs, floor_dir, FLOOR_HANDLER, arn, {}, environment | floor_call)
             functions[function.name] = {"first_call": first_call.operation, "ours": ours}
             functions[function.name]["floor"] = floor
