@@ -13,7 +13,7 @@ from chalice.test import Client
 from chalicelib.orders import steps
 from chalicelib.orders.deadlines import DEADLINE_CANCEL
 from chalicelib.orders.model import CancelReason, OrderStatus
-from tests.unit.conftest import as_party, order_request
+from tests.unit.conftest import as_party, order_request, reads_of
 from tests.unit.fakes import FakeDependencies
 
 JSON = {"Content-Type": "application/json"}
@@ -58,14 +58,7 @@ def test_placing_an_order_answers_from_its_write_without_reading_it_back(
     client: Client, deps: FakeDependencies, flow: str
 ) -> None:
     # GIVEN the repository's reads counted
-    real_get = deps.orders.get
-    reads: list[str] = []
-
-    def counted_get(order_id: str) -> Any:
-        reads.append(order_id)
-        return real_get(order_id)
-
-    deps.orders.get = counted_get  # type: ignore[method-assign]
+    reads = reads_of(deps)
     # WHEN an order is placed, and the same request is sent again with its Idempotency-Key
     first = post(client, "/orders", order_request(flow), **{"Idempotency-Key": "k-9"})
     assert reads == []
