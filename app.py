@@ -14,20 +14,26 @@ it loads at import is what each of them pays on a cold start: nothing but the li
 Each name is built when it is first looked up, and only that one.
 """
 
+import os
 from typing import Any
 
 from chalicelib.wiring import Wiring, event_handler, is_event_handler
 
 
 def __getattr__(name: str) -> Any:
-    """``app``: the whole app (the API's function, and Chalice's CLI, which deploys it); an
-    event handler's name: that handler alone, registered as the whole app registers it."""
+    """``app``: in Lambda, the API's function: its routes alone; elsewhere the whole app
+    (Chalice's CLI deploys it, ``chalice local`` serves it). An event handler's name: that
+    handler alone, registered as the whole app registers it."""
     if name == "app":
         # The routes, and with them the token checks and the OpenAPI description, load here
         # only: the event-triggered functions never look ``app`` up.
-        from chalicelib.application import create_app
+        from chalicelib.application import create_api, create_app
 
-        value: Any = create_app(Wiring.from_environment())
+        # In Lambda only the API's function looks ``app`` up, and API Gateway invokes it with
+        # requests only: the other functions' handlers (every entry point) would load for
+        # nothing on its cold start.
+        in_lambda = "AWS_LAMBDA_FUNCTION_NAME" in os.environ
+        value: Any = create_api() if in_lambda else create_app(Wiring.from_environment())
     elif is_event_handler(name):
         value = event_handler(name, Wiring.from_environment())
     else:

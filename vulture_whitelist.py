@@ -76,3 +76,6 @@ _.on_end
 _.timeout_millis
 # pytest: an autouse fixture (tests/e2e/conftest.py), which pytest runs without being named.
 _.begin_slow_scenarios
+# tools/benchmark_coldstart.py: a floor's libraries, read by the floor's handler from the JSON
+# (dataclasses.asdict) it is given.
+_.imports

@@ -21,7 +21,6 @@ from chalicelib.adapters.kept_flow_history import KeptFlowHistory
 from chalicelib.adapters.sns_events import SnsEventPublisher
 from chalicelib.adapters.sns_notifier import SnsNotifier
 from chalicelib.adapters.sqs_redelivery import SqsRedelivery
-from chalicelib.adapters.ssm_flow_weights import SsmFlowWeights
 from chalicelib.adapters.step_functions import StepFunctionsWorkflow
 from chalicelib.orders.deadlines import Deadlines
 from chalicelib.orders.events import EventType
@@ -188,6 +187,10 @@ class Dependencies:
 
     @cached_property
     def flow_weights(self) -> FlowWeightsSource:
+        # Only the API chooses flows: Powertools' parameters utility (about 7 ms of CPU to
+        # import, on top of boto3) loads in its function alone.
+        from chalicelib.adapters.ssm_flow_weights import SsmFlowWeights
+
         return SsmFlowWeights(
             settings.required(settings.FLOW_WEIGHTS_PARAMETER), self.client("ssm")
         )

@@ -8,20 +8,18 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint, Chalice, Rate
 
 from chalicelib import settings
-from chalicelib.functions import (
-    FUNCTIONS,
-    Every,
-    Function,
-    OrdersStream,
-    RestApi,
-    SqsQueue,
-    StateMachineTask,
-)
+
+if TYPE_CHECKING:
+    from chalicelib.functions import Function
+
+# chalicelib.functions is imported where it is used, not here: it declares every function with
+# its handler, so it loads every entry point (the queue consumers' batch processing, the relay,
+# the sweeper, the tasks); the API's function, which loads this module, needs none of them.
 
 APP_NAME = "orders"
 
@@ -61,6 +59,8 @@ def register(app: Chalice, tasks: Blueprint, function: Function, wiring: Wiring)
     the event handlers on the app itself, where Lambda finds each as ``app.<name>`` (Chalice's
     handler string; ``app.py`` hands out ``event_handler(name)``).
     """
+    from chalicelib.functions import Every, OrdersStream, RestApi, SqsQueue, StateMachineTask
+
     handler = function.handler
     match function.trigger:
         case RestApi():
@@ -85,6 +85,8 @@ def register(app: Chalice, tasks: Blueprint, function: Function, wiring: Wiring)
 
 def is_event_handler(name: str) -> bool:
     """Whether Lambda runs the function as ``app.<name>``: a queue, stream or schedule's."""
+    from chalicelib.functions import FUNCTIONS, Every, OrdersStream, SqsQueue
+
     return any(
         f.name == name and isinstance(f.trigger, SqsQueue | OrdersStream | Every) for f in FUNCTIONS
     )
@@ -95,6 +97,8 @@ def event_handler(name: str, wiring: Wiring) -> Callable[..., Any]:
     it, on an app of its own: the function's cold start builds no routes and loads no token
     checks (the whole app registers no event middleware; tests/unit/test_wiring.py checks that
     both handlers wrap the same function the same way)."""
+    from chalicelib.functions import FUNCTIONS
+
     (function,) = [f for f in FUNCTIONS if f.name == name]
     app = new_app()
     register(app, Blueprint(__name__), function, wiring)

@@ -44,6 +44,10 @@ class Usage:
 
     ``sqs_requests`` includes empty receives and excludes SNS's deliveries to SQS (free).
     ``log_bytes`` is what the functions wrote to CloudWatch Logs (an extra, optional line).
+    ``lambda_gb_seconds`` is what Lambda duration is priced from; when ``collect`` is given a
+    quiet window it is the invocations billed as at one customer, and
+    ``lambda_gb_seconds_under_load`` the same invocations as billed in the whole run (a figure
+    beside it, never priced; 0 when no quiet window was given).
     """
 
     orders: int
@@ -57,6 +61,7 @@ class Usage:
     dynamodb_read_units: float = 0.0
     xray_traces: float = 0.0
     log_bytes: float = 0.0
+    lambda_gb_seconds_under_load: float = 0.0
 
     def per_order(self) -> dict[str, float]:
         """Every quantity but ``orders``, divided by ``orders``."""
@@ -209,6 +214,25 @@ def lambda_usage(
         invocations[function] = count
         gb_seconds[function] = total
     return LambdaUsage(invocations=invocations, gb_seconds=gb_seconds)
+
+
+def billed_as_in(
+    invocations: Mapping[str, int], quiet: LambdaUsage, load: LambdaUsage
+) -> tuple[float, list[str]]:
+    """GB-seconds of ``invocations`` (per function) when each is billed as that function's mean
+    invocation in ``quiet`` (a run at one customer, where wall time is not stretched by waiting
+    for CPU). A function ``quiet`` never invoked is billed at its mean in ``load``; those are
+    returned, named, beside the total."""
+    total = 0.0
+    from_load: list[str] = []
+    for function, count in invocations.items():
+        if not count:
+            continue
+        source = quiet if quiet.invocations.get(function) else load
+        if source is load:
+            from_load.append(function)
+        total += count * source.gb_seconds[function] / source.invocations[function]
+    return total, from_load
 
 
 # --- LocalStack's request log ---------------------------------------------------------------
@@ -427,6 +451,7 @@ def collect(
     orders_table: str | None = None,
     exclude_reads: bool = True,
     include_init: bool = False,
+    quiet_window: tuple[datetime, datetime] | None = None,
     clients: ClientFactory | None = None,
 ) -> Usage:
     """The usage ``orders`` orders caused on the local cloud at ``endpoint`` in [start, end).
@@ -464,6 +489,14 @@ def collect(
       shortest (a GET is one Query, lighter than any POST). ``api_function`` names the API
       handler (default: the function whose name prefixes all others, as Chalice names them).
 
+    - ``quiet_window``: a part of the window where one customer ordered at a time. Lambda
+      duration (``lambda_gb_seconds``) is then each invocation of the whole window billed as
+      its function's mean invocation in the quiet window (``billed_as_in``), each with its
+      ``Init Duration`` when it was a cold start, as AWS bills the INIT phase since 2025-08-01;
+      under load the local functions' wall time is stretched by waiting for the machine's CPU,
+      which AWS would not bill. ``lambda_gb_seconds_under_load`` keeps the whole window's own
+      billed durations (``include_init`` as given) beside it.
+
     ``clients`` makes a boto3 client for a service name (default: boto3 with the endpoint and
     test credentials, region us-east-1).
     """
@@ -481,18 +514,31 @@ def collect(
     events = {name: log_events(logs, name, start, end) for name in names}
 
     api_calls = {key: n for key, n in counts.items() if key.startswith(API)}
-    reads = {key: n for key, n in api_calls.items() if _is_observer(key)} if exclude_reads else {}
-    gets = sum(reads.values())
+    gets = _observer_gets(counts) if exclude_reads else 0
     if gets:
-        api = api_function or _api_function(names)
-        if api not in events:
-            raise ValueError(f"the API handler {api!r} is not among the functions {names}")
-        events[api] = _without_lightest(events[api], gets)
         counts["dynamodb.Query"] = max(0, counts["dynamodb.Query"] - gets)
-    lambdas = lambda_usage(
-        {name: [message for message, _ in logged] for name, logged in events.items()},
-        include_init=include_init,
-    )
+    messages = _messages(events, api_function, gets)
+    lambdas = lambda_usage(messages, include_init=include_init)
+    gb_seconds, under_load = lambdas.total_gb_seconds, 0.0
+    if quiet_window is not None:
+        quiet_start, quiet_end = quiet_window
+        with open(log_file, encoding="utf-8", errors="replace") as lines:
+            quiet_gets = _observer_gets(count_requests(lines, quiet_start, quiet_end))
+        in_quiet = {
+            name: [(m, at) for m, at in logged if _millis(quiet_start) <= at < _millis(quiet_end)]
+            for name, logged in events.items()
+        }
+        quiet = lambda_usage(
+            _messages(in_quiet, api_function, quiet_gets if exclude_reads else 0),
+            include_init=True,
+        )
+        gb_seconds, from_load = billed_as_in(lambdas.invocations, quiet, lambdas)
+        under_load = lambdas.total_gb_seconds
+        if from_load:
+            LOG.warning(
+                "not invoked in the quiet window, so billed at their durations under load: %s",
+                ", ".join(from_load),
+            )
 
     stepfunctions = client("stepfunctions")
     transitions = sum(
@@ -529,7 +575,8 @@ def collect(
         orders=orders,
         api_requests=sum(api_calls.values()) - gets,
         lambda_invocations=lambdas.total_invocations,
-        lambda_gb_seconds=lambdas.total_gb_seconds,
+        lambda_gb_seconds=gb_seconds,
+        lambda_gb_seconds_under_load=under_load,
         state_transitions=transitions,
         sns_publishes=sum(
             n
@@ -541,8 +588,29 @@ def collect(
         dynamodb_write_units=units.write,
         dynamodb_read_units=units.read,
         xray_traces=counts[f"{API}POST /orders"],
-        log_bytes=sum(len(message.encode()) for logged in events.values() for message, _ in logged),
+        log_bytes=sum(len(message.encode()) for logged in messages.values() for message in logged),
     )
+
+
+def _observer_gets(counts: Mapping[str, int]) -> int:
+    """The API requests that only read (the observer's polling), in counted requests."""
+    return sum(n for key, n in counts.items() if key.startswith(API) and _is_observer(key))
+
+
+def _messages(
+    events: Mapping[str, list[tuple[str, int]]], api: str | None, gets: int
+) -> dict[str, list[str]]:
+    """Each function's log messages; without the API's ``gets`` lightest invocations (the
+    observer's reads) when there are any (``api`` names the API handler; default: the function
+    whose name prefixes all others, as Chalice names them)."""
+    if gets:
+        api = api or _api_function(list(events))
+        if api not in events:
+            raise ValueError(f"the API handler {api!r} is not among the functions {list(events)}")
+    return {
+        name: [m for m, _ in (_without_lightest(logged, gets) if name == api else logged)]
+        for name, logged in events.items()
+    }
 
 
 def _is_observer(api_key: str) -> bool:

@@ -84,6 +84,15 @@ def cost_per_million(usage: Usage, prices: Mapping[str, Price] | None = None) ->
     return items
 
 
+def lambda_duration_under_load(usage: Usage, prices: Mapping[str, Price] | None = None) -> float:
+    """Dollars per million orders of Lambda duration as billed in the whole (loaded) run: the
+    figure beside the priced line, which bills each invocation as at one customer
+    (``billing.collect``'s quiet window)."""
+    prices = prices if prices is not None else load_prices()
+    per_order = usage.per_order()["lambda_gb_seconds_under_load"]
+    return per_order * prices[LINE_ITEMS["lambda_duration"][1]].per_unit * MILLION
+
+
 def _one_order(usage: Usage) -> Usage:
     """The usage of one average order."""
     per_order: dict[str, Any] = usage.per_order()

@@ -5,7 +5,8 @@ call saves nothing). Each function of the local stage runs in a fresh process of
 cloud's Lambda runtime interpreter (boto3 as Lambda provides it), in the unzipped deployment
 package as ``chalice package`` builds it, with the function's deployed environment, and no
 bytecode written (``/var/task`` is read-only in Lambda). Its floor is a minimal handler that
-imports boto3, makes a client and, when invoked, the same first AWS call. Both are measured in
+imports boto3 (and, for the API, PyJWT with cryptography: checking tokens is its job), makes a
+client and, when invoked, the same first AWS call. Both are measured in
 CPU milliseconds of the process (``time.process_time``), the median of ``runs`` fresh processes;
 wall time is shown beside it.
 
@@ -71,11 +72,16 @@ print(json.dumps({
     "status_code": status,
 }))
 """
-# The floor: a minimal handler, its client made at import, the same first call when invoked.
+# The floor: a minimal handler, its client made at import, the same first call when invoked;
+# it imports the libraries its function's job needs beside boto3 (the API's: PyJWT, which loads
+# cryptography, to check tokens).
 FLOOR = """
-import json, os
+import importlib, json, os, sys
 import boto3
 _call = json.loads(os.environ["COLD_START_FLOOR_CALL"])
+sys.path.append(os.environ["COLD_START_LIBRARIES"])  # the package's, as its function has them
+for _library in _call["imports"]:
+    importlib.import_module(_library)
 _client = boto3.client(_call["service"])
 def handler(event, context):
     return getattr(_client, _call["operation"])(**_call["parameters"])
@@ -104,6 +110,8 @@ class FirstCall:
     service: str
     operation: str
     parameters: dict[str, Any]
+    # What the floor imports beside boto3: what any function doing this one's job must load.
+    imports: tuple[str, ...] = ()
 
 
 def measure(deployment: Deployment, runs: int = 3) -> dict[str, Any]:
@@ -128,7 +136,10 @@ def measure(deployment: Deployment, runs: int = 3) -> dict[str, Any]:
             )
             environment = environment | overrides | _in_lambda(arn, config["Runtime"])
             ours = _runs(runs, code, config["Handler"], arn, event, environment)
-            floor_call = {"COLD_START_FLOOR_CALL": json.dumps(asdict(first_call))}
+            floor_call = {
+                "COLD_START_FLOOR_CALL": json.dumps(asdict(first_call)),
+                "COLD_START_LIBRARIES": str(code),
+            }
             floor = _runs(runs, floor_dir, FLOOR_HANDLER, arn, {}, environment | floor_call)
             functions[function.name] = {"first_call": first_call.operation, "ours": ours}
             functions[function.name]["floor"] = floor
@@ -141,7 +152,7 @@ def report(cold_start: dict[str, Any]) -> list[str]:
         "",
         f"cold start per function, CPU ms (median of {cold_start['runs']} fresh processes; "
         f"package {cold_start['package_bytes'] / 1e6:.2f} MB): import + first invocation = total,"
-        " beside its floor (import boto3, a client, the same first call)",
+        " beside its floor (import boto3 (the API: and PyJWT), a client, the same first call)",
     ]
     for name, figures in cold_start["functions"].items():
         ours, floor = figures["ours"], figures["floor"]
@@ -238,7 +249,7 @@ def _first_invocation(
     match trigger:
         case RestApi():
             parameter = environment[settings.AUTH_JWKS_PARAMETER]
-            first = FirstCall("ssm", "get_parameter", {"Name": parameter})
+            first = FirstCall("ssm", "get_parameter", {"Name": parameter}, imports=("jwt",))
             return _get_order_request(order_id, deployment), {}, first
         case SqsQueue(subscription):
             event_type = {

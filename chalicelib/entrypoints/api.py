@@ -49,7 +49,7 @@ from chalicelib.orders.errors import (
 )
 from chalicelib.orders.flow_choice import InvalidFlowWeightsError
 from chalicelib.orders.model import Flow, LineItem, Order, OrderStatus
-from chalicelib.orders.steps import MAX_ORDER_TOTAL_CENTS, PlaceOrder
+from chalicelib.orders.steps import MAX_ORDER_TOTAL_CENTS, PlaceOrder, placed_order
 from chalicelib.orders.timeline import timeline
 from chalicelib.settings import ConfigurationError
 from chalicelib.trace_links import order_trace
@@ -151,7 +151,10 @@ def place_order(request: Request, principal: Principal) -> Response:
     )
     order_id = _coordinator(command.flow).place(command).order_id
     annotate_order(order_id, command.flow.value)
-    order = dependencies().ports.orders.get(order_id)
+    # A new order is answered as this request wrote it (a read would only return the same); a
+    # replayed request (its Idempotency-Key seen before) with the order it placed, as it is now.
+    placed = order_id == command.order_id
+    order = placed_order(command) if placed else dependencies().ports.orders.get(order_id)
     return Response(
         status_code=202,
         body=_summary(order),

@@ -91,9 +91,9 @@ class PlaceOrder:
             )
 
 
-def place_order(command: PlaceOrder, ports: Ports) -> Event:
-    """Record a new order; replaying the same request returns the original order_placed."""
-    order = Order(
+def placed_order(command: PlaceOrder) -> Order:
+    """The order ``command`` places, as its first write records it (without its event)."""
+    return Order(
         order_id=command.order_id,
         customer_id=command.customer_id,
         restaurant_id=command.restaurant_id,
@@ -103,6 +103,11 @@ def place_order(command: PlaceOrder, ports: Ports) -> Event:
         request_fingerprint=command.request_fingerprint,
         trace_header=command.trace_header,
     )
+
+
+def place_order(command: PlaceOrder, ports: Ports) -> Event:
+    """Record a new order; replaying the same request returns the original order_placed."""
+    order = placed_order(command)
     event = _new_event(order, EventType.ORDER_PLACED, ports, _placed_data(order))
     order.history.append(event)
     try:

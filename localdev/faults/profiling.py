@@ -12,6 +12,13 @@ it warms the functions up). A process seeing a new name starts a new profile, an
 invoke writes it (``<name>/<function>.<pid>.prof``) with its invokes' CPU seconds (``.json``:
 user+sys of the process), outside the measured window. The profile counts CPU time
 (the invoking thread's), not wall time: waiting for an answer from AWS costs nothing there.
+
+With a ``CPU_ONLY`` file in the folder nothing is profiled: each invoke's CPU is counted as it
+is, unprofiled (what ``tools/profile_steps.py --floor`` compares with the floor handlers).
+Either way the ``.json`` also holds, per invoke, when it started, whether it was the process's
+first (which makes the clients: a cold start's cost) and the AWS calls it made
+(service, operation, parameters, as boto3 was given them: ``localdev/floor_handlers.py`` makes
+the same calls with plain boto3); keeping them costs one list append per call in the window.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ from typing import Any
 
 # The file in the profiling folder naming what is being measured now.
 MEASURING = "measuring"
+# Its presence in the profiling folder: count CPU, profile nothing.
+CPU_ONLY = "cpu-only"
 
 
 def attach_profiler(folder: str) -> None:
@@ -34,30 +43,68 @@ def attach_profiler(folder: str) -> None:
     handle = runtime.handle
     function = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "function")
     marker = Path(folder) / MEASURING
-    state: dict[str, Any] = {
-        "name": None,
-        "profiler": cProfile.Profile(time.thread_time),
-        "cpu": [],
-    }
+    profiling = not (Path(folder) / CPU_ONLY).exists()
+    state: dict[str, Any] = {"name": None, "invokes": 0}  # invokes: in this process's life
+    calls: list[dict[str, Any]] = []  # the current invoke's AWS calls
+    record_calls(calls)
+
+    def restart(name: str | None) -> None:
+        state.update(
+            name=name,
+            profiler=cProfile.Profile(time.thread_time) if profiling else None,
+            cpu=[],
+            started=[],
+            calls=[],
+            first=[],
+        )
+
+    restart(None)
 
     def profiled(handler: Any, invoke: dict[str, Any]) -> dict[str, Any]:
         name = marker.read_text().strip() if marker.exists() else None
         if name != state["name"]:  # measuring something else from here on: a new profile
-            state.update(name=name, profiler=cProfile.Profile(time.thread_time), cpu=[])
-        profiler: cProfile.Profile = state["profiler"]
+            restart(name)
+        profiler: cProfile.Profile | None = state["profiler"]
+        calls.clear()
+        state["started"].append(time.time())
+        # The process's first invoke also makes its clients (a cold start's cost, not a step's).
+        state["first"].append(state["invokes"] == 0)
+        state["invokes"] += 1
         start = time.process_time()
-        profiler.enable()
+        if profiler is not None:
+            profiler.enable()
         try:
             return handle(handler, invoke)  # type: ignore[no-any-return]
         finally:
-            profiler.disable()
+            if profiler is not None:
+                profiler.disable()
             state["cpu"].append(time.process_time() - start)
+            state["calls"].append(list(calls))
             if name:
                 stem = Path(folder) / name / f"{function}.{os.getpid()}"
                 stem.parent.mkdir(parents=True, exist_ok=True)
-                profiler.dump_stats(f"{stem}.prof")
+                if profiler is not None:
+                    profiler.dump_stats(f"{stem}.prof")
+                counted = {key: state[key] for key in ("cpu", "started", "calls", "first")}
                 Path(f"{stem}.json").write_text(
-                    json.dumps({"function": function, "cpu": state["cpu"]})
+                    json.dumps({"function": function} | counted, default=str)
                 )
 
     runtime.handle = profiled  # type: ignore[attr-defined]
+
+
+def record_calls(calls: list[dict[str, Any]]) -> None:
+    """Every AWS call of a boto3 client made from now on in this process is appended to
+    ``calls``, with its parameters as given (the default session's handlers reach its clients).
+    Nothing happens in a process without boto3 (not every local cloud function has it)."""
+    try:
+        import boto3
+    except ImportError:
+        return
+
+    def note(params: dict[str, Any], model: Any, **_: Any) -> None:
+        service = model.service_model.service_name
+        calls.append({"service": service, "operation": model.name, "params": params})
+
+    boto3.setup_default_session()
+    boto3.DEFAULT_SESSION.events.register("before-parameter-build", note)  # type: ignore[union-attr]

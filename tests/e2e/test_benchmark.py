@@ -93,6 +93,10 @@ def test_a_small_benchmark_reports_every_figure_for_both_flows(
         assert per_order[flow]["sns_publishes"] >= 5
         items = result["cost"]["per_million_orders"][flow]
         assert items["total"] == pytest.approx(sum(v for k, v in items.items() if k != "total"))
+        # Lambda duration billed as at one customer, and as under load beside it
+        assert items["lambda_duration"] > 0
+        assert result["cost"]["lambda_duration_under_load"][flow] > 0
+    assert result["cost"]["duration_priced_at"] == 1
     assert result["cost"]["express_on_paper"]["total"] > 0
     assert (PROJECT / "build" / "benchmark" / "flows.png").stat().st_size > 10_000
     assert "ratio" in completed.stdout and "throughput" in completed.stdout

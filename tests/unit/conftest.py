@@ -49,6 +49,19 @@ def onward_traces_of_publishes(deps: FakeDependencies) -> list[str | None]:
     return seen
 
 
+def reads_of(deps: FakeDependencies) -> list[str]:
+    """From now on, the order id of each read of the orders repository (in order)."""
+    reads: list[str] = []
+    get = deps.orders.get
+
+    def counted_get(order_id: str) -> Any:
+        reads.append(order_id)
+        return get(order_id)
+
+    deps.orders.get = counted_get  # type: ignore[method-assign]
+    return reads
+
+
 def place_through_api(client: Client, flow: str) -> dict[str, Any]:
     """The answer to POST /orders for the shared order of ``flow``, placed by its customer."""
     headers = {"Content-Type": "application/json"} | as_party("/orders")

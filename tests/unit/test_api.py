@@ -13,7 +13,7 @@ from chalice.test import Client
 from chalicelib.orders import steps
 from chalicelib.orders.deadlines import DEADLINE_CANCEL
 from chalicelib.orders.model import CancelReason, OrderStatus
-from tests.unit.conftest import as_party, order_request
+from tests.unit.conftest import as_party, order_request, reads_of
 from tests.unit.fakes import FakeDependencies
 
 JSON = {"Content-Type": "application/json"}
@@ -52,6 +52,22 @@ def test_placing_an_order_answers_202_with_location_and_flow(
     assert response.json_body["flow"] == flow
     assert response.json_body["status"] == "PLACED"
     assert deps.events.types() == ["order_placed"]
+
+
+def test_placing_an_order_answers_from_its_write_without_reading_it_back(
+    client: Client, deps: FakeDependencies, flow: str
+) -> None:
+    # GIVEN the repository's reads counted
+    reads = reads_of(deps)
+    # WHEN an order is placed, and the same request is sent again with its Idempotency-Key
+    first = post(client, "/orders", order_request(flow), **{"Idempotency-Key": "k-9"})
+    assert reads == []
+    again = post(client, "/orders", order_request(flow), **{"Idempotency-Key": "k-9"})
+    # THEN the first answer came from the write, no read; the replay reads the order it placed
+    # (to compare the requests, and to answer with the order as it is now)
+    assert first.json_body == again.json_body
+    assert first.json_body["status"] == "PLACED"
+    assert reads and set(reads) == {first.json_body["order_id"]}
 
 
 def test_only_orchestration_starts_the_workflow(

@@ -5,14 +5,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from localdev.billing import (
+    LambdaUsage,
     Usage,
+    billed_as_in,
     collect,
     count_requests,
     count_state_transitions,
@@ -417,3 +419,74 @@ def test_collect_models_the_pollers_when_the_log_has_no_internal_requests(
         usage = collect_from(tmp_path, COLLECTED_LOG)
     assert usage.sqs_requests == 2  # one receive and one delete for the notifier's batch
     assert "LOG_LEVEL_OVERRIDES" in caplog.text
+
+
+# --- Lambda duration priced as at one customer ----------------------------------------------
+
+
+def test_each_invocation_is_billed_as_its_functions_mean_at_one_customer() -> None:
+    # GIVEN a quiet run (one customer) and the whole run under load, per function
+    quiet = LambdaUsage({"api": 2, "notifier": 1}, {"api": 0.2, "notifier": 0.05})
+    load = LambdaUsage(
+        {"api": 4, "notifier": 2, "sweeper": 1}, {"api": 1.0, "notifier": 0.3, "sweeper": 0.1}
+    )
+    # WHEN the whole run's invocations are billed as in the quiet one
+    total, from_load = billed_as_in(load.invocations, quiet, load)
+    # THEN each costs its function's quiet mean; the sweeper, never quiet, its mean under load
+    assert total == pytest.approx(4 * 0.1 + 2 * 0.05 + 1 * 0.1)
+    assert from_load == ["sweeper"]
+
+
+class TimedLogs(FakeLogs):
+    """Log events at their own times: a window gets only the events inside it."""
+
+    def __init__(self, groups: dict[str, list[tuple[str, int]]]) -> None:
+        super().__init__({name: [] for name in groups})
+        self.timed = groups
+
+    def filter_log_events(self, **request: Any) -> dict[str, Any]:
+        group = request["logGroupName"].removeprefix("/aws/lambda/")
+        start, end = request["startTime"], request["endTime"]
+        return {
+            "events": [
+                {"message": message, "timestamp": at}
+                for message, at in self.timed[group]
+                if start <= at <= end
+            ]
+        }
+
+
+def test_lambda_duration_is_priced_from_the_quiet_window_with_its_cold_starts_init(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a cold start and a notifier run while one customer ordered, then both again under
+    # load, twice as slow (waiting for CPU)
+    quiet_start = START.replace(tzinfo=UTC)
+    at_one = int(quiet_start.timestamp() * 1000) + 100
+    under_load = at_one + 20_000
+    cold = report("post", 300).replace(" MB\n", " MB\tInit Duration: 199.2 ms\n")
+    clients = fake_clients()
+    logs = TimedLogs(
+        {
+            "orders-x": [(cold, at_one), (report("post2", 600), under_load)],
+            "orders-x-notifier": [(report("n1", 100), at_one), (report("n2", 200), under_load)],
+        }
+    )
+    log_file = tmp_path / "localstack.log"
+    log_file.write_text("\n".join(COLLECTED_LOG[:4]) + "\n")
+    # WHEN it is collected with the first ten seconds as the quiet window
+    usage = collect(
+        "http://unused",
+        log_file,
+        START,
+        END,
+        [],
+        orders=2,
+        quiet_window=(quiet_start, quiet_start + timedelta(seconds=10)),
+        clients=lambda service: logs if service == "logs" else clients(service),
+    )
+    # THEN every invocation is billed as at one customer, the cold start's init included
+    # (rounded up to the ms, as AWS bills it), and the load's own durations stand beside
+    assert usage.lambda_invocations == 4
+    assert usage.lambda_gb_seconds == pytest.approx(2 * (0.300 + 0.200) + 2 * 0.100)
+    assert usage.lambda_gb_seconds_under_load == pytest.approx(0.3 + 0.6 + 0.1 + 0.2)

@@ -31,7 +31,7 @@ from chalicelib.subscriptions import (
     USER_NOTIFIER,
     Subscription,
 )
-from tests.unit.conftest import UNIT_PREFIX, as_party, load_event
+from tests.unit.conftest import UNIT_PREFIX, as_party, load_event, reads_of
 from tests.unit.fakes import FakeDependencies, MovableClock, SteppingClock
 
 HANDLERS = {
@@ -502,14 +502,7 @@ def test_a_consumer_reads_its_order_once_per_record(
     event = played_to(deps, delivered)
     if subscription is RESTAURANT_DEADLINE:
         deps.at_deadline("o-9")
-    order_ids_read: list[str] = []
-    real_get = deps.orders.get
-
-    def counted_get(order_id: str) -> Any:
-        order_ids_read.append(order_id)
-        return real_get(order_id)
-
-    deps.orders.get = counted_get  # type: ignore[method-assign]
+    order_ids_read = reads_of(deps)
     # WHEN the consumer gets the event
     assert deliver(client, subscription, message(event)) == {"batchItemFailures": []}
     # THEN it reacted, having read the order once: the read that checked the event is the step's

@@ -15,6 +15,7 @@ from localdev.costs import (
     crossover,
     durable_functions_on_paper,
     express_on_paper,
+    lambda_duration_under_load,
     load_prices,
 )
 
@@ -238,3 +239,15 @@ def test_a_made_up_price_table_is_used_as_given() -> None:
     prices["sns_publish"] = price(1.0)
     costs = cost_per_million(Usage(orders=1, sns_publishes=2, api_requests=5), prices)
     assert costs["total"] == pytest.approx(2e6)
+
+
+def test_the_duration_under_load_is_priced_beside_the_line_not_in_it() -> None:
+    # GIVEN an order billed 0.5 GB-s as at one customer and 2 GB-s in the loaded run
+    usage = Usage(orders=1, lambda_gb_seconds=0.5, lambda_gb_seconds_under_load=2.0)
+    prices = load_prices()
+    # WHEN it is priced
+    items = cost_per_million(usage, prices)
+    beside = lambda_duration_under_load(usage, prices)
+    # THEN the line and the total price the quiet figure; the loaded one is four times it
+    assert items["lambda_duration"] == pytest.approx(beside / 4)
+    assert items["total"] == pytest.approx(items["lambda_duration"])

@@ -24,6 +24,7 @@ from chalicelib.orders.errors import (
 )
 from chalicelib.orders.events import EventType
 from chalicelib.orders.model import CancelReason, Flow, LineItem, Order, OrderStatus
+from tests.unit.conftest import reads_of
 from tests.unit.fakes import FakeDependencies
 from tests.unit.test_api import awaiting_restaurant, get, post
 
@@ -389,14 +390,7 @@ def test_an_answer_writes_from_the_read_that_checked_who_may_answer(
 ) -> None:
     # GIVEN an order awaiting the restaurant
     order_id = awaiting_restaurant(client, deps, flow)
-    real_get = deps.orders.get
-    reads: list[str] = []
-
-    def counted_get(order_id: str) -> Order:
-        reads.append(order_id)
-        return real_get(order_id)
-
-    deps.orders.get = counted_get  # type: ignore[method-assign]
+    reads = reads_of(deps)
     # WHEN the answer comes
     assert post(client, f"/orders/{order_id}/{action}").status_code == 202
     # THEN the order was read to check the caller, and to answer with it as stored: no read

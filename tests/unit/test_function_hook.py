@@ -158,3 +158,42 @@ def test_nothing_is_written_while_the_run_warms_up(tmp_path: Path) -> None:
         before=RUNTIME_LOOP,
     )
     assert sorted(path.name for path in tmp_path.iterdir()) == []
+
+
+# A runtime loop whose invoke makes one AWS call (answered by botocore's Stubber, no network).
+CALLING_LOOP = "\n".join(
+    [
+        "def handle(handler, invoke):",
+        "    import boto3",
+        "    from botocore.stub import Stubber",
+        "    client = boto3.client('sqs', region_name='us-east-1')",
+        "    with Stubber(client) as stub:",
+        "        stub.add_response('get_queue_url', {'QueueUrl': 'https://q'}, {'QueueName': 'q'})",
+        "        client.get_queue_url(QueueName='q')",
+        "    return {'type': 'result', 'payload': 'null'}",
+    ]
+)
+
+
+def test_a_counting_run_counts_each_invoke_unprofiled_with_the_aws_calls_it_made(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a run that counts CPU only (tools/profile_steps.py --floor)
+    (tmp_path / "measuring").write_text("off-choreography")
+    (tmp_path / "cpu-only").write_text("")
+    # WHEN a function process handles two invokes, each making an AWS call
+    seen = function_process(
+        tmp_path,
+        STAGE_ENVIRONMENT | {"ORDERS_PROFILE_DIR": str(tmp_path)},
+        "import os\nseen = {'answers': [handle(None, {}) for _ in range(2)], 'pid': os.getpid()}",
+        before=CALLING_LOOP,
+    )
+    # THEN each invoke's CPU, start and calls are written, the first marked as the process's
+    # first; and nothing is profiled
+    stem = tmp_path / "off-choreography" / f"orders-local-user_notifier.{seen['pid']}"
+    counted = json.loads(Path(f"{stem}.json").read_text())
+    assert len(counted["cpu"]) == len(counted["started"]) == 2
+    assert counted["first"] == [True, False]
+    call = {"service": "sqs", "operation": "GetQueueUrl", "params": {"QueueName": "q"}}
+    assert counted["calls"] == [[call], [call]]
+    assert not Path(f"{stem}.prof").exists()

@@ -194,6 +194,37 @@ def test_a_function_that_checks_no_token_loads_neither_the_routes_nor_the_token_
     assert set(API_ONLY) <= modules_loaded_by(api)
 
 
+# Every entry point but the API's: the queue consumers (with Powertools' batch processing), the
+# relay, the sweeper, the tasks, and the declaration that names them all.
+OTHER_ENTRY_POINTS = {
+    "chalicelib.functions",
+    "chalicelib.entrypoints.choreography",
+    "chalicelib.entrypoints.messages",
+    "chalicelib.entrypoints.orchestration",
+    "chalicelib.entrypoints.relay",
+    "chalicelib.entrypoints.sweeper",
+}
+
+
+def test_the_apis_function_loads_no_other_functions_entry_point() -> None:
+    # WHEN a fresh interpreter in Lambda loads the API's handler and its token checks, as the
+    # API's cold start does
+    loaded = modules_loaded_by(["app.app", "chalicelib.adapters.jwt_tokens.JwtVerifier"])
+    # THEN it has the routes, and none of the other functions' handlers
+    assert "chalicelib.entrypoints.api" in loaded
+    assert loaded.isdisjoint(OTHER_ENTRY_POINTS), sorted(loaded & OTHER_ENTRY_POINTS)
+
+
+def test_only_the_api_loads_the_flow_weights_reader() -> None:
+    # GIVEN every function's handler string but the API's
+    app = create_app(Wiring("orders-unit", STREAM))
+    handler_strings = [source.handler_string for source in app.event_sources]
+    handler_strings += [function.handler_string for function in app.pure_lambda_functions]
+    # WHEN a fresh interpreter loads them all, THEN none loads the flow weights' SSM reader
+    # (Powertools' parameters utility), which only the API's choice of a flow uses
+    assert "chalicelib.adapters.ssm_flow_weights" not in modules_loaded_by(handler_strings)
+
+
 def test_an_event_function_alone_gets_its_handler_as_the_whole_app_registers_it() -> None:
     # GIVEN the whole app of a deployment
     wiring = Wiring("orders-one", STREAM, sqs_batching_window_seconds=20)
