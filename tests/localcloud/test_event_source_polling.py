@@ -19,7 +19,12 @@ from chalicelib.functions import QUEUE_BATCH
 from deploy.stages import load_stage
 from localcloud.server import external_endpoint
 from localcloud.testing import LocalCloud
-from tests.localcloud.cloud_helpers import DeployedFunction, queue_arn, wait_until_mapping_enabled
+from tests.localcloud.cloud_helpers import (
+    DeployedFunction,
+    queue_arn,
+    receive_json,
+    wait_until_mapping_enabled,
+)
 
 pytestmark = pytest.mark.localcloud
 # What the local stage deploys: the choreography's batch size and the local batching window.
@@ -102,3 +107,49 @@ def test_messages_in_a_row_pass_a_windowed_sqs_mapping_one_by_one_without_waitin
     finally:
         lambda_client.delete_event_source_mapping(UUID=mapping["UUID"])
         sns.delete_topic(TopicArn=topic)
+
+
+def test_a_standard_queues_batches_are_handled_side_by_side_as_lambda_polls_them(
+    local_cloud: LocalCloud,
+    deploy_function: Deploy,
+    lambda_client: Any,
+    sqs: Any,
+    make_queue: Callable[..., str],
+    tmp_path: Any,
+) -> None:
+    if external_endpoint():
+        pytest.skip("an external LocalStack is configured: the local cloud's tuning is not ours")
+    # GIVEN a function that, for each message, waits until the other message's invocation has
+    # started too (at most 8 s), mapped one message a batch to a standard queue
+    results = make_queue("lc-results")
+    source = make_queue("lc-source")
+    function = deploy_function(
+        "rendezvous",
+        environment={
+            "RESULT_QUEUE_URL": results,
+            "RENDEZVOUS_DIR": str(tmp_path),
+            "EXPECTED": "first,second",
+            "WAIT_SECONDS": "8",
+        },
+    )
+    mapping = lambda_client.create_event_source_mapping(
+        EventSourceArn=queue_arn(sqs, source),
+        FunctionName=function.name,
+        BatchSize=1,
+        MaximumBatchingWindowInSeconds=LOCAL_WINDOW,
+    )
+    try:
+        wait_until_mapping_enabled(lambda_client, mapping["UUID"])
+        # WHEN two messages wait in the queue
+        sqs.send_message_batch(
+            QueueUrl=source,
+            Entries=[{"Id": body, "MessageBody": body} for body in ("first", "second")],
+        )
+        reports = receive_json(sqs, results, lambda got: len(got) == 2)
+        # THEN each batch's invocation saw the other's start while it ran: two batches in flight
+        # (LocalStack's poller waits for one invocation before it receives the next batch, so
+        # the first gave up waiting with only itself started)
+        assert sorted(report["body"] for report in reports) == ["first", "second"]
+        assert all(report["started"] == ["first", "second"] for report in reports), reports
+    finally:
+        lambda_client.delete_event_source_mapping(UUID=mapping["UUID"])

@@ -1,0 +1,24 @@
+"""For each SQS record: marks its body as started in RENDEZVOUS_DIR, waits (at most WAIT_SECONDS)
+until every body in EXPECTED has started, then reports which had to RESULT_QUEUE_URL."""
+
+import json
+import os
+import time
+from pathlib import Path
+
+import boto3
+
+sqs = boto3.client("sqs")
+
+
+def handler(event, context):
+    place = Path(os.environ["RENDEZVOUS_DIR"])
+    expected = set(os.environ["EXPECTED"].split(","))
+    for record in event["Records"]:
+        (place / record["body"]).touch()
+        give_up = time.monotonic() + float(os.environ["WAIT_SECONDS"])
+        while time.monotonic() < give_up and not expected <= set(os.listdir(place)):
+            time.sleep(0.02)
+        report = {"body": record["body"], "started": sorted(os.listdir(place))}
+        sqs.send_message(QueueUrl=os.environ["RESULT_QUEUE_URL"], MessageBody=json.dumps(report))
+    return {}
