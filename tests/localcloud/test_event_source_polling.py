@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.functions import QUEUE_BATCH
+from chalicelib.functions import QUEUE_BATCH, RELAY_LANES
 from deploy.stages import load_stage
 from localcloud.server import external_endpoint
 from localcloud.testing import LocalCloud
@@ -153,3 +153,66 @@ def test_a_standard_queues_batches_are_handled_side_by_side_as_lambda_polls_them
         assert all(report["started"] == ["first", "second"] for report in reports), reports
     finally:
         lambda_client.delete_event_source_mapping(UUID=mapping["UUID"])
+
+
+def test_a_table_streams_parallelization_factor_hands_two_orders_to_the_function_side_by_side(
+    local_cloud: LocalCloud,
+    deploy_function: Deploy,
+    lambda_client: Any,
+    sqs: Any,
+    make_queue: Callable[..., str],
+    tmp_path: Any,
+) -> None:
+    if external_endpoint():
+        pytest.skip("an external LocalStack is configured: the local cloud's tuning is not ours")
+    dynamodb = local_cloud.client("dynamodb")
+    # GIVEN a function that, for each record, waits until the other key's record has started too
+    # (at most 8 s), mapped to a table's stream with a parallelization factor, as the relay is
+    results = make_queue("lc-results")
+    function = deploy_function(
+        "rendezvous",
+        environment={
+            "RESULT_QUEUE_URL": results,
+            "RENDEZVOUS_DIR": str(tmp_path),
+            "EXPECTED": "order-a,order-b",
+            "WAIT_SECONDS": "8",
+        },
+    )
+    table = dynamodb.create_table(
+        TableName=function.name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    )["TableDescription"]
+    mapping = lambda_client.create_event_source_mapping(
+        EventSourceArn=table["LatestStreamArn"],
+        FunctionName=function.name,
+        BatchSize=100,
+        StartingPosition="TRIM_HORIZON",
+        ParallelizationFactor=RELAY_LANES,
+    )
+    try:
+        wait_until_mapping_enabled(lambda_client, mapping["UUID"])
+        # WHEN two items of different partition keys are written together (one batch; the keys
+        # fall in different lanes: stream_lanes.lanes_of, CRC-32 of the keys modulo the factor)
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": function.name,
+                        "Item": {"pk": {"S": key}, "mark": {"S": key}},
+                    }
+                }
+                for key in ("order-a", "order-b")
+            ]
+        )
+        reports = receive_json(sqs, results, lambda got: len(got) == 2)
+        # THEN each key's record was handed over while the other's ran: two batches of the shard
+        # in flight (LocalStack ignores the factor: one invocation got both records, the first
+        # gave up waiting with only itself started)
+        assert sorted(report["body"] for report in reports) == ["order-a", "order-b"]
+        assert all(report["started"] == ["order-a", "order-b"] for report in reports), reports
+    finally:
+        lambda_client.delete_event_source_mapping(UUID=mapping["UUID"])
+        dynamodb.delete_table(TableName=function.name)

@@ -133,3 +133,31 @@ def test_a_poller_woken_by_a_write_reads_the_stream_again_at_once(local_cloud: A
     # again only after the worker's poll interval (before: one call, no records)
     assert seen["calls"] == ["iterator", "next"]
     assert seen["returned"] == {"Records": ["the write's record"], "NextShardIterator": "after"}
+
+
+LANES_SCRIPT = """
+import json
+from localcloud_lambda_executor.stream_lanes import lanes_of
+def record(key, number):
+    return {"dynamodb": {"Keys": {"pk": {"S": key}}, "SequenceNumber": str(number)}}
+records = [record(f"order-{n % 6}", n) for n in range(30)]
+lanes = lanes_of(records, 4)
+print(json.dumps([[(r["dynamodb"]["Keys"]["pk"]["S"], int(r["dynamodb"]["SequenceNumber"]))
+                   for r in lane] for lane in lanes]))
+"""
+
+
+def test_a_shards_batch_is_split_into_lanes_each_partition_key_in_one_in_order(
+    local_cloud: Any,
+) -> None:
+    # GIVEN a batch of 30 records of 6 orders, split for a parallelization factor of 4
+    lanes = run_in_localstack(LANES_SCRIPT)
+    # THEN at most 4 lanes, every record in one of them
+    assert 1 < len(lanes) <= 4
+    assert sorted(number for lane in lanes for _, number in lane) == list(range(30))
+    # AND each order's records all in one lane, in the order the stream had them
+    for key in {key for lane in lanes for key, _ in lane}:
+        holding = [lane for lane in lanes if any(k == key for k, _ in lane)]
+        assert len(holding) == 1
+        numbers = [number for k, number in holding[0] if k == key]
+        assert numbers == sorted(numbers)

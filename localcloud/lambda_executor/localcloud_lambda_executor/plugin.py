@@ -21,6 +21,7 @@ class LocalProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
             log_batching,
             metric_batching,
             sqs_batches,
+            stream_lanes,
             stream_pacing,
         )
         from localcloud_lambda_executor.executor import LocalProcessRuntimeExecutor
@@ -29,6 +30,7 @@ class LocalProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
         # machine calls a function: the local cloud's own CPU savings (see each module).
         stream_pacing.install()
         sqs_batches.install()
+        stream_lanes.install()
         jsonpath_cache.install()
         asl_program_cache.install()
         assumed_role_cache.install()
