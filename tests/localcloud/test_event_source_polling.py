@@ -109,6 +109,23 @@ def test_messages_in_a_row_pass_a_windowed_sqs_mapping_one_by_one_without_waitin
         sns.delete_topic(TopicArn=topic)
 
 
+def rendezvous(
+    deploy: Deploy, results: str, place: Any, names: tuple[str, str]
+) -> DeployedFunction:
+    """A function that, for each record, waits (at most 8 s) until both names have started."""
+    environment = {"RESULT_QUEUE_URL": results, "RENDEZVOUS_DIR": str(place)}
+    return deploy(
+        "rendezvous", environment=environment | {"EXPECTED": ",".join(names), "WAIT_SECONDS": "8"}
+    )
+
+
+def met(reports: list[Any], names: tuple[str, str]) -> bool:
+    """Each name's invocation saw the other's start while it ran."""
+    return sorted(report["body"] for report in reports) == sorted(names) and all(
+        report["started"] == sorted(names) for report in reports
+    )
+
+
 def test_a_standard_queues_batches_are_handled_side_by_side_as_lambda_polls_them(
     local_cloud: LocalCloud,
     deploy_function: Deploy,
@@ -123,15 +140,7 @@ def test_a_standard_queues_batches_are_handled_side_by_side_as_lambda_polls_them
     # started too (at most 8 s), mapped one message a batch to a standard queue
     results = make_queue("lc-results")
     source = make_queue("lc-source")
-    function = deploy_function(
-        "rendezvous",
-        environment={
-            "RESULT_QUEUE_URL": results,
-            "RENDEZVOUS_DIR": str(tmp_path),
-            "EXPECTED": "first,second",
-            "WAIT_SECONDS": "8",
-        },
-    )
+    function = rendezvous(deploy_function, results, tmp_path, ("first", "second"))
     mapping = lambda_client.create_event_source_mapping(
         EventSourceArn=queue_arn(sqs, source),
         FunctionName=function.name,
@@ -149,8 +158,7 @@ def test_a_standard_queues_batches_are_handled_side_by_side_as_lambda_polls_them
         # THEN each batch's invocation saw the other's start while it ran: two batches in flight
         # (LocalStack's poller waits for one invocation before it receives the next batch, so
         # the first gave up waiting with only itself started)
-        assert sorted(report["body"] for report in reports) == ["first", "second"]
-        assert all(report["started"] == ["first", "second"] for report in reports), reports
+        assert met(reports, ("first", "second")), reports
     finally:
         lambda_client.delete_event_source_mapping(UUID=mapping["UUID"])
 
@@ -169,15 +177,7 @@ def test_a_table_streams_parallelization_factor_hands_two_orders_to_the_function
     # GIVEN a function that, for each record, waits until the other key's record has started too
     # (at most 8 s), mapped to a table's stream with a parallelization factor, as the relay is
     results = make_queue("lc-results")
-    function = deploy_function(
-        "rendezvous",
-        environment={
-            "RESULT_QUEUE_URL": results,
-            "RENDEZVOUS_DIR": str(tmp_path),
-            "EXPECTED": "order-a,order-b",
-            "WAIT_SECONDS": "8",
-        },
-    )
+    function = rendezvous(deploy_function, results, tmp_path, ("order-a", "order-b"))
     table = dynamodb.create_table(
         TableName=function.name,
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
@@ -211,8 +211,7 @@ def test_a_table_streams_parallelization_factor_hands_two_orders_to_the_function
         # THEN each key's record was handed over while the other's ran: two batches of the shard
         # in flight (LocalStack ignores the factor: one invocation got both records, the first
         # gave up waiting with only itself started)
-        assert sorted(report["body"] for report in reports) == ["order-a", "order-b"]
-        assert all(report["started"] == ["order-a", "order-b"] for report in reports), reports
+        assert met(reports, ("order-a", "order-b")), reports
     finally:
         lambda_client.delete_event_source_mapping(UUID=mapping["UUID"])
         dynamodb.delete_table(TableName=function.name)
