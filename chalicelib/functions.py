@@ -67,6 +67,9 @@ class OrdersStream:
     starting_position: str
     aws_bounds: RetryBounds
     local_bounds: RetryBounds
+    # Batches of one shard handled at once (Lambda's ParallelizationFactor), each partition key
+    # (an order: its items share it) in one of them, in order.
+    parallelization_factor: int = 1
 
     def bounds(self, local: bool) -> RetryBounds:
         return self.local_bounds if local else self.aws_bounds
@@ -126,10 +129,15 @@ class Reserved:
 # deployment (two stages, two paths each) shares one account of 1,000, of which 100 must stay
 # unreserved; 20 still outnumbers the 2 cores' busiest run (make benchmark's 32 customers).
 WORKFLOW_TASK = Reserved(aws=25, local=20)
+# Orders relayed side by side from one stream shard: with one batch at a time, every event
+# waited behind the batch in flight (tools.benchmark_hops --breakdown: most of each hop at eight
+# concurrent customers); an order's own events stay in order (docs/benchmark.md, hops).
+RELAY_LANES = 4
 # A queue's consumer: 50 at 100 ms a message is 500 orders/s of choreography.
 QUEUE_CONSUMER_EXECUTIONS = Reserved(aws=50, local=10)
-# The relay runs one batch per stream shard at a time; a table's stream has a few shards.
-RELAY_EXECUTIONS = Reserved(aws=10, local=2)
+# The relay runs up to RELAY_LANES batches per stream shard at a time; a table's stream has a
+# few shards (DynamoDB Local's, one).
+RELAY_EXECUTIONS = Reserved(aws=10, local=4)
 # One sweep at a time (two would race on the same orders), and always room for it.
 SWEEPER_EXECUTIONS = Reserved(aws=1, local=1)
 # Every minute the sweeper resumes or ends the orders waiting past their deadline.
@@ -183,6 +191,7 @@ FUNCTIONS: tuple[Function, ...] = (
             starting_position="TRIM_HORIZON",
             aws_bounds=RetryBounds(retry_attempts=10, record_age_seconds=3600),
             local_bounds=RetryBounds(retry_attempts=4, record_age_seconds=60),
+            parallelization_factor=RELAY_LANES,
         ),
         relay.relay_recorded_events,
         reserved=RELAY_EXECUTIONS,

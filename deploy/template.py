@@ -720,6 +720,8 @@ def relay_stream_bounds(deployment: Deployment) -> Json:
         # A batch that fails as a whole (the function crashed or timed out) is split in two,
         # and each half retried, so one bad record does not take its batch with it.
         "BisectBatchOnFunctionError": True,
+        # Several batches of a shard at once, an order's records in one of them, in order.
+        "ParallelizationFactor": stream.parallelization_factor,
     }
 
 

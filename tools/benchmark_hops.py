@@ -1,6 +1,8 @@
 """Each hop of each flow next to its floor: the sum of the legs it uses, measured on the same run.
 
     .venv/bin/python -m tools.benchmark_hops [--samples 30]   # the legs' floors alone
+    .venv/bin/python -m tools.benchmark_hops --breakdown 10 [--concurrency 1,8]
+                                                 # and where each hop's time goes, by stage
     make benchmark                                           # with the flows' hops beside them
 
 A leg is one trigger of the local cloud in front of a minimal function on the same Lambda
@@ -147,6 +149,13 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--samples", type=int, default=30, help="samples per leg")
+    parser.add_argument(
+        "--breakdown",
+        type=int,
+        default=0,
+        help="orders per flow and level to cut each hop of into stages (tools/hop_breakdown.py)",
+    )
+    parser.add_argument("--concurrency", default="1,8", help="levels of --breakdown")
     args = parser.parse_args(argv)
     environment = aws_environment()
     if not environment.get("AWS_ENDPOINT_URL"):
@@ -155,6 +164,13 @@ def main(argv: list[str] | None = None) -> int:
     legs = measure_legs(args.samples)
     print("\n".join(report(legs, [])))
     print(json.dumps(legs))
+    if args.breakdown:
+        from tools import hop_breakdown
+
+        levels = [int(level) for level in args.concurrency.split(",") if level]
+        rows = hop_breakdown.measure(args.breakdown, levels, ("choreography", "orchestration"))
+        print("\n".join(hop_breakdown.report(rows)))
+        print(json.dumps(rows))
     return 0
 
 

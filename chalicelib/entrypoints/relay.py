@@ -76,9 +76,11 @@ def relay(
     """Make a recorded event happen: publish it, tell the people it tells; an orchestrated or
     durable order's placement starts its workflow (named after the order: started once)."""
     event = recorded.event
-    events.publish(event)
+    # The workflow first: its first step waits for the start, no one waits for the broadcast
+    # (a failed publish retries the record, and the start, named after the order, is once).
     if event.type is OrderEventType.ORDER_PLACED and event.flow != Flow.CHOREOGRAPHY.value:
         workflow_for(Flow(event.flow)).start(event.order_id)
+    events.publish(event)
     for telling in recorded.tellings:
         notifier.tell(telling)
 

@@ -15,11 +15,16 @@ from typing import Any
 
 import pytest
 
-from chalicelib.functions import QUEUE_BATCH
+from chalicelib.functions import QUEUE_BATCH, RELAY_LANES
 from deploy.stages import load_stage
 from localcloud.server import external_endpoint
 from localcloud.testing import LocalCloud
-from tests.localcloud.cloud_helpers import DeployedFunction, queue_arn, wait_until_mapping_enabled
+from tests.localcloud.cloud_helpers import (
+    DeployedFunction,
+    queue_arn,
+    receive_json,
+    wait_until_mapping_enabled,
+)
 
 pytestmark = pytest.mark.localcloud
 # What the local stage deploys: the choreography's batch size and the local batching window.
@@ -102,3 +107,111 @@ def test_messages_in_a_row_pass_a_windowed_sqs_mapping_one_by_one_without_waitin
     finally:
         lambda_client.delete_event_source_mapping(UUID=mapping["UUID"])
         sns.delete_topic(TopicArn=topic)
+
+
+def rendezvous(
+    deploy: Deploy, results: str, place: Any, names: tuple[str, str]
+) -> DeployedFunction:
+    """A function that, for each record, waits (at most 8 s) until both names have started."""
+    environment = {"RESULT_QUEUE_URL": results, "RENDEZVOUS_DIR": str(place)}
+    return deploy(
+        "rendezvous", environment=environment | {"EXPECTED": ",".join(names), "WAIT_SECONDS": "8"}
+    )
+
+
+def met(reports: list[Any], names: tuple[str, str]) -> bool:
+    """Each name's invocation saw the other's start while it ran."""
+    return sorted(report["body"] for report in reports) == sorted(names) and all(
+        report["started"] == sorted(names) for report in reports
+    )
+
+
+def test_a_standard_queues_batches_are_handled_side_by_side_as_lambda_polls_them(
+    local_cloud: LocalCloud,
+    deploy_function: Deploy,
+    lambda_client: Any,
+    sqs: Any,
+    make_queue: Callable[..., str],
+    tmp_path: Any,
+) -> None:
+    if external_endpoint():
+        pytest.skip("an external LocalStack is configured: the local cloud's tuning is not ours")
+    # GIVEN a function that, for each message, waits until the other message's invocation has
+    # started too (at most 8 s), mapped one message a batch to a standard queue
+    results = make_queue("lc-results")
+    source = make_queue("lc-source")
+    function = rendezvous(deploy_function, results, tmp_path, ("first", "second"))
+    mapping = lambda_client.create_event_source_mapping(
+        EventSourceArn=queue_arn(sqs, source),
+        FunctionName=function.name,
+        BatchSize=1,
+        MaximumBatchingWindowInSeconds=LOCAL_WINDOW,
+    )
+    try:
+        wait_until_mapping_enabled(lambda_client, mapping["UUID"])
+        # WHEN two messages wait in the queue
+        sqs.send_message_batch(
+            QueueUrl=source,
+            Entries=[{"Id": body, "MessageBody": body} for body in ("first", "second")],
+        )
+        reports = receive_json(sqs, results, lambda got: len(got) == 2)
+        # THEN each batch's invocation saw the other's start while it ran: two batches in flight
+        # (LocalStack's poller waits for one invocation before it receives the next batch, so
+        # the first gave up waiting with only itself started)
+        assert met(reports, ("first", "second")), reports
+    finally:
+        lambda_client.delete_event_source_mapping(UUID=mapping["UUID"])
+
+
+def test_a_table_streams_parallelization_factor_hands_two_orders_to_the_function_side_by_side(
+    local_cloud: LocalCloud,
+    deploy_function: Deploy,
+    lambda_client: Any,
+    sqs: Any,
+    make_queue: Callable[..., str],
+    tmp_path: Any,
+) -> None:
+    if external_endpoint():
+        pytest.skip("an external LocalStack is configured: the local cloud's tuning is not ours")
+    dynamodb = local_cloud.client("dynamodb")
+    # GIVEN a function that, for each record, waits until the other key's record has started too
+    # (at most 8 s), mapped to a table's stream with a parallelization factor, as the relay is
+    results = make_queue("lc-results")
+    function = rendezvous(deploy_function, results, tmp_path, ("order-a", "order-b"))
+    table = dynamodb.create_table(
+        TableName=function.name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    )["TableDescription"]
+    mapping = lambda_client.create_event_source_mapping(
+        EventSourceArn=table["LatestStreamArn"],
+        FunctionName=function.name,
+        BatchSize=100,
+        StartingPosition="TRIM_HORIZON",
+        ParallelizationFactor=RELAY_LANES,
+    )
+    try:
+        wait_until_mapping_enabled(lambda_client, mapping["UUID"])
+        # WHEN two items of different partition keys are written together (one batch; the keys
+        # fall in different lanes: stream_lanes.lanes_of, CRC-32 of the keys modulo the factor)
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": function.name,
+                        "Item": {"pk": {"S": key}, "mark": {"S": key}},
+                    }
+                }
+                for key in ("order-a", "order-b")
+            ]
+        )
+        reports = receive_json(sqs, results, lambda got: len(got) == 2)
+        # THEN each key's record was handed over while the other's ran: two batches of the shard
+        # in flight (LocalStack ignores the factor: one invocation got both records, the first
+        # gave up waiting with only itself started)
+        assert met(reports, ("order-a", "order-b")), reports
+    finally:
+        lambda_client.delete_event_source_mapping(UUID=mapping["UUID"])
+        dynamodb.delete_table(TableName=function.name)

@@ -105,3 +105,59 @@ def test_a_table_write_ends_an_idle_pollers_wait_at_once_and_reads_do_not(
     # looks again after the poll interval before waiting for writes again
     assert seen["counts"][2] == seen["counts"][1] + 1
     assert seen["waits_after_write"] == [0.05, 3600.0]
+
+
+WOKEN_SCRIPT = (
+    STUBS
+    + """
+calls = []
+def get_records(self, iterator):
+    calls.append(iterator)
+    # The write lands after the first read: its record is one iterator step on.
+    return {"iterator": {"Records": [], "NextShardIterator": "next"},
+            "next": {"Records": ["the write's record"], "NextShardIterator": "after"}}[iterator]
+StreamPoller.get_records = get_records
+stream_pacing.install()
+stream_pacing.SIGNAL.wait = lambda seen, seconds: True  # a write came while it waited
+woken = poller.get_records("iterator")
+print(json.dumps({"calls": calls, "returned": woken}))
+"""
+)
+
+
+def test_a_poller_woken_by_a_write_reads_the_stream_again_at_once(local_cloud: Any) -> None:
+    # GIVEN an empty read, then a write while the poller waits
+    seen = _run(WOKEN_SCRIPT)
+    # THEN it reads on from where the empty read left off within the same poll, and hands the
+    # write's record (and its iterator) to the worker, instead of returning empty and reading
+    # again only after the worker's poll interval (before: one call, no records)
+    assert seen["calls"] == ["iterator", "next"]
+    assert seen["returned"] == {"Records": ["the write's record"], "NextShardIterator": "after"}
+
+
+LANES_SCRIPT = """
+import json
+from localcloud_lambda_executor.stream_lanes import lanes_of
+def record(key, number):
+    return {"dynamodb": {"Keys": {"pk": {"S": key}}, "SequenceNumber": str(number)}}
+records = [record(f"order-{n % 6}", n) for n in range(30)]
+lanes = lanes_of(records, 4)
+print(json.dumps([[(r["dynamodb"]["Keys"]["pk"]["S"], int(r["dynamodb"]["SequenceNumber"]))
+                   for r in lane] for lane in lanes]))
+"""
+
+
+def test_a_shards_batch_is_split_into_lanes_each_partition_key_in_one_in_order(
+    local_cloud: Any,
+) -> None:
+    # GIVEN a batch of 30 records of 6 orders, split for a parallelization factor of 4
+    lanes = run_in_localstack(LANES_SCRIPT)
+    # THEN at most 4 lanes, every record in one of them
+    assert 1 < len(lanes) <= 4
+    assert sorted(number for lane in lanes for _, number in lane) == list(range(30))
+    # AND each order's records all in one lane, in the order the stream had them
+    for key in {key for lane in lanes for key, _ in lane}:
+        holding = [lane for lane in lanes if any(k == key for k, _ in lane)]
+        assert len(holding) == 1
+        numbers = [number for k, number in holding[0] if k == key]
+        assert numbers == sorted(numbers)

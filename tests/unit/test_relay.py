@@ -139,3 +139,18 @@ def test_a_failing_record_holds_back_only_its_own_orders_later_records(
     assert deps.events.published == [placed, notified]
     # AND the unreadable record and its order's later one are failed (Lambda retries from 1)
     assert answer == {"batchItemFailures": [{"itemIdentifier": "1"}, {"itemIdentifier": "3"}]}
+
+
+def test_an_orchestrated_placement_starts_its_workflow_before_it_is_published(
+    client: Client, deps: FakeDependencies
+) -> None:
+    # GIVEN the order-events topic failing
+    deps.events.failure = ClientError({"Error": {"Code": "InternalError"}}, "Publish")
+    placed = event_of(EventType.ORDER_PLACED, "orchestration")
+    # WHEN the placement is relayed (beside an order's update, which has nothing to relay)
+    update = record(2, event_of(EventType.ORDER_PLACED, "choreography", "o-2"), name="MODIFY")
+    answer = relay(client, record(1, placed), update)
+    # THEN the workflow started first (its first step does not wait for the broadcast), and the
+    # record fails, so it is retried for its publish
+    assert deps.workflow.started == ["o-1"]
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "1"}]}

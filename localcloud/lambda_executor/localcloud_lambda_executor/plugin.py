@@ -20,6 +20,8 @@ class LocalProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
             jsonpath_cache,
             log_batching,
             metric_batching,
+            sqs_batches,
+            stream_lanes,
             stream_pacing,
         )
         from localcloud_lambda_executor.executor import LocalProcessRuntimeExecutor
@@ -27,6 +29,8 @@ class LocalProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
         # Loaded with the Lambda service, before any event source mapping polls or state
         # machine calls a function: the local cloud's own CPU savings (see each module).
         stream_pacing.install()
+        sqs_batches.install()
+        stream_lanes.install()
         jsonpath_cache.install()
         asl_program_cache.install()
         assumed_role_cache.install()

@@ -12,12 +12,14 @@ LocalStack's).
 
 A stream's records come from writes, and every write reaches DynamoDB Local through LocalStack's
 DynamoDB provider. So each write there (PutItem, UpdateItem, TransactWriteItems, ...) wakes the
-pollers at once; after a GetRecords that returned records, or that a write woke, an empty one
-waits the poll interval and looks once more (an iterator may need a step more to reach a new
-record); otherwise the poller waits for the next write, at most ``LOCALCLOUD_STREAM_IDLE_POLL_SEC``
-(default 1 s). A record is read as soon as it is written; an idle stream costs one GetRecords a
-second. (Measured over the flows' benchmark and 30 idle seconds: before, with a doubling wait
-capped at 0.25 s and no wake-up, 4 GetRecords a second while idle.) AWS's own stream pollers
+pollers at once, and the woken poller reads the stream again at once (not after the worker's
+poll interval: that sleep was most of a table stream -> function hop, ~50 of ~90 ms); after a
+GetRecords that returned records, or that a write woke, an empty one waits the poll interval and
+looks once more (an iterator may need a step more to reach a new record); otherwise the poller
+waits for the next write, at most ``LOCALCLOUD_STREAM_IDLE_POLL_SEC`` (default 1 s). A record is
+read as soon as it is written; an idle stream costs one GetRecords a second. (Measured over the
+flows' benchmark and 30 idle seconds: before, with a doubling wait capped at 0.25 s and no
+wake-up, 4 GetRecords a second while idle.) AWS's own stream pollers
 poll each shard about 4 times a second.
 """
 
@@ -85,10 +87,15 @@ def install() -> None:
         response: dict[str, Any] = get_records(self, shard_iterator)
         if response.get("Records"):
             self._localcloud_look_again = True
-        else:
-            wait = start if getattr(self, "_localcloud_look_again", True) else cap
-            # Woken by a write: its records may need an iterator step more, so look again soon.
-            self._localcloud_look_again = SIGNAL.wait(seen, wait)
+            return response
+        wait = start if getattr(self, "_localcloud_look_again", True) else cap
+        # Woken by a write: its records may need an iterator step more, so look again soon.
+        self._localcloud_look_again = SIGNAL.wait(seen, wait)
+        following = response.get("NextShardIterator")
+        if self._localcloud_look_again and following:
+            # Read what the write added now, not after the worker's poll interval (once: the
+            # worker's loop, which checks for shutdown, takes over from there).
+            response = get_records(self, following)
         return response
 
     forward_request = DynamoDBProvider.forward_request
