@@ -139,3 +139,35 @@ def test_the_tracing_cost_per_order_is_reported(
     assert "tracing cost per order" in completed.stdout
     # AND the functions' environment is as it was
     assert environment() == before
+
+
+@pytest.mark.long_running(seconds=15)
+def test_a_short_steady_state_load_reports_every_figure_for_both_flows(
+    local_cloud: Any, chalice_deployment: dict[str, Any]
+) -> None:
+    # WHEN the load benchmark runs one customer per flow for a few seconds (make benchmark's
+    # run is 1, 8, 32 and 64 customers, minutes each)
+    completed = subprocess.run(
+        [sys.executable, "-m", "tools.benchmark_load", "--customers", "1"]
+        + ["--warm-up", "1", "--seconds", "2", "--orders-per-customer", "1"],
+        cwd=PROJECT,
+        env=local_cloud.environment() | {"LOCALCLOUD_PORT": str(configured_port())},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    # THEN each figure is reported for each flow, whatever its size
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    result = json.loads((PROJECT / "build" / "benchmark" / "load.json").read_text())
+    assert set(result["flows"]) == {"choreography", "orchestration"}
+    for levels in result["flows"].values():
+        (level,) = levels
+        assert level["customers"] == 1 and level["failed"] == 0, level["failed_samples"]
+        assert level["completed"] >= 1 and level["throughput_per_second"] > 0
+        assert 0 < level["latency_ms"]["p50"] <= level["latency_ms"]["p99"]
+        assert level["refused"] >= 0
+        assert set(level["cpu_seconds"]) == {"functions", "local cloud", "client"}
+        assert level["cpu_seconds"]["client"] > 0
+        assert (level["cpu_seconds"]["local cloud"] > 0) is result["cpu_measured"]
+    assert (PROJECT / "build" / "benchmark" / "load.png").stat().st_size > 10_000
+    assert "steady-state load" in completed.stdout and "refused" in completed.stdout
