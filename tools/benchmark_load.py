@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import resource
 import sys
 import threading
@@ -93,7 +94,8 @@ def one_order(api: OrdersApi, flow: str, customer: str, tally: Tally, poll_max: 
         if wait is None:
             break
         tally.refused.append(time.monotonic())
-        time.sleep(wait)
+        # Jittered, so that refused customers do not all come back in the same second.
+        time.sleep(wait * random.uniform(1.0, 2.0))
     if answer.status != 202:
         tally.failed.append(f"placing answered {answer.status}: {answer.body}"[:300])
         return
