@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import resource
 import sys
@@ -39,11 +38,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from deploy.stages import aws_environment
-from localcloud.paths import instance_layout
-from localcloud.server import running_pid
 from localdev.orders_api import OrdersApi, retry_after
-from tools.benchmark_flows import FLOWS, LOCAL_CHALICE_PATH, ORDER, OUT, PROJECT, cpu_seconds
+from tools.benchmark_flows import FLOWS, ORDER, OUT, PROJECT, local_target
 from tools.benchmark_hops import spread
 
 # How long an accepted order may take at each wait (the client's patience, as in the flows'
@@ -269,16 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown := set(flows) - set(FLOWS):
         parser.error(f"unknown flows {sorted(unknown)}; choose from {list(FLOWS)}")
     levels = [int(level) for level in args.customers.split(",") if level]
-    environment = aws_environment()
-    if not environment.get("AWS_ENDPOINT_URL"):
-        parser.error("set AWS_ENDPOINT_URL to the local cloud (make benchmark does)")
-    os.environ.update(environment)
-    url = args.api_url or json.loads(LOCAL_CHALICE_PATH.outputs_file.read_text())["api_url"]
-    cloud_pid = running_pid(instance_layout())
-
-    def cpu_now() -> dict[str, float]:
-        return cpu_seconds(cloud_pid) if cloud_pid else {"functions": 0.0, "local cloud": 0.0}
-
+    url, cloud_pid, cpu_now = local_target(parser, args.api_url)
     plan = Plan(
         args.warm_up, args.seconds, args.orders_per_customer, args.max_seconds, args.poll_max
     )
