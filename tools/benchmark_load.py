@@ -15,8 +15,10 @@ customer (at most ``--max-seconds``); orders still under way at its end are fini
 checked, never abandoned. Reported per flow and level:
 - completed orders per second in the window, and p50/p99 of the order's latency (placed ->
   completed, from the order's own timeline; it includes the scripted restaurant's reaction);
-- refused placements (503 saturated), and accepted orders that failed or timed out (an accepted
-  order is given the client's patience, 30 s, at each wait): these must be 0;
+- refused placements (503 saturated; a customer refused again waits twice as long, up to 16 s,
+  jittered), accepted orders that failed or timed out (an accepted order is given the client's
+  patience, 30 s, at each wait): these must be 0; and placements that got no answer within 30 s
+  (each order has its own Idempotency-Key, so none is known to be accepted);
 - CPU seconds in the window: our function processes, the local cloud, and this client (which
   also polls), so the bound is known.
 
@@ -49,6 +51,8 @@ PATIENCE_SECONDS = 30.0
 # each step, then less and less often, so waiting customers do not load the system they wait on.
 FIRST_POLL_SECONDS = 0.25
 POLL_GROWTH = 1.5
+# The longest a refused customer waits before placing again (before jitter).
+MAX_REFUSED_PAUSE = 16.0
 
 
 class TimedOutError(Exception):
@@ -61,7 +65,8 @@ class Tally:
 
     latencies_ms: list[tuple[float, float]] = field(default_factory=list)  # (completed at, ms)
     refused: list[float] = field(default_factory=list)  # when each 503 saturated came
-    failed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # accepted, then failed or timed out
+    unanswered: list[str] = field(default_factory=list)  # placements that got no answer
 
 
 def await_status(api: OrdersApi, order_id: str, status: str, poll_max: float) -> dict[str, Any]:
@@ -79,19 +84,24 @@ def await_status(api: OrdersApi, order_id: str, status: str, poll_max: float) ->
 
 def one_order(api: OrdersApi, flow: str, customer: str, tally: Tally, poll_max: float) -> None:
     """Place one order (again after each refusal, as told), answer it, wait for it to end."""
-    while True:
-        answer = api.request(
-            "POST",
-            "/orders",
-            ORDER | {"flow": flow, "customer_id": customer},
-            as_party=("customer", customer),
-        )
-        wait = retry_after(answer)
-        if wait is None:
-            break
-        tally.refused.append(time.monotonic())
-        # Jittered, so that refused customers do not all come back in the same second.
-        time.sleep(wait * random.uniform(1.0, 2.0))
+    body = ORDER | {"flow": flow, "customer_id": customer}
+    # One key per order: a placement whose answer was lost is placed again safely.
+    key = {"Idempotency-Key": f"{customer}-{time.time_ns()}"}
+    refusals = 0
+    try:
+        while True:
+            answer = api.request("POST", "/orders", body, key, as_party=("customer", customer))
+            wait = retry_after(answer)
+            if wait is None:
+                break
+            tally.refused.append(time.monotonic())
+            # At least Retry-After, longer after each refusal in a row, jittered: refused
+            # customers do not all come back at once (each refusal is an API request too).
+            refusals += 1
+            time.sleep(min(wait * 2 ** (refusals - 1), MAX_REFUSED_PAUSE) * random.uniform(1, 2))
+    except OSError as error:  # no answer at all (timed out): nothing known to be accepted
+        tally.unanswered.append(f"placing: {type(error).__name__}: {error}"[:300])
+        return
     if answer.status != 202:
         tally.failed.append(f"placing answered {answer.status}: {answer.body}"[:300])
         return
@@ -172,6 +182,8 @@ def run_level(
         "refused_in_all": len(tally.refused),
         "failed": len(tally.failed),
         "failed_samples": tally.failed[:3],
+        "unanswered": len(tally.unanswered),
+        "unanswered_samples": tally.unanswered[:3],
         "cpu_seconds": cpu,
         "cpu_seconds_per_order": {kind: s / max(len(measured), 1) for kind, s in cpu.items()},
     }
@@ -187,7 +199,8 @@ def report(result: dict[str, Any]) -> str:
         "",
         "steady-state load: completed orders/s in the window, order latency (placed -> completed)",
         f"{'flow':<14}{'customers':>10}{'orders':>8}{'per s':>8}{'% peak':>8}{'p50 ms':>9}"
-        f"{'p99 ms':>9}{'refused':>9}{'failed':>8}   CPU s/order: functions | cloud | client",
+        f"{'p99 ms':>9}{'refused':>9}{'failed':>8}{'no answer':>10}"
+        "   CPU s/order: functions | cloud | client",
     ]
     for flow, levels in result["flows"].items():
         peak = max((lv["throughput_per_second"] for lv in levels), default=0.0) or 1.0
@@ -198,6 +211,7 @@ def report(result: dict[str, Any]) -> str:
                 f"{flow:<14}{lv['customers']:>10}{lv['completed']:>8}"
                 f"{lv['throughput_per_second']:>8.2f}{lv['throughput_per_second'] / peak:>8.0%}"
                 f"{latency['p50']:>9.0f}{latency['p99']:>9.0f}{lv['refused']:>9}{lv['failed']:>8}"
+                f"{lv['unanswered']:>10}"
                 f"   {cpu['functions']:.3f} | {cpu['local cloud']:.3f} | {cpu['client']:.3f}"
             )
             if lv["orders_per_customer"] < result["orders_per_customer"]:
@@ -279,7 +293,8 @@ def main(argv: list[str] | None = None) -> int:
             runs[flow].append(level)
             print(
                 f"{flow} x{customers}: {level['throughput_per_second']:.2f} orders/s, "
-                f"{level['refused']} refused, {level['failed']} failed",
+                f"{level['refused']} refused, {level['failed']} failed, "
+                f"{level['unanswered']} placements unanswered",
                 file=sys.stderr,
             )
     result = {
@@ -302,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not cloud_pid:
         print("(CPU split not measured: the local cloud is not this checkout's instance)")
-    return 1 if any(level["failed"] for levels in runs.values() for level in levels) else 0
+    broken = [lv["failed"] + lv["unanswered"] for levels in runs.values() for lv in levels]
+    return 1 if any(broken) else 0
 
 
 if __name__ == "__main__":

@@ -163,6 +163,7 @@ def test_a_short_steady_state_load_reports_every_figure_for_both_flows(
     for levels in result["flows"].values():
         (level,) = levels
         assert level["customers"] == 1 and level["failed"] == 0, level["failed_samples"]
+        assert level["unanswered"] == 0, level["unanswered_samples"]
         assert level["completed"] >= 1 and level["throughput_per_second"] > 0
         assert 0 < level["latency_ms"]["p50"] <= level["latency_ms"]["p99"]
         assert level["refused"] >= 0
