@@ -2,8 +2,8 @@
 
     make benchmark                                   # after the flows' benchmark
     .venv/bin/python -m tools.benchmark_load [--customers 1,8,32,64]
-        [--flows choreography,orchestration] [--seconds 60] [--warm-up 10]
-        [--orders-per-customer 10] [--max-seconds 600] [--api-url URL]
+        [--flows choreography,orchestration] [--seconds 30] [--warm-up 10]
+        [--orders-per-customer 10] [--max-seconds 120] [--api-url URL]
 
 For each flow and each number of customers, that many customers run in a closed loop: each
 places an order, plays its restaurant (accepts it once notified, completes it once the customer
@@ -263,14 +263,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--customers", default="1,8,32,64", help="comma-separated levels")
     parser.add_argument("--flows", default=",".join(FLOWS))
     parser.add_argument("--warm-up", type=float, default=10.0, help="seconds left out per level")
-    parser.add_argument("--seconds", type=float, default=60.0, help="measured seconds per level")
+    parser.add_argument("--seconds", type=float, default=30.0, help="measured seconds per level")
     parser.add_argument(
         "--orders-per-customer",
         type=int,
         default=10,
         help="the window is extended until it holds this many completed orders per customer",
     )
-    parser.add_argument("--max-seconds", type=float, default=600.0, help="the longest window")
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=120.0,
+        help="the longest window (it keeps make benchmark to about 15 minutes)",
+    )
     parser.add_argument(
         "--poll-max", type=float, default=2.0, help="the longest pause between two polls (s)"
     )
