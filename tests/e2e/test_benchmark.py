@@ -27,14 +27,12 @@ from tests.e2e.conftest import PROJECT, SCENARIOS
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.long_running(seconds=45)
-def test_a_small_benchmark_reports_every_figure_for_both_flows(
-    local_cloud: Any, chalice_deployment: dict[str, Any]
-) -> None:
+def run_benchmark(
+    local_cloud: Any, module: str, arguments: list[str]
+) -> subprocess.CompletedProcess[str]:
+    """A benchmark tool on this checkout's local cloud, which it must have finished cleanly."""
     completed = subprocess.run(
-        [sys.executable, "-m", "tools.benchmark_flows"]
-        + ["--orders", "2", "--concurrency", "1,2", "--floor-samples", "3"]
-        + ["--cost-settle", "2", "--cold-start-runs", "1", "--tracers", ""],
+        [sys.executable, "-m", module, *arguments],
         cwd=PROJECT,
         # (its port too: the CPU split, the costs and the cold starts need this checkout's cloud)
         env=local_cloud.environment() | {"LOCALCLOUD_PORT": str(configured_port())},
@@ -43,6 +41,19 @@ def test_a_small_benchmark_reports_every_figure_for_both_flows(
         timeout=600,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
+    return completed
+
+
+@pytest.mark.long_running(seconds=45)
+def test_a_small_benchmark_reports_every_figure_for_both_flows(
+    local_cloud: Any, chalice_deployment: dict[str, Any]
+) -> None:
+    completed = run_benchmark(
+        local_cloud,
+        "tools.benchmark_flows",
+        ["--orders", "2", "--concurrency", "1,2", "--floor-samples", "3"]
+        + ["--cost-settle", "2", "--cold-start-runs", "1", "--tracers", ""],
+    )
     result = json.loads((PROJECT / "build" / "benchmark" / "flows.json").read_text())
     assert set(result["flows"]) == {"choreography", "orchestration"}
     for levels in result["flows"].values():
@@ -147,17 +158,12 @@ def test_a_short_steady_state_load_reports_every_figure_for_both_flows(
 ) -> None:
     # WHEN the load benchmark runs one customer per flow for a few seconds (make benchmark's
     # run is 1, 8, 32 and 64 customers, minutes each)
-    completed = subprocess.run(
-        [sys.executable, "-m", "tools.benchmark_load", "--customers", "1"]
-        + ["--warm-up", "0.5", "--seconds", "2", "--orders-per-customer", "1"],
-        cwd=PROJECT,
-        env=local_cloud.environment() | {"LOCALCLOUD_PORT": str(configured_port())},
-        capture_output=True,
-        text=True,
-        timeout=300,
+    completed = run_benchmark(
+        local_cloud,
+        "tools.benchmark_load",
+        ["--customers", "1", "--warm-up", "0.5", "--seconds", "2", "--orders-per-customer", "1"],
     )
     # THEN each figure is reported for each flow, whatever its size
-    assert completed.returncode == 0, completed.stdout + completed.stderr
     result = json.loads((PROJECT / "build" / "benchmark" / "load.json").read_text())
     assert set(result["flows"]) == {"choreography", "orchestration"}
     for levels in result["flows"].values():
