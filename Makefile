@@ -93,11 +93,13 @@ run demo:
 	$(PY) -m tools.run_local $(if $(filter demo,$@),--demo)
 
 # Options for the flows' benchmark: make benchmark BENCHMARK_ARGS="--orders 20 --concurrency 1,8"
+# and for the steady-state load: LOAD_ARGS="--customers 1,8 --seconds 30"
 benchmark: $(STAMP)
 	endpoint=$$(bash localcloud/run start | tail -n 1) && \
 	AWS_ENDPOINT_URL=$$endpoint $(PY) -m deploy up --stage local && \
 	AWS_ENDPOINT_URL=$$endpoint $(PY) -m deploy sam-up --stage local && \
 	AWS_ENDPOINT_URL=$$endpoint $(PY) -m tools.benchmark_flows $(BENCHMARK_ARGS)
+	AWS_ENDPOINT_URL=$$(bash localcloud/run start | tail -n 1) $(PY) -m tools.benchmark_load $(LOAD_ARGS)
 	$(PY) -m localcloud.benchmark
 
 # The full fault run (make test runs 10 orders per flow): 200 orders per flow, about 10 minutes.

@@ -29,7 +29,11 @@ STATUS_TEXT = {
     409: "The order's state, or another request, does not allow it now.",
     413: "The body is larger than the limit.",
     415: "The body is not application/json.",
-    503: "A dependency is unavailable, or the stage is misconfigured; retry later.",
+    503: (
+        "A dependency is unavailable, or the stage is misconfigured; retry later. POST /orders "
+        "also answers `saturated` while as many orders are in flight as the stage admits: "
+        "nothing was placed; send it again after Retry-After seconds."
+    ),
 }
 CHALICE_ANSWERS = {415}  # Chalice answers these before the route runs, in its own shape
 # A schema file refers to another of chalicelib/schemas/api by its file name.
@@ -155,6 +159,8 @@ def _response(status: int, schema: str | None) -> dict[str, Any]:
         response["content"] = {"application/json": {"schema": reference}}
     if status == 401:
         response["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}, "required": True}}
+    if status == 503:
+        response["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "required": False}}
     return response
 
 

@@ -88,6 +88,11 @@ class OrderRepository(ABC):
         write) is ``now`` or earlier, most overdue first, at most ``limit``."""
 
     @abstractmethod
+    def in_flight(self, limit: int) -> int:
+        """How many orders the machine is moving (``admission.IN_FLIGHT_STATUSES``), counted up
+        to ``limit``."""
+
+    @abstractmethod
     def reschedule(self, order: Order) -> None:
         """Store the order's deadline again as the domain now computes it (stop watching it
         when None), only if the order is unchanged since read; else leave it (the write that

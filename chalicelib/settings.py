@@ -38,13 +38,20 @@ def region() -> str | None:
 
 
 def seconds(name: str, minimum: int = 1) -> int:
+    return whole_number(name, minimum, "seconds")
+
+
+def whole_number(name: str, minimum: int = 1, unit: str = "") -> int:
     raw = required(name)
+    of_unit = f" of {unit}" if unit else ""
     try:
         value = int(raw)
     except ValueError:
-        raise ConfigurationError(f"{name} must be a whole number of seconds, not {raw!r}") from None
+        raise ConfigurationError(f"{name} must be a whole number{of_unit}, not {raw!r}") from None
     if value < minimum:
-        raise ConfigurationError(f"{name} must be at least {minimum} seconds, not {value}")
+        raise ConfigurationError(
+            f"{name} must be at least {minimum} {unit}".rstrip() + f", not {value}"
+        )
     return value
 
 
@@ -64,6 +71,11 @@ RESTAURANT_DEADLINE = "RESTAURANT_DEADLINE_SECONDS"
 DELIVERY_DEADLINE = "DELIVERY_DEADLINE_SECONDS"
 # The SSM parameter with the weights that choose the flow of an order that names none.
 FLOW_WEIGHTS_PARAMETER = "ORDERS_FLOW_WEIGHTS_PARAMETER"
+
+# Admission (chalicelib/orders/admission.py): how many orders may wait for the machine to bring
+# them to their restaurant before POST /orders answers 503, and the Retry-After it answers with.
+ADMISSION_IN_FLIGHT = "ORDERS_ADMISSION_IN_FLIGHT"
+ADMISSION_RETRY_AFTER = "ORDERS_ADMISSION_RETRY_AFTER_SECONDS"
 
 # Who issues the bearer tokens the API accepts (any OIDC issuer), and where its keys are:
 # a JWKS URL (AWS stages) or an SSM parameter holding a JWKS (local stages' development issuer).

@@ -18,6 +18,7 @@ from typing import Any
 
 from chalicelib import tracing
 from chalicelib.application import APP_NAME
+from chalicelib.orders.admission import Admission
 
 PROJECT = Path(__file__).resolve().parents[1]
 STAGES_FILE = Path(__file__).with_name("stages.json")
@@ -132,6 +133,9 @@ class Stage:
     max_receive_count: int
     auth: StageAuth
     api_throttling: ApiThrottling
+    # How many orders may be on their way to their restaurants before POST /orders answers 503
+    # with Retry-After (chalicelib/orders/admission.py; docs/scaling.md sizes it).
+    admission: Admission
     # Local stages only: the SQS event source mappings' batching window. In the local
     # cloud it makes the poller long-poll (a message is handed over at once); in AWS a
     # window delays batches to fill them, so AWS stages leave it out.
@@ -191,6 +195,7 @@ def load_stage(name: str) -> Stage:
         max_receive_count=int(declared["max_receive_count"]),
         auth=StageAuth.parse(name, declared["auth"]),
         api_throttling=ApiThrottling.parse(name, declared),
+        admission=_admission(name, declared),
         sqs_batching_window_seconds=declared.get("local_tuning", {}).get(
             "sqs_maximum_batching_window_seconds"
         ),
@@ -235,3 +240,18 @@ def build_lock(name: str) -> Iterator[None]:
     with (BUILD / f"{name}.lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
+
+
+def _admission(stage_name: str, declared: dict[str, Any]) -> Admission:
+    admission = declared.get("admission", {})
+    try:
+        parsed = Admission(
+            int(admission["orders_in_flight"]), int(admission["retry_after_seconds"])
+        )
+    except KeyError as missing:
+        raise SystemExit(
+            f"stage {stage_name}: admission.{missing.args[0]} is missing in {STAGES_FILE.name}"
+        ) from None
+    if parsed.orders_in_flight < 1 or parsed.retry_after_seconds < 1:
+        raise SystemExit(f"stage {stage_name}: admission must be positive: {admission}")
+    return parsed

@@ -171,6 +171,8 @@ def function_environment(deployment: Deployment) -> Json:
         settings.ORDER_FLOW_STATE_MACHINE: state_machine_arn(deployment),
         settings.RESTAURANT_DEADLINE: str(stage.restaurant_deadline_seconds),
         settings.DELIVERY_DEADLINE: str(stage.delivery_deadline_seconds),
+        settings.ADMISSION_IN_FLIGHT: str(stage.admission.orders_in_flight),
+        settings.ADMISSION_RETRY_AFTER: str(stage.admission.retry_after_seconds),
         settings.FLOW_WEIGHTS_PARAMETER: {"Ref": "FlowWeightsParameter"},
         settings.AUTH_ISSUER: stage.auth.issuer,
         settings.AUTH_AUDIENCE: stage.auth.audience,

@@ -44,6 +44,9 @@ def eventually[T](
     raise AssertionError(f"not within {timeout:.0f}s: {what} (last seen: {last!r})")
 
 
+# How long place_answer keeps placing an order the system refuses as saturated.
+SATURATED_PATIENCE = 60
+
 # Who calls a route by default: the restaurant answers, the customer does the rest.
 RESTAURANT_ACTIONS = frozenset({"accept", "reject", "complete"})
 Party = tuple[str, str]  # (role, id): ("customer", "customer-42")
@@ -113,9 +116,17 @@ class OrdersApi:
         return str(answer.body["order_id"])
 
     def place_answer(self, order: dict[str, Any], **headers: str) -> Answer:
-        """POST /orders as the order's customer; remembers the parties of the order placed."""
+        """POST /orders as the order's customer; remembers the parties of the order placed.
+
+        While the system answers 503 ``saturated`` (as many orders in flight as it admits), it
+        places the order again after each Retry-After, as a client should, for at most
+        ``SATURATED_PATIENCE`` seconds; then it returns that answer."""
         customer = ("customer", str(order.get("customer_id")))
+        patience = time.monotonic() + SATURATED_PATIENCE
         answer = self.request("POST", "/orders", order, headers, as_party=customer)
+        while retry_after(answer) is not None and time.monotonic() < patience:
+            time.sleep(retry_after(answer) or 1)
+            answer = self.request("POST", "/orders", order, headers, as_party=customer)
         if answer.status == 202:
             restaurant = ("restaurant", str(order.get("restaurant_id")))
             self.parties[answer.body["order_id"]] = (customer, restaurant)
@@ -189,6 +200,16 @@ class OrdersApi:
             f"order {order_id} reaches {status} {expected_events or ''}",
             every=poll,
         )
+
+
+def retry_after(answer: Answer) -> int | None:
+    """The seconds to wait before placing the order again if the system refused it as
+    saturated (503 ``saturated`` with Retry-After); None for any other answer."""
+    if answer.status != 503 or not isinstance(answer.body, dict):
+        return None
+    if answer.body.get("code") != "saturated":
+        return None
+    return int(answer.headers.get("Retry-After", "1"))
 
 
 def _json(raw: bytes) -> Any:

@@ -417,6 +417,28 @@ def price(runs: dict[str, FlowRun]) -> dict[str, Any]:
     return priced
 
 
+def local_target(
+    parser: argparse.ArgumentParser, api_url: str | None
+) -> tuple[str, int | None, Callable[[], dict[str, float]]]:
+    """The API to load (the local stage's unless named), the local cloud's process if it is
+    this checkout's, and a reading of its CPU split; the SDK's environment set for it."""
+    environment = aws_environment()
+    if not environment.get("AWS_ENDPOINT_URL"):
+        parser.error("set AWS_ENDPOINT_URL to the local cloud (make benchmark does)")
+    os.environ.update(environment)
+    url = api_url or json.loads(LOCAL_CHALICE_PATH.outputs_file.read_text())["api_url"]
+    cloud_pid = running_pid(instance_layout())
+    runner_pid = durable_runner.runner_pid(environment["AWS_ENDPOINT_URL"])
+
+    def cpu_now() -> dict[str, float]:
+        split = cpu_seconds(cloud_pid) if cloud_pid else {"functions": 0.0, "local cloud": 0.0}
+        # The durable style's execution API (AWS's local runner) runs beside the local cloud.
+        ticks = processes.cpu_ticks(runner_pid) if runner_pid else 0
+        return split | {"durable runner": ticks / os.sysconf("SC_CLK_TCK")}
+
+    return url, cloud_pid, cpu_now
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tools.benchmark_flows",
@@ -462,22 +484,9 @@ def main(argv: list[str] | None = None) -> int:
             f"unknown tracers {sorted(unknown)}; choose from {list(benchmark_tracing.TRACERS)}"
         )
     levels = [int(level) for level in args.concurrency.split(",") if level]
-    environment = aws_environment()
-    if not environment.get("AWS_ENDPOINT_URL"):
-        parser.error("set AWS_ENDPOINT_URL to the local cloud (make benchmark does)")
-    os.environ.update(environment)
-    url = args.api_url or json.loads(LOCAL_CHALICE_PATH.outputs_file.read_text())["api_url"]
+    url, cloud_pid, cpu_now = local_target(parser, args.api_url)
     if "durable" in flows and not LOCAL_SAM_PATH.outputs_file.exists():
         parser.error("the durable style runs on the SAM deployment: python -m deploy sam-up first")
-    cloud_pid = running_pid(instance_layout())
-    runner_pid = durable_runner.runner_pid(environment["AWS_ENDPOINT_URL"])
-
-    def cpu_now() -> dict[str, float]:
-        split = cpu_seconds(cloud_pid) if cloud_pid else {"functions": 0.0, "local cloud": 0.0}
-        # The durable style's execution API (AWS's local runner) runs beside the local cloud.
-        ticks = processes.cpu_ticks(runner_pid) if runner_pid else 0
-        return split | {"durable runner": ticks / os.sysconf("SC_CLK_TCK")}
-
     deployed = None
     if not args.api_url and cloud_pid is not None:
         deployed = json.loads(LOCAL_CHALICE_PATH.outputs_file.read_text())

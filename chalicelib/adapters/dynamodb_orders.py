@@ -18,6 +18,12 @@ for nothing. ``waiting`` is one of ``WAITING_SHARDS`` values chosen by a hash of
 (a partition takes 1,000 writes a second), and the sweeper queries each. Orders written
 before the shards keep the one value they had (``WAITING``) until their next write: the
 sweeper queries it too.
+A fourth, ``in-flight`` (in_flight, placed_at), lists the orders the machine is moving (placed,
+restaurant not yet notified; accepted, customer not yet told), which the API counts to refuse new
+orders past a bound (``chalicelib/orders/admission.py``). The write that moves an order into one
+of those statuses sets ``in_flight``, the one that moves it out removes it, each in the order's
+own transaction, so the count cannot drift. Its key has one value: a partition takes 1,000
+writes a second, four per order (docs/scaling.md).
 
 Every change writes the order and its event in one transaction whose condition is
 the version and status we read, so a late or duplicate message can never move an
@@ -43,6 +49,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.orders.access import Principal, Role
+from chalicelib.orders.admission import IN_FLIGHT_STATUSES
 from chalicelib.orders.deadlines import Deadlines, due_at
 from chalicelib.orders.decision import Decision, Outcome
 from chalicelib.orders.errors import ConcurrentUpdateError, DuplicateOrderError, OrderNotFoundError
@@ -58,7 +65,10 @@ INDEXES = {
     "by-customer": ("customer_id", "placed_at"),
     "by-restaurant": ("restaurant_id", "placed_at"),
     "waiting": ("waiting", "due_at"),
+    "in-flight": ("in_flight", "placed_at"),
 }
+IN_FLIGHT_INDEX = "in-flight"
+IN_FLIGHT = "IN_FLIGHT"
 WAITING_INDEX = "waiting"
 # The event item's attribute with what the event tells people (read by the relay).
 TELLINGS = "tellings"
@@ -92,7 +102,13 @@ class DynamoDbOrderRepository(OrderRepository):
     def add(self, order: Order, idempotency_key: str | None = None) -> None:
         (first_event,) = order.history
         writes: list[dict[str, Any]] = [
-            {"Put": self._new_item(self._order_item(order) | self._waiting_attributes(order))},
+            {
+                "Put": self._new_item(
+                    self._order_item(order)
+                    | self._waiting_attributes(order)
+                    | self._in_flight_attribute(order)
+                )
+            },
             {"Put": self._event_put(order, 1, first_event)},
         ]
         if idempotency_key is not None:
@@ -221,8 +237,15 @@ class DynamoDbOrderRepository(OrderRepository):
             update += ", decision = :decision" + _reason_update(order.decision)
             condition += " AND (attribute_not_exists(decision) OR decision = :decision)"
             values |= _decision_values(order.decision)
-        if due is None:
-            update += " REMOVE waiting, due_at"
+        removed = [] if due is not None else ["waiting", "due_at"]
+        # In the order's own transaction: the count of orders in flight cannot drift.
+        if order.status in IN_FLIGHT_STATUSES:
+            update += ", in_flight = :in_flight"
+            values[":in_flight"] = {"S": IN_FLIGHT}
+        elif previous_status in IN_FLIGHT_STATUSES:
+            removed.append("in_flight")
+        if removed:
+            update += " REMOVE " + ", ".join(removed)
         event_put = self._event_put(order, order.version, event)
         if tellings:
             event_put["Item"][TELLINGS] = {"S": json.dumps([t.to_dict() for t in tellings])}
@@ -283,6 +306,23 @@ class DynamoDbOrderRepository(OrderRepository):
             due += [(item["due_at"]["S"], item["pk"]["S"]) for item in page["Items"]]
         return [order_id for _, order_id in sorted(due)[:limit]]
 
+    def in_flight(self, limit: int) -> int:
+        counted = 0
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": IN_FLIGHT_INDEX,
+            "KeyConditionExpression": "in_flight = :in_flight",
+            "ExpressionAttributeValues": {":in_flight": {"S": IN_FLIGHT}},
+            "Select": "COUNT",
+        }
+        while counted < limit:
+            page = self._client.query(**query, Limit=limit - counted)
+            counted += page["Count"]
+            if "LastEvaluatedKey" not in page:
+                break
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return counted
+
     def reschedule(self, order: Order) -> None:
         due = due_at(order, self._deadlines)
         values: dict[str, Any] = {":version": {"N": str(order.version)}}
@@ -341,6 +381,11 @@ class DynamoDbOrderRepository(OrderRepository):
             return {}
         values = _due_values(due, order.order_id)
         return {name.removeprefix(":"): value for name, value in values.items()}
+
+    @staticmethod
+    def _in_flight_attribute(order: Order) -> dict[str, Any]:
+        """``in_flight`` of an order the machine is moving (``IN_FLIGHT_STATUSES``)."""
+        return {"in_flight": {"S": IN_FLIGHT}} if order.status in IN_FLIGHT_STATUSES else {}
 
     def _event_put(self, order: Order, version: int, event: Event) -> dict[str, Any]:
         item = {

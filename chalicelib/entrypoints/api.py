@@ -32,6 +32,7 @@ from chalicelib.contracts import validate_request
 from chalicelib.coordination import Coordinator, coordinator_for
 from chalicelib.openapi import RouteDoc, document
 from chalicelib.orders.access import Action, Principal, check_may, check_may_place
+from chalicelib.orders.admission import Admission, SaturatedError, admit
 from chalicelib.orders.deadlines import is_overdue
 from chalicelib.orders.decision import NO_REASON
 from chalicelib.orders.errors import (
@@ -116,6 +117,10 @@ def answers_errors(view: Callable[..., Response]) -> Callable[..., Response]:
             return _error(409, "deadline_passed", str(error))
         except CONFLICTS as error:
             return _error(409, ERROR_CODES[type(error)], str(error))
+        except SaturatedError as error:
+            response = _error(503, "saturated", str(error))
+            response.headers["Retry-After"] = str(error.retry_after_seconds)
+            return response
         except InvalidFlowWeightsError as error:
             logger.exception("the flow weights are invalid")
             message = f"{error}; name the flow in the request, or fix the weights"
@@ -130,6 +135,10 @@ def answers_errors(view: Callable[..., Response]) -> Callable[..., Response]:
 def place_order(request: Request, principal: Principal) -> Response:
     body = validate_request("place_order", _json_body(request.raw_body))
     check_may_place(principal, body["customer_id"])
+    # After the request is known valid and allowed, before anything is written: a refused
+    # order leaves nothing behind, and a bad request is answered as such even when saturated.
+    admission = _admission()
+    admit(dependencies().ports.orders.in_flight(admission.orders_in_flight), admission)
     items = tuple(
         # JSON Schema counts 2.0 as an integer; the order keeps whole numbers.
         LineItem(item["name"], int(item["quantity"]), int(item["unit_price_cents"]))
@@ -159,6 +168,13 @@ def place_order(request: Request, principal: Principal) -> Response:
         status_code=202,
         body=_summary(order),
         headers={"Location": f"/orders/{order_id}"},
+    )
+
+
+def _admission() -> Admission:
+    return Admission(
+        orders_in_flight=settings.whole_number(settings.ADMISSION_IN_FLIGHT),
+        retry_after_seconds=settings.seconds(settings.ADMISSION_RETRY_AFTER),
     )
 
 

@@ -139,6 +139,9 @@ class OrdersWithFaults(OrderRepository):
     def overdue(self, now: datetime, limit: int) -> list[str]:
         return self._inner.overdue(now, limit)
 
+    def in_flight(self, limit: int) -> int:
+        return self._inner.in_flight(limit)
+
     def reschedule(self, order: Order) -> None:
         # Bookkeeping for the sweeper, not a change of the order: no crash after it.
         self._faults.around("reschedule", order.order_id, lambda: self._inner.reschedule(order))

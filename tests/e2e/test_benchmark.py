@@ -27,16 +27,12 @@ from tests.e2e.conftest import PROJECT, SCENARIOS
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.long_running(seconds=45)
-def test_a_small_benchmark_reports_every_figure_for_both_flows(
-    local_cloud: Any, chalice_deployment: dict[str, Any]
-) -> None:
+def run_benchmark(
+    local_cloud: Any, module: str, arguments: list[str]
+) -> subprocess.CompletedProcess[str]:
+    """A benchmark tool on this checkout's local cloud, which it must have finished cleanly."""
     completed = subprocess.run(
-        [sys.executable, "-m", "tools.benchmark_flows"]
-        + ["--orders", "2", "--concurrency", "1,2", "--floor-samples", "3"]
-        + ["--cost-settle", "2", "--cold-start-runs", "1", "--tracers", ""]
-        # (the durable style needs the SAM deployment: make benchmark measures it)
-        + ["--flows", "choreography,orchestration"],
+        [sys.executable, "-m", module, *arguments],
         cwd=PROJECT,
         # (its port too: the CPU split, the costs and the cold starts need this checkout's cloud)
         env=local_cloud.environment() | {"LOCALCLOUD_PORT": str(configured_port())},
@@ -45,6 +41,21 @@ def test_a_small_benchmark_reports_every_figure_for_both_flows(
         timeout=600,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
+    return completed
+
+
+@pytest.mark.long_running(seconds=45)
+def test_a_small_benchmark_reports_every_figure_for_both_flows(
+    local_cloud: Any, chalice_deployment: dict[str, Any]
+) -> None:
+    completed = run_benchmark(
+        local_cloud,
+        "tools.benchmark_flows",
+        ["--orders", "2", "--concurrency", "1,2", "--floor-samples", "3"]
+        + ["--cost-settle", "2", "--cold-start-runs", "1", "--tracers", ""]
+        # (the durable style needs the SAM deployment: make benchmark measures it)
+        + ["--flows", "choreography,orchestration"],
+    )
     result = json.loads((PROJECT / "build" / "benchmark" / "flows.json").read_text())
     assert set(result["flows"]) == {"choreography", "orchestration"}
     for levels in result["flows"].values():
@@ -145,3 +156,31 @@ def test_the_tracing_cost_per_order_is_reported(
     assert "tracing cost per order" in completed.stdout
     # AND the functions' environment is as it was
     assert environment() == before
+
+
+@pytest.mark.long_running(seconds=20)
+def test_a_short_steady_state_load_reports_every_figure_for_both_flows(
+    local_cloud: Any, chalice_deployment: dict[str, Any]
+) -> None:
+    # WHEN the load benchmark runs one customer per flow for a few seconds (make benchmark's
+    # run is 1, 8, 32 and 64 customers, minutes each)
+    completed = run_benchmark(
+        local_cloud,
+        "tools.benchmark_load",
+        ["--customers", "1", "--warm-up", "0.5", "--seconds", "2", "--orders-per-customer", "1"],
+    )
+    # THEN each figure is reported for each flow, whatever its size
+    result = json.loads((PROJECT / "build" / "benchmark" / "load.json").read_text())
+    assert set(result["flows"]) == {"choreography", "orchestration"}
+    for levels in result["flows"].values():
+        (level,) = levels
+        assert level["customers"] == 1 and level["failed"] == 0, level["failed_samples"]
+        assert level["unanswered"] == 0, level["unanswered_samples"]
+        assert level["completed"] >= 1 and level["throughput_per_second"] > 0
+        assert 0 < level["latency_ms"]["p50"] <= level["latency_ms"]["p99"]
+        assert level["refused"] >= 0
+        assert set(level["cpu_seconds"]) == {"functions", "local cloud", "client"}
+        assert level["cpu_seconds"]["client"] > 0
+        assert (level["cpu_seconds"]["local cloud"] > 0) is result["cpu_measured"]
+    assert (PROJECT / "build" / "benchmark" / "load.png").stat().st_size > 10_000
+    assert "steady-state load" in completed.stdout and "refused" in completed.stdout

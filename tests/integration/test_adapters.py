@@ -100,6 +100,7 @@ def orders(local_cloud: Any) -> Iterator[DynamoDbOrderRepository]:
                 "placed_at",
                 "waiting",
                 "due_at",
+                "in_flight",
             ]
         ],
         # The indexes deploy/template.py declares, from the same constant.
@@ -131,6 +132,35 @@ def test_waiting_orders_are_listed_by_deadline_until_they_wait_for_nothing(
         orders.append(order, event, previous)
     # THEN it waits for nothing, and is no longer listed
     assert "o-waits" not in orders.overdue(due + timedelta(days=1), 100)
+
+
+def test_orders_count_as_in_flight_while_the_machine_moves_them_and_not_while_a_person_decides(
+    orders: DynamoDbOrderRepository,
+) -> None:
+    # GIVEN two orders placed: both on their way to their restaurants
+    moving, refused = new_order("o-moving"), new_order("o-refused")
+    orders.add(moving)
+    orders.add(refused)
+    assert orders.in_flight(100) == 2
+    # AND the count stops at the limit it is asked for
+    assert orders.in_flight(1) == 1
+    steps = [
+        (EventType.RESTAURANT_NOTIFIED, {"restaurant_id": "r-1"}, 1),  # the restaurant decides
+        (EventType.ORDER_ACCEPTED, {}, 2),  # the customer is told next, by the machine
+        (EventType.USER_NOTIFIED, {"customer_id": "c-1", "outcome": "accepted"}, 1),
+    ]
+    for event_type, data, in_flight in steps:
+        # WHEN the first moves on, THEN it counts while the machine moves it, not otherwise
+        event = an_event("o-moving", event_type, data)
+        previous = moving.status
+        moving.apply(event)
+        orders.append(moving, event, previous)
+        assert orders.in_flight(100) == in_flight, event_type
+    # WHEN the second is cancelled before its restaurant was told, THEN neither counts
+    cancelled = an_event("o-refused", EventType.ORDER_CANCELLED, {"reason": "customer_request"})
+    refused.apply(cancelled)
+    orders.append(refused, cancelled, OrderStatus.PLACED)
+    assert orders.in_flight(100) == 0
 
 
 def test_waiting_orders_spread_over_the_shards_and_the_sweeper_finds_every_one(

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from chalicelib import bootstrap, tracing
+from chalicelib import bootstrap, settings, tracing
 from chalicelib.application import Wiring, create_app
 from tests.unit.fakes import FakeDependencies, bearer
 
@@ -76,6 +76,17 @@ def deps() -> Iterator[FakeDependencies]:
     bootstrap.install(fakes)
     yield fakes
     bootstrap.install(None)
+
+
+# The API's admission bound (as a stage sets it): more than any unit test has in flight (the
+# fakes run no consumer, so every order placed stays in flight).
+ADMISSION = {settings.ADMISSION_IN_FLIGHT: "100000", settings.ADMISSION_RETRY_AFTER: "2"}
+
+
+@pytest.fixture(autouse=True)
+def admission(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in ADMISSION.items():
+        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture

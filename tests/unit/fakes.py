@@ -12,6 +12,7 @@ from typing import Any
 from chalicelib.bootstrap import order_facts_from, workflow_of
 from chalicelib.entrypoints.relay import Recorded, relay
 from chalicelib.orders.access import Principal, Role, is_party
+from chalicelib.orders.admission import IN_FLIGHT_STATUSES
 from chalicelib.orders.deadlines import due_at
 from chalicelib.orders.decision import Decision
 from chalicelib.orders.errors import (
@@ -66,6 +67,10 @@ class FakeOrderRepository(OrderRepository):
     def overdue(self, now: datetime, limit: int) -> list[str]:
         waiting = sorted((due, order_id) for order_id, due in self.due.items() if due <= now)
         return [order_id for _, order_id in waiting[:limit]]
+
+    def in_flight(self, limit: int) -> int:
+        moving = [o for o in self.orders.values() if o.status in IN_FLIGHT_STATUSES]
+        return min(limit, len(moving))
 
     def reschedule(self, order: Order) -> None:
         if self.orders[order.order_id].version == order.version:

@@ -10,6 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 from chalice.test import Client
 
+from chalicelib import settings
 from chalicelib.orders import steps
 from chalicelib.orders.deadlines import DEADLINE_CANCEL
 from chalicelib.orders.model import CancelReason, OrderStatus
@@ -381,3 +382,26 @@ def test_a_repeated_orchestration_accept_after_the_workflow_recorded_it_is_202(
     response = post(client, f"/orders/{order_id}/accept")
     assert response.status_code == 202
     assert deps.workflow.resumed == []
+
+
+def test_past_the_bound_of_orders_in_flight_a_new_order_is_503_with_retry_after_and_not_placed(
+    client: Client, deps: FakeDependencies, flow: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a stage that admits 2 orders in flight, and 2 on their way to their restaurants
+    monkeypatch.setenv(settings.ADMISSION_IN_FLIGHT, "2")
+    monkeypatch.setenv(settings.ADMISSION_RETRY_AFTER, "3")
+    first, second = place(client, flow), place(client, flow)
+    # WHEN a third customer places an order
+    refused = post(client, "/orders", order_request(flow))
+    # THEN it is refused clearly, with when to try again, and nothing of it is stored
+    assert refused.status_code == 503, refused.body
+    assert refused.headers["Retry-After"] == "3"
+    assert refused.json_body["code"] == "saturated"
+    assert "3 s" in refused.json_body["message"]
+    assert set(deps.orders.orders) == {first, second}
+    # AND a bad request is still answered as one, saturated or not
+    assert post(client, "/orders", {"flow": flow}).status_code == 400
+    # WHEN one of them reaches its restaurant (no longer in flight)
+    steps.notify_restaurant(first, deps.ports)
+    # THEN the next order is admitted
+    assert post(client, "/orders", order_request(flow)).status_code == 202
