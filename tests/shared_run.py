@@ -1,15 +1,20 @@
 """What the processes of one test run share: a folder, locks, and what was made once.
 
 The run is named by ``ORDERS_TEST_RUN``, set by pytest's first process (``tests/conftest.py``)
-and inherited by the xdist workers it starts.
+and inherited by the xdist workers it starts, or set before by ``scripts/test``, whose head
+start deploys the local stage while lint runs: ``python -m tests.shared_run deploy-local`` (and
+``deploy-sam-local``) make the run's deployments, which the tests' fixtures then read.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import fcntl
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -87,3 +92,51 @@ def exclusive_turn() -> Iterator[None]:
         if held is not None:
             _through_the_gate()
             fcntl.flock(held, fcntl.LOCK_SH)
+
+
+# The deployments of the local stage the tests use, by name in the run (``deployed()``).
+DEPLOYMENTS = {
+    "deploy-local": ("up", "--stage", "local"),
+    "deploy-sam-local": ("sam-up", "--stage", "local"),
+}
+
+
+class DeployFailed(RuntimeError):
+    """``python -m deploy`` failed; the message has its output."""
+
+
+def deploy(environment: dict[str, str], *command: str) -> dict[str, Any]:
+    """Run the project's deploy command with these variables (the cloud's); its outputs."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "deploy", *command],
+        cwd=PROJECT,
+        env=os.environ | environment,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if completed.returncode != 0:
+        raise DeployFailed(
+            f"deploy {' '.join(command)} failed:\n{completed.stdout}\n{completed.stderr}"
+        )
+    print(completed.stderr, end="", file=sys.stderr)  # its progress, for a log
+    outputs = completed.stderr.strip().splitlines()[-1].removeprefix("outputs written to ").strip()
+    return dict(json.loads((PROJECT / outputs).read_text()))
+
+
+def deployed(name: str, environment: dict[str, str]) -> dict[str, Any]:
+    """The outputs of one of ``DEPLOYMENTS``, deployed once in this run: by ``scripts/test``'s
+    head start, or else by the first test process that asks (a no-op deploy of the SAM path
+    still packages and uploads the code: 30-60 s of a loaded machine, at the head of the
+    slowest process's tests)."""
+    return once_per_run(name, lambda: deploy(environment, *DEPLOYMENTS[name]))
+
+
+if __name__ == "__main__":
+    # scripts/test's head start: the cloud is the one AWS_ENDPOINT_URL names.
+    parser = argparse.ArgumentParser(prog="python -m tests.shared_run")
+    parser.add_argument("deployment", choices=sorted(DEPLOYMENTS))
+    try:
+        deployed(parser.parse_args().deployment, {})
+    except DeployFailed as failed:
+        sys.exit(str(failed))

@@ -8,10 +8,7 @@ test run, by the first of its processes that needs it (``tests/conftest.py``).
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -29,31 +26,23 @@ from localdev import chalice_local
 from localdev.orders_api import OrdersApi
 from tests.e2e.dead_letters import DeadLettered, dead_letter_an_accepted_order
 from tests.e2e.support import Tap
-from tests.shared_run import once_per_run
+from tests.shared_run import DeployFailed, deployed
 
 PROJECT = Path(__file__).resolve().parents[2]
 ORDER = json.loads((PROJECT / "tests" / "events" / "place_order_request.json").read_text())
 
 
-def deploy(cloud: Any, *command: str) -> dict[str, Any]:
-    """Run the project's deploy command against the cloud; returns its outputs."""
-    completed = subprocess.run(
-        [sys.executable, "-m", "deploy", *command],
-        cwd=PROJECT,
-        env=os.environ | cloud.environment(),
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    if completed.returncode != 0:
-        pytest.fail(f"deploy {' '.join(command)} failed:\n{completed.stdout}\n{completed.stderr}")
-    outputs = completed.stderr.strip().splitlines()[-1].removeprefix("outputs written to ").strip()
-    return dict(json.loads((PROJECT / outputs).read_text()))
+def deployment(cloud: Any, name: str) -> dict[str, Any]:
+    """The run's deployment ``name`` (``tests/shared_run.py``: ``DEPLOYMENTS``); its outputs."""
+    try:
+        return deployed(name, cloud.environment())
+    except DeployFailed as failed:
+        pytest.fail(str(failed))
 
 
 @pytest.fixture(scope="session")
 def chalice_deployment(local_cloud: Any) -> dict[str, Any]:
-    return once_per_run("deploy-local", lambda: deploy(local_cloud, "up", "--stage", "local"))
+    return deployment(local_cloud, "deploy-local")
 
 
 @pytest.fixture(scope="session")
@@ -181,7 +170,7 @@ def sam_deploying(local_cloud: Any) -> Future[dict[str, Any]]:
     """The SAM deployment of the local stage, begun in the background (it needs nothing of the
     chalice deployment's, so it need not wait for it)."""
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="sam-deploy").submit(
-        once_per_run, "deploy-sam-local", lambda: deploy(local_cloud, "sam-up", "--stage", "local")
+        deployment, local_cloud, "deploy-sam-local"
     )
 
 

@@ -128,8 +128,8 @@ def messages_about(sqs: Any, queue_url: str, order_id: str) -> list[dict[str, An
 def dead_letter_an_accepted_order(
     cloud: Any, sam_deployed: Future[dict[str, Any]], order: dict[str, Any]
 ) -> DeadLettered:
-    """Once the SAM path is deployed, accept an order while its user notifier is misconfigured;
-    the configuration is put back once the order's event is dead-lettered."""
+    """Once the SAM path is deployed, place and accept an order while its user notifier is
+    misconfigured; the configuration is put back once the order's event is dead-lettered."""
     deployment = sam_deployed.result()
     api = OrdersApi(deployment["api_url"])
     sqs = cloud.client("sqs")
@@ -137,12 +137,18 @@ def dead_letter_an_accepted_order(
         USER_NOTIFIER.queue_for(deployment["prefix"])
     )
     dead_letters_url = sqs.get_queue_url(QueueName=dead_letter_queue)["QueueUrl"]
-    order_id = api.place(order)
-    api.wait_for(order_id, "RESTAURANT_NOTIFIED")
-    notifications = Tap(cloud, deployment["notifications_topic_arn"], f"e2e-told-{order_id[:8]}")
     schedules = sweeper_schedules(cloud, deployment)
     switch_sweeper_off(cloud, schedules)
+    # Misconfigured before the order is placed (the notifier has nothing to do with it until
+    # it is accepted), so that the accept follows the restaurant's notification at once: a
+    # reconfiguration in between took the order past its restaurant deadline (20 s) on a
+    # loaded machine.
     with orders_table_missing(cloud.client("lambda"), user_notifier(deployment)):
+        order_id = api.place(order)
+        notifications = Tap(
+            cloud, deployment["notifications_topic_arn"], f"e2e-told-{order_id[:8]}"
+        )
+        api.wait_for(order_id, "RESTAURANT_NOTIFIED")
         accepted_at = time.monotonic()
         assert api.act(order_id, "accept").status == 202
         eventually(
