@@ -418,20 +418,23 @@ def price(runs: dict[str, FlowRun]) -> dict[str, Any]:
 
 
 def local_target(
-    parser: argparse.ArgumentParser, api_url: str | None
+    parser: argparse.ArgumentParser, api_url: str | None, durable: bool = False
 ) -> tuple[str, int | None, Callable[[], dict[str, float]]]:
     """The API to load (the local stage's unless named), the local cloud's process if it is
-    this checkout's, and a reading of its CPU split; the SDK's environment set for it."""
+    this checkout's, and a reading of its CPU split (with the durable runner's, if ``durable``
+    is measured); the SDK's environment set for it."""
     environment = aws_environment()
     if not environment.get("AWS_ENDPOINT_URL"):
         parser.error("set AWS_ENDPOINT_URL to the local cloud (make benchmark does)")
     os.environ.update(environment)
     url = api_url or json.loads(LOCAL_CHALICE_PATH.outputs_file.read_text())["api_url"]
     cloud_pid = running_pid(instance_layout())
-    runner_pid = durable_runner.runner_pid(environment["AWS_ENDPOINT_URL"])
+    runner_pid = durable_runner.runner_pid(environment["AWS_ENDPOINT_URL"]) if durable else None
 
     def cpu_now() -> dict[str, float]:
         split = cpu_seconds(cloud_pid) if cloud_pid else {"functions": 0.0, "local cloud": 0.0}
+        if not durable:
+            return split
         # The durable style's execution API (AWS's local runner) runs beside the local cloud.
         ticks = processes.cpu_ticks(runner_pid) if runner_pid else 0
         return split | {"durable runner": ticks / os.sysconf("SC_CLK_TCK")}
@@ -484,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
             f"unknown tracers {sorted(unknown)}; choose from {list(benchmark_tracing.TRACERS)}"
         )
     levels = [int(level) for level in args.concurrency.split(",") if level]
-    url, cloud_pid, cpu_now = local_target(parser, args.api_url)
+    url, cloud_pid, cpu_now = local_target(parser, args.api_url, durable="durable" in flows)
     if "durable" in flows and not LOCAL_SAM_PATH.outputs_file.exists():
         parser.error("the durable style runs on the SAM deployment: python -m deploy sam-up first")
     deployed = None

@@ -102,11 +102,12 @@ def test_a_second_stage_is_an_independent_system_that_updates_and_leaves_nothing
 
         # WHEN a handler changes and the stage is deployed again
         marker = uuid.uuid4().hex
-        # (a route more on the app the API's function builds: app.py builds it with create_app)
+        # (a route more on the API's routes: the API's function serves create_api, and the
+        # whole app that Chalice deploys starts from it)
         with (project / "chalicelib" / "application.py").open("a") as application:
             application.write(
-                "\n\n_create_app = create_app\n\n\ndef create_app(wiring: Wiring) -> Chalice:\n"
-                "    app = _create_app(wiring)\n\n"
+                "\n\n_create_api = create_api\n\n\ndef create_api() -> Chalice:\n"
+                "    app = _create_api()\n\n"
                 "    @app.route('/deploy-marker')\n"
                 "    def deploy_marker() -> dict[str, str]:\n"
                 f"        return {{'marker': '{marker}'}}\n\n"
