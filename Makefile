@@ -42,9 +42,11 @@ $(STAMP): requirements-dev.lock requirements-durable.lock scripts/find-python sc
 
 # What running needs: the versions in requirements-run.lock, a subset of requirements-dev.lock
 # with the same versions. Installed, not synced, so make run after make test keeps the test tools.
-$(RUN_STAMP): requirements-run.lock scripts/find-python scripts/uv
+# The durable lock too: the local SAM stage's durable function runs under AWS's local runner.
+$(RUN_STAMP): requirements-run.lock requirements-durable.lock scripts/find-python scripts/uv
 	$(NEW_VENV)
 	bash scripts/uv pip install --quiet --python $(PY) -r requirements-run.lock
+	bash scripts/uv pip install --quiet --no-deps --python $(PY) -r requirements-durable.lock
 	@touch $@
 
 venv: $(STAMP)
