@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import io
 import os
+import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -15,6 +17,7 @@ from botocore.exceptions import ClientError
 from localcloud.processes import is_alive
 from localcloud.testing import LocalCloud, wait_for
 from tests.localcloud.cloud_helpers import (
+    FUNCTIONS_DIR,
     ROLE_ARN,
     DeployedFunction,
     invoke_json,
@@ -190,3 +193,40 @@ def test_deleting_a_function_ends_its_process(
     lambda_client.delete_function(FunctionName=function.name)
 
     wait_for(lambda: not is_alive(pid), timeout=30, message=f"function process {pid} to end")
+
+
+def test_functions_deploying_one_package_share_its_unzipped_copy_and_a_changed_package_gets_its_own(
+    deploy_function: Deploy, lambda_client: Any
+) -> None:
+    # GIVEN two functions created from the same package (as a deploy gives all its functions)
+    first = deploy_function("echo")
+    second = deploy_function("echo")
+    _, first_result = invoke_json(lambda_client, first.name, {})
+    _, second_result = invoke_json(lambda_client, second.name, {})
+    # THEN they run from one unzipped copy of it
+    assert first_result["code_dir"] == second_result["code_dir"]
+
+    # WHEN one of them gets a changed package
+    changed = (
+        (FUNCTIONS_DIR / "echo.py")
+        .read_text()
+        .replace('"pid": os.getpid(),', '"pid": os.getpid(), "changed": True,')
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("handler.py", changed)
+    lambda_client.update_function_code(FunctionName=second.name, ZipFile=buffer.getvalue())
+    wait_for(lambda: _updated(lambda_client, second.name), timeout=30)
+
+    # THEN it runs the new code from a copy of its own, and the other keeps the old code
+    _, changed_result = invoke_json(lambda_client, second.name, {})
+    _, unchanged_result = invoke_json(lambda_client, first.name, {})
+    assert changed_result["changed"] is True
+    assert changed_result["code_dir"] != first_result["code_dir"]
+    assert "changed" not in unchanged_result
+    assert unchanged_result["code_dir"] == first_result["code_dir"]
+
+
+def _updated(lambda_client: Any, name: str) -> bool:
+    configuration = lambda_client.get_function_configuration(FunctionName=name)
+    return bool(configuration.get("LastUpdateStatus") == "Successful")

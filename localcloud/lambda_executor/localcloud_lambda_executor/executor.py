@@ -27,7 +27,7 @@ from localstack.services.lambda_.invocation.runtime_executor import (
     RuntimeExecutor,
 )
 
-from localcloud_lambda_executor import lambda_errors
+from localcloud_lambda_executor import lambda_errors, shared_code
 from localcloud_lambda_executor.function_process import (
     FunctionProcess,
     InitFailed,
@@ -87,12 +87,12 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             )
         interpreter_for(function_version.config.runtime)
         if function_version.config.code:
-            function_version.config.code.prepare_for_execution()
+            shared_code.code_dir(function_version.config.code)
 
     @classmethod
     def cleanup_version(cls, function_version: FunctionVersion) -> None:
         # Environments (and so processes) are stopped by LocalStack before this is called; the
-        # unzipped code belongs to LocalStack's code store, which removes it.
+        # unzipped package may serve other functions (shared_code), and goes with the instance.
         pass
 
     @classmethod
@@ -250,11 +250,11 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         return process
 
     def _code_dir(self) -> Path:
-        """Where LocalStack unzipped the deployment package (prepare_version made sure of it)."""
+        """The deployment package's unzipped copy (prepare_version made sure of it)."""
         code = self.function_version.config.code
         if code is None:
             raise LambdaRuntimeException("the local-process executor needs a zip package")
-        return Path(code.get_unzipped_code_location())
+        return shared_code.code_dir(code)
 
     def _function_environment(self, env_vars: dict[str, Any]) -> dict[str, str]:
         """The environment LocalStack computed, adapted to a process on this host."""

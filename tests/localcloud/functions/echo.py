@@ -17,4 +17,5 @@ def handler(event, context):
         "request_id": context.aws_request_id,
         "remaining_ms": context.get_remaining_time_in_millis(),
         "pid": os.getpid(),
+        "code_dir": os.path.dirname(os.path.abspath(__file__)),
     }
