@@ -27,6 +27,7 @@ from typing import Any
 
 from localcloud.benchmark import make_queue, map_queue_to_function, package, topic_into_queue
 from localcloud.testing import ACCOUNT_ID, wait_for
+from localdev.floor_handlers import STATES_TRUST
 
 STREAM = "table stream -> function"
 EVENT = "SNS -> SQS -> function"
@@ -172,18 +173,8 @@ class LegFloor:
         )
 
     def _build_machine(self, function_arn: str) -> None:
-        trust = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "states.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                }
-            ],
-        }
         role = self.clients["iam"].create_role(
-            RoleName=self.name, AssumeRolePolicyDocument=json.dumps(trust)
+            RoleName=self.name, AssumeRolePolicyDocument=json.dumps(STATES_TRUST)
         )["Role"]["Arn"]
         self.created["role"] = self.name
         self.created["machine"] = self.clients["stepfunctions"].create_state_machine(
