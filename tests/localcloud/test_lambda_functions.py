@@ -9,12 +9,15 @@ import os
 import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
+from localcloud.paths import instance_layout
 from localcloud.processes import is_alive
+from localcloud.server import external_endpoint, running_pid
 from localcloud.testing import LocalCloud, wait_for
 from tests.localcloud.cloud_helpers import (
     FUNCTIONS_DIR,
@@ -230,3 +233,27 @@ def test_functions_deploying_one_package_share_its_unzipped_copy_and_a_changed_p
 def _updated(lambda_client: Any, name: str) -> bool:
     configuration = lambda_client.get_function_configuration(FunctionName=name)
     return bool(configuration.get("LastUpdateStatus") == "Successful")
+
+
+def test_invocations_leave_no_thread_stack_behind_in_the_local_cloud(
+    local_cloud: LocalCloud, deploy_function: Deploy, lambda_client: Any
+) -> None:
+    if external_endpoint():
+        pytest.skip("an external LocalStack is configured: the local cloud's threads are not ours")
+    function = deploy_function("echo")
+    invoke_json(lambda_client, function.name, {})
+    before = _thread_stacks(local_cloud)
+    # WHEN the function is invoked many times
+    for number in range(150):
+        invoke_json(lambda_client, function.name, {"number": number})
+    # THEN the local cloud holds about as many thread stacks as before (LocalStack kept one per
+    # invocation, until no thread could start: metric_threads.py)
+    assert _thread_stacks(local_cloud) - before < 50
+
+
+def _thread_stacks(local_cloud: LocalCloud) -> int:
+    """Mapped guard pages in the local cloud's process: one below each thread stack."""
+    pid = running_pid(instance_layout(local_cloud.port))
+    assert pid is not None
+    maps = Path(f"/proc/{pid}/maps").read_text().splitlines()
+    return sum(1 for line in maps if len(line.split()) == 5 and line.split()[1] == "---p")

@@ -20,6 +20,7 @@ class LocalProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
             jsonpath_cache,
             log_batching,
             metric_batching,
+            metric_threads,
             sqs_batches,
             stream_lanes,
             stream_pacing,
@@ -35,6 +36,7 @@ class LocalProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
         asl_program_cache.install()
         assumed_role_cache.install()
         metric_batching.install()
+        metric_threads.install()
         log_batching.install()
         content_type_cache.install()
         return LocalProcessRuntimeExecutor
