@@ -40,6 +40,7 @@ from localcloud.paths import instance_layout
 from localdev import billing
 from localdev.orders_api import OrdersApi
 from tools.benchmark_flows import FLOWS, LOCAL_CHALICE_PATH, ORDER, POLL
+from tools.choices import listed
 
 PROJECT = Path(__file__).resolve().parents[1]
 OUT = PROJECT / "build" / "benchmark"
@@ -114,9 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         "stage's restaurant deadline + 5 s, so the deadline checks count)",
     )
     args = parser.parse_args(argv)
-    flows = [flow for flow in args.flows.split(",") if flow]
-    if unknown := set(flows) - set(FLOWS):
-        parser.error(f"unknown flows {sorted(unknown)}; choose from {list(FLOWS)}")
+    flows = listed(parser, args.flows, FLOWS, "flows")
     if args.orders < 1:
         parser.error("--orders must be at least 1")
     environment = aws_environment()

@@ -57,6 +57,7 @@ from localdev.billing import Usage
 from localdev.orders_api import OrdersApi
 from tools import benchmark_coldstart, benchmark_hops, benchmark_tracing
 from tools.benchmark_hops import spread
+from tools.choices import listed
 
 PROJECT = Path(__file__).resolve().parents[1]
 OUT = PROJECT / "build" / "benchmark"
@@ -478,14 +479,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--tracing-orders", type=int, default=10, help="per flow and tracer")
     args = parser.parse_args(argv)
-    flows = [flow for flow in args.flows.split(",") if flow]
-    if unknown := set(flows) - set(FLOWS):
-        parser.error(f"unknown flows {sorted(unknown)}; choose from {list(FLOWS)}")
-    tracers = [tracer for tracer in args.tracers.split(",") if tracer]
-    if unknown := set(tracers) - set(benchmark_tracing.TRACERS):
-        parser.error(
-            f"unknown tracers {sorted(unknown)}; choose from {list(benchmark_tracing.TRACERS)}"
-        )
+    flows = listed(parser, args.flows, FLOWS, "flows")
+    tracers = listed(parser, args.tracers, benchmark_tracing.TRACERS, "tracers")
     levels = [int(level) for level in args.concurrency.split(",") if level]
     url, cloud_pid, cpu_now = local_target(parser, args.api_url, durable="durable" in flows)
     if "durable" in flows and not LOCAL_SAM_PATH.outputs_file.exists():

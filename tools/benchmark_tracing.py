@@ -49,6 +49,7 @@ from deploy.stages import Deployment, DeployPath, aws_environment, load_stage
 from localdev.orders_api import OrdersApi, eventually
 from localdev.otlp_receiver import OtlpReceiver, Span
 from localdev.xray_daemon import XrayDaemon, daemon_address
+from tools.choices import listed
 
 PROJECT = Path(__file__).resolve().parents[1]
 OUT = PROJECT / "build" / "benchmark"
@@ -307,12 +308,8 @@ def main(argv: list[str] | None = None) -> int:
         "(default: the local stage's restaurant deadline + 5 s, so its deadline checks count)",
     )
     args = parser.parse_args(argv)
-    flows = tuple(flow for flow in args.flows.split(",") if flow)
-    if unknown := set(flows) - set(FLOWS):
-        parser.error(f"unknown flows {sorted(unknown)}; choose from {list(FLOWS)}")
-    tracers = [tracer for tracer in args.tracers.split(",") if tracer]
-    if unknown := set(tracers) - set(TRACERS):
-        parser.error(f"unknown tracers {sorted(unknown)}; choose from {list(TRACERS)}")
+    flows = tuple(listed(parser, args.flows, FLOWS, "flows"))
+    tracers = listed(parser, args.tracers, TRACERS, "tracers")
     environment = aws_environment()
     if not environment.get("AWS_ENDPOINT_URL"):
         parser.error("set AWS_ENDPOINT_URL to the local cloud (make benchmark does)")
