@@ -20,6 +20,10 @@ stored deadline): the deadline's owner alone ends a wait. Choreography records t
 with its event (the step's own write); orchestration records a decision alone, and the
 delivery's confirmation with its event, then hands it to the waiting state. Should that
 hand-over fail, the state's deadline ends the wait and its task follows what was recorded.
+
+Each answer returns the order as its write recorded it (what the API answers with), so the API
+need not read it back: in orchestration the decision is recorded, and the state machine moves
+the status on after the 202.
 """
 
 from __future__ import annotations
@@ -68,60 +72,70 @@ class Coordinator(ABC):
     def place(self, command: steps.PlaceOrder) -> Event: ...
 
     @abstractmethod
-    def accept(self, order: Order) -> None: ...
+    def accept(self, order: Order) -> Order: ...
 
     @abstractmethod
-    def reject(self, order: Order, reason: str) -> None: ...
+    def reject(self, order: Order, reason: str) -> Order: ...
 
     @abstractmethod
-    def complete(self, order: Order) -> None: ...
+    def complete(self, order: Order) -> Order: ...
 
-    def cancel(self, order: Order) -> None:
+    def cancel(self, order: Order) -> Order:
         """The customer cancels before the restaurant accepted; the same in both styles."""
-        self._answer(
+        return self._answer(
             order,
             lambda read: steps.cancel_order(
                 order.order_id, CancelReason.CUSTOMER_REQUEST, self.ports, answer=True, read=read
             ),
         )
 
-    def _answer(self, order: Order, step: Callable[[Order | None], Event]) -> Event:
-        """Run an answer's step (its write decides, conditionally; the relay publishes its event).
+    def _answer(self, order: Order, step: Callable[[Order], Event]) -> Order:
+        """Run an answer's step (its write decides, conditionally; the relay publishes its event);
+        the order as recorded.
 
         The first attempt writes from ``order`` as the API just read it (not read again). A
         lost race is run again, reading the order afresh: the step then finds its own answer
         recorded (a repeat: the same event), or the winner's (DecisionTakenError), or room
         for it still.
         """
-        read: Order | None = order
+        read = order
         for _ in range(ANSWER_ATTEMPTS - 1):
             try:
-                return step(read)
+                return self._as_recorded(read, step(read))
             except ConcurrentUpdateError:
-                read = None
-        return step(None)
+                read = self.ports.orders.get(order.order_id)
+        return self._as_recorded(read, step(read))
+
+    def _as_recorded(self, read: Order, event: Event) -> Order:
+        """The order as ``event``'s step left it: ``read``, which the step moved by the event it
+        wrote (or found recorded); read afresh only if a copy of the step recorded its own
+        event first (``read`` then holds the event that lost)."""
+        if read.recorded(event.type) == event:
+            return read
+        return self.ports.orders.get(read.order_id)
 
 
 class ChoreographyCoordinator(Coordinator):
     def place(self, command: steps.PlaceOrder) -> Event:
         return steps.place_order(command, self.ports)
 
-    def accept(self, order: Order) -> None:
-        self._answer(
+    def accept(self, order: Order) -> Order:
+        return self._answer(
             order,
             lambda read: steps.accept_order(order.order_id, self.ports, answer=True, read=read),
         )
 
-    def reject(self, order: Order, reason: str) -> None:
-        self._answer(
+    def reject(self, order: Order, reason: str) -> Order:
+        return self._answer(
             order,
             lambda read: steps.reject_order(
                 order.order_id, reason, self.ports, answer=True, read=read
             ),
         )
 
-    def complete(self, order: Order) -> None:
-        steps.complete_order(order.order_id, self.ports, answer=True, read=order)
+    def complete(self, order: Order) -> Order:
+        completed = steps.complete_order(order.order_id, self.ports, answer=True, read=order)
+        return self._as_recorded(order, completed)
 
 
 class OrchestrationCoordinator(Coordinator):
@@ -134,13 +148,13 @@ class OrchestrationCoordinator(Coordinator):
         # order_placed (named after the order: a replayed request cannot start a second one).
         return steps.place_order(command, self.ports)
 
-    def accept(self, order: Order) -> None:
-        self._decide(order, Decision(Outcome.ACCEPTED))
+    def accept(self, order: Order) -> Order:
+        return self._decide(order, Decision(Outcome.ACCEPTED))
 
-    def reject(self, order: Order, reason: str) -> None:
-        self._decide(order, Decision(Outcome.REJECTED, reason))
+    def reject(self, order: Order, reason: str) -> Order:
+        return self._decide(order, Decision(Outcome.REJECTED, reason))
 
-    def complete(self, order: Order) -> None:
+    def complete(self, order: Order) -> Order:
         """Record the delivery's confirmation (its event, by the step's conditional write, in
         time or not at all), then hand it to the state waiting for it.
 
@@ -148,18 +162,24 @@ class OrchestrationCoordinator(Coordinator):
         wait timed out at this moment, or Step Functions is unreachable), the wait's deadline
         ends it and ExpireDelivery finds the order completed; the CompleteOrder state finds
         its event recorded. After the deadline the step refuses (DeadlinePassedError) and the
-        wait's owner alone ends the order (UNDELIVERED).
+        wait's owner alone ends the order (UNDELIVERED). The step writes from the API's read,
+        on the condition of its version, as the choreography's does.
         """
-        steps.complete_order(order.order_id, self.ports, answer=True)
-        self._hand_over(order, delivery_confirmed())
+        completed = self._as_recorded(
+            order, steps.complete_order(order.order_id, self.ports, answer=True, read=order)
+        )
+        self._hand_over(completed, delivery_confirmed())
+        return completed
 
-    def _decide(self, order: Order, decision: Decision) -> None:
-        """Record the restaurant's decision (the first wins), then hand it to the waiting state."""
+    def _decide(self, order: Order, decision: Decision) -> Order:
+        """Record the restaurant's decision (the first wins), then hand it to the waiting state;
+        the order with its decision (its status moves when the workflow carries it out)."""
         decided = steps.decide(order.order_id, decision, self.ports, read=order)
         if decided.status not in AWAITING_RESTAURANT:
-            return  # a repeated answer the workflow has carried out already
+            return decided  # a repeated answer the workflow has carried out already
         assert decided.decision is not None, "decide() returns the order with its decision"
         self._hand_over(decided, restaurant_answered(decided.decision))
+        return decided
 
     def _hand_over(self, order: Order, output: dict[str, str]) -> None:
         """Hand a recorded answer to the state waiting for it, if one waits.
@@ -177,7 +197,7 @@ class OrchestrationCoordinator(Coordinator):
                 extra={"order_id": order.order_id, "reason": str(not_handed)},
             )
 
-    def cancel(self, order: Order) -> None:
+    def cancel(self, order: Order) -> Order:
         # The cancellation is carried out at once, as in the choreography (its write records
         # the decision, conditionally); then the state waiting for the restaurant is
         # released so the workflow tells the user and ends.
@@ -185,6 +205,7 @@ class OrchestrationCoordinator(Coordinator):
         cancelled = self.ports.orders.get(order.order_id)  # the newest task token
         assert cancelled.decision is not None, "a cancelled order is decided"
         self._hand_over(cancelled, restaurant_answered(cancelled.decision))
+        return cancelled
 
 
 def coordinator_for(flow: Flow, ports: Ports, workflow: Callable[[], Workflow]) -> Coordinator:

@@ -240,28 +240,25 @@ def viewer_script(request: Request) -> Response:
 
 def accept_order(request: Request, principal: Principal, order_id: str) -> Response:
     order = _load(principal, Action.ACCEPT, order_id)
-    _coordinator(order.flow).accept(order)
-    return _requested(order_id, Action.ACCEPT)
+    return _requested(_coordinator(order.flow).accept(order), Action.ACCEPT)
 
 
 def reject_order(request: Request, principal: Principal, order_id: str) -> Response:
     order = _load(principal, Action.REJECT, order_id)
     raw = request.raw_body
     body = validate_request("reject_order", _json_body(raw) if raw else {})
-    _coordinator(order.flow).reject(order, body.get("reason", NO_REASON))
-    return _requested(order_id, Action.REJECT)
+    rejected = _coordinator(order.flow).reject(order, body.get("reason", NO_REASON))
+    return _requested(rejected, Action.REJECT)
 
 
 def complete_order(request: Request, principal: Principal, order_id: str) -> Response:
     order = _load(principal, Action.COMPLETE, order_id)
-    _coordinator(order.flow).complete(order)
-    return _requested(order_id, Action.COMPLETE)
+    return _requested(_coordinator(order.flow).complete(order), Action.COMPLETE)
 
 
 def cancel_order(request: Request, principal: Principal, order_id: str) -> Response:
     order = _load(principal, Action.CANCEL, order_id)
-    _coordinator(order.flow).cancel(order)
-    return _requested(order_id, Action.CANCEL)
+    return _requested(_coordinator(order.flow).cancel(order), Action.CANCEL)
 
 
 def openapi_description(request: Request) -> Response:
@@ -571,8 +568,8 @@ def _trace(order: Order) -> dict[str, Any]:
     return {"trace": trace.to_dict()} if trace is not None else {}
 
 
-def _requested(order_id: str, action: Action) -> Response:
-    order = dependencies().ports.orders.get(order_id)
+def _requested(order: Order, action: Action) -> Response:
+    """An answer's 202: the order as the answer's write recorded it (no read back)."""
     return Response(status_code=202, body=_summary(order) | {"requested": action.value})
 
 

@@ -263,6 +263,32 @@ def awaiting_delivery(client: Client, deps: FakeDependencies, flow: str) -> str:
     return order_id
 
 
+# What an answer's 202 holds of the order (docs/openapi.json: order_summary), besides "requested".
+SUMMARY = ("order_id", "flow", "status", "links", "trace_header", "trace")
+
+
+@pytest.mark.parametrize("action", ["accept", "reject", "complete", "cancel"])
+def test_an_answer_answers_from_its_write_without_reading_the_order_back(
+    client: Client, deps: FakeDependencies, flow: str, action: str
+) -> None:
+    # GIVEN an order waiting for the answer, and the repository's reads counted (one Query each)
+    waiting = awaiting_delivery if action == "complete" else awaiting_restaurant
+    order_id = waiting(client, deps, flow)
+    reads = reads_of(deps)
+    # WHEN the answer comes
+    answer = post(client, f"/orders/{order_id}/{action}")
+    # THEN the order was read once, to check who may answer (the step writes from that read); an
+    # orchestrated cancel reads it once more after its write, for the newest task token to hand
+    # over. None to answer with.
+    assert answer.status_code == 202, answer.body
+    assert reads == [order_id] * (2 if (flow, action) == ("orchestration", "cancel") else 1)
+    # AND the answer is the order as stored by then (orchestration: the state machine, not the
+    # API, moves the status on), in the documented shape
+    stored = get(client, f"/orders/{order_id}").json_body
+    expected = {key: stored[key] for key in SUMMARY if key in stored}
+    assert answer.json_body == expected | {"requested": action}
+
+
 def test_a_delivery_confirmed_just_before_its_deadline_stands(
     client: Client, deps: FakeDependencies, flow: str
 ) -> None:

@@ -153,6 +153,27 @@ def test_decide_tries_again_after_a_write_that_decided_nothing(deps: FakeDepende
     assert deps.orders.get("o-1").decision == CANCELLED
 
 
+def test_an_answer_that_lost_the_race_to_its_copy_answers_with_the_order_as_stored(
+    client: Client, deps: FakeDependencies
+) -> None:
+    # GIVEN the restaurant's accept is read, then a copy of it is recorded (and the customer
+    # told) before its write
+    order_id = awaiting_restaurant(client, deps, "choreography")
+    racing(
+        deps,
+        lambda: (
+            steps.accept_order(order_id, deps.ports, answer=True),
+            steps.notify_user(order_id, deps.ports),
+        ),
+    )
+    # WHEN the accept writes: its write is refused, and it finds its answer recorded
+    answer = post(client, f"/orders/{order_id}/accept")
+    # THEN it is 202 with the order as stored, not as the refused write would have left it
+    assert answer.status_code == 202, answer.body
+    assert answer.json_body["status"] == "USER_NOTIFIED"
+    assert answer.json_body["status"] == get(client, f"/orders/{order_id}").json_body["status"]
+
+
 # --- Orchestration: the deadline follows the table ---------------------------------------
 
 
@@ -393,7 +414,7 @@ def test_an_answer_writes_from_the_read_that_checked_who_may_answer(
     reads = reads_of(deps)
     # WHEN the answer comes
     assert post(client, f"/orders/{order_id}/{action}").status_code == 202
-    # THEN the order was read to check the caller, and to answer with it as stored: no read
-    # between (the step writes from the first, on the condition of the version it read)
-    assert reads == [order_id, order_id]
+    # THEN the order was read once, to check the caller: the step writes from that read, on the
+    # condition of the version it read, and the API answers with what it wrote
+    assert reads == [order_id]
     assert deps.orders.get(order_id).decision is not None
