@@ -308,7 +308,7 @@ def test_lambda_runs_each_event_function_as_the_whole_app_registers_it(
     assert not is_event_handler("app") and not is_event_handler("accept_order_task")
 
 
-def test_a_function_makes_no_sns_or_step_functions_client_it_does_not_call(
+def test_a_function_makes_no_client_it_does_not_call(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # GIVEN a function's environment
@@ -328,13 +328,16 @@ def test_a_function_makes_no_sns_or_step_functions_client_it_does_not_call(
     # do for every order)
     ports = dependencies.ports
     assert dependencies.workflow is not None
-    # THEN only the table's client is made (only the relay publishes and tells; only an
-    # orchestrated order calls Step Functions)
-    assert set(dependencies._clients) == {"dynamodb"}
+    # THEN no client is made yet (only the relay publishes and tells, and it reads no order;
+    # only an orchestrated order calls Step Functions)
+    assert set(dependencies._clients) == set()
     # AND the SNS client is made when the relay first looks up an SNS call
     assert ports.events is not None and ports.notifier is not None
     assert callable(dependencies.ports.events._client.publish)  # type: ignore[attr-defined]
-    assert set(dependencies._clients) == {"dynamodb", "sns"}
+    assert set(dependencies._clients) == {"sns"}
+    # AND the table's, when a step first looks up a DynamoDB call
+    assert callable(dependencies.ports.orders._client.get_item)  # type: ignore[attr-defined]
+    assert set(dependencies._clients) == {"sns", "dynamodb"}
 
 
 class Sent(Exception):
