@@ -189,11 +189,16 @@ def modules_loaded_by(handler_strings: list[str]) -> set[str]:
     return {name for name in loaded if name.startswith(WATCHED) or "." not in name}
 
 
-def test_a_function_that_checks_no_token_loads_neither_the_routes_nor_the_token_libraries() -> None:
-    # GIVEN every function's handler string but the API's, as Chalice deploys them
+def handler_strings_but_the_apis() -> list[str]:
+    """Every function's handler string but the API's, as Chalice deploys them."""
     app = create_app(Wiring("orders-unit", STREAM))
     handler_strings = [source.handler_string for source in app.event_sources]
-    handler_strings += [function.handler_string for function in app.pure_lambda_functions]
+    return handler_strings + [function.handler_string for function in app.pure_lambda_functions]
+
+
+def test_a_function_that_checks_no_token_loads_neither_the_routes_nor_the_token_libraries() -> None:
+    # GIVEN every function's handler string but the API's, as Chalice deploys them
+    handler_strings = handler_strings_but_the_apis()
     # WHEN a fresh interpreter loads them all, as their functions' cold starts do
     loaded = modules_loaded_by(handler_strings)
     # THEN none of them loaded what only the API needs
@@ -207,9 +212,7 @@ def test_a_function_that_checks_no_token_loads_neither_the_routes_nor_the_token_
 
 def test_no_function_but_the_api_loads_chalice_nor_the_sweeper_a_batch_processing() -> None:
     # GIVEN every function's handler string but the API's, as Chalice deploys them
-    app = create_app(Wiring("orders-unit", STREAM))
-    handler_strings = [source.handler_string for source in app.event_sources]
-    handler_strings += [function.handler_string for function in app.pure_lambda_functions]
+    handler_strings = handler_strings_but_the_apis()
     # WHEN a fresh interpreter in Lambda loads them all, as their functions' cold starts do
     loaded = modules_loaded_by(handler_strings)
     # THEN none loaded Chalice: Lambda hands each its event without it (its app.py ships as
@@ -245,9 +248,7 @@ def test_the_apis_function_loads_no_other_functions_entry_point() -> None:
 
 def test_only_the_api_loads_the_flow_weights_reader() -> None:
     # GIVEN every function's handler string but the API's
-    app = create_app(Wiring("orders-unit", STREAM))
-    handler_strings = [source.handler_string for source in app.event_sources]
-    handler_strings += [function.handler_string for function in app.pure_lambda_functions]
+    handler_strings = handler_strings_but_the_apis()
     # WHEN a fresh interpreter loads them all, THEN none loads the flow weights' SSM reader
     # (Powertools' parameters utility), which only the API's choice of a flow uses
     assert "chalicelib.adapters.ssm_flow_weights" not in modules_loaded_by(handler_strings)
