@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.entrypoints import choreography, orchestration, relay, sweeper
+from chalicelib.entrypoints.invocation import Invocation
 from chalicelib.subscriptions import Subscription
 
 # Chalice's name for the function that serves every route of the REST API.
@@ -206,6 +207,31 @@ def function(name: str) -> Function:
         if declared.name == name:
             return declared
     raise KeyError(f"no function {name!r} in chalicelib/functions.py")
+
+
+def is_event_handler(name: str) -> bool:
+    """Whether Lambda runs the function as ``app.<name>``: a queue, stream or schedule's."""
+    return any(
+        f.name == name and isinstance(f.trigger, SqsQueue | OrdersStream | Every) for f in FUNCTIONS
+    )
+
+
+def lambda_handler(name: str) -> Callable[[dict[str, Any], Any], Any]:
+    """The event-triggered function ``name`` as Lambda invokes it (``app.<name>``): its entry
+    point, handed the event and the invocation's context as an ``Invocation``.
+
+    The whole app registers the same entry point with Chalice, which hands it Chalice's event
+    class instead, through no middleware (tests/unit/test_wiring.py checks both); in Lambda this
+    way its process builds no Chalice app, and loads no Chalice.
+    """
+    (function,) = [f for f in FUNCTIONS if f.name == name and is_event_handler(f.name)]
+    entry_point = function.handler
+    assert entry_point is not None  # only the REST API has none
+
+    def handler(event: dict[str, Any], context: Any) -> Any:
+        return entry_point(Invocation(event, context))
+
+    return handler
 
 
 def consumer_of(subscription: Subscription) -> Function | None:

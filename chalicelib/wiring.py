@@ -1,14 +1,14 @@
-"""What every function's Chalice app is built from: the deployment's wiring and each handler's
-registration with its trigger. Light on purpose: an event-triggered function loads this, its
-handler and what that uses, and never the API's routes (``chalicelib/application.py``).
+"""What the whole Chalice app is built from: the deployment's wiring and each handler's
+registration with its trigger (``chalicelib/application.py``). No function loads it in Lambda but
+the API's: an event-triggered function's process runs its entry point without Chalice
+(``chalicelib/functions.py``, ``lambda_handler``).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chalice.app import Blueprint, Chalice, Rate
 
@@ -57,7 +57,7 @@ def register(app: Chalice, tasks: Blueprint, function: Function, wiring: Wiring)
 
     The state machine's tasks go on a blueprint of their module, which Lambda imports directly;
     the event handlers on the app itself, where Lambda finds each as ``app.<name>`` (Chalice's
-    handler string; ``app.py`` hands out ``event_handler(name)``).
+    handler string; ``app.py`` hands out ``lambda_handler(name)`` of ``chalicelib/functions.py``).
     """
     from chalicelib.functions import Every, OrdersStream, RestApi, SqsQueue, StateMachineTask
 
@@ -81,25 +81,3 @@ def register(app: Chalice, tasks: Blueprint, function: Function, wiring: Wiring)
             )(handler)
         case Every(minutes):
             app.schedule(Rate(minutes, unit=Rate.MINUTES), name=function.name)(handler)
-
-
-def is_event_handler(name: str) -> bool:
-    """Whether Lambda runs the function as ``app.<name>``: a queue, stream or schedule's."""
-    from chalicelib.functions import FUNCTIONS, Every, OrdersStream, SqsQueue
-
-    return any(
-        f.name == name and isinstance(f.trigger, SqsQueue | OrdersStream | Every) for f in FUNCTIONS
-    )
-
-
-def event_handler(name: str, wiring: Wiring) -> Callable[..., Any]:
-    """Chalice's handler of the event-triggered function ``name``, as the whole app registers
-    it, on an app of its own: the function's cold start builds no routes and loads no token
-    checks (the whole app registers no event middleware; tests/unit/test_wiring.py checks that
-    both handlers wrap the same function the same way)."""
-    from chalicelib.functions import FUNCTIONS
-
-    (function,) = [f for f in FUNCTIONS if f.name == name]
-    app = new_app()
-    register(app, Blueprint(__name__), function, wiring)
-    return app.handler_map[name]

@@ -13,14 +13,21 @@ wall time is shown beside it.
 The first invocations touch nothing: they read orders that do not exist (a task fails with
 OrderNotFoundError, a consumer refuses the event, the API answers 404), the relay publishes to a
 scratch topic nobody subscribes to, and the sweeper queries a table that does not exist.
+
+``make benchmark`` prints this table with the flows' figures (``tools/benchmark_flows.py``); alone,
+with the local stage deployed (``make run``, or ``python -m deploy up --stage local``)::
+
+    AWS_ENDPOINT_URL=http://127.0.0.1:4566 .venv/bin/python -m tools.benchmark_coldstart [--runs 5]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import uuid
 import zipfile
@@ -38,7 +45,7 @@ from chalicelib.functions import FUNCTIONS, Every, OrdersStream, RestApi, SqsQue
 from chalicelib.orders.events import Event, EventType
 from chalicelib.subscriptions import PROMOTIONS, USER_NOTIFIER
 from deploy import chalice_app, function_package
-from deploy.stages import Deployment
+from deploy.stages import Deployment, DeployPath, aws_environment, load_stage
 from localcloud.paths import install_layout
 from localdev import dev_issuer
 
@@ -359,3 +366,33 @@ def _get_order_request(order_id: str, deployment: Deployment) -> dict[str, Any]:
         "body": None,
         "isBase64Encoded": False,
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.benchmark_coldstart",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--runs", type=int, default=5, help="fresh processes per function")
+    args = parser.parse_args(argv)
+    environment = aws_environment()
+    if not environment.get("AWS_ENDPOINT_URL"):
+        parser.error("set AWS_ENDPOINT_URL to the local cloud")
+    os.environ.update(environment)
+    local = Deployment(load_stage("local"), DeployPath.CHALICE)
+    if not local.outputs_file.exists():
+        parser.error("deploy the local stage first: python -m deploy up --stage local")
+    # CPU milliseconds move with what else runs: the machine's load is part of the figures.
+    print(f"load average (1 / 5 / 15 min) before: {_load()} on {os.cpu_count()} cores")
+    print("\n".join(report(measure(local, args.runs))))
+    print(f"load average after: {_load()}")
+    return 0
+
+
+def _load() -> str:
+    return " / ".join(f"{figure:.1f}" for figure in os.getloadavg())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chalice.app import SQSEvent
-
 from chalicelib.bootstrap import dependencies, order_facts
+from chalicelib.entrypoints.invocation import LambdaEvent
 from chalicelib.entrypoints.messages import react_to_each
 from chalicelib.orders import steps
 from chalicelib.orders.events import Event
@@ -28,14 +27,14 @@ from chalicelib.subscriptions import (
 )
 
 
-def restaurant_notifier(sqs_event: SQSEvent) -> dict[str, Any]:
+def restaurant_notifier(sqs_event: LambdaEvent) -> dict[str, Any]:
     def notify_restaurant(event: Event, order: Order) -> Event:
         return steps.notify_restaurant(event.order_id, dependencies().ports, read=order)
 
     return react_to_each(sqs_event, RESTAURANT_NOTIFIER, notify_restaurant)
 
 
-def restaurant_deadline_checker(sqs_event: SQSEvent) -> dict[str, Any]:
+def restaurant_deadline_checker(sqs_event: LambdaEvent) -> dict[str, Any]:
     """Gets order_placed only after the queue's delivery delay, i.e. at the deadline."""
 
     def enforce_restaurant_deadline(event: Event, order: Order) -> Event | None:
@@ -44,14 +43,14 @@ def restaurant_deadline_checker(sqs_event: SQSEvent) -> dict[str, Any]:
     return react_to_each(sqs_event, RESTAURANT_DEADLINE, enforce_restaurant_deadline)
 
 
-def user_notifier(sqs_event: SQSEvent) -> dict[str, Any]:
+def user_notifier(sqs_event: LambdaEvent) -> dict[str, Any]:
     def notify_user(event: Event, order: Order) -> Event:
         return steps.notify_user(event.order_id, dependencies().ports, read=order)
 
     return react_to_each(sqs_event, USER_NOTIFIER, notify_user)
 
 
-def promotions(sqs_event: SQSEvent) -> dict[str, Any]:
+def promotions(sqs_event: LambdaEvent) -> dict[str, Any]:
     """Another bounded context: it builds on order_completed, whoever coordinated the order."""
 
     def issue_completion_voucher(event: Event, order: Order) -> None:
@@ -60,7 +59,7 @@ def promotions(sqs_event: SQSEvent) -> dict[str, Any]:
     return react_to_each(sqs_event, PROMOTIONS, issue_completion_voucher)
 
 
-HANDLERS: dict[Subscription, Callable[[SQSEvent], dict[str, Any]]] = {
+HANDLERS: dict[Subscription, Callable[[LambdaEvent], dict[str, Any]]] = {
     RESTAURANT_NOTIFIER: restaurant_notifier,
     RESTAURANT_DEADLINE: restaurant_deadline_checker,
     USER_NOTIFIER: user_notifier,

@@ -27,21 +27,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
-    DynamoDBRecord,
-    DynamoDBRecordEventName,
-)
-from chalice.app import DynamoDBEvent
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.dynamodb_orders import TELLINGS
 from chalicelib.bootstrap import dependencies
+from chalicelib.entrypoints.invocation import LambdaEvent
 from chalicelib.orders.events import Event
 from chalicelib.orders.events import EventType as OrderEventType
 from chalicelib.orders.model import Flow
@@ -56,6 +46,9 @@ from chalicelib.tracing import (
     traced,
     work_on,
 )
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 
 @dataclass(frozen=True)
@@ -103,7 +96,16 @@ class HeldBackError(RuntimeError):
     published in the order they were recorded."""
 
 
-def relay_recorded_events(stream_event: DynamoDBEvent) -> dict[str, Any]:
+def relay_recorded_events(stream_event: LambdaEvent) -> dict[str, Any]:
+    # Here, not at the top: Powertools' batch processing loads every one of its event data
+    # classes (about 15 ms of CPU), and every event function's process loads this module with
+    # the declaration of all functions (chalicelib/functions.py): only the relay runs it.
+    from aws_lambda_powertools.utilities.batch import (
+        BatchProcessor,
+        EventType,
+        process_partial_response,
+    )
+
     # Lambda retries a stream batch from its first failed record on; a record whose order had
     # a record fail earlier in the batch fails too, unrelayed.
     failed: dict[str, str] = {}  # order (the item's pk) -> its first failed record
@@ -139,6 +141,11 @@ def sequence_number(record: DynamoDBRecord) -> str:
 
 
 def relay_one(record: DynamoDBRecord) -> None:
+    # Loaded with the batch processing, which handed this record over (relay_recorded_events).
+    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
+        DynamoDBRecordEventName,
+    )
+
     if record.event_name is not DynamoDBRecordEventName.INSERT:
         return  # an update of an order or of an event's effect: nothing to relay
     image = record.dynamodb.new_image if record.dynamodb else None

@@ -13,9 +13,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from chalice.app import CloudWatchEvent
-
 from chalicelib.bootstrap import dependencies
+from chalicelib.entrypoints.invocation import LambdaEvent
 from chalicelib.orders.model import Flow, Order
 from chalicelib.orders.sweep import SweepAction, carry_out, next_action
 from chalicelib.tracing import FUNCTION_NAME, ORDER_KEYS, in_order_trace, logger, traced, work_on
@@ -26,7 +25,7 @@ SWEEP_LIMIT = 500
 RESERVE_MS = 2_000
 
 
-def sweeper(event: CloudWatchEvent) -> dict[str, Any]:
+def sweeper(event: LambdaEvent) -> dict[str, Any]:
     """One sweep; returns what it did per order (an invocation's answer, and its log)."""
     ports = dependencies().ports
     now = ports.clock()
@@ -63,7 +62,7 @@ def sweep_one(order: Order, now: datetime) -> str:
     return action.value
 
 
-def _time_left_ms(event: CloudWatchEvent) -> int:
+def _time_left_ms(event: LambdaEvent) -> int:
     context = getattr(event, "context", None)
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     return int(remaining()) if callable(remaining) else RESERVE_MS + 1  # no context: no limit

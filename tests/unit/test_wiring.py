@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import logging
@@ -9,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from chalice.app import Rate
@@ -17,6 +19,7 @@ from chalice.test import Client
 from chalicelib import settings
 from chalicelib.application import Wiring, create_app
 from chalicelib.bootstrap import Dependencies
+from chalicelib.entrypoints.sweeper import RESERVE_MS
 from chalicelib.functions import (
     API_HANDLER,
     FUNCTIONS,
@@ -24,12 +27,15 @@ from chalicelib.functions import (
     OrdersStream,
     SqsQueue,
     StateMachineTask,
+    is_event_handler,
+    lambda_handler,
 )
+from chalicelib.orders.model import OrderStatus
 from chalicelib.settings import ConfigurationError
 from chalicelib.subscriptions import SUBSCRIPTIONS
-from chalicelib.wiring import event_handler, is_event_handler
 from tests.unit.conftest import as_party, order_request
 from tests.unit.fakes import FakeDependencies
+from tests.unit.test_deadlines import AFTER_EVERYTHING, placed
 
 JSON = {"Content-Type": "application/json"}
 STREAM = "arn:aws:dynamodb:us-east-1:000000000000:table/orders-one/stream/2026-01-01"
@@ -156,9 +162,14 @@ def test_building_an_app_leaves_the_service_logger_as_powertools_configured_it(
     assert service_log.propagate
 
 
+# Beside top-level names, the modules of these packages are told apart.
+WATCHED = ("chalicelib.", "aws_lambda_powertools.utilities.")
+BATCH_PROCESSING = "aws_lambda_powertools.utilities.batch"
+
+
 def modules_loaded_by(handler_strings: list[str]) -> set[str]:
     """The modules a fresh interpreter, with a function's environment, has once it loaded the
-    handlers (top-level names and chalicelib's modules)."""
+    handlers (top-level names, and the modules of the WATCHED packages)."""
     completed = subprocess.run(
         [sys.executable, "-c", LOAD_HANDLERS, *handler_strings],
         cwd=PROJECT,
@@ -175,14 +186,19 @@ def modules_loaded_by(handler_strings: list[str]) -> set[str]:
         check=True,
     )
     loaded = json.loads(completed.stdout)
-    return {name for name in loaded if name.startswith("chalicelib.") or "." not in name}
+    return {name for name in loaded if name.startswith(WATCHED) or "." not in name}
+
+
+def handler_strings_but_the_apis() -> list[str]:
+    """Every function's handler string but the API's, as Chalice deploys them."""
+    app = create_app(Wiring("orders-unit", STREAM))
+    handler_strings = [source.handler_string for source in app.event_sources]
+    return handler_strings + [function.handler_string for function in app.pure_lambda_functions]
 
 
 def test_a_function_that_checks_no_token_loads_neither_the_routes_nor_the_token_libraries() -> None:
     # GIVEN every function's handler string but the API's, as Chalice deploys them
-    app = create_app(Wiring("orders-unit", STREAM))
-    handler_strings = [source.handler_string for source in app.event_sources]
-    handler_strings += [function.handler_string for function in app.pure_lambda_functions]
+    handler_strings = handler_strings_but_the_apis()
     # WHEN a fresh interpreter loads them all, as their functions' cold starts do
     loaded = modules_loaded_by(handler_strings)
     # THEN none of them loaded what only the API needs
@@ -192,6 +208,21 @@ def test_a_function_that_checks_no_token_loads_neither_the_routes_nor_the_token_
     # first request (so the check sees these modules)
     api = ["app.app", "chalicelib.adapters.jwt_tokens.JwtVerifier"]
     assert set(API_ONLY) <= modules_loaded_by(api)
+
+
+def test_no_function_but_the_api_loads_chalice_nor_the_sweeper_a_batch_processing() -> None:
+    # GIVEN every function's handler string but the API's, as Chalice deploys them
+    handler_strings = handler_strings_but_the_apis()
+    # WHEN a fresh interpreter in Lambda loads them all, as their functions' cold starts do
+    loaded = modules_loaded_by(handler_strings)
+    # THEN none loaded Chalice: Lambda hands each its event without it (its app.py ships as
+    # source, so it was compiled on every such cold start)
+    assert "chalicelib.entrypoints.relay" in loaded
+    assert "chalice" not in loaded
+    # AND the sweeper, which reads no batch of records, loads no batch processing (Powertools'
+    # loads every one of its event data classes): a queue's consumer and the relay load it when
+    # they handle their first batch
+    assert BATCH_PROCESSING not in modules_loaded_by(["app.sweeper"])
 
 
 # Every entry point but the API's: the queue consumers (with Powertools' batch processing), the
@@ -217,32 +248,68 @@ def test_the_apis_function_loads_no_other_functions_entry_point() -> None:
 
 def test_only_the_api_loads_the_flow_weights_reader() -> None:
     # GIVEN every function's handler string but the API's
-    app = create_app(Wiring("orders-unit", STREAM))
-    handler_strings = [source.handler_string for source in app.event_sources]
-    handler_strings += [function.handler_string for function in app.pure_lambda_functions]
+    handler_strings = handler_strings_but_the_apis()
     # WHEN a fresh interpreter loads them all, THEN none loads the flow weights' SSM reader
     # (Powertools' parameters utility), which only the API's choice of a flow uses
     assert "chalicelib.adapters.ssm_flow_weights" not in modules_loaded_by(handler_strings)
 
 
-def test_an_event_function_alone_gets_its_handler_as_the_whole_app_registers_it() -> None:
-    # GIVEN the whole app of a deployment
-    wiring = Wiring("orders-one", STREAM, sqs_batching_window_seconds=20)
-    whole = create_app(wiring)
+class RunningOut:
+    """Lambda's context of an invocation with less time left than the sweeper keeps in reserve."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return RESERVE_MS - 1
+
+
+def first_invocation(trigger: object, client: Client) -> dict[str, Any]:
+    """An event of the trigger's kind that changes nothing: a queue's message that is no order
+    event, a stream record of an updated item, a schedule's tick."""
+    match trigger:
+        case SqsQueue():
+            return client.events.generate_sqs_event(["not an order event"], queue_name="q")
+        case OrdersStream():
+            return {"Records": [{"eventName": "MODIFY", "dynamodb": {"SequenceNumber": "1"}}]}
+    return client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+    )
+
+
+def outcome(handler: Any, event: dict[str, Any], context: object) -> object:
+    """What the handler answered, or the class of the error it raised."""
+    try:
+        return handler(event, context)
+    except Exception as error:  # noqa: BLE001 - the error is the outcome compared
+        return type(error).__name__
+
+
+def test_lambda_runs_each_event_function_as_the_whole_app_registers_it(
+    deps: FakeDependencies,
+) -> None:
+    # GIVEN the whole app of a deployment, and an order the sweeper would find overdue
+    whole = create_app(Wiring("orders-one", STREAM, sqs_batching_window_seconds=20))
+    overdue = placed(deps)
+    base = deps.ports.clock()
+    deps.ports = dataclasses.replace(deps.ports, clock=lambda: base + AFTER_EVERYTHING)
     event_functions = [f for f in FUNCTIONS if is_event_handler(f.name)]
     assert {f.name for f in event_functions} == {s.name for s in whole.event_sources}
     for function in event_functions:
-        # WHEN the function's process builds its handler alone
-        alone = event_handler(function.name, wiring)
+        # WHEN Lambda runs the function (app.<name>), and the whole app's Chalice handler runs,
+        # each with the same event and a context with no time to spare
+        in_lambda = lambda_handler(function.name)
         registered = whole.handler_map[function.name]
-        # THEN it runs the same function, given the same event class, through the same
-        # middleware (the whole app registers middleware for HTTP only)
-        assert (alone.func, alone.event_class) == (registered.func, registered.event_class)
-        assert list(alone.middleware_handlers) == list(registered.middleware_handlers) == []
+        event = first_invocation(function.trigger, Client(whole))
+        # THEN both run the same entry point (the whole app registers no event middleware)
+        assert registered.func is function.handler
+        assert list(registered.middleware_handlers) == []
+        # AND answer alike: both hand it the event and Lambda's context (the sweeper, given
+        # no time, leaves the overdue order to the next run)
+        expected = outcome(registered, event, RunningOut())
+        assert outcome(in_lambda, event, RunningOut()) == expected, function.name
+    assert deps.orders.get(overdue).status is OrderStatus.PLACED
     assert not is_event_handler("app") and not is_event_handler("accept_order_task")
 
 
-def test_a_function_makes_no_sns_or_step_functions_client_it_does_not_call(
+def test_a_function_makes_no_client_it_does_not_call(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # GIVEN a function's environment
@@ -262,13 +329,16 @@ def test_a_function_makes_no_sns_or_step_functions_client_it_does_not_call(
     # do for every order)
     ports = dependencies.ports
     assert dependencies.workflow is not None
-    # THEN only the table's client is made (only the relay publishes and tells; only an
-    # orchestrated order calls Step Functions)
-    assert set(dependencies._clients) == {"dynamodb"}
+    # THEN no client is made yet (only the relay publishes and tells, and it reads no order;
+    # only an orchestrated order calls Step Functions)
+    assert set(dependencies._clients) == set()
     # AND the SNS client is made when the relay first looks up an SNS call
     assert ports.events is not None and ports.notifier is not None
     assert callable(dependencies.ports.events._client.publish)  # type: ignore[attr-defined]
-    assert set(dependencies._clients) == {"dynamodb", "sns"}
+    assert set(dependencies._clients) == {"sns"}
+    # AND the table's, when a step first looks up a DynamoDB call
+    assert callable(dependencies.ports.orders._client.get_item)  # type: ignore[attr-defined]
+    assert set(dependencies._clients) == {"sns", "dynamodb"}
 
 
 class Sent(Exception):
