@@ -34,7 +34,7 @@ def attach_switch(parameter: str) -> None:
         # Sits between the steps and the orders table and the notifier; reads its parameter
         # on use (functions that neither write orders nor tell anyone never read it).
         injector = FaultInjector(
-            SsmFaultSettings(parameter, client("ssm")),
+            SsmFaultSettings(parameter, client("ssm"), refresh_in_background=True),
             service=bootstrap.recorder(),
         )
         return dataclasses.replace(
