@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
+import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -14,6 +18,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.tracing import logger
 
 from . import KEEP_FRESH_SECONDS, MAX_AGE_SECONDS, FaultSettings, InvalidFaultSettingsError
+
+
+def host_copy(parameter_name: str) -> Path:
+    """Where the processes of this host share the switch they read: one file per local cloud
+    (its endpoint) and parameter."""
+    cloud = os.environ.get("AWS_ENDPOINT_URL", "")
+    digest = hashlib.sha256(f"{cloud}\n{parameter_name}".encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"orders-fault-switch-{digest}.json"
 
 
 class SsmFaultSettings:
@@ -24,6 +36,10 @@ class SsmFaultSettings:
     it read is ``max_age`` old, so an invocation finds it fresh and makes no call; a process idle
     longer reads it on its next use, on the invocation's path, as the bound demands. Either way a
     change reaches every function within ``max_age``. Without it, a use reads when it is due.
+    ``shared``: a file where the processes of one host (the local cloud runs every function as
+    a process of this host) keep what they read and when: a read younger than the age due is
+    taken from there, so the host makes about one read per ``max_age * 3/4``, not one per
+    process. Its time is ``clock``'s (``time.monotonic``: the same for every process of a host).
 
     The switch is a test instrument: if it cannot be read, or holds something invalid, orders
     go on with the settings last read (off at first), and the reason is logged as an error,
@@ -38,6 +54,7 @@ class SsmFaultSettings:
         clock: Callable[[], float] = time.monotonic,
         keep_fresh_for: float = KEEP_FRESH_SECONDS,
         refresh_in_background: bool = False,
+        shared: Path | None = None,
     ) -> None:
         self._name = parameter_name
         self._client = client
@@ -54,6 +71,7 @@ class SsmFaultSettings:
         self._used = threading.Event()
         self._in_background = refresh_in_background
         self._refresher: threading.Thread | None = None
+        self._shared = shared
 
     def __call__(self) -> FaultSettings:
         now = self._clock()
@@ -61,9 +79,7 @@ class SsmFaultSettings:
         if self._read_at is None or now - self._read_at >= self._max_age:
             # Idle past the max age (or never read): the bound holds only if this use reads.
             with self._reading:
-                if self._read_at is None or self._clock() - self._read_at >= self._max_age:
-                    self._read_at = self._clock()
-                    self._settings = self._read(self._client.get_parameter)
+                self._read_unless_younger_than(self._max_age, self._client.get_parameter)
         if self._in_background:
             self._keep_fresh()
         return self._settings
@@ -72,15 +88,56 @@ class SsmFaultSettings:
         """What the background thread does: reads the parameter again if the switch is in use
         and what was read is ``max_age * 3/4`` old; returns how long to wait before the next
         look, or None when the switch has not been used for ``keep_fresh_for`` (idle)."""
-        now = self._clock()
-        if self._used_at is None or now - self._used_at >= self._keep_fresh_for:
+        if self._used_at is None or self._clock() - self._used_at >= self._keep_fresh_for:
             return None
         with self._reading:
-            if self._read_at is None or now - self._read_at >= self._refresh_age:
-                self._read_at = now
-                self._settings = self._read(self._untraced_get_parameter)
+            self._read_unless_younger_than(self._refresh_age, self._untraced_get_parameter)
             assert self._read_at is not None
             return max(0.0, self._read_at + self._refresh_age - self._clock())
+
+    def _read_unless_younger_than(self, age: float, get_parameter: Callable[..., Any]) -> None:
+        """Keeps what was read if it is younger than ``age``: this process's read, or another's
+        on this host (``shared``); else reads the parameter, and shares what it read."""
+        if self._read_at is not None and self._clock() - self._read_at < age:
+            return
+        if self._adopt_shared(age):
+            return
+        self._read_at = self._clock()
+        read = self._read(get_parameter)
+        if read is not None:
+            self._settings = read
+            self._share()
+
+    def _adopt_shared(self, age: float) -> bool:
+        if self._shared is None:
+            return False
+        try:
+            kept = json.loads(self._shared.read_text())
+            read_at, settings = float(kept["read_at"]), FaultSettings.parse(kept["settings"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return False  # none yet, or being replaced: read the parameter
+        if not 0 <= self._clock() - read_at < age:  # old, or from before the host restarted
+            return False
+        self._read_at, self._settings = read_at, settings
+        return True
+
+    def _share(self) -> None:
+        if self._shared is None:
+            return
+        kept = {
+            "read_at": self._read_at,
+            "settings": {
+                "step_fault_rate": self._settings.step_fault_rate,
+                "crash_after_write_in": sorted(self._settings.crash_after_write_in),
+            },
+        }
+        # Written aside, then renamed over: a reader sees the old copy or the new, whole.
+        aside = self._shared.with_name(f"{self._shared.name}.{os.getpid()}")
+        try:
+            aside.write_text(json.dumps(kept))
+            os.replace(aside, self._shared)
+        except OSError as error:  # the processes read the parameter each, as without it
+            logger.warning(f"fault switch: cannot share what was read: {error}")
 
     def _keep_fresh(self) -> None:
         self._used.set()
@@ -108,7 +165,8 @@ class SsmFaultSettings:
         make_api_call = inspect.unwrap(type(self._client)._make_api_call)
         return make_api_call(self._client, "GetParameter", request)
 
-    def _read(self, get_parameter: Callable[..., Any]) -> FaultSettings:
+    def _read(self, get_parameter: Callable[..., Any]) -> FaultSettings | None:
+        """The settings the parameter holds; None (logged) if it cannot be read or is invalid."""
         try:
             value = get_parameter(Name=self._name)["Parameter"]["Value"]
             return FaultSettings.parse(json.loads(value))
@@ -119,4 +177,4 @@ class SsmFaultSettings:
                 f"fault switch {self._name} is {kind}; keeping the settings last read",
                 extra={"reason": str(error), "kept": self._settings.step_fault_rate},
             )
-            return self._settings
+            return None

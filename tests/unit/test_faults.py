@@ -6,6 +6,7 @@ import dataclasses
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -309,3 +310,30 @@ def test_the_background_read_is_beneath_the_tracers_wrappers() -> None:
     # THEN it read it without the tracer: no order's trace shows a call its order never made
     assert ssm.background_reads == 1
     assert traced == []
+
+
+def test_the_processes_of_a_host_share_a_read_of_the_switch(tmp_path: Path) -> None:
+    # GIVEN two processes' switches on one host (one file to share, one clock)
+    ssm, clock = FakeSsm(json.dumps({"step_fault_rate": 0.2})), Clock()
+    shared = tmp_path / "switch.json"
+    first, second = (
+        SsmFaultSettings("/orders-x/faults", ssm, max_age=2, clock=clock, shared=shared)
+        for _ in range(2)
+    )
+    # WHEN the first reads the parameter, and the second is used within the max age
+    assert first().step_fault_rate == 0.2
+    clock.now += 1.9
+    # THEN the second takes the first's read: one read for the host
+    assert second().step_fault_rate == 0.2
+    assert ssm.reads == 1
+    # AND it is the first's read, 2 s old at 101.9 + 0.1: the second reads again then (the bound)
+    ssm.value = json.dumps({"step_fault_rate": 0.0})
+    clock.now += 0.1
+    assert second().step_fault_rate == 0.0
+    assert ssm.reads == 2
+    # AND a read that failed is not shared: the first keeps what it had, the file the last read
+    ssm.value = None
+    clock.now += 2
+    assert first().step_fault_rate == 0.2
+    assert ssm.reads == 3
+    assert json.loads(shared.read_text())["read_at"] == 102.0
