@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import inspect
 import json
@@ -9,7 +10,8 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -100,13 +102,26 @@ class SsmFaultSettings:
         on this host (``shared``); else reads the parameter, and shares what it read."""
         if self._read_at is not None and self._clock() - self._read_at < age:
             return
-        if self._adopt_shared(age):
+        with self._host_turn():
+            if self._adopt_shared(age):
+                return
+            self._read_at = self._clock()
+            read = self._read(get_parameter)
+            if read is not None:
+                self._settings = read
+                self._share()
+
+    @contextmanager
+    def _host_turn(self) -> Iterator[None]:
+        """One process of the host at a time looks at the shared read and reads if it is old:
+        the processes that took the same read look again at the same moment, and without turns
+        would all read then."""
+        if self._shared is None:
+            yield
             return
-        self._read_at = self._clock()
-        read = self._read(get_parameter)
-        if read is not None:
-            self._settings = read
-            self._share()
+        with open(self._shared.with_name(f"{self._shared.name}.lock"), "a") as turn:
+            fcntl.flock(turn, fcntl.LOCK_EX)  # released when the file is closed
+            yield
 
     def _adopt_shared(self, age: float) -> bool:
         if self._shared is None:
