@@ -54,6 +54,7 @@ class OrderRepository(ABC):
         previous_status: OrderStatus,
         tellings: Sequence[Telling] = (),
         answered_at: datetime | None = None,
+        callback_token: str | None = None,
     ) -> None:
         """Store ``event`` (already applied to ``order``) only if nobody else wrote since we read.
 
@@ -63,6 +64,8 @@ class OrderRepository(ABC):
         ``tellings``: what the event tells people, stored with it for the relay (the outbox).
         ``answered_at``: a person's answer at that time, stored only while the order's stored
         deadline is later (ConcurrentUpdateError otherwise): a late answer cannot land.
+        ``callback_token``: the workflow task token that waits on a person for this order, stored
+        in the same write: nobody can see the event without the token to answer it with.
         """
 
     @abstractmethod

@@ -216,6 +216,7 @@ class DynamoDbOrderRepository(OrderRepository):
         previous_status: OrderStatus,
         tellings: Sequence[Telling] = (),
         answered_at: datetime | None = None,
+        callback_token: str | None = None,
     ) -> None:
         update = "SET #status = :status, version = :version"
         condition = "version = :previous AND #status = :was"
@@ -244,6 +245,9 @@ class DynamoDbOrderRepository(OrderRepository):
             values[":in_flight"] = {"S": IN_FLIGHT}
         elif previous_status in IN_FLIGHT_STATUSES:
             removed.append("in_flight")
+        if callback_token is not None:
+            update += ", callback_token = :token"
+            values[":token"] = {"S": callback_token}
         if removed:
             update += " REMOVE " + ", ".join(removed)
         event_put = self._event_put(order, order.version, event)

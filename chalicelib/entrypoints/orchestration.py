@@ -62,11 +62,14 @@ STEP_ERRORS = (
 
 
 def notify_restaurant_task(payload: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Waits for the restaurant: the token is saved before the restaurant can answer."""
+    """Waits for the restaurant: the token is saved in the write that records the telling, so
+    nobody sees the order notified without the token to answer it with."""
     order_id = _order_of(payload)
-    _save_callback_token(order_id, _text(payload, "task_token"))
+    token = _text(payload, "task_token")
     return _run(
-        "notify_restaurant", order_id, lambda ports: steps.notify_restaurant(order_id, ports)
+        "notify_restaurant",
+        order_id,
+        lambda ports: steps.notify_restaurant(order_id, ports, callback_token=token),
     )
 
 
@@ -82,11 +85,15 @@ def reject_order_task(payload: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def notify_user_task(payload: dict[str, Any], context: Any) -> dict[str, Any]:
-    """With a task token (after acceptance) the workflow then waits for delivery."""
+    """With a task token (after acceptance) the workflow then waits for delivery; the token is
+    saved in the write that records the telling, as notify_restaurant_task's."""
     order_id = _order_of(payload)
-    if "task_token" in payload:
-        _save_callback_token(order_id, _text(payload, "task_token"))
-    return _run("notify_user", order_id, lambda ports: steps.notify_user(order_id, ports))
+    token = _text(payload, "task_token") if "task_token" in payload else None
+    return _run(
+        "notify_user",
+        order_id,
+        lambda ports: steps.notify_user(order_id, ports, callback_token=token),
+    )
 
 
 def complete_order_task(payload: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -157,11 +164,6 @@ def _run(step_name: str, order_id: str, step: Callable[[Ports], Event]) -> dict[
     with traced(step_name, order_id, Flow.ORCHESTRATION.value), _named_dependency_errors():
         event = step(dependencies().ports)
     return event.to_dict()
-
-
-def _save_callback_token(order_id: str, token: str) -> None:
-    with _named_dependency_errors():
-        dependencies().ports.orders.save_callback_token(order_id, token)
 
 
 @contextmanager

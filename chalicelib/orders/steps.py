@@ -122,8 +122,12 @@ def place_order(command: PlaceOrder, ports: Ports) -> Event:
     return event
 
 
-def notify_restaurant(order_id: str, ports: Ports, *, read: Order | None = None) -> Event:
-    """Send the order to the restaurant's app (``read``: the order as its caller just read it)."""
+def notify_restaurant(
+    order_id: str, ports: Ports, *, read: Order | None = None, callback_token: str | None = None
+) -> Event:
+    """Send the order to the restaurant's app (``read``: the order as its caller just read it;
+    ``callback_token``: the workflow's task token that waits for the answer, saved with the event,
+    or on its own if the event was recorded before: a retried task's token is the one waiting)."""
     return _advance(
         order_id,
         EventType.RESTAURANT_NOTIFIED,
@@ -131,6 +135,7 @@ def notify_restaurant(order_id: str, ports: Ports, *, read: Order | None = None)
         read=read,
         data=lambda order: {"restaurant_id": order.restaurant_id},
         tell=lambda order, event: [tellings.new_order(order)],
+        callback_token=callback_token,
     )
 
 
@@ -164,9 +169,12 @@ def reject_order(
     )
 
 
-def notify_user(order_id: str, ports: Ports, *, read: Order | None = None) -> Event:
+def notify_user(
+    order_id: str, ports: Ports, *, read: Order | None = None, callback_token: str | None = None
+) -> Event:
     """Tell the customer how the restaurant's part ended: accepted, rejected or cancelled
-    (``read``: the order as its caller just read it)."""
+    (``read``: the order as its caller just read it; ``callback_token``: as for
+    notify_restaurant, the token that waits for the delivery)."""
 
     def tell(order: Order, told: Event) -> list[Telling]:
         return [tellings.customer_told(order, told.data["outcome"])]
@@ -181,6 +189,7 @@ def notify_user(order_id: str, ports: Ports, *, read: Order | None = None) -> Ev
             "outcome": USER_OUTCOMES[order.status].value,
         },
         tell=tell,
+        callback_token=callback_token,
     )
 
 
@@ -344,6 +353,7 @@ def _advance(
     tell_when: Callable[[Order], bool] = lambda order: True,
     answer: bool = False,
     read: Order | None = None,
+    callback_token: str | None = None,
 ) -> Event:
     """Record ``event_type`` once, with what ``tell`` says it tells people if ``tell_when``
     holds for the order as it was before the event (stored in the same write: the outbox).
@@ -353,6 +363,8 @@ def _advance(
     ``read``: the order as the caller just read it (it checked the message against it, or its
     deadline): not read again, since the write's condition on the version it was read at refuses
     it if it changed since; losing that race reads it afresh below. It is changed here.
+    ``callback_token``: a workflow task token to store with the event (one write); when the
+    event was recorded before (a retried task), it is saved on its own if it is a new one.
     """
     order = read if read is not None else ports.orders.get(order_id)
     now = ports.clock()
@@ -360,6 +372,7 @@ def _advance(
         refuse_late_answer(order, event_type, now, ports.deadlines)
     already = order.recorded(event_type)
     if already is not None:
+        _save_newer_token(order, callback_token, ports)
         return already
     order.next_status(event_type)
     telling = tell_when(order)
@@ -369,7 +382,12 @@ def _advance(
     told = tell(order, event) if telling else []
     try:
         ports.orders.append(
-            order, event, previous_status, tellings=told, answered_at=now if answer else None
+            order,
+            event,
+            previous_status,
+            tellings=told,
+            answered_at=now if answer else None,
+            callback_token=callback_token,
         )
     except ConcurrentUpdateError:
         # Lost a race. To a copy of this very step: its event (stored with its tellings). To
@@ -378,12 +396,19 @@ def _advance(
         current = ports.orders.get(order_id)
         recorded = current.recorded(event_type)
         if recorded is not None:
+            _save_newer_token(current, callback_token, ports)
             return recorded
         if answer:
             refuse_late_answer(current, event_type, ports.clock(), ports.deadlines)
         current.next_status(event_type)
         raise
     return event
+
+
+def _save_newer_token(order: Order, callback_token: str | None, ports: Ports) -> None:
+    """A retried task's token replaces the one stored: the workflow now waits on the newer."""
+    if callback_token is not None and callback_token != order.callback_token:
+        ports.orders.save_callback_token(order.order_id, callback_token)
 
 
 def _new_event(

@@ -21,8 +21,14 @@ until ``attach()`` finds the parameter named: it runs in every function on the l
 most of which have no ``chalicelib``. (``chalice local``, which serves ``make run``'s API, has
 no switch: a fault run goes through the deployed API.)
 
-Off, it costs one look at a cached value per write: the parameter is read at most once per
-``MAX_AGE_SECONDS`` per process.
+Off, it costs one look at a cached value per write, and the reads of the parameter, which are
+off the invocations' path while a process is in use: its own thread reads it again every 3/4 of
+``MAX_AGE_SECONDS`` until ``KEEP_FRESH_SECONDS`` after its last use, and the processes of the host
+share each read through a file (``ssm_settings.host_copy``), so the host makes about one
+``GetParameter`` per 1.5 s while orders flow, whatever the number of function processes (before:
+each process read it on the invocation that found it 2 s old, about once per order and process at
+one customer). A process idle longer, or new, reads it on its next use. A change reaches every
+function within ``MAX_AGE_SECONDS`` either way. AWS stages have no switch, so none of this.
 """
 
 from __future__ import annotations
@@ -38,6 +44,11 @@ FAULTS_PARAMETER = "ORDERS_FAULTS_PARAMETER"
 # How long a process keeps the switch it read: a change reaches every function within this
 # (the fault run and the outbox tests wait that long after each change; a local stage only).
 MAX_AGE_SECONDS = 2
+# How long after its last use a process keeps the switch fresh in the background (ssm_settings.py),
+# so that no invocation of a process in use waits for the read: longer than a function's gaps
+# between invocations while orders flow one at a time (2-4 s), short enough that an idle process
+# soon stops reading.
+KEEP_FRESH_SECONDS = 10
 OFF: dict[str, Any] = {"step_fault_rate": 0.0}
 # Names the folder of a profiling run: the hook attaches the step profiler (profiling.py) too.
 PROFILE_DIR = "ORDERS_PROFILE_DIR"

@@ -22,7 +22,7 @@ from chalicelib.ports import Notifier, OrderRepository, OrderSummary, Ports
 from chalicelib.tracing import logger
 
 from . import FaultSettings
-from .ssm_settings import SsmFaultSettings
+from .ssm_settings import SsmFaultSettings, host_copy
 
 T = TypeVar("T")
 
@@ -34,7 +34,13 @@ def attach_switch(parameter: str) -> None:
         # Sits between the steps and the orders table and the notifier; reads its parameter
         # on use (functions that neither write orders nor tell anyone never read it).
         injector = FaultInjector(
-            SsmFaultSettings(parameter, client("ssm")), service=bootstrap.recorder()
+            SsmFaultSettings(
+                parameter,
+                client("ssm"),
+                refresh_in_background=True,
+                shared=host_copy(parameter),
+            ),
+            service=bootstrap.recorder(),
         )
         return dataclasses.replace(
             ports,
@@ -110,11 +116,14 @@ class OrdersWithFaults(OrderRepository):
         previous_status: OrderStatus,
         tellings: Sequence[Telling] = (),
         answered_at: datetime | None = None,
+        callback_token: str | None = None,
     ) -> None:
         self._faults.around(
             f"append {event.type.value}",
             order.order_id,
-            lambda: self._inner.append(order, event, previous_status, tellings, answered_at),
+            lambda: self._inner.append(
+                order, event, previous_status, tellings, answered_at, callback_token
+            ),
             write=True,
         )
 

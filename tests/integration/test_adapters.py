@@ -293,6 +293,26 @@ def test_the_callback_token_is_kept_with_the_order(orders: DynamoDbOrderReposito
     assert orders.get("o-1").callback_token == "token-1"
 
 
+def test_a_callback_token_is_stored_in_the_write_that_records_its_event(
+    orders: DynamoDbOrderRepository,
+) -> None:
+    # GIVEN an order placed
+    order = new_order()
+    orders.add(order)
+    # WHEN its restaurant_notified event is appended with the waiting task's token
+    notified = an_event("o-1", EventType.RESTAURANT_NOTIFIED, {"restaurant_id": "r-1"})
+    order.apply(notified)
+    orders.append(order, notified, OrderStatus.PLACED, callback_token="token-1")
+    # THEN the order holds both: the event and the token, from the one transaction
+    stored = orders.get("o-1")
+    assert (stored.status, stored.callback_token) == (OrderStatus.RESTAURANT_NOTIFIED, "token-1")
+    # AND an append without a token keeps the one stored
+    cancelled = an_event("o-1", EventType.ORDER_CANCELLED, {"reason": "customer_request"})
+    order.apply(cancelled)
+    orders.append(order, cancelled, OrderStatus.RESTAURANT_NOTIFIED)
+    assert orders.get("o-1").callback_token == "token-1"
+
+
 class Queue:
     """A queue subscribed to a topic, to read what an adapter published."""
 

@@ -122,6 +122,7 @@ class FakeOrderRepository(OrderRepository):
         previous_status: OrderStatus,
         tellings: Sequence[Telling] = (),
         answered_at: datetime | None = None,
+        callback_token: str | None = None,
     ) -> None:
         stored = self.orders[order.order_id]
         if stored.version != order.version - 1 or stored.status is not previous_status:
@@ -136,6 +137,8 @@ class FakeOrderRepository(OrderRepository):
         stored.recorded_by[event.event_id] = self.recorder
         if decides is not None:
             stored.decision = order.decision
+        if callback_token is not None:
+            stored.callback_token = callback_token
         self.tellings[event.event_id] = tuple(tellings)
         self._store_due(order)
         self.stream(Recorded(event, tuple(tellings)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from chalice.test import Client
@@ -263,12 +264,20 @@ def test_saving_the_task_token_fails_as_the_error_the_state_machine_retries(
 
     order_id = placed(deps, notified=False)
 
-    def unreachable(order_id: str, token: str) -> None:
+    def unreachable(*args: Any, **kwargs: Any) -> None:
         raise EndpointConnectionError(endpoint_url="https://dynamodb")
 
-    deps.orders.save_callback_token = unreachable  # type: ignore[method-assign]
+    # The token is saved in the step's write...
+    append = deps.orders.append
+    deps.orders.append = unreachable  # type: ignore[method-assign]
     with pytest.raises(DependencyUnavailableError):
         client.lambda_.invoke("notify_restaurant_task", {"order_id": order_id, "task_token": "t"})
+    # ...or, by a retried task whose event was recorded, on its own
+    deps.orders.append = append  # type: ignore[method-assign]
+    client.lambda_.invoke("notify_restaurant_task", {"order_id": order_id, "task_token": "t"})
+    deps.orders.save_callback_token = unreachable  # type: ignore[method-assign]
+    with pytest.raises(DependencyUnavailableError):
+        client.lambda_.invoke("notify_restaurant_task", {"order_id": order_id, "task_token": "t2"})
 
 
 # --- Through the API: one 202, every other 409 naming the winner --------------------------

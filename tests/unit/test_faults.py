@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import wrapt
 from botocore.exceptions import ClientError
 
 from chalicelib.orders import steps
@@ -166,15 +169,27 @@ def test_reads_never_fail() -> None:
 
 
 class FakeSsm:
+    """``reads``: an invocation's (boto3's traced method); ``background_reads``: the background
+    thread's (botocore's own ``_make_api_call``, beneath the tracers' wrappers)."""
+
     def __init__(self, value: str | None) -> None:
         self.value = value
         self.reads = 0
+        self.background_reads = 0
 
     def get_parameter(self, Name: str) -> dict[str, Any]:  # noqa: N803 (boto3's name)
         self.reads += 1
+        return self._parameter(Name)
+
+    def _make_api_call(self, operation_name: str, api_params: dict[str, Any]) -> dict[str, Any]:
+        assert operation_name == "GetParameter"
+        self.background_reads += 1
+        return self._parameter(api_params["Name"])
+
+    def _parameter(self, name: str) -> dict[str, Any]:
         if self.value is None:
             raise ClientError({"Error": {"Code": "ParameterNotFound"}}, "GetParameter")
-        return {"Parameter": {"Name": Name, "Value": self.value}}
+        return {"Parameter": {"Name": name, "Value": self.value}}
 
 
 class Clock:
@@ -212,6 +227,49 @@ def test_an_unreadable_or_invalid_switch_keeps_what_was_read_last() -> None:
     assert switch().step_fault_rate == 0.3
 
 
+def test_a_switch_in_use_is_read_again_in_the_background_not_by_the_invocation() -> None:
+    # GIVEN a switch read by a use at 100 s, with a max age of 2 s
+    ssm, clock = FakeSsm(json.dumps({"step_fault_rate": 0.2})), Clock()
+    switch = SsmFaultSettings("/orders-x/faults", ssm, max_age=2, clock=clock)
+    assert switch().step_fault_rate == 0.2
+    # WHEN the fault run turns it off, and the background thread looks at 3/4 of the max age
+    ssm.value = json.dumps({"step_fault_rate": 0.0})
+    clock.now += 1.5
+    assert switch.refresh() == 1.5  # it read, and looks again in 1.5 s
+    # THEN a use after the max age of the first read finds the new settings and reads nothing:
+    # the invocation's path holds no SSM call
+    clock.now += 1.0
+    assert switch().step_fault_rate == 0.0
+    assert (ssm.reads, ssm.background_reads) == (1, 1)
+
+
+def test_an_idle_switch_is_not_read_in_the_background_and_its_next_use_reads_it() -> None:
+    # GIVEN a switch last used 30 s ago (keep_fresh_for)
+    ssm, clock = FakeSsm(json.dumps({"step_fault_rate": 0.2})), Clock()
+    switch = SsmFaultSettings("/orders-x/faults", ssm, max_age=2, clock=clock, keep_fresh_for=30)
+    switch()
+    clock.now += 30
+    # THEN the background thread reads nothing (an idle process costs no calls)...
+    assert switch.refresh() is None
+    assert ssm.background_reads == 0
+    # ...and the next use, past the max age, reads on its own path: never older than the max age
+    ssm.value = json.dumps({"step_fault_rate": 0.5})
+    assert switch().step_fault_rate == 0.5
+    assert ssm.reads == 2
+
+
+def test_the_background_thread_reads_the_switch_of_a_process_in_use() -> None:
+    # GIVEN a switch that keeps itself fresh, with a real clock and a short max age
+    ssm = FakeSsm(json.dumps({"step_fault_rate": 0.2}))
+    switch = SsmFaultSettings("/orders-x/faults", ssm, max_age=0.2, refresh_in_background=True)
+    # WHEN it is used; THEN its thread reads the parameter again (polled, with a time limit)
+    switch()
+    deadline = time.monotonic() + 10
+    while ssm.background_reads == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ssm.background_reads >= 1
+
+
 def test_a_function_named_to_crash_after_writes_crashes_after_every_write_and_only_it() -> None:
     crashing = FaultSettings(crash_after_write_in=frozenset({"api_handler"}))
     done: list[str] = []
@@ -229,3 +287,53 @@ def test_crash_after_write_in_must_name_functions() -> None:
     assert parsed.crash_after_write_in == frozenset({"api_handler"})
     with pytest.raises(InvalidFaultSettingsError):
         FaultSettings.parse({"crash_after_write_in": "api_handler"})
+
+
+def test_the_background_read_is_beneath_the_tracers_wrappers() -> None:
+    # GIVEN an SSM client whose _make_api_call a tracer wrapped, as X-Ray's and OpenTelemetry's
+    # botocore patches do (wrapt, on the client class)
+    traced: list[str] = []
+
+    def tracer(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        traced.append(args[0])
+        return wrapped(*args, **kwargs)
+
+    class TracedSsm(FakeSsm):
+        _make_api_call = wrapt.FunctionWrapper(FakeSsm._make_api_call, tracer)
+
+    ssm, clock = TracedSsm(json.dumps({"step_fault_rate": 0.2})), Clock()
+    switch = SsmFaultSettings("/orders-x/faults", ssm, max_age=2, clock=clock)
+    switch()
+    # WHEN the background thread reads the switch, outside any invocation
+    clock.now += 1.5
+    switch.refresh()
+    # THEN it read it without the tracer: no order's trace shows a call its order never made
+    assert ssm.background_reads == 1
+    assert traced == []
+
+
+def test_the_processes_of_a_host_share_a_read_of_the_switch(tmp_path: Path) -> None:
+    # GIVEN two processes' switches on one host (one file to share, one clock)
+    ssm, clock = FakeSsm(json.dumps({"step_fault_rate": 0.2})), Clock()
+    shared = tmp_path / "switch.json"
+    first, second = (
+        SsmFaultSettings("/orders-x/faults", ssm, max_age=2, clock=clock, shared=shared)
+        for _ in range(2)
+    )
+    # WHEN the first reads the parameter, and the second is used within the max age
+    assert first().step_fault_rate == 0.2
+    clock.now += 1.9
+    # THEN the second takes the first's read: one read for the host
+    assert second().step_fault_rate == 0.2
+    assert ssm.reads == 1
+    # AND it is the first's read, 2 s old at 101.9 + 0.1: the second reads again then (the bound)
+    ssm.value = json.dumps({"step_fault_rate": 0.0})
+    clock.now += 0.1
+    assert second().step_fault_rate == 0.0
+    assert ssm.reads == 2
+    # AND a read that failed is not shared: the first keeps what it had, the file the last read
+    ssm.value = None
+    clock.now += 2
+    assert first().step_fault_rate == 0.2
+    assert ssm.reads == 3
+    assert json.loads(shared.read_text())["read_at"] == 102.0

@@ -133,3 +133,61 @@ def test_a_dependency_failure_leaves_as_the_one_name_the_asl_retries(
     retried = client.lambda_.invoke("accept_order_task", {"order_id": order_id}).payload
     assert retried["event_id"] == deps.orders.get(order_id).history[-1].event_id
     assert deps.events.types() == ["order_accepted"]
+
+
+def calls_to_orders(deps: FakeDependencies) -> list[str]:
+    """From now on, the name of each read or write of the orders repository (in order)."""
+    calls: list[str] = []
+    for name in ("get", "append", "save_callback_token"):
+        method = getattr(deps.orders, name)
+
+        def counted(*args: Any, _name: str = name, _method: Any = method, **kwargs: Any) -> Any:
+            calls.append(_name)
+            return _method(*args, **kwargs)
+
+        setattr(deps.orders, name, counted)
+    return calls
+
+
+def waiting_on(client: Client, deps: FakeDependencies, task: str) -> str:
+    """An order whose next task is ``task`` (a task that waits on its token)."""
+    order_id = placed(deps)
+    if task == "notify_user_task":
+        client.lambda_.invoke("notify_restaurant_task", {"order_id": order_id, "task_token": "t-0"})
+        client.lambda_.invoke("accept_order_task", {"order_id": order_id})
+    return order_id
+
+
+@pytest.mark.parametrize("task", ["notify_restaurant_task", "notify_user_task"])
+def test_a_waiting_task_saves_its_token_in_the_steps_own_write(
+    client: Client, deps: FakeDependencies, task: str
+) -> None:
+    # GIVEN an order the waiting task is next for
+    order_id = waiting_on(client, deps, task)
+    calls = calls_to_orders(deps)
+    # WHEN the task runs with its token
+    client.lambda_.invoke(task, {"order_id": order_id, "task_token": "t-1"})
+    # THEN one read and one write: the token is stored with the event (the order's update in the
+    # step's transaction), so nobody sees the order told without the token to answer it with
+    assert calls == ["get", "append"]
+    assert deps.orders.get(order_id).callback_token == "t-1"
+
+
+@pytest.mark.parametrize("task", ["notify_restaurant_task", "notify_user_task"])
+def test_a_retried_waiting_task_saves_its_newer_token(
+    client: Client, deps: FakeDependencies, task: str
+) -> None:
+    # GIVEN the task ran (its event recorded with token t-1)
+    order_id = waiting_on(client, deps, task)
+    first = client.lambda_.invoke(task, {"order_id": order_id, "task_token": "t-1"}).payload
+    calls = calls_to_orders(deps)
+    # WHEN Step Functions retries it, with a new token
+    again = client.lambda_.invoke(task, {"order_id": order_id, "task_token": "t-2"}).payload
+    # THEN it returns the event recorded the first time, and the workflow's newer token is saved
+    assert calls == ["get", "save_callback_token"]
+    assert again == first
+    assert deps.orders.get(order_id).callback_token == "t-2"
+    # AND a copy with the token already stored writes nothing
+    del calls[:]
+    client.lambda_.invoke(task, {"order_id": order_id, "task_token": "t-2"})
+    assert calls == ["get"]
