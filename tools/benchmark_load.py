@@ -22,7 +22,8 @@ checked, never abandoned. Reported per flow and level:
 - the restaurant's answers sent again after a 5xx (as an SDK retries; an order still not
   answered after 3 attempts has failed), and the polls each order cost (each an API request);
 - CPU seconds in the window: our function processes, the local cloud, and this client (which
-  also polls), so the bound is known.
+  also polls), so the bound is known; and the cores they used together (on a shared machine, a
+  level that got fewer was slower for it, not for its load).
 
 Writes build/benchmark/load.json and load.png. Prints figures; asserts nothing.
 """
@@ -214,6 +215,8 @@ def run_level(
         "retried_5xx_samples": tally.retried_5xx[:3],
         "cpu_seconds": cpu,
         "cpu_seconds_per_order": {kind: s / max(len(measured), 1) for kind, s in cpu.items()},
+        # The CPU the system got: on a shared machine a level that got less ran slower for it.
+        "cores_used": sum(cpu.values()) / window,
     }
 
 
@@ -228,7 +231,7 @@ def report(result: dict[str, Any]) -> str:
         "steady-state load: completed orders/s in the window, order latency (placed -> completed)",
         f"{'flow':<14}{'customers':>10}{'orders':>8}{'per s':>8}{'% peak':>8}{'p50 ms':>9}"
         f"{'p99 ms':>9}{'refused':>9}{'failed':>8}{'no answer':>10}{'5xx again':>10}"
-        f"{'polls':>7}   CPU s/order: functions | cloud | client",
+        f"{'polls':>7}{'cores':>7}   CPU s/order: functions | cloud | client",
     ]
     for flow, levels in result["flows"].items():
         peak = max((lv["throughput_per_second"] for lv in levels), default=0.0) or 1.0
@@ -240,6 +243,7 @@ def report(result: dict[str, Any]) -> str:
                 f"{lv['throughput_per_second']:>8.2f}{lv['throughput_per_second'] / peak:>8.0%}"
                 f"{latency['p50']:>9.0f}{latency['p99']:>9.0f}{lv['refused']:>9}{lv['failed']:>8}"
                 f"{lv['unanswered']:>10}{lv['retried_5xx']:>10}{lv['polls_per_order']:>7.1f}"
+                f"{lv['cores_used']:>7.2f}"
                 f"   {cpu['functions']:.3f} | {cpu['local cloud']:.3f} | {cpu['client']:.3f}"
             )
             if lv["orders_per_customer"] < result["orders_per_customer"]:
