@@ -19,8 +19,9 @@ checked, never abandoned. Reported per flow and level:
   jittered), accepted orders that failed or timed out (an accepted order is given the client's
   patience, 30 s, at each wait): these must be 0; and placements that got no answer within 30 s
   (each order has its own Idempotency-Key, so none is known to be accepted);
-- the restaurant's answers sent again after a 5xx (as an SDK retries; an order still not
-  answered after 3 attempts has failed), and the polls each order cost (each an API request);
+- placements and the restaurant's answers sent again after a 5xx (as an SDK retries; the
+  placement with the same Idempotency-Key; one still answered 5xx at the third attempt has
+  failed), and the polls each order cost (each an API request);
 - CPU seconds in the window: our function processes, the local cloud, and this client (which
   also polls), so the bound is known; and the cores they used together (on a shared machine, a
   level that got fewer was slower for it, not for its load).
@@ -113,11 +114,17 @@ def one_order(api: OrdersApi, flow: str, customer: str, tally: Tally, poll_max: 
     body = ORDER | {"flow": flow, "customer_id": customer}
     # One key per order: a placement whose answer was lost is placed again safely.
     key = {"Idempotency-Key": f"{customer}-{time.time_ns()}"}
-    refusals = 0
+    refusals = failures = 0
     try:
         while True:
             answer = api.request("POST", "/orders", body, key, as_party=("customer", customer))
             wait = retry_after(answer)
+            if wait is None and answer.status >= 500 and failures + 1 < ACTION_ATTEMPTS:
+                # Placed again with the same key, as an SDK retries a 5xx: at most one order.
+                tally.retried_5xx.append(f"placing answered {answer.status}: {answer.body}"[:300])
+                time.sleep(2**failures * random.uniform(1, 2))
+                failures += 1
+                continue
             if wait is None:
                 break
             tally.refused.append(time.monotonic())
