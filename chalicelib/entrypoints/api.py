@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from chalicelib.contracts import validate_request
 from chalicelib.coordination import Coordinator, coordinator_for
 from chalicelib.openapi import RouteDoc, document
 from chalicelib.orders.access import Action, Principal, check_may, check_may_place
-from chalicelib.orders.admission import Admission, SaturatedError, admit
+from chalicelib.orders.admission import Admission, SaturatedError, SaturationMemory
 from chalicelib.orders.deadlines import is_overdue
 from chalicelib.orders.decision import NO_REASON
 from chalicelib.orders.errors import (
@@ -72,6 +73,9 @@ DURABLE_NOT_DEPLOYED = (
 )
 # No field holds a whole number this long; Python refuses to read one of over 4,300 digits.
 MAX_NUMBER_DIGITS = 20
+# This container's last count of orders in flight, if it reached the bound: placements in a burst
+# are refused without counting again, for a second at most (chalicelib/orders/admission.py).
+saturation = SaturationMemory(time.monotonic)
 
 
 class BodyTooLargeError(Exception):
@@ -137,8 +141,7 @@ def place_order(request: Request, principal: Principal) -> Response:
     check_may_place(principal, body["customer_id"])
     # After the request is known valid and allowed, before anything is written: a refused
     # order leaves nothing behind, and a bad request is answered as such even when saturated.
-    admission = _admission()
-    admit(dependencies().ports.orders.in_flight(admission.orders_in_flight), admission)
+    saturation.admit(dependencies().ports.orders.in_flight, _admission())
     items = tuple(
         # JSON Schema counts 2.0 as an integer; the order keeps whole numbers.
         LineItem(item["name"], int(item["quantity"]), int(item["unit_price_cents"]))

@@ -12,6 +12,7 @@ counted: they are not load.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from chalicelib.orders.errors import OrderError
@@ -43,3 +44,38 @@ def admit(in_flight: int, admission: Admission) -> None:
     """Raise SaturatedError unless one more order fits under the bound."""
     if in_flight >= admission.orders_in_flight:
         raise SaturatedError(in_flight, admission)
+
+
+# How long an API container reuses a count that reached the bound, instead of counting again for
+# each placement in a burst of them (on the local cloud a count is half a refusal's cost). Only a
+# refusal is reused, never an admission, so the bound is never exceeded because of it; a slot that
+# frees is seen at most this late, well within the Retry-After the refused clients were given.
+SATURATED_COUNT_REUSE_SECONDS = 1.0
+
+
+class SaturationMemory:
+    """Remembers, in one process, a count of orders in flight that reached the bound, for at most
+    ``reuse_seconds`` of ``clock`` (a monotonic clock in seconds)."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        reuse_seconds: float = SATURATED_COUNT_REUSE_SECONDS,
+    ) -> None:
+        self._clock = clock
+        self._reuse_seconds = reuse_seconds
+        self._saturated: tuple[float, int] | None = None  # (counted at, count)
+
+    def admit(self, count: Callable[[int], int], admission: Admission) -> None:
+        """Raise SaturatedError if the bound was reached: as remembered, or counted now with
+        ``count(limit)``."""
+        now = self._clock()
+        if self._saturated is not None:
+            counted_at, in_flight = self._saturated
+            if counted_at <= now < counted_at + self._reuse_seconds:
+                raise SaturatedError(in_flight, admission)
+            self._saturated = None
+        in_flight = count(admission.orders_in_flight)
+        if in_flight >= admission.orders_in_flight:
+            self._saturated = (now, in_flight)
+        admit(in_flight, admission)

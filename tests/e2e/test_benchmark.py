@@ -178,7 +178,8 @@ def test_a_short_steady_state_load_reports_every_figure_for_both_flows(
         assert level["unanswered"] == 0, level["unanswered_samples"]
         assert level["completed"] >= 1 and level["throughput_per_second"] > 0
         assert 0 < level["latency_ms"]["p50"] <= level["latency_ms"]["p99"]
-        assert level["refused"] >= 0
+        assert level["refused"] >= 0 and level["retried_5xx"] >= 0
+        assert level["polls_per_order"] > 0 and level["cores_used"] > 0
         assert set(level["cpu_seconds"]) == {"functions", "local cloud", "client"}
         assert level["cpu_seconds"]["client"] > 0
         assert (level["cpu_seconds"]["local cloud"] > 0) is result["cpu_measured"]

@@ -12,6 +12,8 @@ from chalice.test import Client
 
 from chalicelib import bootstrap, settings, tracing
 from chalicelib.application import Wiring, create_app
+from chalicelib.entrypoints import api
+from chalicelib.orders.admission import SaturationMemory
 from tests.unit.fakes import FakeDependencies, bearer
 
 EVENTS = Path(__file__).parent.parent / "events"
@@ -83,10 +85,25 @@ def deps() -> Iterator[FakeDependencies]:
 ADMISSION = {settings.ADMISSION_IN_FLIGHT: "100000", settings.ADMISSION_RETRY_AFTER: "2"}
 
 
+class SecondsClock:
+    """A monotonic clock in seconds that stands still until the test moves it."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @pytest.fixture(autouse=True)
-def admission(monkeypatch: pytest.MonkeyPatch) -> None:
+def admission(monkeypatch: pytest.MonkeyPatch) -> SecondsClock:
+    """The stage's bound, and the API's memory of a saturated count, fresh for each test and on
+    a clock the test moves."""
     for name, value in ADMISSION.items():
         monkeypatch.setenv(name, value)
+    clock = SecondsClock()
+    monkeypatch.setattr(api, "saturation", SaturationMemory(clock))
+    return clock
 
 
 @pytest.fixture

@@ -12,9 +12,10 @@ from chalice.test import Client
 
 from chalicelib import settings
 from chalicelib.orders import steps
+from chalicelib.orders.admission import SATURATED_COUNT_REUSE_SECONDS
 from chalicelib.orders.deadlines import DEADLINE_CANCEL
 from chalicelib.orders.model import CancelReason, OrderStatus
-from tests.unit.conftest import as_party, order_request, reads_of
+from tests.unit.conftest import SecondsClock, as_party, order_request, reads_of
 from tests.unit.fakes import FakeDependencies
 
 JSON = {"Content-Type": "application/json"}
@@ -411,7 +412,11 @@ def test_a_repeated_orchestration_accept_after_the_workflow_recorded_it_is_202(
 
 
 def test_past_the_bound_of_orders_in_flight_a_new_order_is_503_with_retry_after_and_not_placed(
-    client: Client, deps: FakeDependencies, flow: str, monkeypatch: pytest.MonkeyPatch
+    client: Client,
+    deps: FakeDependencies,
+    flow: str,
+    monkeypatch: pytest.MonkeyPatch,
+    admission: SecondsClock,
 ) -> None:
     # GIVEN a stage that admits 2 orders in flight, and 2 on their way to their restaurants
     monkeypatch.setenv(settings.ADMISSION_IN_FLIGHT, "2")
@@ -429,5 +434,8 @@ def test_past_the_bound_of_orders_in_flight_a_new_order_is_503_with_retry_after_
     assert post(client, "/orders", {"flow": flow}).status_code == 400
     # WHEN one of them reaches its restaurant (no longer in flight)
     steps.notify_restaurant(first, deps.ports)
-    # THEN the next order is admitted
+    # THEN within the second the saturated count is reused the next order is still refused
+    assert post(client, "/orders", order_request(flow)).status_code == 503
+    # AND once that second is over it is counted again and admitted
+    admission.now += SATURATED_COUNT_REUSE_SECONDS
     assert post(client, "/orders", order_request(flow)).status_code == 202
