@@ -125,7 +125,6 @@ def express_on_paper(
     executions_per_order: int = 3,
     seconds_per_execution: float = 1.0,
     memory_mb: int = 64,
-    token_write_units_per_order: float = 2.0,
 ) -> dict[str, Any]:
     """The measured orchestration priced as Step Functions Express workflows.
 
@@ -137,8 +136,8 @@ def express_on_paper(
     (1: notify the restaurant; 2, started by the API on the restaurant's answer: decision,
     accept/reject, notify the user; 3, started by the API on delivery: complete), with the same
     Lambda tasks and event publishes; the API calls StartExecution instead of SendTaskSuccess
-    (same API requests and handler invocations); the task-token saves disappear
-    (``token_write_units_per_order`` write units fewer); the restaurant's deadline moves to an
+    (same API requests and handler invocations; the task tokens, stored in the steps' own
+    transactions, cost no write of their own); the restaurant's deadline moves to an
     SQS delay queue as in the choreography: one SendMessage, one ReceiveMessage and one
     DeleteMessageBatch, one checker invocation (the measured mean GB-seconds of an invocation)
     and one strongly consistent read unit per order.
@@ -153,7 +152,6 @@ def express_on_paper(
         lambda_invocations=one.lambda_invocations + 1,
         lambda_gb_seconds=one.lambda_gb_seconds + mean_gb_seconds,
         dynamodb_read_units=one.dynamodb_read_units + 1,
-        dynamodb_write_units=max(0.0, one.dynamodb_write_units - token_write_units_per_order),
     )
     billed_seconds = math.ceil(round(seconds_per_execution * 10, 6)) / 10
     billed_gb = math.ceil(memory_mb / 64) * 64 / 1024
@@ -189,7 +187,6 @@ def express_on_paper(
             f"each execution {seconds_per_execution} s, billed {billed_seconds} s (100 ms"
             f" rounding) at {memory_mb} MB, billed {billed_gb * 1024:.0f} MB (64 MB chunks)",
             "the same Lambda tasks, event publishes, API requests and X-Ray traces as measured",
-            f"no task-token saves: {token_write_units_per_order} write units fewer per order",
             "the restaurant's deadline moves to an SQS delay queue: +3 SQS requests, +1 checker"
             f" invocation ({mean_gb_seconds:.4f} GB-s, the measured mean), +1 read unit",
             "Express executions are at least once, not exactly once: the steps are idempotent"
