@@ -384,3 +384,43 @@ def test_a_record_that_fails_is_traced_and_gives_the_invocations_context_back() 
         error = step["cause"]["exceptions"][0]
         assert error["message"] == "publish failed"
         assert segment["cause"] == error["id"]  # the SDK names an error recorded below it
+
+
+CONTEXT_SCRIPT = """
+import json, os
+from aws_xray_sdk.core import lambda_launcher
+from chalicelib import tracing
+assert tracing.configure()
+from aws_xray_sdk.core import xray_recorder
+parsed = []
+parse = lambda_launcher.TraceHeader.from_header_str
+def counting(header):
+    parsed.append(header)
+    return parse(header)
+lambda_launcher.TraceHeader.from_header_str = counting
+order = "Root=1-aaaaaaaa-111111111111111111111111;Sampled=1"
+with tracing.in_order_trace(order, "orders-unit-relay"):
+    with tracing.traced("relay", "o-1", "choreography"):
+        for call in range(3):  # what each patched AWS call does
+            with xray_recorder.in_subsegment(f"call-{call}"):
+                pass
+one_record = len(parsed)
+next_invocation = "Root=1-bbbbbbbb-000000000000000000000000;Parent=5555555555555555;Sampled=1"
+os.environ["_X_AMZN_TRACE_ID"] = next_invocation
+entity = xray_recorder.get_trace_entity()
+print(json.dumps({"one_record": one_record, "next": [entity.trace_id, entity.id]}))
+"""
+
+
+def test_the_lambda_context_parses_the_trace_header_only_when_it_changed() -> None:
+    # GIVEN Lambda's environment, a daemon listening
+    # WHEN a record is worked on in its order's trace: a step with three AWS calls in it
+    outcome, documents = run_in_lambda(CONTEXT_SCRIPT)
+    # THEN the same trace was sent: the record's segment, its step, the calls under the step
+    names = sorted(d["name"] for d in documents)
+    assert names == ["call-0", "call-1", "call-2", "orders-unit-relay", "relay"]
+    # AND the invocation's header was parsed only when it changed (into the order's trace and
+    # back) and once to confirm each, not on each of the SDK's ~26 look-ups of the entity
+    assert outcome["one_record"] <= 6
+    # AND the next invocation's header is still seen at once: its own segment
+    assert outcome["next"] == ["1-bbbbbbbb-000000000000000000000000", "5555555555555555"]
