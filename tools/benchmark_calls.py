@@ -39,14 +39,11 @@ from deploy.stages import aws_environment, load_stage
 from localcloud.paths import instance_layout
 from localdev import billing
 from localdev.orders_api import OrdersApi
-from tools.benchmark_flows import LOCAL_CHALICE_PATH, ORDER, POLL
+from tools.benchmark_flows import CHALICE_API_FLOWS, LOCAL_CHALICE_PATH, ORDER, POLL
 from tools.choices import listed
 
 PROJECT = Path(__file__).resolve().parents[1]
 OUT = PROJECT / "build" / "benchmark"
-# The flows the local stage's Chalice API runs (the durable style runs on the SAM deployment's
-# API, which this does not count): another is a usage error, not minutes of run then a 400.
-COUNTED_FLOWS = ("choreography", "orchestration")
 OBSERVER_GET = f"{billing.API}GET /orders/{{id}}"
 # What one observer GET causes besides itself (API Gateway's invoke of the API function, its read).
 PER_OBSERVER_GET = ("internal lambda.Invoke", "dynamodb.Query")
@@ -109,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--orders", type=int, default=5, help="orders per flow, one at a time")
-    parser.add_argument("--flows", default=",".join(COUNTED_FLOWS))
+    parser.add_argument("--flows", default=",".join(CHALICE_API_FLOWS))
     parser.add_argument(
         "--settle",
         type=float,
@@ -118,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         "stage's restaurant deadline + 5 s, so the deadline checks count)",
     )
     args = parser.parse_args(argv)
-    flows = listed(parser, args.flows, COUNTED_FLOWS, "flows")
+    flows = listed(parser, args.flows, CHALICE_API_FLOWS, "flows")
     if args.orders < 1:
         parser.error("--orders must be at least 1")
     environment = aws_environment()

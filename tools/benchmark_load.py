@@ -45,12 +45,10 @@ from pathlib import Path
 from typing import Any
 
 from localdev.orders_api import OrdersApi, retry_after
-from tools.benchmark_flows import ORDER, OUT, PROJECT, local_target
+from tools.benchmark_flows import CHALICE_API_FLOWS, ORDER, OUT, PROJECT, local_target
 from tools.benchmark_hops import spread
 from tools.choices import listed
 
-# The durable style runs on the SAM deployment's API, not on the local stage's this loads: not yet.
-LOADED_FLOWS = ("choreography", "orchestration")
 # How long an accepted order may take at each wait (the client's patience, as in the flows'
 # benchmark); past it the order counts as timed out.
 PATIENCE_SECONDS = 30.0
@@ -300,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--api-url", help="default: the local stage's deployed API (build/)")
     parser.add_argument("--customers", default="1,8,32,64", help="comma-separated levels")
-    parser.add_argument("--flows", default=",".join(LOADED_FLOWS))
+    parser.add_argument("--flows", default=",".join(CHALICE_API_FLOWS))
     parser.add_argument("--warm-up", type=float, default=10.0, help="seconds left out per level")
     parser.add_argument("--seconds", type=float, default=30.0, help="measured seconds per level")
     parser.add_argument(
@@ -320,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         "--poll-max", type=float, default=2.0, help="the longest pause between two polls (s)"
     )
     args = parser.parse_args(argv)
-    flows = listed(parser, args.flows, LOADED_FLOWS, "flows")
+    flows = listed(parser, args.flows, CHALICE_API_FLOWS, "flows")
     levels = [int(level) for level in args.customers.split(",") if level]
     url, cloud_pid, cpu_now = local_target(parser, args.api_url)
     plan = Plan(

@@ -76,6 +76,8 @@ class SaturationMemory:
                 raise SaturatedError(in_flight, admission)
             self._saturated = None
         in_flight = count(admission.orders_in_flight)
-        if in_flight >= admission.orders_in_flight:
+        try:
+            admit(in_flight, admission)
+        except SaturatedError:
             self._saturated = (now, in_flight)
-        admit(in_flight, admission)
+            raise
