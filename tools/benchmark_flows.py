@@ -51,7 +51,7 @@ from deploy import template
 from deploy.stages import Deployment, DeployPath, aws_environment, load_stage
 from localcloud import processes
 from localcloud.paths import instance_layout
-from localcloud.server import running_pid
+from localcloud.server import LOCALSTACK_MAIN, running_pid
 from localdev import billing, costs, durable_runner
 from localdev.billing import Usage
 from localdev.orders_api import OrdersApi
@@ -125,12 +125,46 @@ def run_level(
     }
 
 
+# The local cloud's processes by what runs in them. LocalStack serves every service but
+# DynamoDB in one interpreter (one GIL: at most about one core however many threads it runs);
+# DynamoDB Local is its JVM; the function processes are our code. "local cloud" stays the sum of
+# the cloud's parts, as before they were told apart.
+FUNCTIONS = "functions"
+LOCALSTACK = "LocalStack"
+DYNAMODB_LOCAL = "DynamoDB Local"
+OTHER_CLOUD = "other local cloud processes"
+LOCAL_CLOUD = "local cloud"
+LOCAL_CLOUD_PARTS = (LOCALSTACK, DYNAMODB_LOCAL, OTHER_CLOUD)
+
+
+def process_kind(command_line: str) -> str:
+    """Which part of the local cloud a process of its tree is, from its command line."""
+    if "bootstrap.py" in command_line:
+        return FUNCTIONS
+    if "DynamoDBLocal.jar" in command_line:
+        return DYNAMODB_LOCAL
+    if LOCALSTACK_MAIN in command_line:
+        return LOCALSTACK
+    return OTHER_CLOUD
+
+
+def no_cpu() -> dict[str, float]:
+    """A CPU split with nothing in it (the local cloud is not this checkout's)."""
+    return dict.fromkeys((FUNCTIONS, LOCAL_CLOUD, *LOCAL_CLOUD_PARTS), 0.0)
+
+
+def cpu_total(split: dict[str, float]) -> float:
+    """All the CPU seconds of a split, the local cloud's counted once (not again by part)."""
+    return sum(seconds for kind, seconds in split.items() if kind not in LOCAL_CLOUD_PARTS)
+
+
 # Each process of the local cloud seen so far ((pid, start) -> its kind and its last CPU reading).
 _seen_cpu: dict[tuple[int, int], tuple[str, float]] = {}
 
 
 def cpu_seconds(root_pid: int) -> dict[str, float]:
-    """CPU seconds so far of the local cloud's processes: function processes, and the rest.
+    """CPU seconds so far of the local cloud's processes: function processes, LocalStack,
+    DynamoDB Local and any other, and the local cloud (all but the functions) in all.
 
     A function process that ended keeps its last reading, so the sums never go down between
     two readings (the local cloud ends idle function processes, and tests beside a benchmark
@@ -140,13 +174,14 @@ def cpu_seconds(root_pid: int) -> dict[str, float]:
         started = processes.started_at(pid)
         if started is None:
             continue  # gone meanwhile
-        kind = "functions" if "bootstrap.py" in processes.command_line(pid) else "local cloud"
+        kind = process_kind(processes.command_line(pid))
         earlier = _seen_cpu.get((pid, started), (kind, 0.0))[1]
         # (a process that ends between the two reads reads 0: its earlier reading stands)
         _seen_cpu[(pid, started)] = kind, max(earlier, processes.cpu_ticks(pid) / ticks)
-    split = {"functions": 0.0, "local cloud": 0.0}
+    split = no_cpu()
     for kind, seconds in _seen_cpu.values():
         split[kind] += seconds
+    split[LOCAL_CLOUD] = sum(split[part] for part in LOCAL_CLOUD_PARTS)
     return split
 
 
@@ -181,12 +216,14 @@ def report(result: dict[str, Any]) -> str:
         lines.append(f"  {flow:<14}{cells}")
     lines += [
         "",
-        "CPU seconds per order: our function processes | the local cloud | the durable runner",
+        "CPU seconds per order: our function processes | the local cloud (LocalStack + DynamoDB"
+        " Local + other) | the durable runner",
     ]
     for flow, cpu in result["cpu_seconds_per_order"].items():
         runner = cpu.get("durable runner", 0.0)
+        parts = " + ".join(f"{cpu.get(part, 0.0):.3f}" for part in LOCAL_CLOUD_PARTS)
         lines.append(
-            f"  {flow:<14}{cpu['functions']:.3f} | {cpu['local cloud']:.3f} | {runner:.3f}"
+            f"  {flow:<14}{cpu[FUNCTIONS]:.3f} | {cpu[LOCAL_CLOUD]:.3f} ({parts}) | {runner:.3f}"
         )
     if result["cold_start"]:
         lines += benchmark_coldstart.report(result["cold_start"])
@@ -435,7 +472,7 @@ def local_target(
     runner_pid = durable_runner.runner_pid(environment["AWS_ENDPOINT_URL"]) if durable else None
 
     def cpu_now() -> dict[str, float]:
-        split = cpu_seconds(cloud_pid) if cloud_pid else {"functions": 0.0, "local cloud": 0.0}
+        split = cpu_seconds(cloud_pid) if cloud_pid else no_cpu()
         if not durable:
             return split
         # The durable style's execution API (AWS's local runner) runs beside the local cloud.
