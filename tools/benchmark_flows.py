@@ -15,7 +15,10 @@ scripted restaurant accepts and completes each one (polling every 0.5 s). Report
 - the floor per leg (table stream -> function, SNS -> SQS -> function, StartExecution -> first
   task, task success -> next state: a minimal function on the same executor,
   ``localdev/raw_floor.py``), and each hop next to the sum of the legs it uses, with its p50's
-  ratio to theirs (``tools/benchmark_hops.py``);
+  ratio to theirs (``tools/benchmark_hops.py``); and the legs under load: after the flows, each
+  level above one customer is run again while the legs are sampled one after another, and that
+  run's hops are compared with the legs under the same load (the first run's figures, cost and
+  CPU hold no sampling);
 - CPU seconds per order in our function processes vs in the local cloud itself;
 - each function's package size, import and first invocation next to its floor's
   (``tools/benchmark_coldstart.py``).
@@ -55,6 +58,7 @@ from localcloud.server import LOCALSTACK_MAIN, running_pid
 from localdev import billing, costs, durable_runner
 from localdev.billing import Usage
 from localdev.orders_api import OrdersApi
+from localdev.raw_floor import LegFloor
 from tools import benchmark_coldstart, benchmark_hops, benchmark_tracing
 from tools.benchmark_hops import spread
 from tools.choices import listed
@@ -343,6 +347,21 @@ def chart(result: dict[str, Any], path: Path) -> None:
     figure.savefig(path, dpi=110)
 
 
+def legs_under_load(
+    api: OrdersApi, flow: str, orders: int, concurrency: int, legs: LegFloor
+) -> dict[str, Any]:
+    """The level run again while the legs are sampled one after another: its hops, and the
+    legs under the same load (``tools/benchmark_hops.py`` compares them)."""
+    level, samples, errors = benchmark_hops.sample_legs_during(
+        legs, lambda: run_level(api, flow, orders, concurrency, [])
+    )
+    return level | {
+        "samples": len(samples),
+        "legs_ms": benchmark_hops.summarize(samples) if samples else {},
+        "sampling_errors": errors,
+    }
+
+
 @dataclass
 class FlowRun:
     levels: list[dict[str, Any]]
@@ -548,6 +567,16 @@ def main(argv: list[str] | None = None) -> int:
             for flow in flows
         }
         floor_samples += benchmark_hops.sample_legs(legs, args.floor_samples // 2, " after")
+        # Last, so that no figure above holds the sampling's own load (nor its calls, counted).
+        under_load = {
+            flow: [
+                legs_under_load(api, flow, args.orders, level, legs)
+                for level in levels
+                if level > 1
+            ]
+            for flow in flows
+            if any(flow == hop_flow for hop_flow, _ in benchmark_hops.HOP_LEGS)
+        }
     finally:
         legs.close()
     floor = benchmark_hops.summarize(floor_samples)
@@ -560,7 +589,10 @@ def main(argv: list[str] | None = None) -> int:
         "orders_per_level": args.orders,
         "flows": {flow: run.levels for flow, run in runs.items()},
         "floor_ms": floor,
-        "hops": benchmark_hops.hops({flow: run.levels for flow, run in runs.items()}, floor),
+        "hops": benchmark_hops.hops(
+            {flow: run.levels for flow, run in runs.items()}, floor, under_load
+        ),
+        "legs_under_load": under_load,
         "cpu_seconds_per_order": {flow: run.cpu_per_order for flow, run in runs.items()},
         "cpu_measured": cloud_pid is not None,
         "cost": price(runs),
@@ -579,7 +611,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nwritten: {OUT.relative_to(PROJECT)}/flows.json, flows.png")
     if not cloud_pid:
         print("(CPU split not measured: the local cloud is not this checkout's instance)")
-    return 1 if any(level["errors"] for run in runs.values() for level in run.levels) else 0
+    levels_run = [level for run in runs.values() for level in run.levels]
+    levels_run += [level for again in under_load.values() for level in again]
+    return 1 if any(level["errors"] or level.get("sampling_errors") for level in levels_run) else 0
 
 
 if __name__ == "__main__":
