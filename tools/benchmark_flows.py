@@ -15,7 +15,10 @@ scripted restaurant accepts and completes each one (polling every 0.5 s). Report
 - the floor per leg (table stream -> function, SNS -> SQS -> function, StartExecution -> first
   task, task success -> next state: a minimal function on the same executor,
   ``localdev/raw_floor.py``), and each hop next to the sum of the legs it uses, with its p50's
-  ratio to theirs (``tools/benchmark_hops.py``);
+  ratio to theirs (``tools/benchmark_hops.py``); and the legs under load: after the flows, each
+  level above one customer is run again while the legs are sampled one after another, and that
+  run's hops are compared with the legs under the same load (the first run's figures, cost and
+  CPU hold no sampling);
 - CPU seconds per order in our function processes vs in the local cloud itself;
 - each function's package size, import and first invocation next to its floor's
   (``tools/benchmark_coldstart.py``).
@@ -51,10 +54,11 @@ from deploy import template
 from deploy.stages import Deployment, DeployPath, aws_environment, load_stage
 from localcloud import processes
 from localcloud.paths import instance_layout
-from localcloud.server import running_pid
+from localcloud.server import LOCALSTACK_MAIN, running_pid
 from localdev import billing, costs, durable_runner
 from localdev.billing import Usage
 from localdev.orders_api import OrdersApi
+from localdev.raw_floor import LegFloor
 from tools import benchmark_coldstart, benchmark_hops, benchmark_tracing
 from tools.benchmark_hops import spread
 from tools.choices import listed
@@ -125,12 +129,46 @@ def run_level(
     }
 
 
+# The local cloud's processes by what runs in them. LocalStack serves every service but
+# DynamoDB in one interpreter (one GIL: at most about one core however many threads it runs);
+# DynamoDB Local is its JVM; the function processes are our code. "local cloud" stays the sum of
+# the cloud's parts, as before they were told apart.
+FUNCTIONS = "functions"
+LOCALSTACK = "LocalStack"
+DYNAMODB_LOCAL = "DynamoDB Local"
+OTHER_CLOUD = "other local cloud processes"
+LOCAL_CLOUD = "local cloud"
+LOCAL_CLOUD_PARTS = (LOCALSTACK, DYNAMODB_LOCAL, OTHER_CLOUD)
+
+
+def process_kind(command_line: str) -> str:
+    """Which part of the local cloud a process of its tree is, from its command line."""
+    if "bootstrap.py" in command_line:
+        return FUNCTIONS
+    if "DynamoDBLocal.jar" in command_line:
+        return DYNAMODB_LOCAL
+    if LOCALSTACK_MAIN in command_line:
+        return LOCALSTACK
+    return OTHER_CLOUD
+
+
+def no_cpu() -> dict[str, float]:
+    """A CPU split with nothing in it (the local cloud is not this checkout's)."""
+    return dict.fromkeys((FUNCTIONS, LOCAL_CLOUD, *LOCAL_CLOUD_PARTS), 0.0)
+
+
+def cpu_total(split: dict[str, float]) -> float:
+    """All the CPU seconds of a split, the local cloud's counted once (not again by part)."""
+    return sum(seconds for kind, seconds in split.items() if kind not in LOCAL_CLOUD_PARTS)
+
+
 # Each process of the local cloud seen so far ((pid, start) -> its kind and its last CPU reading).
 _seen_cpu: dict[tuple[int, int], tuple[str, float]] = {}
 
 
 def cpu_seconds(root_pid: int) -> dict[str, float]:
-    """CPU seconds so far of the local cloud's processes: function processes, and the rest.
+    """CPU seconds so far of the local cloud's processes: function processes, LocalStack,
+    DynamoDB Local and any other, and the local cloud (all but the functions) in all.
 
     A function process that ended keeps its last reading, so the sums never go down between
     two readings (the local cloud ends idle function processes, and tests beside a benchmark
@@ -140,13 +178,14 @@ def cpu_seconds(root_pid: int) -> dict[str, float]:
         started = processes.started_at(pid)
         if started is None:
             continue  # gone meanwhile
-        kind = "functions" if "bootstrap.py" in processes.command_line(pid) else "local cloud"
+        kind = process_kind(processes.command_line(pid))
         earlier = _seen_cpu.get((pid, started), (kind, 0.0))[1]
         # (a process that ends between the two reads reads 0: its earlier reading stands)
         _seen_cpu[(pid, started)] = kind, max(earlier, processes.cpu_ticks(pid) / ticks)
-    split = {"functions": 0.0, "local cloud": 0.0}
+    split = no_cpu()
     for kind, seconds in _seen_cpu.values():
         split[kind] += seconds
+    split[LOCAL_CLOUD] = sum(split[part] for part in LOCAL_CLOUD_PARTS)
     return split
 
 
@@ -181,12 +220,14 @@ def report(result: dict[str, Any]) -> str:
         lines.append(f"  {flow:<14}{cells}")
     lines += [
         "",
-        "CPU seconds per order: our function processes | the local cloud | the durable runner",
+        "CPU seconds per order: our function processes | the local cloud (LocalStack + DynamoDB"
+        " Local + other) | the durable runner",
     ]
     for flow, cpu in result["cpu_seconds_per_order"].items():
         runner = cpu.get("durable runner", 0.0)
+        parts = " + ".join(f"{cpu.get(part, 0.0):.3f}" for part in LOCAL_CLOUD_PARTS)
         lines.append(
-            f"  {flow:<14}{cpu['functions']:.3f} | {cpu['local cloud']:.3f} | {runner:.3f}"
+            f"  {flow:<14}{cpu[FUNCTIONS]:.3f} | {cpu[LOCAL_CLOUD]:.3f} ({parts}) | {runner:.3f}"
         )
     if result["cold_start"]:
         lines += benchmark_coldstart.report(result["cold_start"])
@@ -304,6 +345,21 @@ def chart(result: dict[str, Any], path: Path) -> None:
     figure.suptitle("orders: " + " vs ".join(result["flows"]) + " on the local cloud")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
+
+
+def legs_under_load(
+    api: OrdersApi, flow: str, orders: int, concurrency: int, legs: LegFloor
+) -> dict[str, Any]:
+    """The level run again while the legs are sampled one after another: its hops, and the
+    legs under the same load (``tools/benchmark_hops.py`` compares them)."""
+    level, samples, errors = benchmark_hops.sample_legs_during(
+        legs, lambda: run_level(api, flow, orders, concurrency, [])
+    )
+    return level | {
+        "samples": len(samples),
+        "legs_ms": benchmark_hops.summarize(samples) if samples else {},
+        "sampling_errors": errors,
+    }
 
 
 @dataclass
@@ -435,7 +491,7 @@ def local_target(
     runner_pid = durable_runner.runner_pid(environment["AWS_ENDPOINT_URL"]) if durable else None
 
     def cpu_now() -> dict[str, float]:
-        split = cpu_seconds(cloud_pid) if cloud_pid else {"functions": 0.0, "local cloud": 0.0}
+        split = cpu_seconds(cloud_pid) if cloud_pid else no_cpu()
         if not durable:
             return split
         # The durable style's execution API (AWS's local runner) runs beside the local cloud.
@@ -511,6 +567,16 @@ def main(argv: list[str] | None = None) -> int:
             for flow in flows
         }
         floor_samples += benchmark_hops.sample_legs(legs, args.floor_samples // 2, " after")
+        # Last, so that no figure above holds the sampling's own load (nor its calls, counted).
+        under_load = {
+            flow: [
+                legs_under_load(api, flow, args.orders, level, legs)
+                for level in levels
+                if level > 1
+            ]
+            for flow in flows
+            if any(flow == hop_flow for hop_flow, _ in benchmark_hops.HOP_LEGS)
+        }
     finally:
         legs.close()
     floor = benchmark_hops.summarize(floor_samples)
@@ -523,7 +589,10 @@ def main(argv: list[str] | None = None) -> int:
         "orders_per_level": args.orders,
         "flows": {flow: run.levels for flow, run in runs.items()},
         "floor_ms": floor,
-        "hops": benchmark_hops.hops({flow: run.levels for flow, run in runs.items()}, floor),
+        "hops": benchmark_hops.hops(
+            {flow: run.levels for flow, run in runs.items()}, floor, under_load
+        ),
+        "legs_under_load": under_load,
         "cpu_seconds_per_order": {flow: run.cpu_per_order for flow, run in runs.items()},
         "cpu_measured": cloud_pid is not None,
         "cost": price(runs),
@@ -542,7 +611,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nwritten: {OUT.relative_to(PROJECT)}/flows.json, flows.png")
     if not cloud_pid:
         print("(CPU split not measured: the local cloud is not this checkout's instance)")
-    return 1 if any(level["errors"] for run in runs.values() for level in run.levels) else 0
+    levels_run = [level for run in runs.values() for level in run.levels]
+    levels_run += [level for again in under_load.values() for level in again]
+    return 1 if any(level["errors"] or level.get("sampling_errors") for level in levels_run) else 0
 
 
 if __name__ == "__main__":

@@ -17,7 +17,11 @@ own timelines (``tools/benchmark_flows.py``); it uses these legs:
 - orchestration, accepted -> user notified: ``AcceptOrder`` records the acceptance and returns,
   and ``NotifyUserAndAwaitDelivery`` tells the user (task success -> next state).
 Ratio = the hop's p50 / the sum of its legs' p50 (the issue's target: 1.5x at 1 customer, 3x at
-8). Prints figures; asserts nothing.
+8). The legs are measured alone (nothing else running); ``make benchmark`` also measures them
+under load: each level above one customer is run again while a thread samples the legs one after
+another (``sample_legs_during``), and that run's hops are compared with those legs too. If the
+legs under load grow as much as the hops, the queueing is the local cloud's; if the hops grow
+much more, something of ours queues. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ import argparse
 import json
 import os
 import sys
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -76,6 +82,34 @@ def sample_legs(floor: LegFloor, samples: int, when: str = "") -> list[dict[str,
     return [floor.sample() for _ in tqdm(range(samples), desc=f"floor: legs{when}")]
 
 
+def sample_legs_during[Result](
+    floor: LegFloor, load: Callable[[], Result]
+) -> tuple[Result, list[dict[str, float]], list[str]]:
+    """``load``'s result, and the legs sampled one after another while it ran (each sample begun
+    before it ended), with what stopped the sampling early if anything did."""
+    samples: list[dict[str, float]] = []
+    errors: list[str] = []
+    done = threading.Event()
+
+    def sample_until_done() -> None:
+        while not done.is_set():
+            try:
+                samples.append(floor.sample())
+            except Exception as error:  # reported beside the figures: the benchmark goes on
+                errors.append(f"{type(error).__name__}: {error}"[:300])
+                # (a sample cut short leaves reports behind that the next one would misread)
+                return
+
+    sampler = threading.Thread(target=sample_until_done, name="legs under load", daemon=True)
+    sampler.start()
+    try:
+        result = load()
+    finally:
+        done.set()
+        sampler.join()
+    return result, samples, errors
+
+
 def summarize(samples: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     """Each leg's p50/p95/p99 (ms)."""
     return {leg: spread([sample[leg] for sample in samples]) for leg in LEGS}
@@ -89,29 +123,50 @@ def measure_legs(samples: int) -> dict[str, dict[str, float]]:
         floor.close()
 
 
+def beside_legs(
+    hop: dict[str, float], legs: dict[str, dict[str, float]], used: tuple[str, ...]
+) -> dict[str, Any]:
+    """A hop's p50 and p95 beside the sum of its legs', and the ratio of the p50s."""
+    floor = {key: sum(legs[leg][key] for leg in used) for key in ("p50", "p95")}
+    return {
+        "hop_ms": {key: hop[key] for key in ("p50", "p95")},
+        "floor_ms": floor,
+        "ratio": hop["p50"] / floor["p50"],
+    }
+
+
 def hops(
-    flows: dict[str, list[dict[str, Any]]], legs: dict[str, dict[str, float]]
+    flows: dict[str, list[dict[str, Any]]],
+    legs: dict[str, dict[str, float]],
+    under_load: dict[str, list[dict[str, Any]]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Each measured hop at each level beside the sum of its legs' p50 and p95."""
+    """Each measured hop at each level beside the sum of its legs' p50 and p95 (the legs alone);
+    and, where the level was run again with the legs sampled under its load (``under_load``:
+    per flow, such runs with ``concurrency``, ``latency_ms`` and the legs' ``legs_ms``), that
+    run's hop beside the sum of those legs, under ``under_load``."""
     rows: list[dict[str, Any]] = []
     for flow, levels in flows.items():
+        again = {run["concurrency"]: run for run in (under_load or {}).get(flow, [])}
         for level in levels:
             for hop, figures in level["latency_ms"].items():
                 used = HOP_LEGS.get((flow, hop))
                 if used is None or not figures:
                     continue
-                floor = {key: sum(legs[leg][key] for leg in used) for key in ("p50", "p95")}
-                rows.append(
-                    {
-                        "flow": flow,
-                        "concurrency": level["concurrency"],
-                        "hop": hop,
-                        "legs": list(used),
-                        "hop_ms": {key: figures[key] for key in ("p50", "p95")},
-                        "floor_ms": floor,
-                        "ratio": figures["p50"] / floor["p50"],
-                    }
-                )
+                row = {
+                    "flow": flow,
+                    "concurrency": level["concurrency"],
+                    "hop": hop,
+                    "legs": list(used),
+                } | beside_legs(figures, legs, used)
+                run = again.get(level["concurrency"])
+                if run is not None:
+                    loaded = run["latency_ms"][hop]
+                    row["under_load"] = {"samples": run["samples"]} | (
+                        beside_legs(loaded, run["legs_ms"], used)
+                        if run["samples"] and loaded
+                        else {}
+                    )
+                rows.append(row)
     return rows
 
 
@@ -138,6 +193,27 @@ def report(legs: dict[str, dict[str, float]], rows: list[dict[str, Any]]) -> lis
             f"{row['floor_ms']['p50']:>6.0f}/{row['floor_ms']['p95']:<5.0f}"
             f"{row['ratio']:>6.1f}x{f'{target:.1f}x' if target else '':>8}  "
             + " + ".join(row["legs"])
+        )
+    loaded = [row for row in rows if row.get("under_load", {}).get("ratio")]
+    if not loaded:
+        return lines
+    lines += [
+        "",
+        "under load: each level run again while the legs were sampled one after another; that",
+        "run's hop against the sum of the legs under the same load (p50 / p95 ms); legs x = the",
+        "legs' p50 sum under load / alone (if the legs grew as much as the hops, the queueing is",
+        "the local cloud's)",
+        f"  {'flow':<14}{'x':>3}  {'hop':<31}{'hop':>12}{'legs':>12}{'ratio':>7}{'legs x':>8}"
+        f"{'n':>4}",
+    ]
+    for row in loaded:
+        again = row["under_load"]
+        lines.append(
+            f"  {row['flow']:<14}{row['concurrency']:>3}  {row['hop']:<31}"
+            f"{again['hop_ms']['p50']:>6.0f}/{again['hop_ms']['p95']:<5.0f}"
+            f"{again['floor_ms']['p50']:>6.0f}/{again['floor_ms']['p95']:<5.0f}"
+            f"{again['ratio']:>6.1f}x{again['floor_ms']['p50'] / row['floor_ms']['p50']:>7.1f}x"
+            f"{again['samples']:>4}"
         )
     return lines
 

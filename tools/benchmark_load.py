@@ -24,7 +24,10 @@ checked, never abandoned. Reported per flow and level:
   failed), and the polls each order cost (each an API request);
 - CPU seconds in the window: our function processes, the local cloud, and this client (which
   also polls), so the bound is known; and the cores they used together (on a shared machine, a
-  level that got fewer was slower for it, not for its load).
+  level that got fewer was slower for it, not for its load);
+- the CPU split per level: the cores used by, and the CPU seconds per order of, our functions,
+  LocalStack (one Python interpreter, one GIL: at most about one core), DynamoDB Local (a JVM),
+  any other process of the local cloud, and this client.
 
 Writes build/benchmark/load.json and load.png. Prints figures; asserts nothing.
 """
@@ -45,7 +48,19 @@ from pathlib import Path
 from typing import Any
 
 from localdev.orders_api import OrdersApi, retry_after
-from tools.benchmark_flows import CHALICE_API_FLOWS, ORDER, OUT, PROJECT, local_target
+from tools.benchmark_flows import (
+    CHALICE_API_FLOWS,
+    FUNCTIONS,
+    LOCAL_CLOUD,
+    LOCAL_CLOUD_PARTS,
+    LOCALSTACK,
+    ORDER,
+    OTHER_CLOUD,
+    OUT,
+    PROJECT,
+    cpu_total,
+    local_target,
+)
 from tools.benchmark_hops import spread
 from tools.choices import listed
 
@@ -221,7 +236,9 @@ def run_level(
         "cpu_seconds": cpu,
         "cpu_seconds_per_order": {kind: s / max(len(measured), 1) for kind, s in cpu.items()},
         # The CPU the system got: on a shared machine a level that got less ran slower for it.
-        "cores_used": sum(cpu.values()) / window,
+        "cores_used": cpu_total(cpu) / window,
+        # And by whom: LocalStack's one interpreter can use at most about one core.
+        "cores_used_by": {kind: s / window for kind, s in cpu.items()},
     }
 
 
@@ -249,14 +266,34 @@ def report(result: dict[str, Any]) -> str:
                 f"{latency['p50']:>9.0f}{latency['p99']:>9.0f}{lv['refused']:>9}{lv['failed']:>8}"
                 f"{lv['unanswered']:>10}{lv['retried_5xx']:>10}{lv['polls_per_order']:>7.1f}"
                 f"{lv['cores_used']:>7.2f}"
-                f"   {cpu['functions']:.3f} | {cpu['local cloud']:.3f} | {cpu['client']:.3f}"
+                f"   {cpu[FUNCTIONS]:.3f} | {cpu[LOCAL_CLOUD]:.3f} | {cpu['client']:.3f}"
             )
             if lv["orders_per_customer"] < result["orders_per_customer"]:
                 lines.append(
                     f"{'':<14}(short: {lv['orders_per_customer']:.1f} orders per customer in "
                     f"{lv['window_seconds']:.0f} s, under --max-seconds)"
                 )
-    return "\n".join(lines)
+    return "\n".join(lines + cpu_split_report(result))
+
+
+def cpu_split_report(result: dict[str, Any]) -> list[str]:
+    """Per level, who used the CPU: cores, and CPU seconds per order, by process kind."""
+    kinds = (FUNCTIONS, *LOCAL_CLOUD_PARTS, "client")
+    heading = "".join(f"{'other' if kind == OTHER_CLOUD else kind:>15}" for kind in kinds)
+    lines = [
+        "",
+        f"CPU split in the window ({LOCALSTACK}: one interpreter, one GIL, at most about 1 core)",
+        f"{'flow':<14}{'customers':>10}  {'':<12}{heading}",
+    ]
+    for flow, levels in result["flows"].items():
+        for lv in levels:
+            for label, figures, unit in (
+                ("cores", lv["cores_used_by"], ".2f"),
+                ("CPU s/order", lv["cpu_seconds_per_order"], ".3f"),
+            ):
+                cells = "".join(f"{figures.get(kind, 0.0):>15{unit}}" for kind in kinds)
+                lines.append(f"{flow:<14}{lv['customers']:>10}  {label:<12}{cells}")
+    return lines
 
 
 def chart(result: dict[str, Any], path: Path) -> None:

@@ -44,7 +44,7 @@ def run_benchmark(
     return completed
 
 
-@pytest.mark.long_running(seconds=45)
+@pytest.mark.long_running(seconds=55)
 def test_a_small_benchmark_reports_every_figure_for_both_flows(
     local_cloud: Any, chalice_deployment: dict[str, Any]
 ) -> None:
@@ -83,8 +83,25 @@ def test_a_small_benchmark_reports_every_figure_for_both_flows(
         legs = [result["floor_ms"][leg] for leg in row["legs"]]
         assert row["floor_ms"]["p50"] == pytest.approx(sum(leg["p50"] for leg in legs))
         assert row["ratio"] == pytest.approx(row["hop_ms"]["p50"] / row["floor_ms"]["p50"])
-    assert result["cpu_measured"] is (
-        result["cpu_seconds_per_order"]["choreography"]["local cloud"] > 0
+        # and above one customer, the level run again beside the legs sampled under its load
+        assert ("under_load" in row) is (row["concurrency"] > 1)
+    for flow, (again,) in result["legs_under_load"].items():
+        assert (again["concurrency"], again["completed"], again["errors"]) == (2, 2, 0), flow
+        assert again["samples"] >= 1 and not again["sampling_errors"], flow
+        assert {leg: f["n"] for leg, f in again["legs_ms"].items()} == dict.fromkeys(
+            result["floor_ms"], again["samples"]
+        )
+    for row in (row for row in result["hops"] if row["concurrency"] > 1):
+        loaded = row["under_load"]
+        legs = [result["legs_under_load"][row["flow"]][0]["legs_ms"][leg] for leg in row["legs"]]
+        assert loaded["floor_ms"]["p50"] == pytest.approx(sum(leg["p50"] for leg in legs))
+        assert loaded["ratio"] == pytest.approx(loaded["hop_ms"]["p50"] / loaded["floor_ms"]["p50"])
+    cpu = result["cpu_seconds_per_order"]["choreography"]
+    assert result["cpu_measured"] is (cpu["local cloud"] > 0)
+    # the local cloud's CPU by part: LocalStack's interpreter and DynamoDB Local's JVM both work
+    assert result["cpu_measured"] is (cpu["LocalStack"] > 0 and cpu["DynamoDB Local"] > 0)
+    assert cpu["local cloud"] == pytest.approx(
+        cpu["LocalStack"] + cpu["DynamoDB Local"] + cpu["other local cloud processes"]
     )
     cold_start = result["cold_start"]
     assert cold_start["package_bytes"] > 0
@@ -112,6 +129,7 @@ def test_a_small_benchmark_reports_every_figure_for_both_flows(
     assert (PROJECT / "build" / "benchmark" / "flows.png").stat().st_size > 10_000
     assert "ratio" in completed.stdout and "throughput" in completed.stdout
     assert "hops against the sum of their legs" in completed.stdout
+    assert "legs under the same load" in completed.stdout
     assert "cold start per function" in completed.stdout
 
 
@@ -180,8 +198,17 @@ def test_a_short_steady_state_load_reports_every_figure_for_both_flows(
         assert 0 < level["latency_ms"]["p50"] <= level["latency_ms"]["p99"]
         assert level["refused"] >= 0 and level["retried_5xx"] >= 0
         assert level["polls_per_order"] > 0 and level["cores_used"] > 0
-        assert set(level["cpu_seconds"]) == {"functions", "local cloud", "client"}
+        parts = {"LocalStack", "DynamoDB Local", "other local cloud processes"}
+        kinds = {"functions", "local cloud", "client"} | parts
+        assert set(level["cpu_seconds"]) == kinds
+        assert set(level["cpu_seconds_per_order"]) == set(level["cores_used_by"]) == kinds
         assert level["cpu_seconds"]["client"] > 0
         assert (level["cpu_seconds"]["local cloud"] > 0) is result["cpu_measured"]
+        assert (level["cpu_seconds"]["LocalStack"] > 0) is result["cpu_measured"]
+        # the cores in all count the local cloud once, not again by part
+        assert level["cores_used"] == pytest.approx(
+            sum(level["cores_used_by"][kind] for kind in kinds - parts)
+        )
     assert (PROJECT / "build" / "benchmark" / "load.png").stat().st_size > 10_000
     assert "steady-state load" in completed.stdout and "refused" in completed.stdout
+    assert "CPU split in the window" in completed.stdout
