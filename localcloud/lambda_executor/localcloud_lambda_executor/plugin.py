@@ -17,6 +17,7 @@ class LocalProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
             asl_program_cache,
             assumed_role_cache,
             content_type_cache,
+            in_memory_calls,
             jsonpath_cache,
             log_batching,
             metric_batching,
@@ -39,4 +40,5 @@ class LocalProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
         metric_threads.install()
         log_batching.install()
         content_type_cache.install()
+        in_memory_calls.install()
         return LocalProcessRuntimeExecutor
