@@ -22,6 +22,7 @@ class LocalProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
             log_batching,
             metric_batching,
             metric_threads,
+            shared_timers,
             sqs_batches,
             stream_lanes,
             stream_pacing,
@@ -38,6 +39,7 @@ class LocalProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
         assumed_role_cache.install()
         metric_batching.install()
         metric_threads.install()
+        shared_timers.install()
         log_batching.install()
         content_type_cache.install()
         in_memory_calls.install()
