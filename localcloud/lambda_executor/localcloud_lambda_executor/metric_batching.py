@@ -153,7 +153,23 @@ def install() -> None:
         dimensions = {"QueueName": queue_name}
         batcher.add(account_id, region, "AWS/SQS", metric, dimensions, value, unit)
 
+    def dispatch_sqs_metric(
+        self: Any,
+        account_id: str,
+        region: str,
+        queue_name: str,
+        metric: str,
+        value: float = 1,
+        unit: str = "Count",
+    ) -> None:
+        # LocalStack hands each message's metric to a thread pool (a queue put and a worker woken
+        # per message sent, received or deleted: ~4 % of its CPU at 8 customers); batched, the
+        # datapoint is a dictionary update, recorded where the SQS call is served.
+        if self.running:
+            publish_sqs_metric(account_id, region, queue_name, metric, value, unit)
+
     for function in (publish_lambda_metric, publish_sqs_metric):
         setattr(function, _BATCHED, True)
     metrics.publish_lambda_metric = publish_lambda_metric
     sqs_provider.publish_sqs_metric = publish_sqs_metric
+    sqs_provider.CloudwatchDispatcher.dispatch_sqs_metric = dispatch_sqs_metric  # type: ignore[method-assign]
