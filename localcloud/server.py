@@ -184,8 +184,8 @@ def localstack_environment(install: InstallLayout, instance: InstanceLayout) -> 
         # LocalStack's services call each other (a poller's receive and invoke, SNS -> SQS, API
         # Gateway -> Lambda, Step Functions tasks) through its gateway's handler chain on the
         # caller's thread instead of an HTTP request to itself (serialised, sent, received by
-        # Twisted, handed to a WSGI thread, and the answer back): a third of what LocalStack did
-        # per order at 8 customers (localcloud/README.md). The request is still signed, parsed,
+        # Twisted, handed to a WSGI thread, and the answer back): about a sixth of LocalStack's
+        # CPU per order at 8 customers (docs/benchmark.md). The request is still signed, parsed,
         # logged and dispatched as one from outside; only the HTTP round trip is left out.
         "IN_MEMORY_CLIENT": "1",
         # The requests LocalStack makes to itself (SQS pollers' receives, empty ones too; SNS
