@@ -58,6 +58,43 @@ def test_datapoints_are_sent_together_each_with_its_value_and_dimensions(
     }
 
 
+DISPATCH_SCRIPT = """
+import json, os
+from localstack.services.sqs import provider as sqs_provider
+from localcloud_lambda_executor import metric_batching
+if os.environ.get("PATCHED"):
+    metric_batching.install()
+    metric_batching.BATCHER._send = lambda account, region, namespace, datums: sent.extend(datums)
+else:  # LocalStack's own pool, its workers sending nowhere (no local cloud in this process)
+    sqs_provider.publish_sqs_metric = lambda **datapoint: None
+sent, submitted = [], []
+dispatcher = sqs_provider.CloudwatchDispatcher()
+submit = dispatcher.executor.submit
+dispatcher.executor.submit = lambda *args, **kwargs: submitted.append(1) or submit(*args, **kwargs)
+for metric in ("NumberOfMessagesSent", "NumberOfMessagesReceived", "NumberOfMessagesDeleted"):
+    dispatcher.dispatch_sqs_metric("000000000000", "us-east-1", "q-1", metric)
+if os.environ.get("PATCHED"):
+    metric_batching.BATCHER.flush()
+dispatcher.shutdown()
+print(json.dumps({"submitted": len(submitted),
+                  "sent": sorted((d["MetricName"], sum(d["Counts"])) for d in sent)}))
+"""
+
+
+def test_a_messages_sqs_metric_is_recorded_without_a_thread_pool(local_cloud: LocalCloud) -> None:
+    # Before: each message's metric handed to LocalStack's thread pool
+    assert run_in_localstack(DISPATCH_SCRIPT)["submitted"] == 3
+    # After: recorded at once in the batch
+    seen = run_in_localstack(DISPATCH_SCRIPT, PATCHED="1")
+    assert seen["submitted"] == 0
+    # AND every datapoint is still sent
+    assert seen["sent"] == [
+        ["NumberOfMessagesDeleted", 1.0],
+        ["NumberOfMessagesReceived", 1.0],
+        ["NumberOfMessagesSent", 1.0],
+    ]
+
+
 def test_every_invocation_is_counted_in_cloudwatch(
     local_cloud: LocalCloud, deploy_function: Any, lambda_client: Any
 ) -> None:

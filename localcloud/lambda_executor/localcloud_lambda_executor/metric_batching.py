@@ -153,7 +153,15 @@ def install() -> None:
         dimensions = {"QueueName": queue_name}
         batcher.add(account_id, region, "AWS/SQS", metric, dimensions, value, unit)
 
+    def dispatch_sqs_metric(self: Any, *datapoint: Any, **named: Any) -> None:
+        # LocalStack hands each message's metric to a thread pool (a queue put and a worker woken
+        # per message sent, received or deleted: ~4 % of its CPU at 8 customers); batched, the
+        # datapoint is a dictionary update, recorded where the SQS call is served.
+        if self.running:
+            publish_sqs_metric(*datapoint, **named)
+
     for function in (publish_lambda_metric, publish_sqs_metric):
         setattr(function, _BATCHED, True)
     metrics.publish_lambda_metric = publish_lambda_metric
     sqs_provider.publish_sqs_metric = publish_sqs_metric
+    sqs_provider.CloudwatchDispatcher.dispatch_sqs_metric = dispatch_sqs_metric  # type: ignore[method-assign]

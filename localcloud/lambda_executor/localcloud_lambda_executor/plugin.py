@@ -17,10 +17,12 @@ class LocalProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
             asl_program_cache,
             assumed_role_cache,
             content_type_cache,
+            in_memory_calls,
             jsonpath_cache,
             log_batching,
             metric_batching,
             metric_threads,
+            shared_timers,
             sqs_batches,
             stream_lanes,
             stream_pacing,
@@ -37,6 +39,8 @@ class LocalProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
         assumed_role_cache.install()
         metric_batching.install()
         metric_threads.install()
+        shared_timers.install()
         log_batching.install()
         content_type_cache.install()
+        in_memory_calls.install()
         return LocalProcessRuntimeExecutor
