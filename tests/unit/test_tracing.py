@@ -20,6 +20,7 @@ from chalice.test import Client
 from chalicelib import tracing
 from chalicelib.subscriptions import RESTAURANT_NOTIFIER
 from chalicelib.tracing import logger
+from localdev.xray_daemon import every_entity
 from tests.unit.conftest import as_party, load_event, onward_traces_of_publishes, place_through_api
 from tests.unit.fakes import FakeDependencies
 from tests.unit.test_choreography_handlers import deliver, placed
@@ -300,16 +301,6 @@ def received(daemon: socket.socket) -> list[dict[str, Any]]:
         documents.append(json.loads(body))
 
 
-def entities(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every segment and subsegment the documents hold, nested ones too (a record's segment
-    carries its step and calls inside it)."""
-    found = []
-    for document in documents:
-        found.append(document)
-        found.extend(entities(document.get("subsegments", [])))
-    return found
-
-
 def root(header: str) -> str:
     return header.split(";")[0].removeprefix("Root=")
 
@@ -330,10 +321,10 @@ def test_each_record_of_a_batch_mixing_orders_is_traced_in_its_own_orders_trace(
         assert segment["parent_id"] == header.split(";")[1].removeprefix("Parent=")
         assert segment["in_progress"] is False
         assert ("fault" in segment) is (order_id == "o-3")  # the record that failed
-    assert not any(root(INVOCATION) == d["trace_id"] for d in entities(documents))
+    assert not any(root(INVOCATION) == d["trace_id"] for d in every_entity(documents))
 
     # AND each step's subsegment hangs under its own order's segment, nothing under another
-    steps = [d for d in entities(documents) if d.get("name") == "notify_restaurant"]
+    steps = [d for d in every_entity(documents) if d.get("name") == "notify_restaurant"]
     assert sorted(d["annotations"]["order_id"] for d in steps) == ["o-1", "o-2"]
     for step in steps:
         own = segments[root(ORDER_TRACES[step["annotations"]["order_id"]])]
@@ -388,7 +379,7 @@ def test_a_record_that_fails_is_traced_and_gives_the_invocations_context_back() 
         assert "parent_id" not in segment
         assert segment["fault"] is True
         assert header == f"Root={segment['trace_id']};Parent={segment['id']};Sampled=1"
-    steps = [d for d in entities(documents) if d.get("name") == "relay"]
+    steps = [d for d in every_entity(documents) if d.get("name") == "relay"]
     assert [step["parent_id"] for step in steps] == [segment["id"] for segment in segments]
     for segment, step in zip(segments, steps, strict=True):
         error = step["cause"]["exceptions"][0]
@@ -427,7 +418,7 @@ def test_the_lambda_context_parses_the_trace_header_only_when_it_changed() -> No
     # WHEN a record is worked on in its order's trace: a step with three AWS calls in it
     outcome, documents = run_in_lambda(CONTEXT_SCRIPT)
     # THEN the same trace was sent: the record's segment, its step, the calls under the step
-    names = sorted(d["name"] for d in entities(documents))
+    names = sorted(d["name"] for d in every_entity(documents))
     assert names == ["call-0", "call-1", "call-2", "orders-unit-relay", "relay"]
     # AND the invocation's header was parsed only when it changed (into the order's trace and
     # back) and once to confirm each, not on each of the SDK's ~26 look-ups of the entity
@@ -480,8 +471,8 @@ def test_each_step_and_each_record_leaves_in_one_datagram_with_its_calls_in_it()
     assert record_step["annotations"]["order_id"] == "o-1"
     assert [call["parent_id"] for call in record_step["subsegments"]] == [record_step["id"]] * 3
     # AND nothing was left open or sent twice
-    assert all(not entity["in_progress"] for entity in entities(documents))
-    assert len({entity["id"] for entity in entities(documents)}) == 9
+    assert all(not entity["in_progress"] for entity in every_entity(documents))
+    assert len({entity["id"] for entity in every_entity(documents)}) == 9
 
 
 def test_work_with_many_failing_calls_streams_in_datagrams_the_daemon_accepts() -> None:
@@ -490,7 +481,7 @@ def test_work_with_many_failing_calls_streams_in_datagrams_the_daemon_accepts() 
     # WHEN it runs as a task and as a record
     _, documents = run_in_lambda(WORK_SCRIPT, str(calls), "fail")
     # THEN every call arrived, each once, with its error, in datagrams under the UDP limit
-    failed = [e for e in entities(documents) if e.get("name", "").startswith("call-")]
+    failed = [e for e in every_entity(documents) if e.get("name", "").startswith("call-")]
     assert len(failed) == len({e["id"] for e in failed}) == 2 * calls
     assert all(e["cause"]["exceptions"][0]["type"] == "RuntimeError" for e in failed)
     sizes = [len(json.dumps(document)) for document in documents]
