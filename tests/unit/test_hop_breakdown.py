@@ -95,14 +95,9 @@ def test_a_hop_is_cut_the_same_when_each_steps_calls_come_inside_its_document() 
     # GIVEN a choreographed hop whose request and relay step each arrived as one document with
     # their AWS calls nested in it (how the functions send them: chalicelib/tracing.py)
     base = 1796292001.0
-    order = {
-        "order_id": "o-3",
-        "flow": "choreography",
-        "timeline": [
-            {"type": "order_placed", "occurred_at": at(1.0)},
-            {"type": "restaurant_notified", "occurred_at": at(1.3)},
-        ],
-    }
+    told = [("order_placed", 1.0), ("restaurant_notified", 1.3)]
+    timeline = [{"type": event, "occurred_at": at(seconds)} for event, seconds in told]
+    order = {"order_id": "o-3", "flow": "choreography", "timeline": timeline}
     request = document("POST /orders", base - 0.01, base + 0.06, annotations={"order_id": "o-3"})
     write = call("dynamodb", "TransactWriteItems", base + 0.01, base + 0.05)
     relay = document("relay", base + 0.10, base + 0.15)
