@@ -61,11 +61,11 @@ _order_trace: ContextVar[str | None] = ContextVar("order_trace", default=None)
 XRAY, OPENTELEMETRY = "xray", "opentelemetry"
 TRACERS = (XRAY, OPENTELEMETRY)
 # The OpenTelemetry tracer, once configure() set it up (a stage that selected it, in Lambda).
+_opentelemetry: ModuleType | None = None
 # How many subsegments a segment may hold before they stream one closed subtree at a time, as
 # the SDK streams: each datagram stays far below the daemon's 64 KB (a subsegment is 0.3-0.6 KB,
-# about 2 KB with an error's 10-frame stack; no step of ours makes more than five AWS calls).
+# about 1.3 KB with an error's 10-frame stack; no step of ours makes more than five AWS calls).
 HELD_SUBSEGMENTS = 20
-_opentelemetry: ModuleType | None = None
 
 logger = Logger(service=SERVICE)
 tracer = Tracer(
