@@ -60,8 +60,11 @@ _.do_GET
 _.do_POST
 # localdev/chalice_local_server.py: socketserver reads the listen backlog from the server class.
 _.request_queue_size
-# chalicelib/tracing.py: the X-Ray SDK serialises every attribute of a segment (its origin).
+# chalicelib/tracing.py: the X-Ray SDK serialises every attribute of a segment (its origin),
+# and its recorder asks its streaming strategy is_eligible (set as the recorder's streaming).
 _.origin
+_.streaming
+_.is_eligible
 
 # tests/conftest.py: pytest hooks, and an autouse fixture (pytest calls them by name).
 _.pytest_configure

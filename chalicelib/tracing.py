@@ -33,10 +33,12 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_xray_sdk import global_sdk_config
 from aws_xray_sdk.core import xray_recorder
 from aws_xray_sdk.core.lambda_launcher import LambdaContext
+from aws_xray_sdk.core.models.facade_segment import FacadeSegment
 from aws_xray_sdk.core.models.segment import Segment
 from aws_xray_sdk.core.models.subsegment import Subsegment
 from aws_xray_sdk.core.models.trace_header import TraceHeader
 from aws_xray_sdk.core.models.traceid import TraceId
+from aws_xray_sdk.core.streaming.default_streaming import DefaultStreaming
 
 from chalicelib import settings
 
@@ -60,6 +62,10 @@ XRAY, OPENTELEMETRY = "xray", "opentelemetry"
 TRACERS = (XRAY, OPENTELEMETRY)
 # The OpenTelemetry tracer, once configure() set it up (a stage that selected it, in Lambda).
 _opentelemetry: ModuleType | None = None
+# How many subsegments a segment may hold before they stream one closed subtree at a time, as
+# the SDK streams: each datagram stays far below the daemon's 64 KB (a subsegment is 0.3-0.6 KB,
+# about 1.3 KB with an error's 10-frame stack; no step of ours makes more than five AWS calls).
+HELD_SUBSEGMENTS = 20
 
 logger = Logger(service=SERVICE)
 tracer = Tracer(
@@ -87,6 +93,7 @@ def configure() -> bool:
         return False
     if type(xray_recorder.context) is LambdaContext:
         xray_recorder.context = RefreshOnChangeLambdaContext()
+        xray_recorder.streaming = WholeWorkStreaming(HELD_SUBSEGMENTS)
     tracer.patch(["boto3"])
     return True
 
@@ -112,6 +119,28 @@ class RefreshOnChangeLambdaContext(LambdaContext):  # type: ignore[misc]  # the 
         # segment pass again. A segment it had to make anew is checked once more next time.
         kept = getattr(self._local, "segment", None) is segment and segment is not None
         self._local.checked = (header, segment) if kept else None
+
+
+class WholeWorkStreaming(DefaultStreaming):  # type: ignore[misc]  # the SDK is untyped
+    """Each piece of work leaves as one datagram, not one per subsegment.
+
+    In Lambda the SDK streams every subsegment the moment it closes (threshold 0): a step with
+    three AWS calls is four documents, each serialised and sent on its own. Here a subsegment
+    directly under Lambda's segment (a task's step, an API request) leaves with everything under
+    it once it closes, and a record's own segment (``in_order_trace``) keeps its subsegments and
+    leaves whole when the record is done. Past ``threshold`` subsegments the SDK's rule applies
+    (each closed subtree streams), which keeps every datagram small.
+    """
+
+    def is_eligible(self, segment: Segment | None) -> bool:
+        if segment is None or not segment.sampled:
+            return False
+        if segment.get_total_subsegments_size() > self.streaming_threshold:
+            return True
+        # Lambda's segment is never sent from the function: what closed under it must stream.
+        return isinstance(segment, FacadeSegment) and any(
+            not subsegment.in_progress for subsegment in segment.subsegments
+        )
 
 
 def selected_tracer() -> str:
@@ -227,10 +256,10 @@ def in_order_trace(trace_header: str | None, name: str) -> Iterator[None]:
     of a function's own; so per record this makes a segment in the order's trace, makes it
     the current trace entity and names it in ``_X_AMZN_TRACE_ID`` (every step subsegment and
     boto3 call hangs under it, onward headers and log lines carry it), then restores the
-    invocation's context and sends the segment. In Lambda the SDK streams each subsegment as
-    it closes (streaming threshold 0), so a record's subsegments have left before the switch
-    back; one left open would be lost with its segment, so a switch with one open is refused
-    (logged, the work stays in the invocation's trace).
+    invocation's context and sends the segment, its subsegments in it: one datagram per record
+    (``WholeWorkStreaming``). Work left open in the invocation's trace would be lost across
+    the switch, so a switch with a subsegment open is refused (logged, the work stays in the
+    invocation's trace).
     """
     if _opentelemetry is not None:
         with _opentelemetry.in_order_trace(trace_header, name):

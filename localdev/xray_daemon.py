@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import threading
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
@@ -22,6 +23,17 @@ def daemon_address() -> tuple[str, int]:
     """Where the local cloud's functions send segments (the same variable they read)."""
     host, _, port = (os.environ.get("AWS_XRAY_DAEMON_ADDRESS") or DEFAULT_ADDRESS).rpartition(":")
     return host or "127.0.0.1", int(port)
+
+
+def every_entity(documents: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each document and every subsegment nested in it, each naming its parent (``parent_id``):
+    the functions send a step or a record with its subsegments inside one document
+    (chalicelib/tracing.py's ``WholeWorkStreaming``), the SDK elsewhere one per subsegment."""
+    found = []
+    for document in documents:
+        found.append(document)
+        found.extend(every_entity(document.get("subsegments") or []))
+    return found
 
 
 class XrayDaemon:

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from localcloud.benchmark import percentile
+from localdev.xray_daemon import every_entity
 
 Document = dict[str, Any]
 
@@ -84,6 +85,7 @@ EVENTS = {
 def order_documents(documents: list[Document], order_id: str) -> list[Document]:
     """Every document of the traces in which the order's own steps are annotated, except the
     benchmark client's reads of the order (its polling GETs join the order's trace)."""
+    documents = every_entity(documents)  # a step's calls come inside its document
     traces = {
         document.get("trace_id")
         for document in documents

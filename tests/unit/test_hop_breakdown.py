@@ -89,3 +89,23 @@ def test_a_hop_whose_trace_lacks_a_cut_is_left_out() -> None:
         document("accept_order", 1796292000.99, 1796292001.03, annotations={"order_id": "o-2"}),
     ]
     assert order_hops(order, documents) == {}
+
+
+def test_a_hop_is_cut_the_same_when_each_steps_calls_come_inside_its_document() -> None:
+    # GIVEN a choreographed hop whose request and relay step each arrived as one document with
+    # their AWS calls nested in it (how the functions send them: chalicelib/tracing.py)
+    base = 1796292001.0
+    told = [("order_placed", 1.0), ("restaurant_notified", 1.3)]
+    timeline = [{"type": event, "occurred_at": at(seconds)} for event, seconds in told]
+    order = {"order_id": "o-3", "flow": "choreography", "timeline": timeline}
+    request = document("POST /orders", base - 0.01, base + 0.06, annotations={"order_id": "o-3"})
+    write = call("dynamodb", "TransactWriteItems", base + 0.01, base + 0.05)
+    relay = document("relay", base + 0.10, base + 0.15)
+    publish = call("sns", "Publish", base + 0.11, base + 0.15)
+    consumer = document("orders-local-restaurant_notifier", base + 0.21, base + 0.4)
+    flat = [request, write, relay, publish, consumer]
+    nested = [request | {"subsegments": [write]}, relay | {"subsegments": [publish]}, consumer]
+    # WHEN it is cut from each
+    # THEN the stages and the calls are the same
+    assert order_hops(order, flat) != {}
+    assert order_hops(order, nested) == order_hops(order, flat)

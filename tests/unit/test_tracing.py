@@ -20,6 +20,7 @@ from chalice.test import Client
 from chalicelib import tracing
 from chalicelib.subscriptions import RESTAURANT_NOTIFIER
 from chalicelib.tracing import logger
+from localdev.xray_daemon import every_entity
 from tests.unit.conftest import as_party, load_event, onward_traces_of_publishes, place_through_api
 from tests.unit.fakes import FakeDependencies
 from tests.unit.test_choreography_handlers import deliver, placed
@@ -320,10 +321,10 @@ def test_each_record_of_a_batch_mixing_orders_is_traced_in_its_own_orders_trace(
         assert segment["parent_id"] == header.split(";")[1].removeprefix("Parent=")
         assert segment["in_progress"] is False
         assert ("fault" in segment) is (order_id == "o-3")  # the record that failed
-    assert not any(root(INVOCATION) == d["trace_id"] for d in documents)
+    assert not any(root(INVOCATION) == d["trace_id"] for d in every_entity(documents))
 
     # AND each step's subsegment hangs under its own order's segment, nothing under another
-    steps = [d for d in documents if d.get("name") == "notify_restaurant"]
+    steps = [d for d in every_entity(documents) if d.get("name") == "notify_restaurant"]
     assert sorted(d["annotations"]["order_id"] for d in steps) == ["o-1", "o-2"]
     for step in steps:
         own = segments[root(ORDER_TRACES[step["annotations"]["order_id"]])]
@@ -378,7 +379,7 @@ def test_a_record_that_fails_is_traced_and_gives_the_invocations_context_back() 
         assert "parent_id" not in segment
         assert segment["fault"] is True
         assert header == f"Root={segment['trace_id']};Parent={segment['id']};Sampled=1"
-    steps = [d for d in documents if d.get("name") == "relay"]
+    steps = [d for d in every_entity(documents) if d.get("name") == "relay"]
     assert [step["parent_id"] for step in steps] == [segment["id"] for segment in segments]
     for segment, step in zip(segments, steps, strict=True):
         error = step["cause"]["exceptions"][0]
@@ -417,10 +418,71 @@ def test_the_lambda_context_parses_the_trace_header_only_when_it_changed() -> No
     # WHEN a record is worked on in its order's trace: a step with three AWS calls in it
     outcome, documents = run_in_lambda(CONTEXT_SCRIPT)
     # THEN the same trace was sent: the record's segment, its step, the calls under the step
-    names = sorted(d["name"] for d in documents)
+    names = sorted(d["name"] for d in every_entity(documents))
     assert names == ["call-0", "call-1", "call-2", "orders-unit-relay", "relay"]
     # AND the invocation's header was parsed only when it changed (into the order's trace and
     # back) and once to confirm each, not on each of the SDK's ~26 look-ups of the entity
     assert outcome["one_record"] <= 6
     # AND the next invocation's header is still seen at once: its own segment
     assert outcome["next"] == ["1-bbbbbbbb-000000000000000000000000", "5555555555555555"]
+
+
+WORK_SCRIPT = """
+import json, sys
+from chalicelib import tracing
+assert tracing.configure()
+from aws_xray_sdk.core import xray_recorder
+
+def fail_deep_down(depth):  # an error with a full stack (the SDK keeps 10 frames)
+    if depth == 0:
+        raise RuntimeError("the call failed: " + "x" * 200)
+    fail_deep_down(depth - 1)
+
+def step_with_calls(calls, fail=False):
+    with tracing.traced("accept_order", "o-1", "orchestration"):
+        for call in range(calls):  # what each patched AWS call does
+            try:
+                with xray_recorder.in_subsegment(f"call-{call}"):
+                    if fail:
+                        fail_deep_down(12)
+            except RuntimeError:
+                pass
+
+calls, fail = int(sys.argv[1]), sys.argv[2] == "fail"
+step_with_calls(calls, fail)  # a task: its step in the invocation's trace
+with tracing.in_order_trace("Root=1-aaaaaaaa-111111111111111111111111;Sampled=1", "orders-unit"):
+    step_with_calls(calls, fail)  # a record, in its order's trace
+print(json.dumps({}))
+"""
+
+
+def test_each_step_and_each_record_leaves_in_one_datagram_with_its_calls_in_it() -> None:
+    # GIVEN Lambda's environment, a daemon listening
+    # WHEN a task's step makes three AWS calls in the invocation's trace, and then a record in
+    # its order's trace does the same
+    _, documents = run_in_lambda(WORK_SCRIPT, "3", "ok")
+    # THEN two datagrams left, not one per subsegment: the step with its calls in it, and the
+    # record's segment with its step and the step's calls in it
+    step, record = documents
+    assert step["name"] == "accept_order" and step["parent_id"] == "1111111111111111"
+    assert [call["name"] for call in step["subsegments"]] == ["call-0", "call-1", "call-2"]
+    assert record["name"] == "orders-unit" and record["trace_id"].endswith("1111111111")
+    (record_step,) = record["subsegments"]
+    assert record_step["annotations"]["order_id"] == "o-1"
+    assert [call["parent_id"] for call in record_step["subsegments"]] == [record_step["id"]] * 3
+    # AND nothing was left open or sent twice
+    assert all(not entity["in_progress"] for entity in every_entity(documents))
+    assert len({entity["id"] for entity in every_entity(documents)}) == 9
+
+
+def test_work_with_many_failing_calls_streams_in_datagrams_the_daemon_accepts() -> None:
+    # GIVEN a step making far more AWS calls than a segment holds, each failing with its stack
+    calls = tracing.HELD_SUBSEGMENTS + 5
+    # WHEN it runs as a task and as a record
+    _, documents = run_in_lambda(WORK_SCRIPT, str(calls), "fail")
+    # THEN every call arrived, each once, with its error, in datagrams under the UDP limit
+    failed = [e for e in every_entity(documents) if e.get("name", "").startswith("call-")]
+    assert len(failed) == len({e["id"] for e in failed}) == 2 * calls
+    assert all(e["cause"]["exceptions"][0]["type"] == "RuntimeError" for e in failed)
+    sizes = [len(json.dumps(document)) for document in documents]
+    assert max(sizes) < 64 * 1024 - 100  # the protocol header and the datagram's own bytes
