@@ -139,9 +139,11 @@ LANES_SCRIPT = """
 import json
 from localcloud_lambda_executor.stream_lanes import lanes_of
 def record(key, number):
-    return {"dynamodb": {"Keys": {"pk": {"S": key}}, "SequenceNumber": str(number)}}
+    # An order's items share the hash key and differ in the sort key (the orders table's).
+    keys = {"pk": {"S": key}, "sk": {"S": f"item-{number}"}}
+    return {"dynamodb": {"Keys": keys, "SequenceNumber": str(number)}}
 records = [record(f"order-{n % 6}", n) for n in range(30)]
-lanes = lanes_of(records, 4)
+lanes = lanes_of(records, 4, "pk")
 print(json.dumps([[(r["dynamodb"]["Keys"]["pk"]["S"], int(r["dynamodb"]["SequenceNumber"]))
                    for r in lane] for lane in lanes]))
 """
@@ -150,12 +152,14 @@ print(json.dumps([[(r["dynamodb"]["Keys"]["pk"]["S"], int(r["dynamodb"]["Sequenc
 def test_a_shards_batch_is_split_into_lanes_each_partition_key_in_one_in_order(
     local_cloud: Any,
 ) -> None:
-    # GIVEN a batch of 30 records of 6 orders, split for a parallelization factor of 4
+    # GIVEN a batch of 30 records of 6 orders (each record its own sort key), split for a
+    # parallelization factor of 4 by the table's hash key
     lanes = run_in_localstack(LANES_SCRIPT)
     # THEN at most 4 lanes, every record in one of them
     assert 1 < len(lanes) <= 4
     assert sorted(number for lane in lanes for _, number in lane) == list(range(30))
-    # AND each order's records all in one lane, in the order the stream had them
+    # AND each order's records all in one lane, in the order the stream had them (before, the
+    # lane went by all of the keys: an order's items, and its events, fell in different lanes)
     for key in {key for lane in lanes for key, _ in lane}:
         holding = [lane for lane in lanes if any(k == key for k, _ in lane)]
         assert len(holding) == 1

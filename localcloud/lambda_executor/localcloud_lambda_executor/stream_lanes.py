@@ -12,7 +12,9 @@ eight orders at once, the outbox relay's turn was most of each hop (measured wit
 Lambda, with a factor above 1, processes up to that many batches of a shard concurrently and
 keeps the records of a partition key in order (the same key always goes to the same batch
 stream). Here each batch read from a shard is split by the records' partition key (a
-DynamoDB record's ``Keys``, a Kinesis record's ``PartitionKey``) into at most that many lanes,
+DynamoDB record's hash key attribute, from the stream's ``KeySchema``: not the sort key, so an
+order's item and its event items, written in one transaction, share a lane and one invocation;
+a Kinesis record's ``PartitionKey``) into at most that many lanes,
 each handed to LocalStack's own ``forward_events_to_target`` (its retries, bisecting,
 dead-letter destination, per lane) on a worker thread; the poller reads on once all lanes of
 the batch are done. A factor of 1 (the default) is LocalStack's behaviour, unchanged.
@@ -21,36 +23,61 @@ the batch are done. A factor of 1 (the default) is LocalStack's behaviour, uncha
 from __future__ import annotations
 
 import json
+import logging
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+LOG = logging.getLogger(__name__)
 _LANES = "_localcloud_lanes"
+_HASH_KEY = "_localcloud_hash_key"
 _WRAPPED = "_localcloud_lanes_wrapped"
 
 
-def partition_key(record: dict[str, Any]) -> str:
-    """The key Lambda keeps in order: a DynamoDB item's partition (its keys), a Kinesis
-    record's partition key."""
+def partition_key(record: dict[str, Any], hash_key: str | None = None) -> str:
+    """The key Lambda keeps in order: a DynamoDB item's partition key (the table's hash key
+    attribute, not its sort key: an order's items share it), a Kinesis record's partition key.
+    Without the table's hash key attribute, all of the item's keys."""
     if "dynamodb" in record:
-        return json.dumps(record["dynamodb"].get("Keys", {}), sort_keys=True)
+        keys = record["dynamodb"].get("Keys", {})
+        if hash_key is not None and hash_key in keys:
+            keys = {hash_key: keys[hash_key]}
+        return json.dumps(keys, sort_keys=True)
     return str(record.get("PartitionKey", ""))
 
 
-def lanes_of(records: list[dict[str, Any]], factor: int) -> list[list[dict[str, Any]]]:
+def lanes_of(
+    records: list[dict[str, Any]], factor: int, hash_key: str | None = None
+) -> list[list[dict[str, Any]]]:
     """The records split into at most ``factor`` lanes, each key's records in one, in order."""
     lanes: dict[int, list[dict[str, Any]]] = {}
     for record in records:
         # The key's own hash, stable across processes (Python's hash() is salted per process).
-        lane = zlib.crc32(partition_key(record).encode()) % factor
+        lane = zlib.crc32(partition_key(record, hash_key).encode()) % factor
         lanes.setdefault(lane, []).append(record)
     return [lanes[lane] for lane in sorted(lanes)]
+
+
+def table_hash_key(poller: Any) -> str | None:
+    """The hash key attribute of the table whose stream the poller reads (None if unknown:
+    then all of an item's keys)."""
+    try:
+        schema = poller.source_client.describe_stream(StreamArn=poller.source_arn)[
+            "StreamDescription"
+        ]["KeySchema"]
+    except Exception:  # noqa: BLE001 - said in the log: lanes by all of the keys
+        LOG.warning("no key schema for %s: lanes by all of an item's keys", poller.source_arn)
+        return None
+    return next((key["AttributeName"] for key in schema if key["KeyType"] == "HASH"), None)
 
 
 def install() -> None:
     """Give each stream poller its mapping's factor, and wrap its hand-over to the function."""
     from localstack.services.lambda_.event_source_mapping.esm_worker_factory import (
         EsmWorkerFactory,
+    )
+    from localstack.services.lambda_.event_source_mapping.pollers.dynamodb_poller import (
+        DynamoDBPoller,
     )
     from localstack.services.lambda_.event_source_mapping.pollers.stream_poller import (
         StreamPoller,
@@ -64,13 +91,16 @@ def install() -> None:
 
     def esm_worker_with_factor(self: Any) -> Any:
         worker = get_esm_worker(self)
-        factor = int(self.esm_config.get("ParallelizationFactor") or 1)
-        setattr(worker.poller, _LANES, max(factor, 1))
+        factor = max(int(self.esm_config.get("ParallelizationFactor") or 1), 1)
+        setattr(worker.poller, _LANES, factor)
+        if factor > 1 and isinstance(worker.poller, DynamoDBPoller):
+            setattr(worker.poller, _HASH_KEY, table_hash_key(worker.poller))
         return worker
 
     def forward_in_lanes(self: Any, shard_id: str, records: list[dict[str, Any]]) -> None:
         factor = getattr(self, _LANES, 1)
-        lanes = lanes_of(records, factor) if factor > 1 else [records]
+        hash_key = getattr(self, _HASH_KEY, None)
+        lanes = lanes_of(records, factor, hash_key) if factor > 1 else [records]
         if len(lanes) == 1:
             forward_events_to_target(self, shard_id, records)
             return
