@@ -48,7 +48,7 @@ from chalicelib.tracing import OPENTELEMETRY, XRAY
 from deploy.stages import Deployment, DeployPath, aws_environment, load_stage
 from localdev.orders_api import OrdersApi, eventually
 from localdev.otlp_receiver import OtlpReceiver, Span
-from localdev.xray_daemon import XrayDaemon, daemon_address
+from localdev.xray_daemon import XrayDaemon, daemon_address, every_entity
 from tools.choices import listed
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -134,11 +134,7 @@ def per_order(
     daemon_bytes = sum(size for _, size in kept)
     spans, requests, otlp_bytes = otlp
     segments = [d for d in documents if d.get("type") != "subsegment"]
-
-    def nested(document: dict[str, Any]) -> int:
-        return sum(1 + nested(child) for child in document.get("subsegments") or [])
-
-    subsegments = len(documents) - len(segments) + sum(nested(d) for d in documents)
+    subsegments = len(every_entity(documents)) - len(segments)  # sent apart or nested
     traces = {d.get("trace_id") for d in documents} | {span.trace_id for span in spans}
     return {
         "segments": len(segments) / orders,
