@@ -20,9 +20,14 @@ from localstack.services.lambda_.event_source_mapping.pollers.stream_poller impo
 DynamoDBProvider.forward_request = lambda self, context, service_request=None: {}
 from localcloud_lambda_executor import stream_pacing
 poller = object.__new__(DynamoDBPoller)  # the table stream's poller, not initialised
+poller.source_arn = "arn:aws:dynamodb:us-east-1:000000000000:table/orders/stream/2026-12-04T00:00"
 provider = object.__new__(DynamoDBProvider)
-def request(operation):
-    return types.SimpleNamespace(operation=types.SimpleNamespace(name=operation))
+def request(operation, **service_request):
+    return types.SimpleNamespace(
+        operation=types.SimpleNamespace(name=operation), service_request=service_request
+    )
+def transaction(*tables):
+    return request("TransactWriteItems", TransactItems=[{"Put": {"TableName": t}} for t in tables])
 """
 
 IDLE_SCRIPT = (
@@ -33,7 +38,7 @@ StreamPoller.get_records = lambda self, iterator: {"Records": next(answers)}
 stream_pacing.install()
 stream_pacing.install()  # LocalStack loads the plugin once; a second install changes nothing
 steps = []
-stream_pacing.SIGNAL.wait = lambda seen, seconds: steps.append(seconds) or False  # no write
+stream_pacing.SIGNAL.wait = lambda table, seen, seconds: steps.append(seconds) or False  # no write
 for _ in range(8):
     steps.append(("records", len(poller.get_records("iterator")["Records"])))
 print(json.dumps(steps))
@@ -46,27 +51,27 @@ WRITE_SCRIPT = (
 StreamPoller.get_records = lambda self, iterator: {"Records": []}
 stream_pacing.install()
 signal = stream_pacing.SIGNAL
-counts = [signal.count]
+counts = [signal.count("orders")]
 for operation in ("Query", "GetItem", "Scan", "TransactGetItems"):
-    provider.forward_request(request(operation))
-counts.append(signal.count)
+    provider.forward_request(request(operation, TableName="orders"))
+counts.append(signal.count("orders"))
 waiting = threading.Event()
 real_wait = signal.wait
-def wait(seen, seconds):
+def wait(table, seen, seconds):
     waiting.set()
-    return real_wait(seen, seconds)
+    return real_wait(table, seen, seconds)
 signal.wait = wait
 def write():
     waiting.wait()
-    provider.forward_request(request("TransactWriteItems"))
+    provider.forward_request(transaction("orders", "orders"))
 writer = threading.Thread(target=write)
 writer.start()
 poller._localcloud_look_again = False  # in an idle spell: the next wait is the cap
 poller.get_records("iterator")  # returns only because the write ends its wait
 writer.join()
-counts.append(signal.count)
+counts.append(signal.count("orders"))
 waits = []
-signal.wait = lambda seen, seconds: waits.append(seconds) or False
+signal.wait = lambda table, seen, seconds: waits.append(seconds) or False
 poller.get_records("iterator")
 poller.get_records("iterator")
 print(json.dumps({"counts": counts, "waits_after_write": waits}))
@@ -118,7 +123,7 @@ def get_records(self, iterator):
             "next": {"Records": ["the write's record"], "NextShardIterator": "after"}}[iterator]
 StreamPoller.get_records = get_records
 stream_pacing.install()
-stream_pacing.SIGNAL.wait = lambda seen, seconds: True  # a write came while it waited
+stream_pacing.SIGNAL.wait = lambda table, seen, seconds: True  # a write came while it waited
 woken = poller.get_records("iterator")
 print(json.dumps({"calls": calls, "returned": woken}))
 """
@@ -165,3 +170,47 @@ def test_a_shards_batch_is_split_into_lanes_each_partition_key_in_one_in_order(
         assert len(holding) == 1
         numbers = [number for k, number in holding[0] if k == key]
         assert numbers == sorted(numbers)
+
+
+TABLES_SCRIPT = (
+    STUBS
+    + """
+StreamPoller.get_records = lambda self, iterator: {"Records": []}
+stream_pacing.install()
+signal = stream_pacing.SIGNAL
+arn = "arn:aws:dynamodb:us-east-1:000000000000:table/{}"
+writes = {
+    "PutItem to the other table": request("PutItem", TableName="other"),
+    "UpdateItem to the other table, by ARN": request("UpdateItem", TableName=arn.format("other")),
+    "TransactWriteItems to the other table": transaction("other", "vouchers"),
+    "BatchWriteItem to the other table": request("BatchWriteItem", RequestItems={"other": []}),
+    "DeleteItem to this table, by ARN": request("DeleteItem", TableName=arn.format("orders")),
+    "TransactWriteItems to both": transaction("other", "orders"),
+    "BatchWriteItem to both": request("BatchWriteItem", RequestItems={"other": [], "orders": []}),
+    "ExecuteStatement (PartiQL)": request("ExecuteStatement", Statement="UPDATE other SET a=1"),
+}
+woke = {}
+for name, write in writes.items():
+    before = signal.count("orders")
+    provider.forward_request(write)
+    woke[name] = signal.count("orders") != before
+print(json.dumps(woke))
+"""
+)
+
+
+def test_a_write_wakes_the_pollers_of_the_tables_it_wrote_and_no_others(local_cloud: Any) -> None:
+    # GIVEN the poller of table "orders" (its stream's ARN names it)
+    woke = _run(TABLES_SCRIPT)
+    # THEN a write that names only other tables leaves it waiting (each stage's writes used to
+    # make every other stage's relay read its idle stream)...
+    assert woke["PutItem to the other table"] is False
+    assert woke["UpdateItem to the other table, by ARN"] is False
+    assert woke["TransactWriteItems to the other table"] is False
+    assert woke["BatchWriteItem to the other table"] is False
+    # ...one that names its table, by name or ARN, alone or with others, wakes it...
+    assert woke["DeleteItem to this table, by ARN"] is True
+    assert woke["TransactWriteItems to both"] is True
+    assert woke["BatchWriteItem to both"] is True
+    # ...and a PartiQL write, whose tables are not parsed, wakes every poller, never none
+    assert woke["ExecuteStatement (PartiQL)"] is True

@@ -12,7 +12,10 @@ LocalStack's).
 
 A stream's records come from writes, and every write reaches DynamoDB Local through LocalStack's
 DynamoDB provider. So each write there (PutItem, UpdateItem, TransactWriteItems, ...) wakes the
-pollers at once, and the woken poller reads the stream again at once (not after the worker's
+pollers of the tables it wrote at once (a PartiQL statement, whose tables are not parsed here,
+wakes them all; before, every write woke every table's pollers, so each order's writes to one
+stage's table made the other stage's relay read its idle stream twice a write), and the woken
+poller reads the stream again at once (not after the worker's
 poll interval: that sleep was most of a table stream -> function hop, ~50 of ~90 ms); after a
 GetRecords that returned records, or that a write woke, an empty one waits the poll interval and
 looks once more (an iterator may need a step more to reach a new record); otherwise the poller
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterable
 from typing import Any
 
 IDLE_POLL_VARIABLE = "LOCALCLOUD_STREAM_IDLE_POLL_SEC"
@@ -48,21 +52,60 @@ _PACED = "_localcloud_paced"
 
 
 class WriteSignal:
-    """Counts table writes; a poller waits until the count moves on or its time is up."""
+    """Counts each table's writes; a poller waits until its table's count moves on or its time is
+    up."""
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
-        self.count = 0
+        self._counts: dict[str, int] = {}
+        self._unparsed = 0  # writes whose tables are not known: they count for every table
 
-    def written(self) -> None:
+    def count(self, table: str) -> int:
+        return self._counts.get(table, 0) + self._unparsed
+
+    def written(self, tables: Iterable[str] | None) -> None:
+        """``tables``: the tables a write changed; None when not known (then all of them)."""
         with self._changed:
-            self.count += 1
+            if tables is None:
+                self._unparsed += 1
+            else:
+                for table in set(tables):
+                    self._counts[table] = self._counts.get(table, 0) + 1
             self._changed.notify_all()
 
-    def wait(self, seen: int, seconds: float) -> bool:
-        """True if a write came after the count `seen` (at once if one already has)."""
+    def wait(self, table: str, seen: int, seconds: float) -> bool:
+        """True if ``table`` was written after its count `seen` (at once if it already was)."""
         with self._changed:
-            return self._changed.wait_for(lambda: self.count != seen, seconds)
+            return self._changed.wait_for(lambda: self.count(table) != seen, seconds)
+
+
+def written_tables(operation: str, request: Any) -> set[str] | None:
+    """The tables a DynamoDB write request names; None if it is a PartiQL one (not parsed)."""
+    if not isinstance(request, dict) or operation.endswith("Statement") or operation == (
+        "ExecuteTransaction"
+    ):
+        return None
+    if operation == "BatchWriteItem":
+        names = list(request.get("RequestItems") or {})
+    elif operation == "TransactWriteItems":
+        names = [
+            action.get("TableName")
+            for item in request.get("TransactItems") or []
+            for action in item.values()
+            if isinstance(action, dict)
+        ]
+    else:
+        names = [request.get("TableName")]
+    if not names or not all(isinstance(name, str) for name in names):
+        return None
+    return {table_name(name) for name in names}
+
+
+def table_name(name_or_arn: str) -> str:
+    """A table's name from its name, its ARN or its stream's ARN (``...:table/<name>[/stream/...]``)."""
+    if name_or_arn.startswith("arn:"):
+        return name_or_arn.split(":table/", 1)[-1].split("/", 1)[0]
+    return name_or_arn
 
 
 SIGNAL = WriteSignal()
@@ -83,14 +126,15 @@ def install() -> None:
     start = max(float(config.LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC), 0.01)
 
     def paced_get_records(self: Any, shard_iterator: str) -> dict[str, Any]:
-        seen = SIGNAL.count
+        table = table_name(getattr(self, "source_arn", "") or "")
+        seen = SIGNAL.count(table)
         response: dict[str, Any] = get_records(self, shard_iterator)
         if response.get("Records"):
             self._localcloud_look_again = True
             return response
         wait = start if getattr(self, "_localcloud_look_again", True) else cap
         # Woken by a write: its records may need an iterator step more, so look again soon.
-        self._localcloud_look_again = SIGNAL.wait(seen, wait)
+        self._localcloud_look_again = SIGNAL.wait(table, seen, wait)
         following = response.get("NextShardIterator")
         if self._localcloud_look_again and following:
             # Read what the write added now, not after the worker's poll interval (once: the
@@ -104,8 +148,12 @@ def install() -> None:
         try:
             return forward_request(self, context, *args, **kwargs)
         finally:
-            if context.operation is not None and context.operation.name in WRITES:
-                SIGNAL.written()
+            operation = context.operation.name if context.operation is not None else None
+            if operation in WRITES:
+                request = args[0] if args else kwargs.get("service_request")
+                if request is None:
+                    request = getattr(context, "service_request", None)
+                SIGNAL.written(written_tables(operation, request))
 
     setattr(paced_get_records, _PACED, True)
     StreamPoller.get_records = paced_get_records  # type: ignore[method-assign]
