@@ -48,6 +48,8 @@ WRITES = frozenset(
         "ExecuteTransaction",
     }
 )
+# The writes whose tables are in a statement, not in the request's fields.
+PARTIQL = frozenset({"ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction"})
 _PACED = "_localcloud_paced"
 
 
@@ -81,9 +83,7 @@ class WriteSignal:
 
 def written_tables(operation: str, request: Any) -> set[str] | None:
     """The tables a DynamoDB write request names; None if it is a PartiQL one (not parsed)."""
-    if not isinstance(request, dict) or operation.endswith("Statement") or operation == (
-        "ExecuteTransaction"
-    ):
+    if operation in PARTIQL or not isinstance(request, dict):
         return None
     if operation == "BatchWriteItem":
         names = list(request.get("RequestItems") or {})
@@ -102,7 +102,8 @@ def written_tables(operation: str, request: Any) -> set[str] | None:
 
 
 def table_name(name_or_arn: str) -> str:
-    """A table's name from its name, its ARN or its stream's ARN (``...:table/<name>[/stream/...]``)."""
+    """A table's name from its name, its ARN or its stream's ARN
+    (``arn:...:table/<name>[/stream/<label>]``)."""
     if name_or_arn.startswith("arn:"):
         return name_or_arn.split(":table/", 1)[-1].split("/", 1)[0]
     return name_or_arn
