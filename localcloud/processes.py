@@ -85,6 +85,34 @@ def descendants(root_pid: int) -> set[int]:
     return found
 
 
+def listening_on(port: int) -> int | None:
+    """The process listening on TCP ``port`` of this machine (IPv4 or IPv6), if one of ours
+    can be seen; None otherwise."""
+    inodes = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = (PROC / "net" / table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            # local_address is HEXIP:HEXPORT; state 0A is LISTEN; field 10 is the socket's inode.
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
+                inodes.add(f"socket:[{fields[9]}]")
+    for pid in _all_pids() if inodes else []:
+        try:
+            descriptors = list((PROC / str(pid) / "fd").iterdir())
+        except OSError:
+            continue
+        for descriptor in descriptors:
+            try:
+                if os.readlink(descriptor) in inodes:
+                    return pid
+            except OSError:
+                continue
+    return None
+
+
 def processes_mentioning(marker: str) -> set[int]:
     """Processes whose command line contains `marker` (e.g. an instance's state directory).
 

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from tqdm import tqdm
@@ -137,6 +138,8 @@ FUNCTIONS = "functions"
 LOCALSTACK = "LocalStack"
 DYNAMODB_LOCAL = "DynamoDB Local"
 OTHER_CLOUD = "other local cloud processes"
+# The process serving the API when it is not the local cloud's API Gateway (chalice local).
+API_SERVER = "API server"
 LOCAL_CLOUD = "local cloud"
 LOCAL_CLOUD_PARTS = (LOCALSTACK, DYNAMODB_LOCAL, OTHER_CLOUD)
 
@@ -476,6 +479,18 @@ def price(runs: dict[str, FlowRun]) -> dict[str, Any]:
     return priced
 
 
+def api_server_pid(url: str, cloud_pid: int | None) -> int | None:
+    """The process serving ``url`` on this machine when it is not the local cloud's API Gateway:
+    ``chalice local`` (``make run``'s API at port 8000), whose CPU then counts as the API's."""
+    address = urlsplit(url)
+    if address.hostname not in ("127.0.0.1", "localhost", "::1") or address.port is None:
+        return None
+    pid = processes.listening_on(address.port)
+    if pid is None or (cloud_pid and (pid == cloud_pid or pid in processes.descendants(cloud_pid))):
+        return None
+    return pid
+
+
 def local_target(
     parser: argparse.ArgumentParser, api_url: str | None, durable: bool = False
 ) -> tuple[str, int | None, Callable[[], dict[str, float]]]:
@@ -489,14 +504,18 @@ def local_target(
     url = api_url or json.loads(LOCAL_CHALICE_PATH.outputs_file.read_text())["api_url"]
     cloud_pid = running_pid(instance_layout())
     runner_pid = durable_runner.runner_pid(environment["AWS_ENDPOINT_URL"]) if durable else None
+    server_pid = api_server_pid(url, cloud_pid)
 
     def cpu_now() -> dict[str, float]:
         split = cpu_seconds(cloud_pid) if cloud_pid else no_cpu()
+        ticks = os.sysconf("SC_CLK_TCK")
+        if server_pid:
+            split[API_SERVER] = processes.cpu_ticks(server_pid) / ticks
         if not durable:
             return split
         # The durable style's execution API (AWS's local runner) runs beside the local cloud.
-        ticks = processes.cpu_ticks(runner_pid) if runner_pid else 0
-        return split | {"durable runner": ticks / os.sysconf("SC_CLK_TCK")}
+        runner = processes.cpu_ticks(runner_pid) if runner_pid else 0
+        return split | {"durable runner": runner / ticks}
 
     return url, cloud_pid, cpu_now
 

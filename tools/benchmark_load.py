@@ -49,6 +49,7 @@ from typing import Any
 
 from localdev.orders_api import OrdersApi, retry_after
 from tools.benchmark_flows import (
+    API_SERVER,
     CHALICE_API_FLOWS,
     FUNCTIONS,
     LOCAL_CLOUD,
@@ -278,7 +279,8 @@ def report(result: dict[str, Any]) -> str:
 
 def cpu_split_report(result: dict[str, Any]) -> list[str]:
     """Per level, who used the CPU: cores, and CPU seconds per order, by process kind."""
-    kinds = (FUNCTIONS, *LOCAL_CLOUD_PARTS, "client")
+    served = any(API_SERVER in lv["cpu_seconds"] for lvs in result["flows"].values() for lv in lvs)
+    kinds = (FUNCTIONS, *((API_SERVER,) if served else ()), *LOCAL_CLOUD_PARTS, "client")
     heading = "".join(f"{'other' if kind == OTHER_CLOUD else kind:>15}" for kind in kinds)
     lines = [
         "",

@@ -4,6 +4,7 @@ tell LocalStack's interpreter, DynamoDB Local's JVM and our function processes a
 from __future__ import annotations
 
 import os
+import socket
 
 import pytest
 
@@ -70,3 +71,39 @@ def test_the_local_clouds_cpu_is_split_into_localstack_dynamodb_local_and_the_re
         "local cloud": 15.0,
     }
     assert benchmark_flows.cpu_total(split | {"client": 0.5}) == 18.5
+
+
+def test_the_process_listening_on_a_port_is_found_and_an_unused_port_has_none() -> None:
+    # GIVEN this process listening on a port the system chose
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        # THEN that port's listener is this process
+        assert processes.listening_on(port) == os.getpid()
+    # AND once the socket is closed, nobody listens there
+    assert processes.listening_on(port) is None
+
+
+def test_an_api_served_on_this_machine_outside_the_local_cloud_counts_as_the_api_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN chalice local (pid 30) on port 8000 and the local cloud (pid 1, its child 2) on 4566
+    listeners = {8000: 30, 4566: 1, 4567: 2}
+    monkeypatch.setattr(processes, "listening_on", listeners.get)
+    monkeypatch.setattr(processes, "descendants", lambda root: {2} if root == 1 else set())
+    # THEN an API on port 8000 is served by the API server, whose CPU is then read
+    assert benchmark_flows.api_server_pid("http://127.0.0.1:8000", 1) == 30
+    assert benchmark_flows.api_server_pid("http://localhost:8000/", None) == 30
+    # AND the local cloud's API Gateway (the cloud or a process of it) is not another server
+    assert (
+        benchmark_flows.api_server_pid("http://127.0.0.1:4566/restapis/x/local/_user_request_", 1)
+        is None
+    )
+    assert benchmark_flows.api_server_pid("http://127.0.0.1:4567", 1) is None
+    # AND neither is another machine's API, nor a port nobody listens on
+    assert (
+        benchmark_flows.api_server_pid("https://abc.execute-api.us-east-1.amazonaws.com/api", 1)
+        is None
+    )
+    assert benchmark_flows.api_server_pid("http://127.0.0.1:9", 1) is None
