@@ -24,6 +24,7 @@ class LocalProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
             metric_threads,
             shared_timers,
             sqs_batches,
+            stream_checkpoints,
             stream_lanes,
             stream_pacing,
         )
@@ -34,6 +35,7 @@ class LocalProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
         stream_pacing.install()
         sqs_batches.install()
         stream_lanes.install()
+        stream_checkpoints.install()
         jsonpath_cache.install()
         asl_program_cache.install()
         assumed_role_cache.install()
