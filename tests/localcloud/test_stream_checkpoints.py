@@ -44,33 +44,25 @@ def worker(uuid, stop_before_handing=False):
     poller.stop_before_handing = stop_before_handing
     return poller
 
-seen = {}
-first = worker("mapping-a")
-for _ in range(2):
-    first.poll_events()
-seen["first worker handed"] = list(handed)
+# A new worker of mapping `uuid` polls `polls` times; what it handed to the function.
+def hand_over(uuid, polls, stop_before_handing=False):
+    handed.clear()
+    poller = worker(uuid, stop_before_handing)
+    for _ in range(polls):
+        try:
+            poller.poll_events()
+        except KeyboardInterrupt:
+            pass
+    return list(handed)
+
+seen = {"first worker handed": hand_over("mapping-a", 2)}
 # The mapping is updated: LocalStack makes a new worker and poller for it.
-handed.clear()
-second = worker("mapping-a")
-second.poll_events()
-seen["after the update handed"] = list(handed)
+seen["after the update handed"] = hand_over("mapping-a", 1)
 # Updated again, the worker stops while it hands a batch over; its successor hands it over.
-handed.clear()
-stopped = worker("mapping-a", stop_before_handing=True)
-try:
-    stopped.poll_events()
-except KeyboardInterrupt:
-    pass
-third = worker("mapping-a")
-third.poll_events()
-third.poll_events()
-third.poll_events()
-seen["after a stop mid-batch handed"] = list(handed)
+seen["the stopped worker handed"] = hand_over("mapping-a", 1, stop_before_handing=True)
+seen["after a stop mid-batch handed"] = hand_over("mapping-a", 3)
 # Another mapping of the same stream starts where its own StartingPosition says.
-handed.clear()
-other = worker("mapping-b")
-other.poll_events()
-seen["another mapping handed"] = list(handed)
+seen["another mapping handed"] = hand_over("mapping-b", 1)
 seen["asked for iterators"] = asked_for_iterators
 print(json.dumps(seen))
 """
@@ -88,6 +80,7 @@ def test_an_updated_stream_mapping_reads_on_from_its_place_and_never_skips_a_bat
     assert seen["after the update handed"] == ["record-2"]
     # AND a batch that a stopped worker read but did not hand over is handed over by the next
     # worker, then the rest: none skipped, none twice
+    assert seen["the stopped worker handed"] == []
     assert seen["after a stop mid-batch handed"] == ["record-3", "record-4"]
     # AND another mapping of the stream, and only the first worker of each, starts at its
     # StartingPosition
