@@ -45,12 +45,19 @@ print(json.dumps(steps))
 """
 )
 
-WRITE_SCRIPT = (
+# The stubs with pacing installed over a stream that has no records, and its write signal.
+EMPTY_STREAM = (
     STUBS
     + """
 StreamPoller.get_records = lambda self, iterator: {"Records": []}
 stream_pacing.install()
 signal = stream_pacing.SIGNAL
+"""
+)
+
+WRITE_SCRIPT = (
+    EMPTY_STREAM
+    + """
 counts = [signal.count("orders")]
 for operation in ("Query", "GetItem", "Scan", "TransactGetItems"):
     provider.forward_request(request(operation, TableName="orders"))
@@ -173,11 +180,8 @@ def test_a_shards_batch_is_split_into_lanes_each_partition_key_in_one_in_order(
 
 
 TABLES_SCRIPT = (
-    STUBS
+    EMPTY_STREAM
     + """
-StreamPoller.get_records = lambda self, iterator: {"Records": []}
-stream_pacing.install()
-signal = stream_pacing.SIGNAL
 arn = "arn:aws:dynamodb:us-east-1:000000000000:table/{}"
 writes = {
     "PutItem to the other table": request("PutItem", TableName="other"),
